@@ -1,0 +1,147 @@
+//! The outgoing byte queue: small frames coalesce into one buffer, large payloads are queued as
+//! shared `Bytes` without copying, and the whole queue is handed to vectored writes.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Payloads at least this long are queued by reference instead of copied.
+pub const COPY_THRESHOLD: usize = 2048;
+
+/// Bytes waiting to be written to the transport, in order.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Frozen segments, written before `tail`.
+    chunks: VecDeque<Bytes>,
+    /// The open segment small frames are appended to.
+    tail: BytesMut,
+    len: usize,
+}
+
+impl Output {
+    /// Appends a copy of `data`.
+    pub fn push_slice(&mut self, data: &[u8]) {
+        self.tail.extend_from_slice(data);
+        self.len += data.len();
+    }
+
+    /// Appends `data`, by reference when it is large.
+    pub fn push_bytes(&mut self, data: Bytes) {
+        if data.len() < COPY_THRESHOLD {
+            self.push_slice(&data);
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+        self.len += data.len();
+        self.chunks.push_back(data);
+    }
+
+    /// The open tail, to append to in place (callers must call [`Output::commit`] after).
+    pub(crate) fn tail_mut(&mut self) -> &mut BytesMut {
+        &mut self.tail
+    }
+
+    /// Accounts for `n` bytes appended through [`Output::tail_mut`].
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// Bytes queued: the browser API's `bufferedAmount`.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Fills `dst` with the queued segments in order; returns how many were filled.
+    pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for c in &self.chunks {
+            if n == dst.len() {
+                return n;
+            }
+            dst[n] = IoSlice::new(c);
+            n += 1;
+        }
+        if n < dst.len() && !self.tail.is_empty() {
+            dst[n] = IoSlice::new(&self.tail);
+            n += 1;
+        }
+        n
+    }
+
+    /// The first queued segment (for transports without vectored writes).
+    pub fn first(&self) -> &[u8] {
+        self.chunks.front().map_or(&self.tail[..], |c| &c[..])
+    }
+
+    /// Marks `n` bytes as written.
+    pub fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advance past the end of the output");
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(c) if c.len() <= n => {
+                    n -= c.len();
+                    self.chunks.pop_front();
+                }
+                Some(c) => {
+                    c.advance(n);
+                    return;
+                }
+                None => {
+                    self.tail.advance(n);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Frees the tail buffer when nothing is queued, so an idle connection holds no memory.
+    pub fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.tail = BytesMut::new();
+        }
+    }
+
+    /// Takes everything queued as one contiguous buffer (tests and simple transports).
+    pub fn take_all(&mut self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in self.chunks.drain(..) {
+            v.extend_from_slice(&c);
+        }
+        v.extend_from_slice(&self.tail);
+        self.tail.clear();
+        self.len = 0;
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_kept_across_copied_and_shared_segments() {
+        let mut o = Output::default();
+        o.push_slice(b"ab");
+        let big = Bytes::from(vec![7u8; COPY_THRESHOLD]);
+        o.push_bytes(big.clone());
+        o.push_slice(b"cd");
+        assert_eq!(o.len(), 4 + COPY_THRESHOLD);
+        let mut s = [IoSlice::new(&[]); 8];
+        let n = o.io_slices(&mut s);
+        assert_eq!(n, 3);
+        o.advance(3);
+        assert_eq!(o.first().len(), COPY_THRESHOLD - 1);
+        let rest = o.take_all();
+        assert_eq!(rest.len(), COPY_THRESHOLD + 1);
+        assert_eq!(&rest[rest.len() - 2..], b"cd");
+    }
+}
