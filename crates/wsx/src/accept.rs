@@ -1,0 +1,382 @@
+//! The server side of the opening handshake: validation, path routing, the verify hook,
+//! subprotocol selection and permessage-deflate acceptance, over any stream or a hyper request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsx_proto::handshake::{self, HandshakeError};
+use wsx_proto::{DeflateConfig, DeflateParams, Role};
+
+use crate::error::{Error, Result};
+use crate::websocket::{Info, Options, WebSocket};
+
+/// A refused handshake: the HTTP response to send instead of `101`.
+#[derive(Debug, Clone)]
+pub struct Rejection(Box<RejectionParts>);
+
+#[derive(Debug, Clone)]
+struct RejectionParts {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Rejection {
+    /// A rejection with `status` and a body.
+    pub fn new(status: StatusCode, body: impl Into<String>) -> Self {
+        Self(Box::new(RejectionParts {
+            status,
+            headers: HeaderMap::new(),
+            body: body.into(),
+        }))
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.0.headers.append(name, value);
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
+    /// The extra headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.0.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    pub(crate) fn to_response(&self) -> Response<String> {
+        let mut r = Response::new(self.0.body.clone());
+        *r.status_mut() = self.0.status;
+        r.headers_mut().extend(self.0.headers.clone());
+        r.headers_mut()
+            .entry(header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("text/plain; charset=utf-8"));
+        r.headers_mut()
+            .entry(header::CONNECTION)
+            .or_insert(HeaderValue::from_static("close"));
+        r
+    }
+
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
+        let r = self.to_response();
+        handshake::write_response(&r, r.body().as_bytes(), out);
+    }
+}
+
+impl From<HandshakeError> for Rejection {
+    fn from(e: HandshakeError) -> Self {
+        let r = e.response();
+        let (parts, body) = r.into_parts();
+        Self(Box::new(RejectionParts {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }))
+    }
+}
+
+/// What the verify hook sees of an upgrade request (ws's `verifyClient` info; WebSocket-Node's
+/// `request`).
+#[derive(Debug)]
+pub struct HandshakeRequest<'a> {
+    /// The request (method, URI, headers).
+    pub request: &'a Request<()>,
+    /// The peer's address, when known.
+    pub peer_addr: Option<SocketAddr>,
+    /// Subprotocols the client offered.
+    pub protocols: &'a [String],
+}
+
+impl HandshakeRequest<'_> {
+    /// The request path.
+    pub fn path(&self) -> &str {
+        self.request.uri().path()
+    }
+    /// The query string, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.request.uri().query()
+    }
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.request.headers()
+    }
+    /// The `Origin` header.
+    pub fn origin(&self) -> Option<&str> {
+        self.request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+    }
+}
+
+type VerifyFn = dyn Fn(&HandshakeRequest<'_>) -> std::result::Result<(), Rejection> + Send + Sync;
+type SelectFn = dyn Fn(&[String], &Request<()>) -> Option<String> + Send + Sync;
+
+/// How a server accepts connections: options, hooks and negotiation preferences. Cheap to
+/// clone; used by [`Server`](crate::Server), the hyper/axum upgrade and [`Acceptor::accept`]
+/// on any stream.
+#[derive(Clone)]
+pub struct Acceptor {
+    pub(crate) opts: Options,
+    deflate: Option<DeflateConfig>,
+    protocols: Vec<String>,
+    select_protocol: Option<Arc<SelectFn>>,
+    verify: Option<Arc<VerifyFn>>,
+    paths: Vec<String>,
+    origins: Option<Vec<String>>,
+    pub(crate) handshake_timeout: Duration,
+}
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("opts", &self.opts)
+            .field("deflate", &self.deflate)
+            .field("protocols", &self.protocols)
+            .field("paths", &self.paths)
+            .field("origins", &self.origins)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Acceptor {
+    fn default() -> Self {
+        Self {
+            opts: Options::default(),
+            deflate: Some(DeflateConfig::default()),
+            protocols: Vec::new(),
+            select_protocol: None,
+            verify: None,
+            paths: Vec::new(),
+            origins: None,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A handshake that passed every check, ready to answer with `101`.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The `101 Switching Protocols` response.
+    pub response: Response<()>,
+    pub(crate) deflate: Option<DeflateParams>,
+    pub(crate) protocol: Option<String>,
+    pub(crate) extensions: Option<String>,
+}
+
+impl Acceptor {
+    /// Default options: permessage-deflate accepted, any path, no subprotocol, 10 s handshake
+    /// deadline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Connection options (limits, close timeout, send queue, heartbeat).
+    pub fn options(mut self, opts: Options) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// permessage-deflate preferences; `None` refuses compression.
+    pub fn deflate(mut self, cfg: Option<DeflateConfig>) -> Self {
+        self.deflate = cfg;
+        self
+    }
+
+    /// Subprotocols this server speaks, in order of preference. By default the first protocol
+    /// of the client's list that is also in this list is selected.
+    pub fn protocols<I: IntoIterator<Item = impl Into<String>>>(mut self, protocols: I) -> Self {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Overrides subprotocol selection (ws's `handleProtocols`): given the client's offers,
+    /// return one of them or `None`.
+    pub fn select_protocol(
+        mut self,
+        f: impl Fn(&[String], &Request<()>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.select_protocol = Some(Arc::new(f));
+        self
+    }
+
+    /// A hook that sees every upgrade request and may refuse it with any response.
+    pub fn verify(
+        mut self,
+        f: impl Fn(&HandshakeRequest<'_>) -> std::result::Result<(), Rejection> + Send + Sync + 'static,
+    ) -> Self {
+        self.verify = Some(Arc::new(f));
+        self
+    }
+
+    /// Accept only this path (repeatable); other paths get 404.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.paths.push(path.into());
+        self
+    }
+
+    /// Accept only these `Origin` values (exact match, case-insensitive); others get 403.
+    pub fn allow_origins<I: IntoIterator<Item = impl Into<String>>>(mut self, origins: I) -> Self {
+        self.origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Deadline for a client to send its whole request (slowloris protection).
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.handshake_timeout = d;
+        self
+    }
+
+    /// Checks a parsed upgrade request: RFC 6455 rules, path, origin, the verify hook; then
+    /// selects the subprotocol and accepts permessage-deflate.
+    pub fn negotiate(
+        &self,
+        req: &Request<()>,
+        peer_addr: Option<SocketAddr>,
+    ) -> std::result::Result<Accepted, Rejection> {
+        if !self.paths.is_empty() && !self.paths.iter().any(|p| p == req.uri().path()) {
+            return Err(Rejection::new(StatusCode::NOT_FOUND, "Not Found\n"));
+        }
+        let up = handshake::validate_request(req)?;
+        let hr = HandshakeRequest {
+            request: req,
+            peer_addr,
+            protocols: &up.protocols,
+        };
+        if let Some(allowed) = &self.origins {
+            let ok = hr
+                .origin()
+                .is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)));
+            if !ok {
+                return Err(Rejection::new(
+                    StatusCode::FORBIDDEN,
+                    "Origin not allowed\n",
+                ));
+            }
+        }
+        if let Some(v) = &self.verify {
+            v(&hr)?;
+        }
+        let protocol = match &self.select_protocol {
+            Some(f) => f(&up.protocols, req).filter(|p| up.protocols.contains(p)),
+            None => up
+                .protocols
+                .iter()
+                .find(|p| self.protocols.contains(p))
+                .cloned(),
+        };
+        let (deflate, extensions) =
+            match self.deflate.as_ref().and_then(|d| d.accept(&up.extensions)) {
+                Some((p, h)) => (Some(p), Some(h)),
+                None => (None, None),
+            };
+        Ok(Accepted {
+            response: handshake::accept_response(
+                &up.key,
+                protocol.as_deref(),
+                extensions.as_deref(),
+            ),
+            deflate,
+            protocol,
+            extensions,
+        })
+    }
+
+    /// Performs the server handshake on `io`: reads the request (bounded in bytes and time),
+    /// answers `101` or an error response, and returns the connection and the request.
+    pub async fn accept<S>(
+        &self,
+        mut io: S,
+        peer_addr: Option<SocketAddr>,
+    ) -> Result<(WebSocket<S>, Request<()>)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let max = self.opts.config.max_header_bytes;
+        let read = async {
+            let mut buf = BytesMut::with_capacity(1024);
+            loop {
+                if let Some((req, n)) = handshake::parse_request(&buf, max)? {
+                    let _ = buf.split_to(n);
+                    return Ok::<_, Error>((req, buf));
+                }
+                if io.read_buf(&mut buf).await? == 0 {
+                    return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+            }
+        };
+        let parsed = tokio::time::timeout(self.handshake_timeout, read)
+            .await
+            .map_err(|_| Error::HandshakeTimeout(self.handshake_timeout))?;
+        let (req, leftover) = match parsed {
+            Ok(v) => v,
+            Err(Error::Handshake(e)) => {
+                let mut out = Vec::new();
+                Rejection::from(e.clone()).write_to(&mut out);
+                let _ = io.write_all(&out).await;
+                let _ = io.shutdown().await;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
+        let accepted = match self.negotiate(&req, peer_addr) {
+            Ok(a) => a,
+            Err(rej) => {
+                let mut out = Vec::new();
+                rej.write_to(&mut out);
+                let _ = io.write_all(&out).await;
+                let _ = io.shutdown().await;
+                return Err(Error::Handshake(HandshakeError::UnexpectedStatus {
+                    status: rej.status().as_u16(),
+                    location: None,
+                }));
+            }
+        };
+        let mut out = Vec::with_capacity(256);
+        handshake::write_response(&accepted.response, b"", &mut out);
+        io.write_all(&out).await?;
+        io.flush().await?;
+        Ok((self.wrap(io, accepted, leftover, peer_addr), req))
+    }
+
+    pub(crate) fn wrap<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: S,
+        accepted: Accepted,
+        leftover: BytesMut,
+        peer_addr: Option<SocketAddr>,
+    ) -> WebSocket<S> {
+        let info = Info {
+            protocol: accepted.protocol.map(Into::into),
+            extensions: accepted.extensions.map(Into::into),
+            url: None,
+            peer_addr,
+        };
+        WebSocket::from_parts(
+            io,
+            Role::Server,
+            accepted.deflate,
+            self.opts.clone(),
+            leftover,
+            info,
+        )
+    }
+}
+
+/// Accepts a WebSocket on `io` with default options (permessage-deflate on, any path).
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(io: S) -> Result<WebSocket<S>> {
+    Acceptor::default().accept(io, None).await.map(|(ws, _)| ws)
+}

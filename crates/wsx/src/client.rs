@@ -1,0 +1,311 @@
+//! The client: `connect(url)` and a builder for subprotocols, headers, Origin, TLS trust,
+//! handshake timeout, redirects and permessage-deflate.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderName, HeaderValue, Response};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use url::Url;
+use wsx_proto::handshake::{self, ClientRequest, HandshakeError};
+use wsx_proto::{DeflateConfig, Role};
+
+use crate::error::{Error, Result};
+use crate::stream::MaybeTlsStream;
+#[cfg(feature = "tls")]
+use crate::tls::Trust;
+use crate::websocket::{Info, Options, WebSocket};
+
+/// Connects to `url` (`ws://` or `wss://`) with default options: permessage-deflate offered,
+/// 10 s handshake timeout, no redirects followed.
+pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
+    ClientBuilder::new(url).connect().await
+}
+
+/// Builds a client connection.
+///
+/// ```no_run
+/// # async fn run() -> wsx::Result<()> {
+/// let (ws, _response) = wsx::ClientBuilder::new("wss://example.com/chat")
+///     .protocol("chat.v2")
+///     .header("authorization", "Bearer t0k3n")
+///     .origin("https://example.com")
+///     .max_redirects(3)
+///     .connect()
+///     .await?;
+/// assert_eq!(ws.protocol(), "chat.v2");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    protocols: Vec<String>,
+    headers: HeaderMap,
+    header_error: Option<String>,
+    origin: Option<String>,
+    handshake_timeout: Duration,
+    max_redirects: usize,
+    deflate: Option<DeflateConfig>,
+    opts: Options,
+    #[cfg(feature = "tls")]
+    trust: Trust,
+}
+
+impl ClientBuilder {
+    /// A builder for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            protocols: Vec::new(),
+            headers: HeaderMap::new(),
+            header_error: None,
+            origin: None,
+            handshake_timeout: Duration::from_secs(10),
+            max_redirects: 0,
+            deflate: Some(DeflateConfig::default()),
+            opts: Options::default(),
+            #[cfg(feature = "tls")]
+            trust: Trust::default(),
+        }
+    }
+
+    /// Offers a subprotocol (repeatable, in order of preference).
+    pub fn protocol(mut self, p: impl Into<String>) -> Self {
+        self.protocols.push(p.into());
+        self
+    }
+
+    /// Adds a request header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+            }
+            _ => self.header_error = Some(format!("invalid header {name:?}")),
+        }
+        self
+    }
+
+    /// Sets the `Origin` header.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Deadline for TCP connect, TLS and the WebSocket handshake together (default 10 s).
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.handshake_timeout = d;
+        self
+    }
+
+    /// Follow up to `n` redirects (301, 302, 303, 307, 308); never from `wss://` to `ws://`.
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.max_redirects = n;
+        self
+    }
+
+    /// permessage-deflate offer; `None` offers no compression.
+    pub fn deflate(mut self, cfg: Option<DeflateConfig>) -> Self {
+        self.deflate = cfg;
+        self
+    }
+
+    /// Connection options (limits, close timeout, send queue, heartbeat).
+    pub fn options(mut self, opts: Options) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// Largest message accepted.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.opts.config = self.opts.config.clone().max_message_size(bytes);
+        self
+    }
+
+    /// Whom to trust for `wss://`.
+    #[cfg(feature = "tls")]
+    pub fn trust(mut self, trust: Trust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// Connects, following redirects as configured.
+    pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
+        if let Some(e) = &self.header_error {
+            return Err(Error::Url(e.clone()));
+        }
+        let timeout = self.handshake_timeout;
+        tokio::time::timeout(timeout, self.connect_inner())
+            .await
+            .map_err(|_| Error::HandshakeTimeout(timeout))?
+    }
+
+    async fn connect_inner(&self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
+        let mut url = parse_url(&self.url)?;
+        let mut redirects = 0;
+        loop {
+            let io = self.open(&url).await?;
+            match self.handshake(io, &url).await {
+                Err(Error::Handshake(HandshakeError::UnexpectedStatus {
+                    status: 301 | 302 | 303 | 307 | 308,
+                    location: Some(loc),
+                })) if self.max_redirects > 0 => {
+                    redirects += 1;
+                    if redirects > self.max_redirects {
+                        return Err(Error::Redirect(format!(
+                            "more than {} redirects",
+                            self.max_redirects
+                        )));
+                    }
+                    let next = url
+                        .join(&loc)
+                        .map_err(|e| Error::Redirect(format!("bad Location {loc:?}: {e}")))?;
+                    let next = parse_url(next.as_str())?;
+                    if url.scheme() == "wss" && next.scheme() == "ws" {
+                        return Err(Error::Redirect(format!(
+                            "refusing to downgrade from wss:// to {next}"
+                        )));
+                    }
+                    tracing::debug!(from = %url, to = %next, "following redirect");
+                    url = next;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open(&self, url: &Url) -> Result<MaybeTlsStream> {
+        let host = url
+            .host_str()
+            .ok_or_else(|| Error::Url("missing host".into()))?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let tcp = TcpStream::connect(format!("{host}:{port}")).await?;
+        let _ = tcp.set_nodelay(true);
+        if url.scheme() == "wss" {
+            #[cfg(feature = "tls")]
+            {
+                let cfg = self.trust.client_config()?;
+                let name = crate::tls::server_name(host)?;
+                let tls = tokio_rustls::TlsConnector::from(cfg)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| Error::Tls(e.to_string()))?;
+                return Ok(MaybeTlsStream::ClientTls(Box::new(tls)));
+            }
+            #[cfg(not(feature = "tls"))]
+            return Err(Error::Url("wss:// needs the `tls` feature".into()));
+        }
+        Ok(MaybeTlsStream::Plain(tcp))
+    }
+
+    async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: S,
+        url: &Url,
+    ) -> Result<(WebSocket<S>, Response<()>)> {
+        let mut req = ClientRequest::new(host_header(url), path_and_query(url));
+        req.protocols = self.protocols.clone();
+        req.deflate = self.deflate.clone();
+        req.origin = self.origin.clone();
+        req.headers = self.headers.clone();
+        client_handshake(io, &req, self.opts.clone(), Some(url.as_str())).await
+    }
+}
+
+/// Performs the client handshake with `req` on an already connected stream.
+pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    req: &ClientRequest,
+    opts: Options,
+    url: Option<&str>,
+) -> Result<(WebSocket<S>, Response<()>)> {
+    io.write_all(&req.encode()).await?;
+    io.flush().await?;
+    let max = opts.config.max_header_bytes;
+    let mut buf = BytesMut::with_capacity(1024);
+    let (resp, n) = loop {
+        if let Some(r) = handshake::parse_response(&buf, max)? {
+            break r;
+        }
+        if io.read_buf(&mut buf).await? == 0 {
+            return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    };
+    let _ = buf.split_to(n);
+    let negotiated = req.verify(&resp)?;
+    let extensions = resp
+        .headers()
+        .get(http::header::SEC_WEBSOCKET_EXTENSIONS)
+        .and_then(|v| v.to_str().ok())
+        .map(Into::into);
+    let info = Info {
+        protocol: negotiated.protocol.map(Into::into),
+        extensions,
+        url: url.map(Into::into),
+        peer_addr: None,
+    };
+    let ws = WebSocket::from_parts(io, Role::Client, negotiated.deflate, opts, buf, info);
+    Ok((ws, resp))
+}
+
+fn parse_url(s: &str) -> Result<Url> {
+    let mut u = Url::parse(s).map_err(|e| Error::Url(format!("{s}: {e}")))?;
+    let scheme = match u.scheme() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => {
+            return Err(Error::Url(format!(
+                "unsupported scheme {other:?} (use ws:// or wss://)"
+            )));
+        }
+    };
+    if u.scheme() != scheme {
+        u = Url::parse(&format!("{scheme}{}", &u.as_str()[u.scheme().len()..]))
+            .map_err(|e| Error::Url(e.to_string()))?;
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(Error::Url(format!("{s}: missing host")));
+    }
+    if u.fragment().is_some() {
+        return Err(Error::Url(format!(
+            "{s}: a WebSocket URL cannot have a fragment"
+        )));
+    }
+    Ok(u)
+}
+
+fn host_header(u: &Url) -> String {
+    let host = u.host_str().unwrap_or("");
+    match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    }
+}
+
+fn path_and_query(u: &Url) -> String {
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(parse_url("ftp://x").is_err());
+        assert!(parse_url("ws://x/#frag").is_err());
+        let u = parse_url("https://example.com:8443/a?b=c").unwrap();
+        assert_eq!(u.scheme(), "wss");
+        assert_eq!(host_header(&u), "example.com:8443");
+        assert_eq!(path_and_query(&u), "/a?b=c");
+        let u = parse_url("ws://[::1]:80/").unwrap();
+        assert_eq!(host_header(&u), "[::1]");
+    }
+}

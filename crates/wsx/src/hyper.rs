@@ -1,0 +1,79 @@
+//! Upgrading requests of an existing hyper 1.x server (`ws`'s `noServer` + `handleUpgrade`).
+//!
+//! ```no_run
+//! use hyper::{Request, body::Incoming};
+//! # async fn handle(mut req: Request<Incoming>) -> hyper::Response<String> {
+//! let acceptor = wsx::Acceptor::new().protocols(["chat"]);
+//! match wsx::hyper::upgrade(&mut req, &acceptor) {
+//!     Ok((response, fut)) => {
+//!         tokio::spawn(async move {
+//!             if let Ok(mut ws) = fut.await {
+//!                 while let Some(Ok(m)) = ws.recv().await {
+//!                     let _ = ws.send(m).await;
+//!                 }
+//!             }
+//!         });
+//!         response
+//!     }
+//!     Err(rejection) => rejection.into_response(),
+//! }
+//! # }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::BytesMut;
+use http::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+use crate::accept::{Acceptor, Rejection};
+use crate::error::{Error, Result};
+use crate::websocket::WebSocket;
+
+/// The stream type of an upgraded hyper connection.
+pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+/// Resolves to the WebSocket once hyper has sent the `101` response and handed over the
+/// connection.
+pub type UpgradeFut = Pin<Box<dyn Future<Output = Result<WebSocket<Upgraded>>> + Send>>;
+
+/// Whether `req` asks for a WebSocket upgrade.
+pub fn is_upgrade_request<B>(req: &Request<B>) -> bool {
+    wsx_proto::handshake::header_tokens(req.headers(), &http::header::UPGRADE)
+        .any(|t| t.eq_ignore_ascii_case("websocket"))
+}
+
+/// Checks an upgrade request with `acceptor` (RFC 6455 rules, path, origin, verify hook,
+/// subprotocol, permessage-deflate). On success returns the `101` response to give hyper and a
+/// future that yields the connection; on failure, the response to send instead.
+pub fn upgrade<B>(
+    req: &mut Request<B>,
+    acceptor: &Acceptor,
+) -> std::result::Result<(Response<String>, UpgradeFut), Rejection> {
+    let mut head = Request::new(());
+    *head.method_mut() = req.method().clone();
+    *head.uri_mut() = req.uri().clone();
+    *head.version_mut() = req.version();
+    *head.headers_mut() = req.headers().clone();
+    let peer = req.extensions().get::<std::net::SocketAddr>().copied();
+    let accepted = acceptor.negotiate(&head, peer)?;
+    let on_upgrade = hyper::upgrade::on(req);
+    let (parts, ()) = accepted.response.clone().into_parts();
+    let response = Response::from_parts(parts, String::new());
+    let acceptor = acceptor.clone();
+    let fut = Box::pin(async move {
+        let upgraded = on_upgrade
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        Ok(acceptor.wrap(TokioIo::new(upgraded), accepted, BytesMut::new(), peer))
+    });
+    Ok((response, fut))
+}
+
+impl Rejection {
+    /// This rejection as an HTTP response.
+    pub fn into_response(self) -> Response<String> {
+        self.to_response()
+    }
+}

@@ -1,0 +1,38 @@
+//! WebSocket server and client for tokio, built on the sans-I/O core [`wsx_proto`].
+//!
+//! - [`WebSocket`]: a connection over any `AsyncRead + AsyncWrite` (a `Stream` and a `Sink` of
+//!   [`Message`]s) with split halves and non-blocking [`Sender`] handles.
+//! - [`Server`]: host/port/backlog, path routing, a verify hook, origin allow-list,
+//!   subprotocol selection, client tracking and broadcast, heartbeats, max connections,
+//!   graceful shutdown, TLS.
+//! - [`connect`] / [`ClientBuilder`]: `ws://` and `wss://`, subprotocols, headers, Origin,
+//!   handshake timeout, redirects, permessage-deflate.
+//! - Features `hyper` and `axum`: upgrade requests of an existing HTTP server.
+
+mod accept;
+mod client;
+mod error;
+mod server;
+mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
+mod websocket;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "hyper")]
+pub mod hyper;
+
+pub use accept::{Accepted, Acceptor, HandshakeRequest, Rejection, accept};
+pub use client::{ClientBuilder, client_handshake, connect};
+pub use error::{Error, Result};
+pub use server::{
+    BroadcastReport, ClientId, Clients, Connected, Server, ServerBuilder, ShutdownHandle,
+    is_refused,
+};
+pub use stream::MaybeTlsStream;
+pub use websocket::{Options, ReadHalf, SendStatus, Sender, SlowConsumer, WebSocket, WriteHalf};
+pub use wsx_proto::{
+    self as proto, CloseCode, CloseFrame, Config, DeflateConfig, DeflateParams, HandshakeError,
+    Message, PreparedFrame, ProtocolError, ReadyState, Role, Utf8Bytes,
+};

@@ -1,0 +1,515 @@
+//! `Server`: a TCP (or TLS) listener that accepts WebSocket connections, tracks clients,
+//! broadcasts, limits connections and shuts down gracefully.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http::{Request, StatusCode};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+use wsx_proto::{CloseCode, DeflateConfig, Message, PreparedFrame};
+
+use crate::accept::{Acceptor, HandshakeRequest, Rejection};
+use crate::error::{Error, Result};
+use crate::stream::MaybeTlsStream;
+use crate::websocket::{Options, SendStatus, Sender, WebSocket};
+
+/// Identifies a connected client in [`Clients`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(pub u64);
+
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    map: HashMap<u64, Sender>,
+}
+
+/// The set of connected clients (ws's `server.clients`): count them, find one by id, send to
+/// one, or broadcast to all with the frame encoded once.
+#[derive(Clone, Default)]
+pub struct Clients {
+    inner: Arc<Mutex<Registry>>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients").field("len", &self.len()).finish()
+    }
+}
+
+/// What a broadcast did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BroadcastReport {
+    /// Receivers the frame was written or queued to.
+    pub queued: usize,
+    /// Receivers whose queue was full (slow-consumer policy `Drop`).
+    pub dropped: usize,
+    /// Receivers closing or closed (including slow consumers just terminated).
+    pub closed: usize,
+}
+
+impl Clients {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection; it stays listed until [`Clients::remove`].
+    pub fn insert(&self, sender: Sender) -> ClientId {
+        let mut g = self.lock();
+        g.next += 1;
+        let id = g.next;
+        g.map.insert(id, sender);
+        ClientId(id)
+    }
+
+    /// Removes a connection.
+    pub fn remove(&self, id: ClientId) -> Option<Sender> {
+        self.lock().map.remove(&id.0)
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    /// Whether no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ids of the connected clients.
+    pub fn ids(&self) -> Vec<ClientId> {
+        self.lock().map.keys().map(|&k| ClientId(k)).collect()
+    }
+
+    /// A send handle for one client.
+    pub fn get(&self, id: ClientId) -> Option<Sender> {
+        self.lock().map.get(&id.0).cloned()
+    }
+
+    /// Sends to one client.
+    pub fn send_to(&self, id: ClientId, msg: Message) -> SendStatus {
+        match self.get(id) {
+            Some(s) => s.send(msg),
+            None => SendStatus::Closed,
+        }
+    }
+
+    /// Sends `msg` to every client: the frame is encoded once and the same bytes are queued to
+    /// each receiver.
+    pub fn broadcast(&self, msg: &Message) -> BroadcastReport {
+        self.broadcast_prepared(&PreparedFrame::new(msg), None)
+    }
+
+    /// Sends to every client except `except`.
+    pub fn broadcast_except(&self, msg: &Message, except: ClientId) -> BroadcastReport {
+        self.broadcast_prepared(&PreparedFrame::new(msg), Some(except))
+    }
+
+    /// Sends an encoded frame to every client (except one).
+    pub fn broadcast_prepared(
+        &self,
+        frame: &PreparedFrame,
+        except: Option<ClientId>,
+    ) -> BroadcastReport {
+        let mut report = BroadcastReport::default();
+        let g = self.lock();
+        for (&id, s) in &g.map {
+            if Some(ClientId(id)) == except {
+                continue;
+            }
+            match s.send_prepared(frame) {
+                SendStatus::Queued | SendStatus::Backpressure => report.queued += 1,
+                SendStatus::Dropped => report.dropped += 1,
+                SendStatus::Closed => report.closed += 1,
+            }
+        }
+        report
+    }
+
+    /// Starts the closing handshake with every client.
+    pub fn close_all(&self, code: CloseCode, reason: &str) {
+        for s in self.lock().map.values() {
+            s.close(code, reason);
+        }
+    }
+
+    /// Drops every client at once.
+    pub fn terminate_all(&self) {
+        for s in self.lock().map.values() {
+            s.kill("server shut down");
+        }
+    }
+}
+
+/// A connection the server accepted, handed to the handler.
+#[derive(Debug)]
+pub struct Connected {
+    /// The connection.
+    pub ws: WebSocket<MaybeTlsStream>,
+    /// The upgrade request (path, query, headers).
+    pub request: Request<()>,
+    /// Its id in [`Server::clients`].
+    pub id: ClientId,
+    /// The peer's address.
+    pub peer_addr: SocketAddr,
+}
+
+/// Builds a [`Server`].
+#[derive(Debug)]
+pub struct ServerBuilder {
+    acceptor: Acceptor,
+    backlog: u32,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self {
+            acceptor: Acceptor::default(),
+            backlog: 1024,
+            max_connections: usize::MAX,
+            shutdown_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Listen backlog (default 1024).
+    pub fn backlog(mut self, n: u32) -> Self {
+        self.backlog = n;
+        self
+    }
+    /// Most connections at once, handshaking or open; beyond it clients get 503.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+    /// Connection options (limits, close timeout, send queue, slow-consumer policy).
+    pub fn options(mut self, opts: Options) -> Self {
+        self.acceptor = self.acceptor.options(opts);
+        self
+    }
+    /// Largest message accepted (ws's `maxPayload`); larger ones close with 1009.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        let mut o = self.acceptor.opts.clone();
+        o.config = o.config.max_message_size(bytes);
+        self.acceptor = self.acceptor.options(o);
+        self
+    }
+    /// Ping every `interval`; terminate clients that do not answer within `timeout`.
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        let mut o = self.acceptor.opts.clone();
+        o.heartbeat = Some((interval, timeout));
+        self.acceptor = self.acceptor.options(o);
+        self
+    }
+    /// permessage-deflate preferences; `None` disables compression.
+    pub fn deflate(mut self, cfg: Option<DeflateConfig>) -> Self {
+        self.acceptor = self.acceptor.deflate(cfg);
+        self
+    }
+    /// Subprotocols spoken, in order of preference.
+    pub fn protocols<I: IntoIterator<Item = impl Into<String>>>(mut self, p: I) -> Self {
+        self.acceptor = self.acceptor.protocols(p);
+        self
+    }
+    /// Custom subprotocol selection.
+    pub fn select_protocol(
+        mut self,
+        f: impl Fn(&[String], &Request<()>) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.acceptor = self.acceptor.select_protocol(f);
+        self
+    }
+    /// Verify hook: refuse upgrade requests with any response.
+    pub fn verify(
+        mut self,
+        f: impl Fn(&HandshakeRequest<'_>) -> std::result::Result<(), Rejection> + Send + Sync + 'static,
+    ) -> Self {
+        self.acceptor = self.acceptor.verify(f);
+        self
+    }
+    /// Accept only this path (repeatable); others get 404.
+    pub fn path(mut self, p: impl Into<String>) -> Self {
+        self.acceptor = self.acceptor.path(p);
+        self
+    }
+    /// `Origin` allow-list; others get 403.
+    pub fn allow_origins<I: IntoIterator<Item = impl Into<String>>>(mut self, o: I) -> Self {
+        self.acceptor = self.acceptor.allow_origins(o);
+        self
+    }
+    /// Deadline for the TLS and WebSocket handshakes (default 10 s).
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.acceptor = self.acceptor.handshake_timeout(d);
+        self
+    }
+    /// How long a graceful shutdown waits for clients to finish the closing handshake.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+    /// Serve `wss://` with this rustls configuration.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, cfg: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(cfg);
+        self
+    }
+    /// Replaces the whole acceptor.
+    pub fn acceptor(mut self, a: Acceptor) -> Self {
+        self.acceptor = a;
+        self
+    }
+
+    /// Binds the listener.
+    pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> Result<Server> {
+        let mut last = None;
+        for a in tokio::net::lookup_host(addr).await? {
+            match listen(a, self.backlog) {
+                Ok(l) => return Ok(self.build(l)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+            })
+            .into())
+    }
+
+    /// Uses an already bound listener.
+    pub fn build(self, listener: TcpListener) -> Server {
+        let (tx, rx) = watch::channel(false);
+        Server {
+            listener,
+            acceptor: Arc::new(self.acceptor),
+            clients: Clients::default(),
+            active: Arc::new(AtomicUsize::new(0)),
+            max_connections: self.max_connections,
+            shutdown_timeout: self.shutdown_timeout,
+            shutdown_tx: Arc::new(tx),
+            shutdown_rx: rx,
+            #[cfg(feature = "tls")]
+            tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
+        }
+    }
+}
+
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let s = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(backlog)
+}
+
+/// Triggers a graceful shutdown of a running [`Server`].
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    /// Stop accepting, send 1001 to every client, wait for them (bounded), then return from
+    /// `serve`.
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// A WebSocket server (ws's `WebSocketServer`).
+///
+/// ```no_run
+/// # async fn run() -> wsx::Result<()> {
+/// let server = wsx::Server::builder().path("/echo").bind("127.0.0.1:9001").await?;
+/// server.serve(|mut c: wsx::Connected| async move {
+///     while let Some(Ok(msg)) = c.ws.recv().await {
+///         if msg.is_data() && c.ws.send(msg).await.is_err() {
+///             break;
+///         }
+///     }
+/// }).await
+/// # }
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    acceptor: Arc<Acceptor>,
+    clients: Clients,
+    active: Arc<AtomicUsize>,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+    shutdown_tx: Arc<watch::Sender<bool>>,
+    shutdown_rx: watch::Receiver<bool>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .field("clients", &self.clients)
+            .finish_non_exhaustive()
+    }
+}
+
+struct ActiveGuard(Arc<AtomicUsize>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Server {
+    /// A builder with defaults.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Binds with default options.
+    pub async fn bind(addr: impl tokio::net::ToSocketAddrs) -> Result<Self> {
+        Self::builder().bind(addr).await
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The connected clients.
+    pub fn clients(&self) -> Clients {
+        self.clients.clone()
+    }
+
+    /// Connections open or handshaking.
+    pub fn active_connections(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// A handle to shut the server down gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown_tx.clone())
+    }
+
+    /// Accepts connections until shut down, running `handler` on a task for each. Returns
+    /// after a graceful shutdown: listener closed, 1001 sent to every client, clients given
+    /// the shutdown timeout to finish, the rest dropped.
+    pub async fn serve<F, Fut>(self, handler: F) -> Result<()>
+    where
+        F: Fn(Connected) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let mut shutdown = self.shutdown_rx.clone();
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = wait_shutdown(&mut shutdown) => break,
+                r = self.listener.accept() => match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = tcp.set_nodelay(true);
+            if self.active.load(Ordering::Acquire) >= self.max_connections {
+                tokio::spawn(refuse(tcp));
+                continue;
+            }
+            self.active.fetch_add(1, Ordering::AcqRel);
+            let guard = ActiveGuard(self.active.clone());
+            let acceptor = self.acceptor.clone();
+            let clients = self.clients.clone();
+            let handler = handler.clone();
+            #[cfg(feature = "tls")]
+            let tls = self.tls.clone();
+            tokio::spawn(async move {
+                let _guard = guard;
+                #[cfg(feature = "tls")]
+                let io = match tls {
+                    Some(t) => {
+                        match tokio::time::timeout(acceptor.handshake_timeout, t.accept(tcp)).await
+                        {
+                            Ok(Ok(s)) => MaybeTlsStream::ServerTls(Box::new(s)),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, "TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                    None => MaybeTlsStream::Plain(tcp),
+                };
+                #[cfg(not(feature = "tls"))]
+                let io = MaybeTlsStream::Plain(tcp);
+                match acceptor.accept(io, Some(peer)).await {
+                    Ok((ws, request)) => {
+                        let id = clients.insert(ws.sender());
+                        handler(Connected {
+                            ws,
+                            request,
+                            id,
+                            peer_addr: peer,
+                        })
+                        .await;
+                        clients.remove(id);
+                    }
+                    Err(e) => tracing::debug!(%peer, "handshake failed: {e}"),
+                }
+            });
+        }
+        drop(self.listener);
+        self.clients
+            .close_all(CloseCode::GOING_AWAY, "server shutting down");
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        while self.active.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.clients.terminate_all();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while self.active.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+}
+
+async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            // Every handle is gone: no shutdown can come any more.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn refuse(mut tcp: TcpStream) {
+    let mut out = Vec::new();
+    Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "Too many connections\n").write_to(&mut out);
+    let _ = tcp.write_all(&out).await;
+    let _ = tcp.shutdown().await;
+}
+
+/// Shorthand: `Error` for a handshake refused by the server with `status`.
+pub fn is_refused(e: &Error, status: u16) -> bool {
+    matches!(e, Error::Handshake(wsx_proto::HandshakeError::UnexpectedStatus { status: s, .. }) if *s == status)
+}

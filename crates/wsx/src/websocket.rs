@@ -1,0 +1,805 @@
+//! `WebSocket<S>`: a connection over any `AsyncRead + AsyncWrite`, as a `Stream` of messages and
+//! a `Sink` of messages, with split halves and cloneable send handles.
+//!
+//! All state lives in one `Inner` behind a mutex that is only held for the length of a poll.
+//! Whoever polls the read side also drives pending output, so auto-pongs, close replies and
+//! frames queued through handles go out without a task or channel per connection.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+use wsx_proto::{CloseCode, Config, Connection, Message, PreparedFrame, ReadyState, Role};
+
+use crate::error::{Error, Result};
+
+/// What to do with a connection whose send queue is over [`Options::max_buffered`] when a
+/// non-blocking send (a [`Sender`], a broadcast) adds to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowConsumer {
+    /// Discard the new message and report [`SendStatus::Dropped`].
+    Drop,
+    /// Terminate the connection (the peer sees the TCP connection close; close code 1006).
+    Close,
+}
+
+/// Per-connection options of the I/O layer (the protocol limits are in [`Config`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// Protocol limits and behaviour.
+    pub config: Config,
+    /// How long to wait for the peer's close frame (or, on a client, for the server to close
+    /// TCP) after sending ours, before dropping the connection (default 5 s).
+    pub close_timeout: Duration,
+    /// Send-queue size above which `send().await` waits and non-blocking sends apply
+    /// [`Options::slow_consumer`] (default 16 MiB).
+    pub max_buffered: usize,
+    /// What non-blocking sends do past `max_buffered` (default [`SlowConsumer::Close`]).
+    pub slow_consumer: SlowConsumer,
+    /// Ping every `interval`; terminate if no pong within `timeout` (default off).
+    pub heartbeat: Option<(Duration, Duration)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            close_timeout: Duration::from_secs(5),
+            max_buffered: 16 << 20,
+            slow_consumer: SlowConsumer::Close,
+            heartbeat: None,
+        }
+    }
+}
+
+/// Result of a non-blocking send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStatus {
+    /// Written to the socket or queued.
+    Queued,
+    /// Queued, but the send queue is above [`Options::max_buffered`] after it.
+    Backpressure,
+    /// Not queued: the queue was full and the policy is [`SlowConsumer::Drop`].
+    Dropped,
+    /// Not queued: the connection is closing or closed (or was just terminated as a slow
+    /// consumer).
+    Closed,
+}
+
+/// Facts about a connection fixed by its handshake.
+#[derive(Debug, Default)]
+pub(crate) struct Info {
+    pub protocol: Option<Box<str>>,
+    pub extensions: Option<Box<str>>,
+    pub url: Option<Box<str>>,
+    pub peer_addr: Option<SocketAddr>,
+}
+
+struct Heartbeat {
+    interval: Duration,
+    timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    awaiting_pong: bool,
+}
+
+pub(crate) struct Inner<S> {
+    io: S,
+    conn: Connection,
+    rbuf: BytesMut,
+    read_eof: bool,
+    done: bool,
+    error: Option<Error>,
+    terminated: Option<Error>,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    close_timer: Option<Pin<Box<Sleep>>>,
+    heartbeat: Option<Heartbeat>,
+    opts: Options,
+}
+
+/// Reads smaller than this go through a per-thread scratch buffer, so an idle connection
+/// holds no read buffer of its own.
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH].into_boxed_slice());
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    fn new(
+        io: S,
+        role: Role,
+        deflate: Option<wsx_proto::DeflateParams>,
+        opts: Options,
+        leftover: BytesMut,
+    ) -> Self {
+        let heartbeat = opts.heartbeat.map(|(interval, timeout)| Heartbeat {
+            interval,
+            timeout,
+            timer: Box::pin(tokio::time::sleep(interval)),
+            awaiting_pong: false,
+        });
+        Self {
+            io,
+            conn: Connection::new(role, opts.config.clone(), deflate),
+            rbuf: leftover,
+            read_eof: false,
+            done: false,
+            error: None,
+            terminated: None,
+            reader: None,
+            writer: None,
+            close_timer: None,
+            heartbeat,
+            opts,
+        }
+    }
+
+    /// Writes queued output. `Ready(Ok)` once everything is written and flushed.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let mut wrote = false;
+        while !self.conn.output().is_empty() {
+            let out = self.conn.output();
+            let n = if self.io.is_write_vectored() {
+                let mut slices = [IoSlice::new(&[]); 64];
+                let k = out.io_slices(&mut slices);
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?
+            } else {
+                ready!(Pin::new(&mut self.io).poll_write(cx, out.first()))?
+            };
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.conn.output_mut().advance(n);
+            wrote = true;
+        }
+        if wrote {
+            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+            // Another task may be waiting for the queue to drain or for the socket.
+            for w in [self.writer.take(), self.reader.clone()]
+                .into_iter()
+                .flatten()
+            {
+                if !w.will_wake(cx.waker()) {
+                    w.wake();
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads more bytes into `rbuf`: large frames in progress are read in place, small reads go
+    /// through the per-thread scratch buffer.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let pending = self.conn.pending_frame_bytes(self.rbuf.len());
+        if pending > SCRATCH / 2 || self.rbuf.capacity() - self.rbuf.len() >= SCRATCH {
+            self.rbuf.reserve(pending.clamp(SCRATCH, 1 << 20));
+            return tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf);
+        }
+        SCRATCH_BUF.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut rb = ReadBuf::new(&mut scratch[..]);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            self.rbuf.extend_from_slice(rb.filled());
+            Poll::Ready(Ok(n))
+        })
+    }
+
+    fn register_reader(&mut self, cx: &Context<'_>) {
+        match &self.reader {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.reader = Some(cx.waker().clone()),
+        }
+    }
+
+    fn finish(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        // Best effort: a transport that will not shut down cleanly is dropped anyway.
+        let _ = Pin::new(&mut self.io).poll_shutdown(cx);
+        self.done = true;
+        self.rbuf = BytesMut::new();
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+        Poll::Ready(self.error.take().map(Err))
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        self.register_reader(cx);
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            if let Some(e) = self.terminated.take() {
+                self.error = Some(e);
+                return self.finish(cx);
+            }
+            let flushed = match self.poll_write_out(cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(e)) => {
+                    self.error.get_or_insert(e.into());
+                    return self.finish(cx);
+                }
+                Poll::Pending => false,
+            };
+            if self.conn.ready_state() == ReadyState::Closed {
+                if !flushed {
+                    return Poll::Pending;
+                }
+                // RFC 6455 §7.1.1: the server closes TCP first; a client waits (bounded) for
+                // the server to do so.
+                if self.conn.role() == Role::Server || self.read_eof {
+                    return self.finish(cx);
+                }
+                if self.poll_close_timer(cx) {
+                    return self.finish(cx);
+                }
+                self.rbuf.clear();
+                match ready!(self.poll_fill(cx)) {
+                    Ok(0) | Err(_) => self.read_eof = true,
+                    Ok(_) => self.rbuf.clear(),
+                }
+                continue;
+            }
+            if self.conn.close_sent() && self.poll_close_timer(cx) {
+                self.error = Some(Error::Terminated("close handshake timed out"));
+                return self.finish(cx);
+            }
+            if let Some(dead) = self.poll_heartbeat(cx) {
+                self.error = Some(dead);
+                return self.finish(cx);
+            }
+            if !flushed && self.conn.output().len() > self.opts.max_buffered {
+                // The peer is not reading what we owe it (pongs): stop reading until it does.
+                return Poll::Pending;
+            }
+            if !self.rbuf.is_empty() {
+                match self.conn.decode(&mut self.rbuf) {
+                    Ok(Some(msg)) => {
+                        if let (Message::Pong(_), Some(hb)) = (&msg, self.heartbeat.as_mut()) {
+                            hb.awaiting_pong = false;
+                            hb.timer.as_mut().reset(Instant::now() + hb.interval);
+                        }
+                        if !self.conn.output().is_empty() {
+                            // Answer pings and close frames promptly.
+                            if let Poll::Ready(Err(e)) = self.poll_write_out(cx) {
+                                self.error = Some(e.into());
+                            }
+                        }
+                        return Poll::Ready(Some(Ok(msg)));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(code = e.code(), close = %e.close_code(), "failing connection: {e}");
+                        self.error = Some(e.into());
+                        continue;
+                    }
+                }
+            }
+            if self.read_eof {
+                self.error = Some(Error::AbnormalClosure);
+                return self.finish(cx);
+            }
+            match self.poll_fill(cx) {
+                Poll::Ready(Ok(0)) => self.read_eof = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => {
+                    self.error = Some(e.into());
+                    return self.finish(cx);
+                }
+                Poll::Pending => {
+                    if self.rbuf.is_empty() {
+                        // Idle: hold no buffers.
+                        self.rbuf = BytesMut::new();
+                        self.conn.output_mut().release_if_empty();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Arms the close timer on first call; true once it has fired.
+    fn poll_close_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let timeout = self.opts.close_timeout;
+        let t = self
+            .close_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        t.as_mut().poll(cx).is_ready()
+    }
+
+    fn poll_heartbeat(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let hb = self.heartbeat.as_mut()?;
+        if hb.timer.as_mut().poll(cx).is_pending() || self.conn.close_sent() {
+            return None;
+        }
+        if hb.awaiting_pong {
+            return Some(Error::HeartbeatTimeout(hb.timeout));
+        }
+        hb.awaiting_pong = true;
+        hb.timer.as_mut().reset(Instant::now() + hb.timeout);
+        // Re-poll so the timer registers this task.
+        let _ = hb.timer.as_mut().poll(cx);
+        let _ = self.conn.send(Message::Ping(Bytes::new()));
+        match self.poll_write_out(cx) {
+            Poll::Ready(Err(e)) => Some(e.into()),
+            _ => None,
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.done || self.terminated.is_some() || self.conn.close_sent() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.check_open()?;
+        if self.conn.output().len() >= self.opts.max_buffered {
+            if let Err(e) = ready!(self.poll_write_out(cx)) {
+                return Poll::Ready(Err(e.into()));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.poll_write_out(cx) {
+            Poll::Ready(r) => Poll::Ready(r.map_err(Error::from)),
+            Poll::Pending => {
+                self.writer = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Queues without waiting, applying the slow-consumer policy, then tries to write at once.
+    fn queue_now(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> std::result::Result<(), wsx_proto::Error>,
+    ) -> SendStatus {
+        if self.check_open().is_err() {
+            return SendStatus::Closed;
+        }
+        if self.conn.output().len() > self.opts.max_buffered {
+            match self.opts.slow_consumer {
+                SlowConsumer::Drop => return SendStatus::Dropped,
+                SlowConsumer::Close => {
+                    self.terminate(Error::Terminated("slow consumer"));
+                    return SendStatus::Closed;
+                }
+            }
+        }
+        if f(&mut self.conn).is_err() {
+            return SendStatus::Closed;
+        }
+        // Try to write directly; if the socket is not ready, the reading task finishes the job.
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.poll_write_out(&mut cx) {
+            Poll::Ready(Ok(())) => SendStatus::Queued,
+            Poll::Ready(Err(e)) => {
+                self.terminate(e.into());
+                SendStatus::Closed
+            }
+            Poll::Pending => {
+                // A no-op waker now sits where the socket keeps its write waker: wake the
+                // reader so it polls again with a real one.
+                if let Some(w) = &self.reader {
+                    w.wake_by_ref();
+                }
+                if self.conn.output().len() > self.opts.max_buffered {
+                    SendStatus::Backpressure
+                } else {
+                    SendStatus::Queued
+                }
+            }
+        }
+    }
+}
+
+impl<S> Inner<S> {
+    fn terminate(&mut self, why: Error) {
+        if self.terminated.is_none() && !self.done {
+            self.terminated = Some(why);
+        }
+        if let Some(w) = &self.reader {
+            w.wake_by_ref();
+        }
+    }
+}
+
+pub(crate) type Shared<S> = Arc<Mutex<Inner<S>>>;
+
+fn lock<S>(s: &Shared<S>) -> MutexGuard<'_, Inner<S>> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A WebSocket connection.
+///
+/// Receive with [`recv`](WebSocket::recv) (or as a [`Stream`]), send with
+/// [`send`](WebSocket::send) (or as a [`Sink`]). Pings are answered and the closing handshake
+/// is completed automatically; `recv` returns `None` once the connection is closed.
+///
+/// ```no_run
+/// # async fn run() -> wsx::Result<()> {
+/// let (mut ws, _resp) = wsx::connect("ws://127.0.0.1:9001/").await?;
+/// ws.send("hello".into()).await?;
+/// while let Some(msg) = ws.recv().await {
+///     println!("{:?}", msg?);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct WebSocket<S> {
+    shared: Shared<S>,
+    info: Arc<Info>,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Wraps a stream on which the opening handshake is already done. `deflate` is what it
+    /// negotiated; `leftover` holds bytes read past the handshake.
+    pub fn from_raw(
+        io: S,
+        role: Role,
+        deflate: Option<wsx_proto::DeflateParams>,
+        opts: Options,
+    ) -> Self {
+        Self::from_parts(io, role, deflate, opts, BytesMut::new(), Info::default())
+    }
+
+    pub(crate) fn from_parts(
+        io: S,
+        role: Role,
+        deflate: Option<wsx_proto::DeflateParams>,
+        opts: Options,
+        leftover: BytesMut,
+        info: Info,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Inner::new(io, role, deflate, opts, leftover))),
+            info: Arc::new(info),
+        }
+    }
+
+    /// Receives the next message; `None` once the connection is closed.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| lock(&self.shared).poll_next(cx)).await
+    }
+
+    /// Sends a message and waits until it is written.
+    pub async fn send(&mut self, msg: Message) -> Result<()> {
+        send_on(&self.shared, msg, true).await
+    }
+
+    /// Sends a message, choosing whether it may be compressed.
+    pub async fn send_with(&mut self, msg: Message, compress: bool) -> Result<()> {
+        send_on(&self.shared, msg, compress).await
+    }
+
+    /// Starts the closing handshake with a code and reason (validated: a code allowed on the
+    /// wire, at most 123 bytes of reason). Keep calling [`recv`](Self::recv) until it returns
+    /// `None` to complete it.
+    pub async fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<()> {
+        close_on(&self.shared, code.into(), reason).await
+    }
+
+    /// Splits into a receiving and a sending half. Pings are still answered and the closing
+    /// handshake completed by the receiving half alone.
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        (
+            ReadHalf {
+                shared: self.shared.clone(),
+                info: self.info.clone(),
+            },
+            WriteHalf {
+                shared: self.shared,
+                info: self.info,
+            },
+        )
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
+    /// A cloneable handle that queues messages without waiting (for other tasks, registries and
+    /// broadcast). The task that reads the connection writes out what handles queue.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            inner: self.shared.clone(),
+        }
+    }
+}
+
+impl<S> WebSocket<S> {
+    /// `readyState` of the browser API.
+    pub fn ready_state(&self) -> ReadyState {
+        let g = lock(&self.shared);
+        if g.done {
+            ReadyState::Closed
+        } else {
+            g.conn.ready_state()
+        }
+    }
+
+    /// Bytes queued but not yet written (`bufferedAmount`).
+    pub fn buffered_amount(&self) -> usize {
+        lock(&self.shared).conn.output().len()
+    }
+
+    /// The subprotocol the handshake selected (empty string if none, as in the browser API).
+    pub fn protocol(&self) -> &str {
+        self.info.protocol.as_deref().unwrap_or("")
+    }
+
+    /// The extensions the handshake negotiated (`Sec-WebSocket-Extensions` of the response).
+    pub fn extensions(&self) -> &str {
+        self.info.extensions.as_deref().unwrap_or("")
+    }
+
+    /// The URL connected to (client side).
+    pub fn url(&self) -> Option<&str> {
+        self.info.url.as_deref()
+    }
+
+    /// The peer's address (server side).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.info.peer_addr
+    }
+
+    /// Drops the connection at once without a closing handshake (ws's `terminate()`).
+    pub fn terminate(&self) {
+        lock(&self.shared).terminate(Error::Terminated("terminated locally"));
+    }
+}
+
+impl<S> WebSocket<S> {
+    #[allow(dead_code)]
+    pub(crate) fn shared(&self) -> &Shared<S> {
+        &self.shared
+    }
+}
+
+async fn send_on<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    msg: Message,
+    compress: bool,
+) -> Result<()> {
+    poll_fn(|cx| lock(shared).poll_ready(cx)).await?;
+    lock(shared).conn.send_with(msg, compress)?;
+    poll_fn(|cx| lock(shared).poll_flush(cx)).await
+}
+
+async fn close_on<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    code: CloseCode,
+    reason: &str,
+) -> Result<()> {
+    lock(shared).conn.close(code, reason)?;
+    poll_fn(|cx| lock(shared).poll_flush(cx)).await
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        lock(&self.shared).poll_next(cx)
+    }
+}
+
+fn sink_start_send<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    msg: Message,
+) -> Result<()> {
+    let mut g = lock(shared);
+    g.check_open()?;
+    g.conn.send(msg)?;
+    Ok(())
+}
+
+fn sink_poll_close<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<()>> {
+    let mut g = lock(shared);
+    if !g.conn.close_sent() && !g.done {
+        let _ = g.conn.close(CloseCode::NORMAL, "");
+    }
+    g.poll_flush(cx)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        lock(&self.shared).poll_ready(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        sink_start_send(&self.shared, item)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        lock(&self.shared).poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        sink_poll_close(&self.shared, cx)
+    }
+}
+
+/// The receiving half of a split [`WebSocket`]. It also answers pings and completes the closing
+/// handshake, and writes out what the other half and [`Sender`]s queued.
+pub struct ReadHalf<S> {
+    shared: Shared<S>,
+    info: Arc<Info>,
+}
+
+/// The sending half of a split [`WebSocket`].
+pub struct WriteHalf<S> {
+    shared: Shared<S>,
+    info: Arc<Info>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+    /// Receives the next message; `None` once the connection is closed.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| lock(&self.shared).poll_next(cx)).await
+    }
+
+    /// Joins the halves again.
+    pub fn unsplit(self, write: WriteHalf<S>) -> Option<WebSocket<S>> {
+        Arc::ptr_eq(&self.shared, &write.shared).then_some(WebSocket {
+            shared: self.shared,
+            info: self.info,
+        })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
+    /// Sends a message and waits until it is written.
+    pub async fn send(&mut self, msg: Message) -> Result<()> {
+        send_on(&self.shared, msg, true).await
+    }
+
+    /// Starts the closing handshake; the read half sees the peer's reply and then `None`.
+    pub async fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<()> {
+        close_on(&self.shared, code.into(), reason).await
+    }
+
+    /// Bytes queued but not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        lock(&self.shared).conn.output().len()
+    }
+
+    /// The negotiated subprotocol.
+    pub fn protocol(&self) -> &str {
+        self.info.protocol.as_deref().unwrap_or("")
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
+    type Item = Result<Message>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        lock(&self.shared).poll_next(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
+    type Error = Error;
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        lock(&self.shared).poll_ready(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        sink_start_send(&self.shared, item)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        lock(&self.shared).poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        sink_poll_close(&self.shared, cx)
+    }
+}
+
+/// Object-safe view of a connection, so handles need not name the stream type.
+pub(crate) trait Queue: Send {
+    fn queue_message(&mut self, msg: Message, compress: bool) -> SendStatus;
+    fn queue_prepared(&mut self, frame: &PreparedFrame) -> SendStatus;
+    fn queue_close(&mut self, code: CloseCode, reason: &str) -> SendStatus;
+    fn kill(&mut self, why: &'static str);
+    fn buffered(&self) -> usize;
+    fn is_closed(&self) -> bool;
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Queue for Inner<S> {
+    fn queue_message(&mut self, msg: Message, compress: bool) -> SendStatus {
+        self.queue_now(|c| c.send_with(msg, compress))
+    }
+    fn queue_prepared(&mut self, frame: &PreparedFrame) -> SendStatus {
+        self.queue_now(|c| c.send_prepared(frame))
+    }
+    fn queue_close(&mut self, code: CloseCode, reason: &str) -> SendStatus {
+        self.queue_now(|c| c.close(code, reason))
+    }
+    fn kill(&mut self, why: &'static str) {
+        self.terminate(Error::Terminated(why));
+    }
+    fn buffered(&self) -> usize {
+        self.conn.output().len()
+    }
+    fn is_closed(&self) -> bool {
+        self.done || self.terminated.is_some() || self.conn.close_sent()
+    }
+}
+
+/// A cloneable, non-blocking send handle to a connection (see [`WebSocket::sender`]).
+#[derive(Clone)]
+pub struct Sender {
+    inner: Arc<Mutex<dyn Queue>>,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    fn with<R>(&self, f: impl FnOnce(&mut dyn Queue) -> R) -> R {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut *g)
+    }
+
+    /// Queues a message (compressed if negotiated and over the threshold).
+    pub fn send(&self, msg: Message) -> SendStatus {
+        self.with(|q| q.queue_message(msg, true))
+    }
+
+    /// Queues a message, choosing whether it may be compressed.
+    pub fn send_with(&self, msg: Message, compress: bool) -> SendStatus {
+        self.with(|q| q.queue_message(msg, compress))
+    }
+
+    /// Queues an already encoded frame, shared by reference.
+    pub fn send_prepared(&self, frame: &PreparedFrame) -> SendStatus {
+        self.with(|q| q.queue_prepared(frame))
+    }
+
+    /// Starts the closing handshake.
+    pub fn close(&self, code: impl Into<CloseCode>, reason: &str) -> SendStatus {
+        let code = code.into();
+        self.with(|q| q.queue_close(code, reason))
+    }
+
+    /// Drops the connection without a closing handshake.
+    pub fn terminate(&self) {
+        self.with(|q| q.kill("terminated locally"));
+    }
+
+    /// Bytes queued but not yet written.
+    pub fn buffered_amount(&self) -> usize {
+        self.with(|q| q.buffered())
+    }
+
+    /// Whether the connection is closing or closed.
+    pub fn is_closed(&self) -> bool {
+        self.with(|q| q.is_closed())
+    }
+
+    pub(crate) fn kill(&self, why: &'static str) {
+        self.with(|q| q.kill(why));
+    }
+}
