@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of wsx on a fresh machine: installs what the interop tests need (Node `ws`,
+# Python `websockets`), checks formatting and lints, runs unit, integration and interop tests,
+# then a bounded fuzz smoke run of every cargo-fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s ==\n' "$*"; }
+
+step "interop peers (npm, pip)"
+bash interop/setup.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "tests (unit, integration, interop, doc)"
+cargo test --workspace --all-features
+
+step "fuzz smoke"
+bash scripts/fuzz-smoke.sh
+
+step "done"
