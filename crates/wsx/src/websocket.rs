@@ -102,6 +102,9 @@ pub(crate) struct Inner<S> {
     error: Option<Error>,
     terminated: Option<Error>,
     reader: Option<Waker>,
+    /// The reader returned `Pending` until output drains (backpressure, or a close frame
+    /// still to write): whoever drains it must wake the reader.
+    reader_waits_output: bool,
     writer: Option<Waker>,
     close_timer: Option<Pin<Box<Sleep>>>,
     heartbeat: Option<Heartbeat>,
@@ -139,6 +142,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             error: None,
             terminated: None,
             reader: None,
+            reader_waits_output: false,
             writer: None,
             close_timer: None,
             heartbeat,
@@ -166,13 +170,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         if wrote {
             ready!(Pin::new(&mut self.io).poll_flush(cx))?;
-            // Another task may be waiting for the queue to drain or for the socket.
-            for w in [self.writer.take(), self.reader.clone()]
-                .into_iter()
-                .flatten()
-            {
-                if !w.will_wake(cx.waker()) {
-                    w.wake();
+            // Another task may be waiting for the queue to drain.
+            if let Some(w) = self.writer.take().filter(|w| !w.will_wake(cx.waker())) {
+                w.wake();
+            }
+            if std::mem::take(&mut self.reader_waits_output) {
+                if let Some(w) = self.reader.as_ref().filter(|w| !w.will_wake(cx.waker())) {
+                    w.wake_by_ref();
                 }
             }
         }
@@ -235,6 +239,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             };
             if self.conn.ready_state() == ReadyState::Closed {
                 if !flushed {
+                    self.reader_waits_output = true;
                     return Poll::Pending;
                 }
                 // RFC 6455 §7.1.1: the server closes TCP first; a client waits (bounded) for
@@ -262,6 +267,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             if !flushed && self.conn.output().len() > self.opts.max_buffered {
                 // The peer is not reading what we owe it (pongs): stop reading until it does.
+                self.reader_waits_output = true;
                 return Poll::Pending;
             }
             if !self.rbuf.is_empty() {
