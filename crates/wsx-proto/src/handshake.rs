@@ -151,10 +151,18 @@ fn has_token(headers: &HeaderMap, name: &header::HeaderName, token: &str) -> boo
     header_tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
-fn parse_head_error(e: httparse::Error, max: usize) -> HandshakeError {
-    match e {
-        httparse::Error::TooManyHeaders => HandshakeError::HeadersTooLarge(max),
-        other => HandshakeError::Malformed(other.to_string()),
+/// The length of a complete head within the limit, `None` while more bytes may complete it.
+fn head_len(
+    parsed: httparse::Result<usize>,
+    buffered: usize,
+    max: usize,
+) -> Result<Option<usize>, HandshakeError> {
+    match parsed {
+        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::HeadersTooLarge(max)),
+        Err(other) => Err(HandshakeError::Malformed(other.to_string())),
+        Ok(httparse::Status::Complete(n)) if n <= max => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if buffered <= max => Ok(None),
+        Ok(_) => Err(HandshakeError::HeadersTooLarge(max)),
     }
 }
 
@@ -178,19 +186,9 @@ pub fn parse_request(
 ) -> Result<Option<(Request<()>, usize)>, HandshakeError> {
     let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut raw);
-    let n = match req.parse(buf).map_err(|e| parse_head_error(e, max_bytes))? {
-        httparse::Status::Partial => {
-            return if buf.len() > max_bytes {
-                Err(HandshakeError::HeadersTooLarge(max_bytes))
-            } else {
-                Ok(None)
-            };
-        }
-        httparse::Status::Complete(n) => n,
+    let Some(n) = head_len(req.parse(buf), buf.len(), max_bytes)? else {
+        return Ok(None);
     };
-    if n > max_bytes {
-        return Err(HandshakeError::HeadersTooLarge(max_bytes));
-    }
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
         .map_err(|_| HandshakeError::Malformed("bad method".into()))?;
     let mut out = Request::new(());
@@ -488,22 +486,9 @@ pub fn parse_response(
 ) -> Result<Option<(Response<()>, usize)>, HandshakeError> {
     let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut raw);
-    let n = match resp
-        .parse(buf)
-        .map_err(|e| parse_head_error(e, max_bytes))?
-    {
-        httparse::Status::Partial => {
-            return if buf.len() > max_bytes {
-                Err(HandshakeError::HeadersTooLarge(max_bytes))
-            } else {
-                Ok(None)
-            };
-        }
-        httparse::Status::Complete(n) => n,
+    let Some(n) = head_len(resp.parse(buf), buf.len(), max_bytes)? else {
+        return Ok(None);
     };
-    if n > max_bytes {
-        return Err(HandshakeError::HeadersTooLarge(max_bytes));
-    }
     let mut out = Response::new(());
     *out.status_mut() = StatusCode::from_u16(resp.code.unwrap_or(0))
         .map_err(|_| HandshakeError::Malformed("bad status code".into()))?;

@@ -234,6 +234,18 @@ impl Acceptor {
         self
     }
 
+    /// Largest message accepted (ws's `maxPayload`); larger ones close with 1009.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.opts.config = self.opts.config.clone().max_message_size(bytes);
+        self
+    }
+
+    /// Ping every `interval`; terminate peers that do not answer within `timeout`.
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.opts.heartbeat = Some((interval, timeout));
+        self
+    }
+
     /// Deadline for a client to send its whole request (slowloris protection).
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
         self.handshake_timeout = d;

@@ -50,9 +50,7 @@ impl WebSocketUpgrade {
 
     /// Largest message accepted.
     pub fn max_payload(mut self, bytes: usize) -> Self {
-        let mut o = self.acceptor.opts.clone();
-        o.config = o.config.max_message_size(bytes);
-        self.acceptor = self.acceptor.options(o);
+        self.acceptor = self.acceptor.max_payload(bytes);
         self
     }
 

@@ -202,16 +202,12 @@ impl ServerBuilder {
     }
     /// Largest message accepted (ws's `maxPayload`); larger ones close with 1009.
     pub fn max_payload(mut self, bytes: usize) -> Self {
-        let mut o = self.acceptor.opts.clone();
-        o.config = o.config.max_message_size(bytes);
-        self.acceptor = self.acceptor.options(o);
+        self.acceptor = self.acceptor.max_payload(bytes);
         self
     }
     /// Ping every `interval`; terminate clients that do not answer within `timeout`.
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
-        let mut o = self.acceptor.opts.clone();
-        o.heartbeat = Some((interval, timeout));
-        self.acceptor = self.acceptor.options(o);
+        self.acceptor = self.acceptor.heartbeat(interval, timeout);
         self
     }
     /// permessage-deflate preferences; `None` disables compression.

@@ -603,13 +603,6 @@ async fn close_on<S: AsyncRead + AsyncWrite + Unpin>(
     poll_fn(|cx| lock(shared).poll_flush(cx)).await
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
-    type Item = Result<Message>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        lock(&self.shared).poll_next(cx)
-    }
-}
-
 fn sink_start_send<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared<S>,
     msg: Message,
@@ -629,22 +622,6 @@ fn sink_poll_close<S: AsyncRead + AsyncWrite + Unpin>(
         let _ = g.conn.close(CloseCode::NORMAL, "");
     }
     g.poll_flush(cx)
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
-    type Error = Error;
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        lock(&self.shared).poll_ready(cx)
-    }
-    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
-        sink_start_send(&self.shared, item)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        lock(&self.shared).poll_flush(cx)
-    }
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        sink_poll_close(&self.shared, cx)
-    }
 }
 
 /// The receiving half of a split [`WebSocket`]. It also answers pings and completes the closing
@@ -697,28 +674,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
-    type Item = Result<Message>;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        lock(&self.shared).poll_next(cx)
-    }
+/// `Stream` of received messages for the types that read.
+macro_rules! impl_stream {
+    ($($t:ident),*) => {$(
+        impl<S: AsyncRead + AsyncWrite + Unpin> Stream for $t<S> {
+            type Item = Result<Message>;
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                lock(&self.shared).poll_next(cx)
+            }
+        }
+    )*};
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
-    type Error = Error;
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        lock(&self.shared).poll_ready(cx)
-    }
-    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
-        sink_start_send(&self.shared, item)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        lock(&self.shared).poll_flush(cx)
-    }
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        sink_poll_close(&self.shared, cx)
-    }
+/// `Sink` of messages for the types that send; `poll_close` starts the closing handshake
+/// with 1000.
+macro_rules! impl_sink {
+    ($($t:ident),*) => {$(
+        impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for $t<S> {
+            type Error = Error;
+            fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                lock(&self.shared).poll_ready(cx)
+            }
+            fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+                sink_start_send(&self.shared, item)
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                lock(&self.shared).poll_flush(cx)
+            }
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+                sink_poll_close(&self.shared, cx)
+            }
+        }
+    )*};
 }
+
+impl_stream!(WebSocket, ReadHalf);
+impl_sink!(WebSocket, WriteHalf);
 
 /// Object-safe view of a connection, so handles need not name the stream type.
 pub(crate) trait Queue: Send {

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use wsx::{Message, Options, PreparedFrame, SendStatus, Server, SlowConsumer};
 
@@ -16,12 +14,7 @@ async fn clients_are_tracked_and_reached_by_id_and_broadcast() {
     for _ in 0..5 {
         conns.push(within(wsx::connect(&url(addr, "/"))).await.unwrap().0);
     }
-    within(async {
-        while clients.len() < 5 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    wait_until(|| clients.len() >= 5).await;
     let ids = clients.ids();
     assert_eq!(ids.len(), 5);
 
@@ -42,12 +35,7 @@ async fn clients_are_tracked_and_reached_by_id_and_broadcast() {
     let mut gone = conns.pop().unwrap();
     gone.close(1000u16, "").await.unwrap();
     while within(gone.recv()).await.is_some() {}
-    within(async {
-        while clients.len() != 4 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    wait_until(|| clients.len() == 4).await;
 }
 
 #[tokio::test]
@@ -85,26 +73,23 @@ async fn send_to_one_client_by_id() {
     );
 }
 
-async fn slow_consumer_server(policy: SlowConsumer) -> (std::net::SocketAddr, wsx::Clients) {
+/// A server with a 64 KiB send limit and one raw client that never reads.
+async fn slow_consumer(
+    policy: SlowConsumer,
+) -> (wsx::Clients, wsx::ClientId, tokio::net::TcpStream) {
     let mut opts = Options::default();
     opts.max_buffered = 64 * 1024;
     opts.slow_consumer = policy;
     let (addr, _sh, _t, clients) = echo_server(Server::builder().options(opts)).await;
-    (addr, clients)
+    let (_head, stream) = raw_request(addr, &upgrade_head("/", "")).await;
+    wait_until(|| !clients.is_empty()).await;
+    let id = clients.ids()[0];
+    (clients, id, stream)
 }
 
 #[tokio::test]
 async fn a_consumer_that_never_reads_is_dropped_not_buffered_forever() {
-    let (addr, clients) = slow_consumer_server(SlowConsumer::Drop).await;
-    // A raw TCP client that completes the handshake and then never reads.
-    let (_head, _stream) = raw_request(addr, &upgrade_head("/", "")).await;
-    within(async {
-        while clients.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    let id = clients.ids()[0];
+    let (clients, id, _stream) = slow_consumer(SlowConsumer::Drop).await;
     let big = Message::binary(vec![0u8; 256 * 1024]);
     let mut dropped = 0;
     for _ in 0..200 {
@@ -123,15 +108,7 @@ async fn a_consumer_that_never_reads_is_dropped_not_buffered_forever() {
 
 #[tokio::test]
 async fn slow_consumer_policy_close_terminates_the_connection() {
-    let (addr, clients) = slow_consumer_server(SlowConsumer::Close).await;
-    let (_head, _stream) = raw_request(addr, &upgrade_head("/", "")).await;
-    within(async {
-        while clients.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    let id = clients.ids()[0];
+    let (clients, id, _stream) = slow_consumer(SlowConsumer::Close).await;
     let big = Message::binary(vec![0u8; 256 * 1024]);
     let mut closed = false;
     for _ in 0..200 {
@@ -141,10 +118,5 @@ async fn slow_consumer_policy_close_terminates_the_connection() {
         }
     }
     assert!(closed);
-    within(async {
-        while !clients.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    wait_until(|| clients.is_empty()).await;
 }

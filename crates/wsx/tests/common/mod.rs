@@ -15,6 +15,16 @@ pub async fn within<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(T, f).await.expect("timed out")
 }
 
+/// Polls `cond` every 5 ms until it holds (bounded by the test timeout).
+pub async fn wait_until(mut cond: impl FnMut() -> bool) {
+    within(async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
 /// Starts `builder` on 127.0.0.1:0 with an echo handler.
 pub async fn echo_server(
     builder: ServerBuilder,
