@@ -12,6 +12,9 @@ pub const EXTENSION_NAME: &str = "permessage-deflate";
 /// The four bytes a sync flush ends with; stripped on send, appended before inflating.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// The tail followed by a second empty stored block, fed at the end of every message.
+const END_CHECK: [u8; 9] = [0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff];
+
 /// One extension of a `Sec-WebSocket-Extensions` header with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extension {
@@ -560,10 +563,18 @@ impl Inflater {
     ) -> Result<(), ProtocolError> {
         let r = self.inflate_chunk(input, out, max).and_then(|()| {
             if fin && !self.stream_ended {
-                self.inflate_chunk(&TAIL, out, max)
-            } else {
-                Ok(())
+                // The stripped tail, then one more empty stored block: if the message ended
+                // inside a block, those bytes decode as data (or fail) instead of producing
+                // nothing, so truncated input is caught rather than corrupting what follows.
+                let before = out.len();
+                self.inflate_chunk(&END_CHECK, out, max)?;
+                if out.len() != before {
+                    return Err(ProtocolError::Inflate(
+                        "compressed data ends inside a block".into(),
+                    ));
+                }
             }
+            Ok(())
         });
         if fin || r.is_err() {
             self.stream_ended = false;

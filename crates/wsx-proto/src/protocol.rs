@@ -166,6 +166,8 @@ pub struct Connection {
     close_sent: bool,
     close_received: bool,
     failed: bool,
+    /// A message sent with `send_fragment` is still open.
+    sending_fragments: bool,
 }
 
 impl Connection {
@@ -206,6 +208,7 @@ impl Connection {
             close_sent: false,
             close_received: false,
             failed: false,
+            sending_fragments: false,
         }
     }
 
@@ -520,6 +523,9 @@ impl Connection {
         if self.close_sent {
             return Err(Error::Closed);
         }
+        if msg.is_data() && self.sending_fragments {
+            return Err(ProtocolError::ExpectedContinuation.into());
+        }
         match msg {
             Message::Text(t) => self.send_data(OpCode::Text, t.into_bytes(), compress),
             Message::Binary(b) => self.send_data(OpCode::Binary, b, compress),
@@ -582,10 +588,18 @@ impl Connection {
         if self.close_sent {
             return Err(Error::Closed);
         }
-        if opcode.is_control() {
-            return Err(ProtocolError::FragmentedControlFrame.into());
+        match opcode {
+            OpCode::Continuation if !self.sending_fragments => {
+                return Err(ProtocolError::UnexpectedContinuation.into());
+            }
+            OpCode::Text | OpCode::Binary if self.sending_fragments => {
+                return Err(ProtocolError::ExpectedContinuation.into());
+            }
+            op if op.is_control() => return Err(ProtocolError::FragmentedControlFrame.into()),
+            _ => {}
         }
         self.write_frame_bytes(opcode, false, fin, payload);
+        self.sending_fragments = !fin;
         Ok(())
     }
 

@@ -697,9 +697,6 @@ fn empty_compressed_messages_are_accepted() {
 }
 
 #[test]
-#[ignore = "BUG: an RSV1 frame with an empty payload leaves the inflater inside a stored-block \
-            header (the appended 00 00 ff ff is read as its first byte plus LEN=0xff00), is \
-            reported as an empty message, and corrupts the next compressed message"]
 fn an_empty_compressed_payload_does_not_corrupt_the_next_message() {
     for role in ROLES {
         let mut conn = Connection::new(role, Config::default(), Some(default_params()));
@@ -726,9 +723,6 @@ fn an_empty_compressed_payload_does_not_corrupt_the_next_message() {
 }
 
 #[test]
-#[ignore = "BUG: a compressed message whose deflate data stops in the middle of a block is \
-            delivered truncated instead of failing with 1007, and the inflater stays \
-            mid-block for the next message"]
 fn a_compressed_message_cut_in_the_middle_of_a_block_fails_with_1007() {
     for role in ROLES {
         let msg = json_like(50);

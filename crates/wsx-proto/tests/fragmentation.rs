@@ -382,9 +382,6 @@ fn a_ping_may_be_sent_between_fragments_of_an_outgoing_message() {
 }
 
 #[test]
-#[ignore = "BUG: send_fragment/send do not track an outgoing fragmented message, so they queue \
-            streams the peer must fail with 1002 (a continuation with nothing to continue, or \
-            a new data frame inside an unfinished message)"]
 fn outgoing_fragments_follow_the_fragmentation_rules() {
     for role in ROLES {
         // A continuation with no message started.
