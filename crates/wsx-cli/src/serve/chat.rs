@@ -1,0 +1,255 @@
+//! The demo chat: rooms, nicknames, presence and live comments over JSON text messages.
+//! The protocol is documented in `web/PROTOCOL.md`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use wsx::{Message, PreparedFrame, SendStatus, Sender};
+
+use super::metrics::Metrics;
+
+/// Longest nickname, room name and message text (characters).
+const MAX_NICK: usize = 32;
+const MAX_ROOM: usize = 64;
+const MAX_TEXT: usize = 2000;
+/// Messages a newcomer receives from the room's recent history.
+const HISTORY: usize = 50;
+
+/// What a client sends.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ClientMsg {
+    /// Join a room (leaving the current one) under a nickname.
+    Join { room: String, nick: String },
+    /// Leave the current room.
+    Leave,
+    /// Say something in the current room (it also flies across the live-comment stage).
+    Say { text: String },
+}
+
+/// A room member as others see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub id: u64,
+    pub nick: String,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerMsg<'a> {
+    /// Sent once on connect.
+    Welcome { id: u64 },
+    /// The join succeeded: the room, who is there, and recent messages.
+    Joined {
+        room: &'a str,
+        nick: &'a str,
+        members: &'a [MemberInfo],
+        history: Vec<&'a ChatLine>,
+    },
+    /// Who is in the room now (after any join or leave).
+    Presence {
+        room: &'a str,
+        members: &'a [MemberInfo],
+    },
+    /// A message said in the room.
+    Message(&'a ChatLine),
+    /// Something the client sent was refused; the connection stays open.
+    Error { message: &'a str },
+}
+
+/// One chat message.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatLine {
+    pub room: String,
+    pub id: u64,
+    pub nick: String,
+    pub text: String,
+    /// Milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+struct Member {
+    nick: String,
+    sender: Sender,
+}
+
+#[derive(Default)]
+struct Room {
+    members: BTreeMap<u64, Member>,
+    history: VecDeque<ChatLine>,
+}
+
+impl Room {
+    fn roster(&self) -> Vec<MemberInfo> {
+        self.members
+            .iter()
+            .map(|(&id, m)| MemberInfo {
+                id,
+                nick: m.nick.clone(),
+            })
+            .collect()
+    }
+
+    /// Sends one JSON message to every member: encoded once, the same bytes to all.
+    fn broadcast(&self, msg: &ServerMsg<'_>, metrics: &Metrics) {
+        let text = encode(msg);
+        let len = text.len();
+        let frame = PreparedFrame::new(&Message::text(text));
+        let mut n = 0;
+        for m in self.members.values() {
+            if matches!(
+                m.sender.send_prepared(&frame),
+                SendStatus::Queued | SendStatus::Backpressure
+            ) {
+                n += 1;
+            }
+        }
+        metrics.sent(n, len);
+    }
+}
+
+pub fn encode(msg: &ServerMsg<'_>) -> String {
+    serde_json::to_string(msg)
+        .unwrap_or_else(|_| String::from("{\"type\":\"error\",\"message\":\"encoding failed\"}"))
+}
+
+/// All rooms of the server.
+#[derive(Default, Clone)]
+pub struct Chat {
+    rooms: Arc<Mutex<HashMap<String, Room>>>,
+}
+
+/// One connection's place in the chat.
+pub struct Session {
+    pub id: u64,
+    pub room: Option<String>,
+    pub sender: Sender,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn clean(s: &str, max: usize) -> Option<String> {
+    let t: String = s.trim().chars().filter(|c| !c.is_control()).collect();
+    (!t.is_empty() && t.chars().count() <= max).then_some(t)
+}
+
+impl Chat {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Room>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Handles one text message of a client; returns the reply meant for that client alone.
+    pub fn handle(&self, s: &mut Session, text: &str, metrics: &Metrics) -> Option<String> {
+        let msg: ClientMsg = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                return Some(encode(&ServerMsg::Error {
+                    message: &format!("invalid message: {e}"),
+                }));
+            }
+        };
+        match msg {
+            ClientMsg::Join { room, nick } => {
+                let (Some(room), Some(nick)) = (clean(&room, MAX_ROOM), clean(&nick, MAX_NICK))
+                else {
+                    return Some(encode(&ServerMsg::Error {
+                        message: "room (1-64 characters) and nick (1-32 characters) are required",
+                    }));
+                };
+                self.leave(s, metrics);
+                let mut rooms = self.lock();
+                let r = rooms.entry(room.clone()).or_default();
+                r.members.insert(
+                    s.id,
+                    Member {
+                        nick: nick.clone(),
+                        sender: s.sender.clone(),
+                    },
+                );
+                let members = r.roster();
+                let reply = encode(&ServerMsg::Joined {
+                    room: &room,
+                    nick: &nick,
+                    members: &members,
+                    history: r.history.iter().collect(),
+                });
+                // The joiner hears "joined" before the presence update everyone gets.
+                metrics.sent(1, reply.len());
+                s.sender.send(Message::text(reply));
+                r.broadcast(
+                    &ServerMsg::Presence {
+                        room: &room,
+                        members: &members,
+                    },
+                    metrics,
+                );
+                s.room = Some(room);
+                None
+            }
+            ClientMsg::Leave => {
+                self.leave(s, metrics);
+                None
+            }
+            ClientMsg::Say { text } => {
+                let Some(room) = &s.room else {
+                    return Some(encode(&ServerMsg::Error {
+                        message: "join a room first",
+                    }));
+                };
+                let Some(text) = clean(&text, MAX_TEXT) else {
+                    return Some(encode(&ServerMsg::Error {
+                        message: "text must be 1-2000 characters",
+                    }));
+                };
+                let mut rooms = self.lock();
+                let r = rooms.get_mut(room)?;
+                let nick = r
+                    .members
+                    .get(&s.id)
+                    .map(|m| m.nick.clone())
+                    .unwrap_or_default();
+                let line = ChatLine {
+                    room: room.clone(),
+                    id: s.id,
+                    nick,
+                    text,
+                    ts: now_ms(),
+                };
+                r.broadcast(&ServerMsg::Message(&line), metrics);
+                if r.history.len() == HISTORY {
+                    r.history.pop_front();
+                }
+                r.history.push_back(line);
+                None
+            }
+        }
+    }
+
+    /// Removes the session from its room and tells the others.
+    pub fn leave(&self, s: &mut Session, metrics: &Metrics) {
+        let Some(room) = s.room.take() else { return };
+        let mut rooms = self.lock();
+        if let Some(r) = rooms.get_mut(&room) {
+            r.members.remove(&s.id);
+            if r.members.is_empty() {
+                rooms.remove(&room);
+            } else {
+                let members = r.roster();
+                r.broadcast(
+                    &ServerMsg::Presence {
+                        room: &room,
+                        members: &members,
+                    },
+                    metrics,
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Counters for `/metrics`, rendered in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// Server-wide counters.
+#[derive(Default)]
+pub struct Metrics {
+    pub open: AtomicI64,
+    pub accepted: AtomicU64,
+    pub rejected: AtomicU64,
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    close_codes: Mutex<BTreeMap<u16, u64>>,
+}
+
+impl Metrics {
+    pub fn received(&self, bytes: usize) {
+        self.messages_in.fetch_add(1, Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Relaxed);
+    }
+
+    pub fn sent(&self, messages: usize, bytes: usize) {
+        self.messages_out.fetch_add(messages as u64, Relaxed);
+        self.bytes_out.fetch_add((messages * bytes) as u64, Relaxed);
+    }
+
+    pub fn close_code(&self, code: u16) {
+        *self
+            .close_codes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(code)
+            .or_default() += 1;
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        metric(
+            "wsx_connections_open",
+            "gauge",
+            "Open WebSocket connections.",
+            self.open.load(Relaxed).to_string(),
+        );
+        metric(
+            "wsx_connections_accepted_total",
+            "counter",
+            "WebSocket handshakes accepted.",
+            self.accepted.load(Relaxed).to_string(),
+        );
+        metric(
+            "wsx_connections_rejected_total",
+            "counter",
+            "WebSocket handshakes rejected.",
+            self.rejected.load(Relaxed).to_string(),
+        );
+        metric(
+            "wsx_messages_received_total",
+            "counter",
+            "Messages received.",
+            self.messages_in.load(Relaxed).to_string(),
+        );
+        metric(
+            "wsx_messages_sent_total",
+            "counter",
+            "Messages sent (one per receiver).",
+            self.messages_out.load(Relaxed).to_string(),
+        );
+        metric(
+            "wsx_bytes_received_total",
+            "counter",
+            "Payload bytes received.",
+            self.bytes_in.load(Relaxed).to_string(),
+        );
+        metric(
+            "wsx_bytes_sent_total",
+            "counter",
+            "Payload bytes sent.",
+            self.bytes_out.load(Relaxed).to_string(),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP wsx_close_codes_total Connections closed, by close code (1006: no close frame)."
+        );
+        let _ = writeln!(s, "# TYPE wsx_close_codes_total counter");
+        for (code, n) in self
+            .close_codes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(s, "wsx_close_codes_total{{code=\"{code}\"}} {n}");
+        }
+        s
+    }
+}

@@ -1,0 +1,379 @@
+//! `wsx serve`: the demo web app, `/chat` and `/echo` WebSocket endpoints, `--static` files,
+//! `/metrics`, `/healthz`, TLS, and a graceful shutdown on Ctrl-C.
+
+mod assets;
+mod chat;
+mod metrics;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use wsx::{Acceptor, ClientId, Clients, CloseCode, DeflateConfig, Error, Message, Rejection};
+
+use crate::ServeArgs;
+use chat::{Chat, ServerMsg, Session};
+use metrics::Metrics;
+
+/// The subprotocol of the demo chat.
+pub const CHAT_PROTOCOL: &str = "wsx.chat.v1";
+
+type Body = Full<Bytes>;
+
+struct App {
+    args: ServeArgs,
+    chat_acceptor: Acceptor,
+    echo_acceptor: Acceptor,
+    clients: Clients,
+    chat: Chat,
+    metrics: Metrics,
+    open: AtomicUsize,
+}
+
+/// Runs the server until Ctrl-C (or SIGTERM), then shuts down gracefully.
+pub async fn run(args: ServeArgs) -> ExitCode {
+    match serve(args, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsx serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn acceptor(args: &ServeArgs) -> Acceptor {
+    let mut a = Acceptor::new()
+        .max_payload(args.max_payload)
+        .deflate((!args.no_deflate).then(DeflateConfig::default))
+        .handshake_timeout(Duration::from_secs(10));
+    if !args.heartbeat.is_zero() {
+        a = a.heartbeat(args.heartbeat, args.heartbeat.min(Duration::from_secs(30)));
+    }
+    if !args.origins.is_empty() {
+        a = a.allow_origins(args.origins.clone());
+    }
+    a
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    args: ServeArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> wsx::Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(tokio_rustls::TlsAcceptor::from(
+            wsx::tls::server_config_from_pem_files(c, k)?,
+        )),
+        _ => None,
+    };
+    let listener = TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = acceptor(&args);
+    let app = Arc::new(App {
+        chat_acceptor: base.clone().protocols([CHAT_PROTOCOL]),
+        // /echo takes the client's first subprotocol, whatever it is.
+        echo_acceptor: base.select_protocol(|offered, _| offered.first().cloned()),
+        clients: Clients::default(),
+        chat: Chat::default(),
+        metrics: Metrics::default(),
+        open: AtomicUsize::new(0),
+        args,
+    });
+    tracing::info!(
+        "wsx serve listening on {scheme}://{addr}/ (WebSocket endpoints /chat and /echo)"
+    );
+    eprintln!("listening on {scheme}://{addr}/");
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(t) => match tokio::time::timeout(Duration::from_secs(10), t.accept(tcp)).await
+                {
+                    Ok(Ok(s)) => serve_http(app, TokioIo::new(s), peer).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+                None => serve_http(app, TokioIo::new(tcp), peer).await,
+            }
+        });
+    }
+    drop(listener);
+    let n = app.open.load(Ordering::Acquire);
+    tracing::info!("shutting down: closing {n} WebSocket connection(s) with 1001");
+    app.clients
+        .close_all(CloseCode::GOING_AWAY, "server shutting down");
+    let deadline = tokio::time::Instant::now() + app.args.shutdown_timeout;
+    while app.open.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.clients.terminate_all();
+    tracing::info!("bye");
+    Ok(())
+}
+
+async fn serve_http<I>(app: Arc<App>, io: I, peer: SocketAddr)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |mut req: Request<Incoming>| {
+        let app = app.clone();
+        req.extensions_mut().insert(peer);
+        async move { Ok::<_, Infallible>(route(app, req).await) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(io, svc)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!(%peer, "http connection: {e}");
+    }
+}
+
+fn text_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    if wsx::hyper::is_upgrade_request(&req) {
+        return match path.as_str() {
+            "/chat" => upgrade(app, &mut req, Endpoint::Chat),
+            "/echo" => upgrade(app, &mut req, Endpoint::Echo),
+            _ => text_response(
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "no WebSocket endpoint here (try /chat or /echo)\n",
+            ),
+        };
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "method not allowed\n",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match path.as_str() {
+        "/healthz" => return text_response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+        "/metrics" => {
+            return text_response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                app.metrics.render(),
+            );
+        }
+        "/chat" | "/echo" => {
+            return text_response(
+                StatusCode::UPGRADE_REQUIRED,
+                "text/plain; charset=utf-8",
+                "this is a WebSocket endpoint\n",
+            );
+        }
+        _ => {}
+    }
+    if let Some(dir) = &app.args.static_dir {
+        if let Some(file) = assets::resolve(dir, &path) {
+            return match tokio::fs::read(&file).await {
+                Ok(body) => text_response(StatusCode::OK, assets::content_type(&file), body),
+                Err(_) => text_response(
+                    StatusCode::FORBIDDEN,
+                    "text/plain; charset=utf-8",
+                    "cannot read file\n",
+                ),
+            };
+        }
+    }
+    match assets::embedded(&path) {
+        Some((ct, body)) => text_response(StatusCode::OK, ct, Bytes::from_static(body)),
+        None => text_response(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found\n",
+        ),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Chat,
+    Echo,
+}
+
+fn rejection(r: Rejection) -> Response<Body> {
+    let (parts, body) = r.into_response().into_parts();
+    Response::from_parts(parts, Full::new(Bytes::from(body)))
+}
+
+fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response<Body> {
+    if app.open.load(Ordering::Acquire) >= app.args.max_connections {
+        app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+        return rejection(Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections\n",
+        ));
+    }
+    let acceptor = match ep {
+        Endpoint::Chat => &app.chat_acceptor,
+        Endpoint::Echo => &app.echo_acceptor,
+    };
+    let (resp, fut) = match wsx::hyper::upgrade(req, acceptor) {
+        Ok(v) => v,
+        Err(r) => {
+            app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+            return rejection(r);
+        }
+    };
+    app.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+    app.open.fetch_add(1, Ordering::AcqRel);
+    app.metrics.open.fetch_add(1, Ordering::Relaxed);
+    let app2 = app.clone();
+    tokio::spawn(async move {
+        match fut.await {
+            Ok(ws) => {
+                let id = app2.clients.insert(ws.sender());
+                let code = match ep {
+                    Endpoint::Chat => run_chat(&app2, ws, id).await,
+                    Endpoint::Echo => run_echo(&app2, ws).await,
+                };
+                app2.clients.remove(id);
+                app2.metrics.close_code(code);
+            }
+            Err(e) => tracing::debug!("upgrade failed: {e}"),
+        }
+        app2.open.fetch_sub(1, Ordering::AcqRel);
+        app2.metrics.open.fetch_sub(1, Ordering::Relaxed);
+    });
+    let (parts, _) = resp.into_parts();
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+type Ws = wsx::WebSocket<wsx::hyper::Upgraded>;
+
+/// The close code a finished connection is counted under.
+fn outcome(last: Option<&Message>, err: Option<&Error>) -> u16 {
+    match (last, err) {
+        (Some(Message::Close(Some(f))), _) => f.code.0,
+        (Some(Message::Close(None)), _) => CloseCode::NO_STATUS.0,
+        (_, Some(Error::Protocol(p))) => p.close_code().0,
+        _ => CloseCode::ABNORMAL.0,
+    }
+}
+
+async fn run_echo(app: &App, mut ws: Ws) -> u16 {
+    let mut last = None;
+    let mut err = None;
+    while let Some(r) = ws.recv().await {
+        match r {
+            Ok(m) if m.is_data() => {
+                let n = m.as_payload().len();
+                app.metrics.received(n);
+                if ws.send(m).await.is_err() {
+                    break;
+                }
+                app.metrics.sent(1, n);
+            }
+            Ok(m @ Message::Close(_)) => last = Some(m),
+            Ok(_) => {}
+            Err(e) => err = Some(e),
+        }
+    }
+    outcome(last.as_ref(), err.as_ref())
+}
+
+async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
+    let mut session = Session {
+        id: id.0,
+        room: None,
+        sender: ws.sender(),
+    };
+    let mut last = None;
+    let mut err = None;
+    let _ = ws
+        .send(Message::text(chat::encode(&ServerMsg::Welcome {
+            id: id.0,
+        })))
+        .await;
+    while let Some(r) = ws.recv().await {
+        match r {
+            Ok(Message::Text(t)) => {
+                app.metrics.received(t.len());
+                if let Some(reply) = app.chat.handle(&mut session, &t, &app.metrics) {
+                    app.metrics.sent(1, reply.len());
+                    if ws.send(Message::text(reply)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Ok(Message::Binary(b)) => {
+                app.metrics.received(b.len());
+                let reply = chat::encode(&ServerMsg::Error {
+                    message: "the chat speaks JSON text messages",
+                });
+                let _ = ws.send(Message::text(reply)).await;
+            }
+            Ok(m @ Message::Close(_)) => last = Some(m),
+            Ok(_) => {}
+            Err(e) => err = Some(e),
+        }
+    }
+    app.chat.leave(&mut session, &app.metrics);
+    outcome(last.as_ref(), err.as_ref())
+}
