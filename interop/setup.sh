@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs the real peers the interop tests drive (crates/wsx/tests/interop_*.rs):
+#   - Node `ws` into interop/node_modules (npm ci, from package-lock.json)
+#   - Python `websockets` into the virtualenv interop/.venv (from requirements.txt)
+# Idempotent: each part is skipped when a stamp holding the hash of its inputs is current.
+# Environment: NODE (default node), NPM (default npm), PYTHON (default python3.11 if present,
+# else python3).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+
+NODE="${NODE:-node}"
+NPM="${NPM:-npm}"
+if [[ -z "${PYTHON:-}" ]]; then
+  if command -v python3.11 >/dev/null 2>&1; then PYTHON=python3.11; else PYTHON=python3; fi
+fi
+
+die() { echo "interop/setup.sh: $*" >&2; exit 1; }
+
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# --- Node ---------------------------------------------------------------------------------
+command -v "$NODE" >/dev/null 2>&1 || die "node not found on PATH"
+command -v "$NPM" >/dev/null 2>&1 || die "npm not found on PATH"
+node_major="$("$NODE" -p 'process.versions.node.split(".")[0]')"
+(( node_major >= 18 )) || die "node >= 18 required (found $("$NODE" --version))"
+
+node_hash="$(hash_of package.json $(ls package-lock.json 2>/dev/null); "$NODE" --version)"
+node_stamp="node_modules/.wsx-interop-stamp"
+if [[ -f "$node_stamp" && "$(cat "$node_stamp")" == "$node_hash" && -f node_modules/ws/package.json ]]; then
+  echo "interop/setup.sh: node_modules up to date"
+else
+  if [[ -f package-lock.json ]]; then
+    echo "interop/setup.sh: installing node modules (npm ci)"
+    "$NPM" ci --no-audit --no-fund --loglevel=error || die "npm ci failed"
+  else
+    echo "interop/setup.sh: installing node modules (npm install: no package-lock.json)"
+    "$NPM" install --no-audit --no-fund --loglevel=error || die "npm install failed"
+  fi
+  "$NODE" -e 'require("ws")' || die "ws does not load after npm ci"
+  echo "$node_hash" >"$node_stamp"
+fi
+
+# --- Python -------------------------------------------------------------------------------
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found on PATH"
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
+  || die "python >= 3.10 required (found $("$PYTHON" --version 2>&1))"
+
+py_hash="$(hash_of requirements.txt; "$PYTHON" --version 2>&1)"
+py_stamp=".venv/.wsx-interop-stamp"
+if [[ -f "$py_stamp" && "$(cat "$py_stamp")" == "$py_hash" && -x .venv/bin/python ]]; then
+  echo "interop/setup.sh: .venv up to date"
+else
+  echo "interop/setup.sh: creating .venv with $("$PYTHON" --version 2>&1)"
+  rm -rf .venv
+  "$PYTHON" -m venv .venv || die "python -m venv failed"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input -r requirements.txt \
+    || die "pip install failed"
+  .venv/bin/python -c 'import websockets' || die "websockets does not import after pip install"
+  echo "$py_hash" >"$py_stamp"
+fi
+
+echo "interop/setup.sh: ready (node $("$NODE" --version), $(.venv/bin/python --version 2>&1), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)'))"
