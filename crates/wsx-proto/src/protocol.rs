@@ -32,7 +32,8 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Largest frame payload accepted (default 16 MiB). Larger → close 1009.
+    /// Largest frame payload accepted (default 64 MiB, as large as a message may be: a peer
+    /// may send a whole message, compressed or not, in one frame). Larger → close 1009.
     pub max_frame_size: usize,
     /// Largest message accepted, counted after inflating (default 64 MiB, `ws`'s
     /// `maxPayload`). Larger → close 1009.
@@ -48,7 +49,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            max_frame_size: 16 << 20,
+            max_frame_size: 64 << 20,
             max_message_size: 64 << 20,
             max_fragments: 131_072,
             max_header_bytes: crate::handshake::DEFAULT_MAX_HEADER_BYTES,

@@ -11,7 +11,7 @@ async fn main() -> wsx::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9001".into());
     let mut opts = Options::default();
-    // Autobahn sends messages up to 16 MiB; the defaults (16 MiB frames, 64 MiB messages) fit.
+    // Autobahn sends messages up to 16 MiB; the default limits (64 MiB) fit.
     opts.close_timeout = std::time::Duration::from_secs(2);
     let server = Server::builder()
         .options(opts)

@@ -34,5 +34,5 @@ pub use stream::MaybeTlsStream;
 pub use websocket::{Options, ReadHalf, SendStatus, Sender, SlowConsumer, WebSocket, WriteHalf};
 pub use wsx_proto::{
     self as proto, CloseCode, CloseFrame, Config, DeflateConfig, DeflateParams, HandshakeError,
-    Message, PreparedFrame, ProtocolError, ReadyState, Role, Utf8Bytes,
+    Message, OpCode, PreparedFrame, ProtocolError, ReadyState, Role, Utf8Bytes,
 };

@@ -19,7 +19,7 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
-use wsx_proto::{CloseCode, Config, Connection, Message, PreparedFrame, ReadyState, Role};
+use wsx_proto::{CloseCode, Config, Connection, Message, OpCode, PreparedFrame, ReadyState, Role};
 
 use crate::error::{Error, Result};
 
@@ -502,6 +502,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         send_on(&self.shared, msg, compress).await
     }
 
+    /// Sends one frame of a message in fragments: `Text` or `Binary` first, then
+    /// `Continuation` frames, `fin` on the last. Fragments are not compressed; other data
+    /// messages cannot be sent until the last fragment (control frames can).
+    pub async fn send_fragment(&mut self, opcode: OpCode, payload: Bytes, fin: bool) -> Result<()> {
+        fragment_on(&self.shared, opcode, payload, fin).await
+    }
+
     /// Starts the closing handshake with a code and reason (validated: a code allowed on the
     /// wire, at most 123 bytes of reason). Keep calling [`recv`](Self::recv) until it returns
     /// `None` to complete it.
@@ -594,6 +601,17 @@ async fn send_on<S: AsyncRead + AsyncWrite + Unpin>(
     poll_fn(|cx| lock(shared).poll_flush(cx)).await
 }
 
+async fn fragment_on<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    opcode: OpCode,
+    payload: Bytes,
+    fin: bool,
+) -> Result<()> {
+    poll_fn(|cx| lock(shared).poll_ready(cx)).await?;
+    lock(shared).conn.send_fragment(opcode, payload, fin)?;
+    poll_fn(|cx| lock(shared).poll_flush(cx)).await
+}
+
 async fn close_on<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared<S>,
     code: CloseCode,
@@ -656,6 +674,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// Sends a message and waits until it is written.
     pub async fn send(&mut self, msg: Message) -> Result<()> {
         send_on(&self.shared, msg, true).await
+    }
+
+    /// Sends one frame of a fragmented message (see [`WebSocket::send_fragment`]).
+    pub async fn send_fragment(&mut self, opcode: OpCode, payload: Bytes, fin: bool) -> Result<()> {
+        fragment_on(&self.shared, opcode, payload, fin).await
     }
 
     /// Starts the closing handshake; the read half sees the peer's reply and then `None`.

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use wsx::tls::Trust;
 use wsx::{
-    ClientBuilder, Connected, DeflateConfig, MaybeTlsStream, Message, Options, Server,
-    ServerBuilder, ShutdownHandle, WebSocket,
+    ClientBuilder, Connected, DeflateConfig, MaybeTlsStream, Message, Server, ServerBuilder,
+    ShutdownHandle, WebSocket,
 };
 
 /// Deadline for every single await (a line from a peer, a message, a handshake).
@@ -1047,20 +1047,11 @@ pub async fn peer_client_text_binary_fragmented(kind: Kind) {
     );
 }
 
-/// Connection options for 16 MiB messages. wsx's default `max_frame_size` (16 MiB) is below
-/// the size of a 16 MiB incompressible message once deflated (16,782,342 bytes in one frame
-/// from `ws`): with the defaults wsx fails such a message with 1009 (see the interop report).
-/// Raise the frame limit to the message limit, as `ws`'s single `maxPayload` does.
-pub fn big_options() -> Options {
-    let mut o = Options::default();
-    o.config = o.config.clone().max_frame_size(o.config.max_message_size);
-    o
-}
-
 /// 16 MiB text and binary messages both ways, with compression and without.
 pub async fn peer_client_large_messages(kind: Kind) {
-    // Compressed: the frame limit raised (see `big_options`); uncompressed: the defaults.
-    let b = Server::builder().options(big_options());
+    // Both on the default limits: a 16 MiB incompressible message deflates to a frame a
+    // little over 16 MiB, which the default frame limit (64 MiB) admits.
+    let b = Server::builder();
     let mut compressed =
         WsxServer::start(b.deflate(Some(DeflateConfig::default().threshold(0)))).await;
     let mut plain = WsxServer::start(Server::builder()).await;
@@ -1305,6 +1296,35 @@ pub async fn wsx_client_text_binary_fragmented(kind: Kind) {
         recv_data(&mut ws).await,
         Message::binary(vec![0u8, 1, 2, 3, 4, 0xff])
     );
+    // wsx sends in fragments (a multi-byte character split across two), with a ping between
+    // them; the peer reassembles and echoes the whole message.
+    let parts: [&[u8]; 3] = [b"caf", b"\xc3", b"\xa9 \xe2\x9c\x93 wsx"];
+    for (i, p) in parts.iter().enumerate() {
+        let op = if i == 0 {
+            wsx::OpCode::Text
+        } else {
+            wsx::OpCode::Continuation
+        };
+        within(
+            "send fragment",
+            ws.send_fragment(op, Bytes::copy_from_slice(p), i == parts.len() - 1),
+        )
+        .await
+        .unwrap();
+        if i == 0 {
+            send(&mut ws, Message::Ping(Bytes::from_static(b"mid"))).await;
+        }
+    }
+    assert_eq!(recv_data(&mut ws).await, Message::text("café ✓ wsx"));
+    // The peer saw one whole text message (skip its log of the earlier command).
+    let mut e = peer.event("message").await;
+    if e["data"] == json!("cmd:fragments") {
+        e = peer.event("message").await;
+    }
+    assert_eq!(
+        (&e["type"], &e["data"]),
+        (&json!("text"), &json!("café ✓ wsx"))
+    );
     assert_eq!(close(&mut ws, 1000, "").await, Some((1000, String::new())));
 }
 
@@ -1313,13 +1333,7 @@ pub async fn wsx_client_large_messages(kind: Kind) {
     let mut peer = PeerServer::start(kind, &[]).await;
     for deflate in [Some(DeflateConfig::default().threshold(0)), None] {
         let compressed = deflate.is_some();
-        // Compressed: the frame limit raised (see `big_options`); uncompressed: the defaults.
-        let opts = if compressed {
-            big_options()
-        } else {
-            Options::default()
-        };
-        let b = ClientBuilder::new(peer.url("/big")).options(opts);
+        let b = ClientBuilder::new(peer.url("/big"));
         let mut ws = connect(b.deflate(deflate)).await;
         assert_eq!(
             !ws.extensions().is_empty(),
