@@ -2,6 +2,7 @@
 # Installs the real peers the interop tests drive (crates/wsx/tests/interop_*.rs):
 #   - Node `ws` into interop/node_modules (npm ci, from package-lock.json)
 #   - Python `websockets` into the virtualenv interop/.venv (from requirements.txt)
+#   - Debian's `chromium` (apt) for the demo page's end-to-end test, driven by playwright-core
 # Idempotent: each part is skipped when a stamp holding the hash of its inputs is current.
 # Environment: NODE (default node), NPM (default npm), PYTHON (default python3.11 if present,
 # else python3).
@@ -38,7 +39,7 @@ else
     echo "interop/setup.sh: installing node modules (npm install: no package-lock.json)"
     "$NPM" install --no-audit --no-fund --loglevel=error || die "npm install failed"
   fi
-  "$NODE" -e 'require("ws")' || die "ws does not load after npm ci"
+  "$NODE" -e 'require("ws"); require("playwright-core")' || die "ws or playwright-core does not load after npm ci"
   echo "$node_hash" >"$node_stamp"
 fi
 
@@ -61,4 +62,17 @@ else
   echo "$py_hash" >"$py_stamp"
 fi
 
-echo "interop/setup.sh: ready (node $("$NODE" --version), $(.venv/bin/python --version 2>&1), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)'))"
+# --- Chromium -------------------------------------------------------------------------------
+# Debian's build (playwright cannot download its own browser here).
+if [[ ! -x /usr/bin/chromium ]]; then
+  command -v apt-get >/dev/null 2>&1 || die "/usr/bin/chromium missing and no apt-get to install it"
+  SUDO=""
+  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
+  echo "interop/setup.sh: installing chromium (apt)"
+  $SUDO apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || die "apt-get install chromium failed"
+fi
+/usr/bin/chromium --version >/dev/null 2>&1 || die "chromium does not run"
+
+echo "interop/setup.sh: ready (node $("$NODE" --version), $(.venv/bin/python --version 2>&1), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)'), $(/usr/bin/chromium --version 2>/dev/null))"
