@@ -1,0 +1,396 @@
+//! `wsx serve` as a user runs it: the real binary, plain HTTP requests and WebSocket clients.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wsx::{ClientBuilder, CloseCode, Message};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(extra: &[&str]) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "wsx serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server { child, port }
+}
+
+/// A plain HTTP/1.1 GET: (status, headers in lower case, body).
+fn get(port: u16, path: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    let status = head[9..12].parse().unwrap();
+    (status, head, buf[split + 4..].to_vec())
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wsx"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn defaults_serve_the_demo_page_health_and_metrics() {
+    let s = serve(&[]);
+    let (st, head, body) = get(s.port, "/");
+    assert_eq!(st, 200);
+    assert!(head.contains("content-type: text/html"));
+    assert!(String::from_utf8_lossy(&body).contains("live chat"));
+    let (st, head, _) = get(s.port, "/app.js");
+    assert_eq!(st, 200);
+    assert!(head.contains("content-type: text/javascript"));
+    assert_eq!(get(s.port, "/healthz").0, 200);
+    assert_eq!(get(s.port, "/nope").0, 404);
+    assert_eq!(
+        get(s.port, "/chat").0,
+        426,
+        "a plain GET on a WebSocket endpoint"
+    );
+    let (st, head, body) = get(s.port, "/metrics");
+    assert_eq!(st, 200);
+    assert!(head.contains("content-type: text/plain; version=0.0.4"));
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("# TYPE wsx_connections_open gauge"));
+    assert!(text.contains("wsx_connections_accepted_total 0"));
+}
+
+#[test]
+fn echo_endpoint_negotiates_subprotocol_and_deflate_and_metrics_count_it() {
+    let s = serve(&[]);
+    rt().block_on(async {
+        let url = format!("ws://127.0.0.1:{}/echo", s.port);
+        let (mut ws, _) = ClientBuilder::new(&url)
+            .protocol("my.proto")
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(ws.protocol(), "my.proto");
+        assert_eq!(ws.extensions(), "permessage-deflate");
+        ws.send(Message::text("héllo")).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("héllo"));
+        ws.close(4321u16, "done").await.unwrap();
+        while ws.recv().await.is_some() {}
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = String::from_utf8(get(s.port, "/metrics").2).unwrap();
+        if text.contains("wsx_close_codes_total{code=\"4321\"} 1") {
+            assert!(text.contains("wsx_connections_accepted_total 1"));
+            assert!(text.contains("wsx_messages_received_total 1"));
+            assert!(text.contains("wsx_bytes_received_total 6"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed the close: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+type Ws = wsx::WebSocket<wsx::MaybeTlsStream>;
+
+/// The next chat message that is not a presence update.
+async fn next_chat(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(m.as_text().unwrap()).unwrap();
+        if v["type"] != "presence" {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn chat_rooms_deliver_to_members_only() {
+    let s = serve(&[]);
+    rt().block_on(async {
+        let url = format!("ws://127.0.0.1:{}/chat", s.port);
+        let mut socks = Vec::new();
+        for (nick, room) in [("ann", "a"), ("ben", "a"), ("cid", "b")] {
+            let (mut ws, _) = ClientBuilder::new(&url)
+                .protocol("wsx.chat.v1")
+                .connect()
+                .await
+                .unwrap();
+            assert_eq!(ws.protocol(), "wsx.chat.v1");
+            assert_eq!(next_chat(&mut ws).await["type"], "welcome");
+            ws.send(Message::text(format!(
+                r#"{{"type":"join","room":"{room}","nick":"{nick}"}}"#
+            )))
+            .await
+            .unwrap();
+            let joined = next_chat(&mut ws).await;
+            assert_eq!(
+                (joined["type"].as_str(), joined["room"].as_str()),
+                (Some("joined"), Some(room))
+            );
+            socks.push(ws);
+        }
+        socks[1]
+            .send(Message::text(r#"{"type":"say","text":"hi room a"}"#))
+            .await
+            .unwrap();
+        for i in [0, 1] {
+            let m = next_chat(&mut socks[i]).await;
+            assert_eq!(
+                (
+                    m["type"].as_str(),
+                    m["nick"].as_str(),
+                    m["text"].as_str(),
+                    m["room"].as_str()
+                ),
+                (Some("message"), Some("ben"), Some("hi room a"), Some("a"))
+            );
+        }
+        // cid is in room b: the next thing it sees is its own message, not room a's.
+        socks[2]
+            .send(Message::text(r#"{"type":"say","text":"in b"}"#))
+            .await
+            .unwrap();
+        let m = next_chat(&mut socks[2]).await;
+        assert_eq!(
+            (m["type"].as_str(), m["text"].as_str()),
+            (Some("message"), Some("in b"))
+        );
+        socks[2].send(Message::text("{not json")).await.unwrap();
+        assert_eq!(next_chat(&mut socks[2]).await["type"], "error");
+        socks[2]
+            .send(Message::text(r#"{"type":"say","text":""}"#))
+            .await
+            .unwrap();
+        assert_eq!(
+            next_chat(&mut socks[2]).await["type"],
+            "error",
+            "empty text is refused"
+        );
+    });
+}
+
+#[test]
+fn static_dir_serves_files_with_types_and_refuses_traversal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.json"), "{\"a\":1}").unwrap();
+    std::fs::write(dir.path().join("index.html"), "<p>mine</p>").unwrap();
+    let secret = dir
+        .path()
+        .parent()
+        .unwrap()
+        .join(format!("wsx-secret-{}", std::process::id()));
+    std::fs::write(&secret, "secret").unwrap();
+    let s = serve(&["--static", dir.path().to_str().unwrap()]);
+    let (st, head, body) = get(s.port, "/hello.json");
+    assert_eq!(st, 200);
+    assert!(head.contains("content-type: application/json"));
+    assert_eq!(body, b"{\"a\":1}");
+    assert_eq!(
+        get(s.port, "/").2,
+        b"<p>mine</p>",
+        "the static index wins over the demo"
+    );
+    let name = secret.file_name().unwrap().to_str().unwrap();
+    for path in [
+        format!("/../{name}"),
+        format!("/%2e%2e/{name}"),
+        format!("/..%2f{name}"),
+    ] {
+        let (st, _, body) = get(s.port, &path);
+        assert_ne!(body, b"secret", "{path} escaped the directory");
+        assert_eq!(st, 404, "{path}");
+    }
+    assert_eq!(
+        get(s.port, "/app.js").0,
+        200,
+        "the demo's files still fall back"
+    );
+    let _ = std::fs::remove_file(secret);
+}
+
+#[test]
+fn origin_allow_list_max_connections_and_max_payload() {
+    let s = serve(&[
+        "--origin",
+        "https://ok.example",
+        "--max-connections",
+        "1",
+        "--max-payload",
+        "1KiB",
+    ]);
+    rt().block_on(async {
+        let url = format!("ws://127.0.0.1:{}/echo", s.port);
+        let bad = ClientBuilder::new(&url)
+            .origin("https://evil.example")
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(wsx::is_refused(&bad, 403), "{bad}");
+        let (mut ws, _) = ClientBuilder::new(&url)
+            .origin("https://ok.example")
+            .connect()
+            .await
+            .unwrap();
+        let full = ClientBuilder::new(&url)
+            .origin("https://ok.example")
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(wsx::is_refused(&full, 503), "{full}");
+        ws.send(Message::binary(vec![0u8; 2048])).await.unwrap();
+        match ws.recv().await {
+            Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::TOO_BIG),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn tls_serves_https_and_wss() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.key_pair.serialize_pem()).unwrap();
+    let s = serve(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    rt().block_on(async {
+        let url = format!("wss://localhost:{}/echo", s.port);
+        let trust = wsx::tls::Trust::ca_file(&cert).unwrap();
+        let (mut ws, _) = ClientBuilder::new(&url)
+            .trust(trust)
+            .connect()
+            .await
+            .unwrap();
+        ws.send(Message::text("secure")).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("secure"));
+    });
+    let o = run(&["serve", "--tls-cert", cert.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "--tls-cert needs --tls-key");
+    let o = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/nonexistent.pem",
+        "--tls-key",
+        "/nonexistent.pem",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nonexistent.pem"));
+}
+
+#[test]
+fn ctrl_c_sends_1001_and_exits_cleanly() {
+    let mut s = serve(&["--shutdown-timeout", "3s"]);
+    let rt = rt();
+    let mut ws = rt.block_on(async {
+        let (ws, _) = wsx::connect(&format!("ws://127.0.0.1:{}/echo", s.port))
+            .await
+            .unwrap();
+        ws
+    });
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    rt.block_on(async {
+        match tokio::time::timeout(Duration::from_secs(5), ws.recv())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::GOING_AWAY),
+            other => panic!("{other:?}"),
+        }
+        assert!(ws.recv().await.is_none());
+    });
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "did not wait out the timeout needlessly"
+    );
+    let mut err = String::new();
+    s.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("closing 1 WebSocket connection"), "{err}");
+}
+
+#[test]
+fn bad_flags_and_busy_port_fail_with_clear_messages() {
+    let o = run(&["serve", "--max-payload", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid size"));
+    let o = run(&["serve", "--listen", "not-an-address"]);
+    assert_eq!(o.status.code(), Some(2));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let o = run(&["serve", "--listen", &format!("127.0.0.1:{port}")]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Address already in use") || err.contains("in use"),
+        "{err}"
+    );
+}
