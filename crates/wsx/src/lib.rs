@@ -28,7 +28,7 @@ pub use client::{ClientBuilder, client_handshake, connect};
 pub use error::{Error, Result};
 pub use server::{
     BroadcastReport, ClientId, Clients, Connected, Server, ServerBuilder, ShutdownHandle,
-    is_refused,
+    accept_tcp, is_refused,
 };
 pub use stream::MaybeTlsStream;
 pub use websocket::{Options, ReadHalf, SendStatus, Sender, SlowConsumer, WebSocket, WriteHalf};

@@ -145,6 +145,39 @@ impl Clients {
             s.kill("server shut down");
         }
     }
+
+    /// Graceful shutdown of every client: close with 1001, wait until they have all left
+    /// (their handlers returned) or `timeout` passed, then drop the rest.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.close_all(CloseCode::GOING_AWAY, "server shutting down");
+        self.wait_empty(timeout).await;
+        self.terminate_all();
+        self.wait_empty(Duration::from_secs(1)).await;
+    }
+
+    async fn wait_empty(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Accepts the next TCP connection with `TCP_NODELAY` set. Transient failures (out of file
+/// descriptors and the like) are logged and retried after a short pause instead of spinning.
+pub async fn accept_tcp(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                return (tcp, peer);
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 }
 
 /// A connection the server accepted, handed to the handler.
@@ -413,17 +446,8 @@ impl Server {
         loop {
             let (tcp, peer) = tokio::select! {
                 _ = wait_shutdown(&mut shutdown) => break,
-                r = self.listener.accept() => match r {
-                    Ok(v) => v,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
+                r = accept_tcp(&self.listener) => r,
             };
-            let _ = tcp.set_nodelay(true);
             if self.active.load(Ordering::Acquire) >= self.max_connections {
                 tokio::spawn(refuse(tcp));
                 continue;
@@ -471,17 +495,7 @@ impl Server {
             });
         }
         drop(self.listener);
-        self.clients
-            .close_all(CloseCode::GOING_AWAY, "server shutting down");
-        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
-        while self.active.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        self.clients.terminate_all();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-        while self.active.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.clients.shutdown(self.shutdown_timeout).await;
         Ok(())
     }
 }

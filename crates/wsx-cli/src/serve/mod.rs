@@ -118,16 +118,8 @@ pub async fn serve(
     loop {
         let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
-            r = listener.accept() => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
+            r = wsx::accept_tcp(&listener) => r,
         };
-        let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -145,13 +137,7 @@ pub async fn serve(
     drop(listener);
     let n = app.open.load(Ordering::Acquire);
     tracing::info!("shutting down: closing {n} WebSocket connection(s) with 1001");
-    app.clients
-        .close_all(CloseCode::GOING_AWAY, "server shutting down");
-    let deadline = tokio::time::Instant::now() + app.args.shutdown_timeout;
-    while app.open.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    app.clients.terminate_all();
+    app.clients.shutdown(app.args.shutdown_timeout).await;
     tracing::info!("bye");
     Ok(())
 }
