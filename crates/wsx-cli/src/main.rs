@@ -32,6 +32,7 @@ enum Command {
     /// Serve the demo web app (chat with rooms, live comments), /echo, /metrics and /healthz.
     Serve(ServeArgs),
     /// Connect to a WebSocket server: type lines to send them, see what arrives.
+    #[command(after_help = connect::AFTER_HELP)]
     Connect(ConnectArgs),
     /// Load-test an echo server and report throughput and latency.
     Bench(BenchArgs),

@@ -1,0 +1,684 @@
+//! `wsx connect` end to end: the real binary against an in-process wsx server, in pipe mode,
+//! with `--json`, through a pseudo-terminal (interactive mode), and its exit statuses.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use wsx::{Connected, Message, Rejection, Server};
+
+/// Every test step is bounded by this.
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .expect("test step timed out")
+}
+
+/// What the test server saw.
+#[derive(Default)]
+struct Seen {
+    token: Mutex<Option<String>>,
+}
+
+/// A wsx server: echo by default; `/close4000` closes with 4000, `/drop` drops TCP without a
+/// close frame, `/binary` sends one binary message and closes with 1000, `/deaf` never reads,
+/// `/stream` sends `tick N` every millisecond, `/forbidden` is refused with 403, `/auth` needs
+/// `x-token: secret` (else 401). Speaks `chat.v2`.
+async fn server() -> (SocketAddr, Arc<Seen>) {
+    server_with(Server::builder()).await
+}
+
+async fn server_with(builder: wsx::ServerBuilder) -> (SocketAddr, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let seen2 = seen.clone();
+    let server = builder
+        .protocols(["chat.v2"])
+        .verify(move |r| {
+            let token = r
+                .headers()
+                .get("x-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            match r.path() {
+                "/forbidden" => Err(Rejection::new(StatusCode::FORBIDDEN, "go away\n")),
+                "/auth" if token.as_deref() != Some("secret") => {
+                    Err(Rejection::new(StatusCode::UNAUTHORIZED, "token?\n"))
+                }
+                _ => {
+                    *seen2.token.lock().unwrap() = token;
+                    Ok(())
+                }
+            }
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(handler));
+    (addr, seen)
+}
+
+async fn handler(mut c: Connected) {
+    match c.request.uri().path() {
+        "/close4000" => {
+            // Give the client a moment to be fully up, then close with an application code.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = c.ws.close(4000u16, "custom reason").await;
+            while c.ws.recv().await.is_some() {}
+        }
+        "/drop" => {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            c.ws.terminate();
+            while c.ws.recv().await.is_some() {}
+        }
+        "/deaf" => {
+            // Never reads, so never answers a close.
+            tokio::time::sleep(LIMIT).await;
+        }
+        "/stream" => {
+            let tx = c.ws.sender();
+            let ticker = tokio::spawn(async move {
+                for i in 0u64.. {
+                    if tx.send(Message::text(format!("tick {i}"))) == wsx::SendStatus::Closed {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            });
+            // Reading answers the client's close.
+            while c.ws.recv().await.is_some() {}
+            ticker.abort();
+        }
+        "/binary" => {
+            let _ = c.ws.send(Message::binary(vec![0u8, 1, 0xff, b'a'])).await;
+            let _ = c.ws.close(1000u16, "done").await;
+            while c.ws.recv().await.is_some() {}
+        }
+        _ => {
+            while let Some(Ok(msg)) = c.ws.recv().await {
+                if msg.is_data() && c.ws.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn wsx(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
+    cmd.arg("connect")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `wsx connect ARGS` with `input` on stdin, then end of input.
+async fn run(args: &[&str], input: &[u8]) -> Output {
+    let mut child = wsx(args).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).await.unwrap();
+    drop(stdin);
+    within(child.wait_with_output()).await.unwrap()
+}
+
+/// Runs `wsx connect ARGS` with stdin held open (the server has to end the session).
+async fn run_open_stdin(args: &[&str]) -> Output {
+    let mut child = wsx(args).spawn().unwrap();
+    let _stdin = child.stdin.take().unwrap();
+    within(child.wait_with_output()).await.unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json_events(out: &Output) -> Vec<serde_json::Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipe_mode_round_trips_lines_verbatim() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/echo");
+    // Empty lines, a leading slash (no commands in pipe mode), CRLF, unicode, and a last line
+    // without a newline.
+    let input = "hello\n\n/ping not a command\r\nünïcödé ✓\n  spaced  \nlast";
+    let out = run(&[&url], input.as_bytes()).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "hello\n\n/ping not a command\nünïcödé ✓\n  spaced  \nlast\n"
+    );
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipe_mode_many_lines_in_order() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let input: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    let out = run(&[&url], input.as_bytes()).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), input);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipe_mode_prints_binary_as_base64() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/binary");
+    let out = run_open_stdin(&[&url]).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "AAH/YQ==\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_reports_open_messages_and_close() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/echo");
+    let out = run(&["--json", &url], b"one\ntwo\n").await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let ev = json_events(&out);
+    assert_eq!(ev.len(), 4, "{ev:?}");
+    assert_eq!(ev[0]["event"], "open");
+    assert_eq!(ev[0]["url"], url.as_str());
+    assert_eq!(ev[0]["extensions"], "permessage-deflate");
+    assert_eq!(ev[1]["event"], "message");
+    assert_eq!(ev[1]["type"], "text");
+    assert_eq!(ev[1]["data"], "one");
+    assert_eq!(ev[2]["data"], "two");
+    assert_eq!(ev[3]["event"], "close");
+    assert_eq!(ev[3]["code"], 1000);
+    assert_eq!(ev[3]["initiator"], "client");
+    assert_eq!(ev[3]["clean"], true);
+    assert!(ev.iter().all(|e| e["time"].is_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_binary_is_base64_and_server_close_is_reported() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/binary");
+    let out = run_open_stdin(&["--json", "--no-deflate", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let ev = json_events(&out);
+    assert_eq!(ev[0]["event"], "open");
+    assert_eq!(ev[0]["extensions"], serde_json::Value::Null);
+    assert_eq!(ev[1]["type"], "binary");
+    assert_eq!(ev[1]["data"], "AAH/YQ==");
+    assert_eq!(ev[2]["event"], "close");
+    assert_eq!(ev[2]["code"], 1000);
+    assert_eq!(ev[2]["reason"], "done");
+    assert_eq!(ev[2]["initiator"], "server");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subprotocol_is_negotiated_and_shown() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let out = run(
+        &["--json", "-p", "chat.v1", "--protocol", "chat.v2", &url],
+        b"",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let ev = json_events(&out);
+    assert_eq!(ev[0]["event"], "open");
+    assert_eq!(ev[0]["protocol"], "chat.v2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn header_is_sent() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/auth");
+    let out = run(&["-H", "X-Token:   secret  ", &url], b"hi\n").await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n");
+    assert_eq!(seen.token.lock().unwrap().as_deref(), Some("secret"));
+
+    // Without it the server answers 401: a connection error.
+    let out = run(&[&url], b"").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("401"), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_close_code_gives_exit_3() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/close4000");
+    let out = run_open_stdin(&[&url]).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {err}");
+    assert!(err.contains("4000"), "{err}");
+    assert!(err.contains("custom reason"), "{err}");
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_connection_gives_exit_3() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/drop");
+    let out = run_open_stdin(&["--json", &url]).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {err}");
+    assert!(err.contains("1006"), "{err}");
+    let ev = json_events(&out);
+    let last = ev.last().unwrap();
+    assert_eq!(last["event"], "close");
+    assert_eq!(last["code"], 1006);
+    assert_eq!(last["clean"], false);
+    assert!(ev.iter().any(|e| e["event"] == "error"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unanswered_close_gives_exit_3_in_bounded_time() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/deaf");
+    let started = std::time::Instant::now();
+    let out = run(&[&url], b"").await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("did not answer the close"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_closes_normally() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/echo");
+    let mut child = wsx(&["--json", &url]).spawn().unwrap();
+    let _stdin = child.stdin.take().unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    use tokio::io::AsyncBufReadExt;
+    within(stdout.read_line(&mut first)).await.unwrap();
+    assert!(first.contains(r#""event":"open""#), "{first}");
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    within(stdout.read_to_string(&mut rest)).await.unwrap();
+    let status = within(child.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    let close: serde_json::Value = serde_json::from_str(rest.trim()).unwrap();
+    assert_eq!(close["event"], "close");
+    assert_eq!(close["code"], 1000);
+    assert_eq!(close["initiator"], "client");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closed_stdout_closes_normally() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/stream");
+    let mut child = wsx(&[&url]).spawn().unwrap();
+    let _stdin = child.stdin.take().unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    use tokio::io::AsyncBufReadExt;
+    within(stdout.read_line(&mut first)).await.unwrap();
+    assert_eq!(first, "tick 0\n");
+    // Like `wsx connect … | head -1`.
+    drop(stdout);
+    let status = within(child.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_connection_gives_exit_1() {
+    // A port nobody listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/");
+    let out = run(&[&url], b"").await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("wsx: cannot connect to {url}: Connection refused")),
+        "{err}"
+    );
+    assert_eq!(text(&out.stdout), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_upgrade_gives_exit_1() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/forbidden");
+    let out = run(&[&url], b"").await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("wsx: server refused the upgrade: 403 Forbidden"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handshake_timeout_gives_exit_1() {
+    // Accepts TCP but never answers the upgrade.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let url = format!("ws://{addr}/");
+    let out = run(&["--handshake-timeout", "300ms", &url], b"").await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no answer within 300ms"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_errors_give_exit_2() {
+    for (args, needle) in [
+        (&["--bogus-flag", "ws://127.0.0.1:1/"][..], "--bogus-flag"),
+        (&["ftp://x"][..], "unsupported scheme"),
+        (&["ws://a/#frag"][..], "fragment"),
+        (
+            &["-H", "NoColon", "ws://127.0.0.1:1/"][..],
+            "invalid header",
+        ),
+        (
+            &["-H", "bad name: v", "ws://127.0.0.1:1/"][..],
+            "not a valid header name",
+        ),
+        (
+            &["-H", "Sec-WebSocket-Protocol: x", "ws://127.0.0.1:1/"][..],
+            "--protocol",
+        ),
+        (
+            &["-p", "a b", "ws://127.0.0.1:1/"][..],
+            "invalid subprotocol",
+        ),
+        (
+            &["--ca", "/nonexistent/ca.pem", "wss://127.0.0.1:1/"][..],
+            "ca.pem",
+        ),
+        (
+            &["--ca", "x.pem", "-k", "wss://127.0.0.1:1/"][..],
+            "cannot be used together",
+        ),
+        (
+            &["--max-payload", "12q", "ws://127.0.0.1:1/"][..],
+            "invalid size",
+        ),
+    ] {
+        let out = run(args, b"").await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_documents_exit_statuses() {
+    let out = within(
+        Command::new(env!("CARGO_BIN_EXE_wsx"))
+            .args(["connect", "--help"])
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    assert!(help.contains("Exit status:"), "{help}");
+    assert!(help.contains("3  closed abnormally"), "{help}");
+}
+
+/// Self-signed `localhost` certificate and key, as PEM files.
+fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.key_pair.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wss_with_ca_insecure_and_untrusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = tls_files(dir.path());
+    let cfg = wsx::tls::server_config_from_pem_files(&cert, &key).unwrap();
+    let (addr, _) = server_with(Server::builder().tls(cfg)).await;
+    let url = format!("wss://localhost:{}/", addr.port());
+    let ca = cert.to_str().unwrap();
+
+    let out = run(&["--ca", ca, &url], b"over tls\n").await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "over tls\n");
+
+    let out = run(&["-k", &url], b"insecure\n").await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "insecure\n");
+    assert!(text(&out.stderr).contains("not checked"));
+
+    let out = run(&[&url], b"").await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains("--ca"), "{err}");
+}
+
+// ---- Interactive mode, through a pseudo-terminal made by `script` (util-linux). ----
+
+/// A `wsx connect` running under a pty; its output accumulates as it arrives.
+struct Pty {
+    child: Child,
+    stdin: tokio::process::ChildStdin,
+    output: Arc<Mutex<String>>,
+}
+
+/// What a terminal would roughly show: ANSI escape sequences removed, and a carriage return
+/// starts its line over.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.peek() {
+                Some('[') => {
+                    chars.next();
+                    // Parameters and intermediates, then one final byte in @..~.
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(_) => {
+                    chars.next();
+                }
+                None => {}
+            },
+            // A carriage return starts the line over (rustyline redraws that way).
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' => out.truncate(out.rfind('\n').map_or(0, |i| i + 1)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Pty {
+    /// `None` when `script` is not installed (the test is skipped).
+    fn spawn(args: &[&str]) -> Option<Self> {
+        if std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("`script` (util-linux) not found: skipping the interactive test");
+            return None;
+        }
+        let mut line = format!("exec '{}' connect", env!("CARGO_BIN_EXE_wsx"));
+        for a in args {
+            line.push_str(&format!(" '{a}'"));
+        }
+        let mut child = Command::new("script")
+            .args(["-q", "-f", "-e", "-c", &line, "/dev/null"])
+            .env("TERM", "xterm")
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        let out2 = output.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                out2.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Some(Self {
+            child,
+            stdin,
+            output,
+        })
+    }
+
+    fn screen(&self) -> String {
+        strip_ansi(&self.output.lock().unwrap())
+    }
+
+    /// Waits until the (cleaned) output has a line for which `pred` holds.
+    async fn wait_line(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            if self.screen().lines().any(&pred) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; output so far:\n{}",
+                self.screen()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn type_line(&mut self, s: &str) {
+        self.stdin.write_all(s.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\r").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn exit_code(mut self) -> Option<i32> {
+        within(self.child.wait()).await.unwrap().code()
+    }
+}
+
+/// `< 12:03:04.123 {text}`
+fn received(line: &str, text: &str) -> bool {
+    let Some(rest) = line.strip_prefix("< ") else {
+        return false;
+    };
+    rest.len() > 13
+        && rest.as_bytes()[2] == b':'
+        && rest.as_bytes()[8] == b'.'
+        && &rest[13..] == text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_session_with_commands() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/echo");
+    let Some(mut pty) = Pty::spawn(&[&url]) else {
+        return;
+    };
+    pty.wait_line("the banner", |l| l.starts_with("connected to ws://"))
+        .await;
+
+    pty.type_line("hello there").await;
+    pty.wait_line("the echo", |l| received(l, "hello there"))
+        .await;
+
+    pty.type_line("/ping abc").await;
+    pty.wait_line("the pong", |l| received(l, "pong abc")).await;
+
+    pty.type_line("/binary 0001ff").await;
+    pty.wait_line("the binary echo", |l| {
+        received(l, "[binary 3 bytes] 0001ff")
+    })
+    .await;
+
+    pty.type_line("/close 999").await;
+    pty.wait_line("the refusal", |l| {
+        l.contains("error: /close: 999 cannot be sent")
+    })
+    .await;
+
+    // The session goes on after a bad command; // sends a leading slash.
+    pty.type_line("//still here").await;
+    pty.wait_line("the echo", |l| received(l, "/still here"))
+        .await;
+
+    pty.type_line("/help").await;
+    pty.wait_line("the help", |l| {
+        l.trim_start().starts_with("/binary <hex|base64>")
+    })
+    .await;
+
+    pty.type_line("/quit").await;
+    pty.wait_line("the close", |l| l == "closed: 1000").await;
+    assert_eq!(pty.exit_code().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_ctrl_d_quits_and_server_close_ends_the_prompt() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let Some(mut pty) = Pty::spawn(&[&url]) else {
+        return;
+    };
+    pty.wait_line("the banner", |l| l.starts_with("connected to ws://"))
+        .await;
+    pty.stdin.write_all(b"\x04").await.unwrap();
+    pty.stdin.flush().await.unwrap();
+    pty.wait_line("the close", |l| l == "closed: 1000").await;
+    assert_eq!(pty.exit_code().await, Some(0));
+
+    // The server closes with 4000 while the prompt waits for a key.
+    let url = format!("ws://{addr}/close4000");
+    let Some(pty) = Pty::spawn(&[&url]) else {
+        return;
+    };
+    pty.wait_line("the close", |l| l.contains("closed: 4000 (custom reason)"))
+        .await;
+    assert_eq!(pty.exit_code().await, Some(3));
+}
