@@ -389,7 +389,11 @@ impl ClientRequest {
             self.path.as_bytes()
         });
         out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        out.extend_from_slice(self.host.as_bytes());
+        // A caller's own Host header replaces the one derived from the URL.
+        match self.headers.get(header::HOST) {
+            Some(h) => out.extend_from_slice(h.as_bytes()),
+            None => out.extend_from_slice(self.host.as_bytes()),
+        }
         out.extend_from_slice(b"\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: ");
         out.extend_from_slice(self.key.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -408,7 +412,21 @@ impl ClientRequest {
             out.extend_from_slice(o.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        write_headers(&self.headers, &mut out);
+        // The handshake's own headers are not duplicated by the caller's.
+        for (name, value) in &self.headers {
+            let own = matches!(
+                name.as_str(),
+                "host" | "upgrade" | "connection" | "sec-websocket-key" | "sec-websocket-version"
+            ) || (name == header::SEC_WEBSOCKET_PROTOCOL && !self.protocols.is_empty())
+                || (name == header::SEC_WEBSOCKET_EXTENSIONS && self.deflate.is_some())
+                || (name == header::ORIGIN && self.origin.is_some());
+            if !own {
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
         out.extend_from_slice(b"\r\n");
         out
     }
@@ -631,6 +649,32 @@ mod tests {
             c.verify(&accept_response(&c.key, None, Some("permessage-deflate")))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn caller_headers_never_duplicate_the_handshake_headers() {
+        let mut c = ClientRequest::new("derived", "/");
+        for (k, v) in [
+            ("host", "custom:1"),
+            ("sec-websocket-key", "x"),
+            ("upgrade", "h2c"),
+            ("x-extra", "1"),
+        ] {
+            c.headers.append(
+                header::HeaderName::from_static(k),
+                HeaderValue::from_static(v),
+            );
+        }
+        let head = String::from_utf8(c.encode()).unwrap();
+        let (req, _) = parse_request(head.as_bytes(), DEFAULT_MAX_HEADER_BYTES)
+            .unwrap()
+            .unwrap();
+        assert_eq!(req.headers().get_all("host").iter().count(), 1);
+        assert_eq!(req.headers()["host"], "custom:1");
+        assert_eq!(req.headers().get_all("sec-websocket-key").iter().count(), 1);
+        assert_eq!(req.headers()["upgrade"], "websocket");
+        assert_eq!(req.headers()["x-extra"], "1");
+        assert!(validate_request(&req).is_ok());
     }
 
     #[test]

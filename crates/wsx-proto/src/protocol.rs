@@ -70,6 +70,13 @@ impl Config {
         self.max_frame_size = self.max_frame_size.min(v);
         self
     }
+
+    /// Sets both the message and the frame limit to `v` (`ws`'s `maxPayload`).
+    pub fn max_payload(mut self, v: usize) -> Self {
+        self.max_message_size = v;
+        self.max_frame_size = v;
+        self
+    }
     /// Sets [`Config::max_fragments`].
     pub fn max_fragments(mut self, v: usize) -> Self {
         self.max_fragments = v.max(1);

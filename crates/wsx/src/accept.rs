@@ -236,7 +236,7 @@ impl Acceptor {
 
     /// Largest message accepted (ws's `maxPayload`); larger ones close with 1009.
     pub fn max_payload(mut self, bytes: usize) -> Self {
-        self.opts.config = self.opts.config.clone().max_message_size(bytes);
+        self.opts.config = self.opts.config.clone().max_payload(bytes);
         self
     }
 

@@ -122,7 +122,7 @@ impl ClientBuilder {
 
     /// Largest message accepted.
     pub fn max_payload(mut self, bytes: usize) -> Self {
-        self.opts.config = self.opts.config.clone().max_message_size(bytes);
+        self.opts.config = self.opts.config.clone().max_payload(bytes);
         self
     }
 

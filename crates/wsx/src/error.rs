@@ -26,6 +26,9 @@ pub enum Error {
     /// The peer did not answer heartbeat pings in time.
     #[error("no pong within {0:?}: peer considered dead")]
     HeartbeatTimeout(Duration),
+    /// The peer did not finish the closing handshake in time; the connection was dropped.
+    #[error("no close frame (or TCP close) from the peer within {0:?}")]
+    CloseTimeout(Duration),
     /// The connection was terminated locally (server shutdown, slow consumer, `terminate`).
     #[error("the connection was terminated: {0}")]
     Terminated(&'static str),

@@ -258,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 continue;
             }
             if self.conn.close_sent() && self.poll_close_timer(cx) {
-                self.error = Some(Error::Terminated("close handshake timed out"));
+                self.error = Some(Error::CloseTimeout(self.opts.close_timeout));
                 return self.finish(cx);
             }
             if let Some(dead) = self.poll_heartbeat(cx) {

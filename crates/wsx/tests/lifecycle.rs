@@ -88,7 +88,7 @@ async fn peer_that_never_answers_close_is_dropped_after_the_close_timeout() {
     ws.close(1000u16, "").await.unwrap();
     let started = std::time::Instant::now();
     let r = within(ws.recv()).await;
-    assert!(matches!(r, Some(Err(Error::Terminated(_)))), "{r:?}");
+    assert!(matches!(r, Some(Err(Error::CloseTimeout(_)))), "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 

@@ -170,9 +170,7 @@ fn prepare(args: &ConnectArgs) -> Result<(ClientBuilder, String), String> {
     };
     let mut opts = wsx::Options::default();
     opts.close_timeout = CLOSE_TIMEOUT;
-    opts.config = wsx::Config::default()
-        .max_frame_size(args.max_payload)
-        .max_message_size(args.max_payload);
+    opts.config = wsx::Config::default().max_payload(args.max_payload);
     builder = builder
         .options(opts)
         .trust(trust)
@@ -383,7 +381,7 @@ fn failure(e: &wsx::Error) -> Ending {
             "the connection was lost without a close frame".to_owned(),
         ),
         Error::Protocol(p) => (p.close_code().0, format!("protocol error: {p}")),
-        Error::Terminated("close handshake timed out") => (
+        Error::CloseTimeout(_) => (
             1006,
             format!(
                 "the server did not answer the close within {}",
