@@ -1,0 +1,397 @@
+//! `wsx bench`: a load generator for echo servers.
+//!
+//! All connections are made first (at most 256 handshakes at a time; failures are reported
+//! and the rest go on). Then each connection, on its own task, either keeps `--pipeline`
+//! messages in flight and sends the next one when an echo arrives (closed loop, latency from
+//! send to echo), or sends on a fixed schedule of `--rate` messages per second in total
+//! (open loop, latency from the scheduled send time so a stalled server cannot hide its
+//! stalls, at most 1024 messages awaiting echoes per connection). Every payload carries its
+//! connection id and sequence number, and every echo is compared byte for byte with what was
+//! sent, in order: a corrupt echo is an error, never throughput. The warm-up is not measured;
+//! after the measurement nothing more is sent, echoes still in flight get up to 2 s, and
+//! connections close with 1000.
+//!
+//! Exit status: 0 when all went well, 1 when no connection could be made, 2 for bad
+//! arguments, 3 when there were errors (failed handshakes, lost connections, missing echoes,
+//! dropped messages), 4 when any echo was corrupt or of the wrong type.
+
+mod conn;
+mod payload;
+mod report;
+mod stats;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, sleep_until};
+use wsx::{ClientBuilder, DeflateConfig, MaybeTlsStream, Options, SlowConsumer, WebSocket};
+
+use self::conn::{ConnReport, ErrorKind, OpenLoop, Plan};
+use self::report::{Latency, Report};
+use crate::BenchArgs;
+
+/// Handshakes in progress at once.
+const CONNECT_CONCURRENCY: usize = 256;
+/// How long echoes still in flight after the measurement are waited for.
+const DRAIN: Duration = Duration::from_secs(2);
+/// Share of its cores above which the load generator is called the bottleneck.
+const BOUND_SHARE: f64 = 0.9;
+
+/// Runs the benchmark.
+pub async fn run(args: BenchArgs) -> ExitCode {
+    if let Err(e) = validate(&args) {
+        eprintln!("wsx bench: {e}");
+        return ExitCode::from(2);
+    }
+    let bar = progress_bar(
+        !args.json && std::io::stderr().is_terminal(),
+        args.connections as u64,
+    );
+    let builder = client(&args);
+
+    // One connection first, so an unreachable server fails at once with one message.
+    let first = match builder.clone().connect().await {
+        Ok((ws, _)) => ws,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!(
+                "wsx bench: cannot connect to {}: {}",
+                args.url,
+                describe(&e)
+            );
+            return ExitCode::from(1);
+        }
+    };
+    bar.set_position(1);
+    let (conns, connect_errors) = connect_rest(&builder, first, args.connections, &bar).await;
+    let deflate_negotiated = conns
+        .iter()
+        .filter(|ws| ws.extensions().contains("permessage-deflate"))
+        .count();
+
+    let n = conns.len();
+    let start = Instant::now();
+    let warm_end = start + args.warmup;
+    let end = warm_end + args.duration;
+    let plan = Arc::new(Plan {
+        size: args.size,
+        binary: args.binary,
+        pipeline: args.pipeline,
+        open: args.rate.map(|r| OpenLoop {
+            period: Duration::from_secs_f64(n as f64 / r as f64),
+            stagger: Duration::from_secs_f64(1.0 / r as f64),
+        }),
+        start,
+        warm_end,
+        end,
+        drain_end: end + DRAIN,
+    });
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, ws)| {
+            let id = u32::try_from(i).unwrap_or(u32::MAX);
+            tokio::spawn(conn::run(ws, id, plan.clone()))
+        })
+        .collect();
+    let ticker = tokio::spawn(show_progress(bar.clone(), plan.clone()));
+
+    // The load generator's own CPU use, over the measurement only.
+    sleep_until(warm_end).await;
+    let cpu0 = stats::cpu_seconds();
+    let t0 = Instant::now();
+    sleep_until(end).await;
+    let cpu1 = stats::cpu_seconds();
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu_percent = match (cpu0, cpu1) {
+        (Some(a), Some(b)) if wall > 0.0 => Some((b - a) / wall * 100.0),
+        _ => None,
+    };
+
+    bar.set_prefix("drain");
+    let mut reports = Vec::with_capacity(tasks.len());
+    let mut panicked = 0u64;
+    for t in tasks {
+        match t.await {
+            Ok(r) => reports.push(r),
+            Err(_) => panicked += 1,
+        }
+    }
+    ticker.abort();
+    bar.finish_and_clear();
+
+    let mut lost = BTreeMap::new();
+    if panicked > 0 {
+        lost.insert("connection task failed".to_owned(), panicked);
+    }
+    let report = build_report(
+        &args,
+        n,
+        deflate_negotiated,
+        connect_errors,
+        lost,
+        &reports,
+        cpu_percent,
+    );
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        writeln!(out, "{}", report.json())
+    } else {
+        report.write_table(&mut out)
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        eprintln!("wsx bench: cannot write the report: {e}");
+    }
+    ExitCode::from(report.exit_code)
+}
+
+fn validate(a: &BenchArgs) -> Result<(), String> {
+    if a.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    if a.connections >= payload::MAX_CONNECTIONS {
+        return Err(format!(
+            "--connections must be below {}",
+            payload::MAX_CONNECTIONS
+        ));
+    }
+    if a.pipeline == 0 {
+        return Err("--pipeline must be at least 1".into());
+    }
+    if a.rate == Some(0) {
+        return Err("--rate must be at least 1 message per second".into());
+    }
+    if a.duration.is_zero() {
+        return Err("--duration must be more than 0".into());
+    }
+    if a.threads == Some(0) {
+        return Err("--threads must be at least 1".into());
+    }
+    Ok(())
+}
+
+fn client(a: &BenchArgs) -> ClientBuilder {
+    let mut opts = Options::default();
+    // Sends never wait: past the limit a message is dropped and counted, and the limit is
+    // far above what a closed loop keeps queued.
+    opts.slow_consumer = SlowConsumer::Drop;
+    opts.max_buffered = opts.max_buffered.max(
+        a.pipeline
+            .saturating_mul(a.size.saturating_add(14))
+            .saturating_mul(2),
+    );
+    opts.close_timeout = DRAIN;
+    let b = ClientBuilder::new(a.url.clone())
+        .options(opts)
+        .max_payload(a.size.max(64 << 20))
+        // With --deflate every message is compressed, however small.
+        .deflate(a.deflate.then(|| DeflateConfig::default().threshold(0)));
+    if a.insecure {
+        b.trust(wsx::tls::Trust::Insecure)
+    } else {
+        b
+    }
+}
+
+/// An error as a person wants to read it ("Connection refused (os error 111)").
+fn describe(e: &wsx::Error) -> String {
+    match e {
+        wsx::Error::Io(io) => io.to_string(),
+        e => e.to_string(),
+    }
+}
+
+type Ws = WebSocket<MaybeTlsStream>;
+
+/// Makes the other `total - 1` connections, `CONNECT_CONCURRENCY` at a time.
+async fn connect_rest(
+    builder: &ClientBuilder,
+    first: Ws,
+    total: usize,
+    bar: &ProgressBar,
+) -> (Vec<Ws>, BTreeMap<String, u64>) {
+    let sem = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let handles: Vec<_> = (1..total)
+        .map(|_| {
+            let b = builder.clone();
+            let sem = sem.clone();
+            tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                b.connect().await.map(|(ws, _)| ws)
+            })
+        })
+        .collect();
+    let mut conns = Vec::with_capacity(total);
+    conns.push(first);
+    let mut errors = BTreeMap::new();
+    for h in handles {
+        match h.await {
+            Ok(Ok(ws)) => conns.push(ws),
+            Ok(Err(e)) => *errors.entry(describe(&e)).or_insert(0) += 1,
+            Err(e) => *errors.entry(e.to_string()).or_insert(0) += 1,
+        }
+        bar.inc(1);
+    }
+    (conns, errors)
+}
+
+/// The live bar on stderr (hidden when stderr is not a terminal, or with --json); it starts
+/// by counting handshakes.
+fn progress_bar(visible: bool, connections: u64) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(connections);
+    if let Ok(style) = ProgressStyle::with_template("{prefix:>7} [{bar:32}] {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix("connect");
+    bar
+}
+
+/// Updates the bar with the time and the rate of verified echoes over the last second.
+async fn show_progress(bar: ProgressBar, plan: Arc<Plan>) {
+    let total = plan.end - plan.start;
+    bar.set_length(total.as_millis() as u64);
+    bar.set_position(0);
+    let mut window: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let count = stats::echoed_total();
+        window.push_back((now, count));
+        while window
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            window.pop_front();
+        }
+        let rate = match window.front() {
+            Some((t, c)) if now > *t => (count - c) as f64 / now.duration_since(*t).as_secs_f64(),
+            _ => 0.0,
+        };
+        let elapsed = now.saturating_duration_since(plan.start).min(total);
+        bar.set_prefix(if now < plan.warm_end {
+            "warm-up"
+        } else if now < plan.end {
+            "bench"
+        } else {
+            "drain"
+        });
+        bar.set_position(elapsed.as_millis() as u64);
+        bar.set_message(format!(
+            "{:.1}s/{:.1}s  {} msgs/s",
+            elapsed.as_secs_f64(),
+            total.as_secs_f64(),
+            report::group(rate.round() as u64)
+        ));
+    }
+}
+
+fn build_report(
+    args: &BenchArgs,
+    connected: usize,
+    deflate_negotiated: usize,
+    connect_errors: BTreeMap<String, u64>,
+    mut lost: BTreeMap<String, u64>,
+    reports: &[ConnReport],
+    cpu_percent: Option<f64>,
+) -> Report {
+    let mut sent = 0;
+    let mut msgs = 0;
+    let mut bytes = 0;
+    let mut errors = [0u64; ErrorKind::ALL.len()];
+    let mut close_codes = BTreeMap::new();
+    for r in reports {
+        sent += r.sent;
+        msgs += r.echoed;
+        bytes += r.bytes;
+        for (total, n) in errors.iter_mut().zip(r.errors) {
+            *total += n;
+        }
+        *close_codes
+            .entry(r.close_code.unwrap_or(1006).to_string())
+            .or_insert(0) += 1;
+        if let Some(why) = &r.lost {
+            *lost.entry(why.clone()).or_insert(0) += 1;
+        }
+    }
+    let mut errors_by_kind: BTreeMap<&'static str, u64> = ErrorKind::ALL
+        .iter()
+        .zip(errors)
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.name(), n))
+        .collect();
+    let connect_failed: u64 = connect_errors.values().sum();
+    if connect_failed > 0 {
+        errors_by_kind.insert("connect failed", connect_failed);
+    }
+    let panicked: u64 = lost.get("connection task failed").copied().unwrap_or(0);
+    if panicked > 0 {
+        errors_by_kind.insert("connection task failed", panicked);
+    }
+    let corrupt: u64 = ErrorKind::ALL
+        .iter()
+        .zip(errors)
+        .filter(|(k, _)| k.is_corruption())
+        .map(|(_, n)| n)
+        .sum();
+    let total_errors: u64 = errors_by_kind.values().sum();
+    let exit_code = if corrupt > 0 {
+        4
+    } else if total_errors > 0 {
+        3
+    } else {
+        0
+    };
+
+    let secs = args.duration.as_secs_f64();
+    let cores = tokio::runtime::Handle::current()
+        .metrics()
+        .num_workers()
+        .min(std::thread::available_parallelism().map_or(usize::MAX, |n| n.get()))
+        .max(1);
+    let latency_us = stats::merged_latencies().and_then(|h| Latency::from_ns(&h));
+    let mut report = Report {
+        url: args.url.clone(),
+        connections: args.connections,
+        connected,
+        size: args.size,
+        binary: args.binary,
+        mode: if args.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        pipeline: args.rate.is_none().then_some(args.pipeline),
+        rate: args.rate,
+        deflate: args.deflate,
+        deflate_negotiated,
+        warmup_s: args.warmup.as_secs_f64(),
+        duration_s: secs,
+        sent,
+        msgs,
+        bytes,
+        msgs_per_sec: msgs as f64 / secs,
+        mb_per_sec: bytes as f64 / secs / 1e6,
+        latency_us,
+        errors: total_errors,
+        errors_by_kind,
+        connect_errors,
+        lost,
+        close_codes,
+        client_cpu_percent: cpu_percent,
+        client_cores: cores,
+        client_bound: cpu_percent.is_some_and(|c| c >= BOUND_SHARE * 100.0 * cores as f64),
+        note: None,
+        exit_code,
+    };
+    report.note = report.bottleneck_note();
+    report
+}

@@ -1,0 +1,257 @@
+//! `wsx bench` against in-process wsx echo servers: closed and open loop, text and binary,
+//! deflate, a server that corrupts echoes, an unreachable server and bad flags.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use wsx::{Connected, DeflateConfig, Message, Server, Utf8Bytes};
+
+/// Starts an echo server on 127.0.0.1:0 on its own runtime thread. With `corrupt_every`
+/// = Some(n), every n-th echo of a connection has one byte flipped (staying ASCII).
+fn echo_server(corrupt_every: Option<u64>) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = Server::builder()
+                .deflate(Some(DeflateConfig::default()))
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            server
+                .serve(move |mut c: Connected| async move {
+                    let mut n = 0u64;
+                    while let Some(Ok(msg)) = c.ws.recv().await {
+                        n += 1;
+                        let corrupt = corrupt_every.is_some_and(|k| n % k == 0);
+                        let reply = match msg {
+                            Message::Text(t) if corrupt => {
+                                Message::Text(Utf8Bytes::try_from(flip(t.as_bytes())).unwrap())
+                            }
+                            Message::Binary(b) if corrupt => Message::Binary(flip(&b).into()),
+                            Message::Text(_) | Message::Binary(_) => msg,
+                            _ => continue,
+                        };
+                        if c.ws.send(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .await
+                .unwrap();
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
+fn flip(b: &[u8]) -> Vec<u8> {
+    let mut v = b.to_vec();
+    if let Some(last) = v.last_mut() {
+        *last ^= 1;
+    }
+    v
+}
+
+fn bench(args: &[&str]) -> (Output, Duration) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_wsx"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .unwrap();
+    (out, t.elapsed())
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout:?}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/")
+}
+
+#[test]
+fn closed_loop_text_reports_verified_throughput_and_latency() {
+    let u = url(echo_server(None));
+    let (out, took) = bench(&[
+        &u, "-c", "4", "-s", "64", "-d", "1s", "--warmup", "0s", "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let r = json(&out);
+    assert_eq!(r["mode"], "closed");
+    assert_eq!(r["connected"], 4);
+    assert_eq!(r["binary"], false);
+    let msgs = r["msgs"].as_u64().unwrap();
+    assert!(msgs > 0, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["bytes"].as_u64().unwrap(), msgs * 64);
+    assert!(r["msgs_per_sec"].as_f64().unwrap() > 0.0);
+    let lat = &r["latency_us"];
+    for k in ["p50", "p90", "p99", "p99_9", "max"] {
+        assert!(lat[k].as_f64().unwrap() > 0.0, "latency {k} in {r}");
+    }
+    assert!(lat["p50"].as_f64() <= lat["p99"].as_f64());
+    assert!(lat["p99"].as_f64() <= lat["max"].as_f64());
+    assert_eq!(r["close_codes"]["1000"], 4, "{r}");
+    assert!(r["client_cpu_percent"].as_f64().is_some());
+    assert!(r["client_bound"].is_boolean());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn table_has_the_numbers_people_read() {
+    let u = url(echo_server(None));
+    let (out, _) = bench(&[
+        &u, "-c", "2", "-s", "20", "-d", "500ms", "--warmup", "200ms",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "2 connections",
+        "20 B text",
+        "closed loop",
+        "deflate off",
+        "msgs/s",
+        "MB/s",
+        "p50",
+        "p99.9",
+        "max",
+        "errors       none",
+        "close codes  1000 ×2",
+        "client CPU",
+    ] {
+        assert!(table.contains(needle), "{needle:?} missing from:\n{table}");
+    }
+}
+
+#[test]
+fn binary_with_deflate_and_a_pipeline() {
+    let u = url(echo_server(None));
+    let (out, took) = bench(&[
+        &u,
+        "-c",
+        "3",
+        "-s",
+        "1KiB",
+        "-d",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--binary",
+        "--deflate",
+        "--pipeline",
+        "8",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let r = json(&out);
+    assert_eq!(r["binary"], true);
+    assert_eq!(r["deflate"], true);
+    assert_eq!(r["deflate_negotiated"], 3, "{r}");
+    assert_eq!(r["pipeline"], 8);
+    assert!(r["msgs"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn open_loop_sends_at_the_rate_asked() {
+    let u = url(echo_server(None));
+    let (out, took) = bench(&[
+        &u, "-c", "4", "-s", "32", "-d", "1s", "--warmup", "0s", "--rate", "200", "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let r = json(&out);
+    assert_eq!(r["mode"], "open");
+    assert_eq!(r["rate"], 200);
+    let msgs = r["msgs"].as_u64().unwrap();
+    assert!((100..=300).contains(&msgs), "{r}");
+    assert_eq!(
+        r["sent"].as_u64().unwrap(),
+        msgs,
+        "every scheduled message came back: {r}"
+    );
+    assert_eq!(r["errors"], 0, "{r}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn corrupt_echoes_are_errors_not_throughput() {
+    let u = url(echo_server(Some(2)));
+    let (out, _) = bench(&[
+        &u, "-c", "2", "-s", "40", "-d", "1s", "--warmup", "0s", "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let r = json(&out);
+    let msgs = r["msgs"].as_u64().unwrap();
+    let sent = r["sent"].as_u64().unwrap();
+    let corrupt = r["errors_by_kind"]["corrupt echo"].as_u64().unwrap();
+    assert!(msgs > 0 && corrupt > 0, "{r}");
+    // Every other echo is flipped: half of them count, the other half are errors.
+    assert!(msgs.abs_diff(corrupt) <= 4, "{r}");
+    assert!(msgs + corrupt <= sent, "{r}");
+    assert_eq!(r["bytes"].as_u64().unwrap(), msgs * 40);
+    assert!(r["errors"].as_u64().unwrap() >= corrupt);
+    assert_eq!(r["exit_code"], 4);
+
+    // Binary and every echo corrupt: nothing counts.
+    let u = url(echo_server(Some(1)));
+    let (out, _) = bench(&[
+        &u, "-c", "1", "-s", "16", "-d", "300ms", "--warmup", "0s", "--binary", "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let r = json(&out);
+    assert_eq!(r["msgs"], 0, "{r}");
+    assert_eq!(r["msgs_per_sec"], 0.0, "{r}");
+    assert!(r["errors_by_kind"]["corrupt echo"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn unreachable_server_exits_1_with_a_clear_message() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let u = format!("ws://127.0.0.1:{port}/");
+    let (out, took) = bench(&[&u, "-c", "10", "-d", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "wsx bench: cannot connect to {u}: Connection refused"
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    assert!(took < Duration::from_secs(5));
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    for (args, needle) in [
+        (&["ws://127.0.0.1:1/", "-c", "0"][..], "--connections"),
+        (&["ws://127.0.0.1:1/", "-s", "abc"][..], "abc"),
+        (&["ws://127.0.0.1:1/", "-d", "0s"][..], "--duration"),
+        (&["ws://127.0.0.1:1/", "--pipeline", "0"][..], "--pipeline"),
+        (&["ws://127.0.0.1:1/", "--rate", "0"][..], "--rate"),
+    ] {
+        let (out, _) = bench(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
