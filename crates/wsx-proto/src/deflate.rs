@@ -614,7 +614,7 @@ impl Inflater {
                 }
                 // Grow geometrically, but never beyond the limit plus one byte.
                 let want = out.len().max(chunk.len() * 2).clamp(1024, 1 << 20);
-                out.reserve_exact(want.min(max + 1 - out.len()));
+                out.reserve_exact(want.min((max - out.len()).saturating_add(1)));
             }
             let (in_before, out_before) = (d.total_in(), out.len());
             let status = d
@@ -709,6 +709,18 @@ mod tests {
             out.capacity() <= (1 << 20) + 1 + (1 << 20),
             "memory stayed bounded"
         );
+    }
+
+    #[test]
+    fn unlimited_message_size_does_not_overflow() {
+        let mut d = Deflater::new(false, 15, 6, 0);
+        let mut c = Vec::new();
+        d.compress(b"no limit", &mut c).unwrap();
+        let mut out = Vec::new();
+        Inflater::new(false, 15)
+            .decompress(&c, true, &mut out, usize::MAX)
+            .unwrap();
+        assert_eq!(out, b"no limit");
     }
 
     #[test]
