@@ -18,18 +18,10 @@ pub fn known_open() -> bool {
     })
 }
 
-/// A limit near `usize::MAX` (someone configuring "no limit").
-///
-/// Known open (regressions/inflate/max-usize-overflow): `Inflater::decompress` computes
-/// `max + 1`, which overflows for `usize::MAX` (a panic with overflow checks, an endless loop
-/// without). Until that is fixed `usize::MAX` itself is only generated with [`known_open`].
+/// A limit near `usize::MAX` (someone configuring "no limit"), `usize::MAX` itself included
+/// (regressions/inflate/max-usize-overflow was an overflow there, now fixed).
 pub fn huge_limit(k: u16) -> usize {
-    let v = usize::MAX - (k as usize % 256);
-    if v == usize::MAX && !known_open() {
-        v - 1
-    } else {
-        v
-    }
+    usize::MAX - (k as usize % 256)
 }
 
 /// Negotiated permessage-deflate parameters, as the handshake would produce them.

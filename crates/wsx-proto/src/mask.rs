@@ -54,7 +54,7 @@ fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
 /// [`apply_mask`].
 pub fn apply_mask_reference(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, b) in buf.iter_mut().enumerate() {
-        *b ^= key[(offset + i) & 3];
+        *b ^= key[(offset & 3).wrapping_add(i) & 3];
     }
 }
 
