@@ -88,11 +88,23 @@ fn url(addr: SocketAddr) -> String {
 fn closed_loop_text_reports_verified_throughput_and_latency() {
     let u = url(echo_server(None));
     let (out, took) = bench(&[
-        &u, "-c", "4", "-s", "64", "-d", "1s", "--warmup", "0s", "--json",
+        &u,
+        "-c",
+        "4",
+        "-s",
+        "64",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+        "--json",
+        "--threads",
+        "2",
     ]);
     assert!(out.status.success(), "{out:?}");
     let r = json(&out);
     assert_eq!(r["mode"], "closed");
+    assert!(r["send_lag_us"].is_null(), "{r}");
     assert_eq!(r["connected"], 4);
     assert_eq!(r["binary"], false);
     let msgs = r["msgs"].as_u64().unwrap();
@@ -172,7 +184,20 @@ fn binary_with_deflate_and_a_pipeline() {
 fn open_loop_sends_at_the_rate_asked() {
     let u = url(echo_server(None));
     let (out, took) = bench(&[
-        &u, "-c", "4", "-s", "32", "-d", "1s", "--warmup", "0s", "--rate", "200", "--json",
+        &u,
+        "-c",
+        "4",
+        "-s",
+        "32",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+        "--rate",
+        "200",
+        "--json",
+        "--threads",
+        "3",
     ]);
     assert!(out.status.success(), "{out:?}");
     let r = json(&out);

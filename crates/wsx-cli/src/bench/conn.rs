@@ -14,6 +14,15 @@ use super::stats;
 /// Most messages awaiting their echo on one connection in open-loop mode; a message due
 /// beyond it is not sent and counted as `dropped: backlog`.
 pub const BACKLOG: usize = 1024;
+/// Open loop: how early the timer is set before a message is due. tokio's timers round up to
+/// the next millisecond tick and fire on a tick, so a timer for the exact due time makes
+/// sends ~1 ms late on average; waking two ticks early makes them (almost) never late.
+const EARLY: Duration = Duration::from_millis(2);
+
+fn early(t: Instant) -> Instant {
+    t.checked_sub(EARLY).unwrap_or(t)
+}
+
 /// How long to wait for our close to be answered.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -119,9 +128,19 @@ pub struct ConnReport {
     pub close_code: Option<u16>,
     /// Why the connection ended early.
     pub lost: Option<String>,
+    /// Open loop: how late measured messages went out after their scheduled time (timer
+    /// resolution, a busy load generator), summed and at most, in nanoseconds.
+    pub lag_sum_ns: u64,
+    pub lag_max_ns: u64,
 }
 
 impl ConnReport {
+    fn lag(&mut self, lag: Duration) {
+        let ns = u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX);
+        self.lag_sum_ns = self.lag_sum_ns.saturating_add(ns);
+        self.lag_max_ns = self.lag_max_ns.max(ns);
+    }
+
     fn error(&mut self, kind: ErrorKind, n: u64) {
         if let Some(i) = ErrorKind::ALL.iter().position(|k| *k == kind) {
             self.errors[i] += n;
@@ -133,21 +152,24 @@ struct State {
     plan: Arc<Plan>,
     payloads: Payloads,
     sender: Sender,
-    /// Messages awaiting their echo: sequence number and send (or scheduled) time.
-    in_flight: VecDeque<(u64, Instant)>,
+    /// Messages awaiting their echo: sequence number, the time latency counts from, and
+    /// whether it is measured.
+    in_flight: VecDeque<(u64, Instant, bool)>,
     next_seq: u64,
     report: ConnReport,
 }
 
 impl State {
-    /// Sends the next message, stamped `t`; false if it could not be sent.
-    fn send(&mut self, t: Instant) -> bool {
+    /// Sends the next message, due at `due` (which decides whether it is measured), its
+    /// latency counting from `t`; false if it could not be sent.
+    fn send(&mut self, due: Instant, t: Instant) -> bool {
         let seq = self.next_seq;
         match self.sender.send(self.payloads.message(seq)) {
             SendStatus::Queued | SendStatus::Backpressure => {
-                self.in_flight.push_back((seq, t));
+                let measured = self.plan.measured(due);
+                self.in_flight.push_back((seq, t, measured));
                 self.next_seq += 1;
-                if self.plan.measured(t) {
+                if measured {
                     self.report.sent += 1;
                 }
                 true
@@ -163,7 +185,7 @@ impl State {
 
     fn on_echo(&mut self, data: &[u8], binary: bool) {
         let now = Instant::now();
-        let Some((seq, t)) = self.in_flight.pop_front() else {
+        let Some((seq, t, measured)) = self.in_flight.pop_front() else {
             self.report.error(ErrorKind::Unexpected, 1);
             return;
         };
@@ -171,7 +193,7 @@ impl State {
             self.report.error(ErrorKind::WrongType, 1);
         } else if !self.payloads.verify(seq, data) {
             self.report.error(ErrorKind::Corrupt, 1);
-        } else if self.plan.measured(t) {
+        } else if measured {
             self.report.echoed += 1;
             self.report.bytes += data.len() as u64;
             let ns = u64::try_from(now.saturating_duration_since(t).as_nanos()).unwrap_or(u64::MAX);
@@ -180,7 +202,7 @@ impl State {
             stats::echo(None);
         }
         if self.plan.open.is_none() && now < self.plan.end {
-            self.send(now);
+            self.send(now, now);
         }
     }
 
@@ -226,14 +248,14 @@ pub async fn run(mut ws: WebSocket<MaybeTlsStream>, id: u32, plan: Arc<Plan>) ->
     let mut server_closed = false;
 
     let timer = sleep_until(match plan.open {
-        Some(_) => next_at.min(plan.end),
+        Some(_) => early(next_at).min(plan.end),
         None => plan.end,
     });
     tokio::pin!(timer);
     if plan.open.is_none() {
         let now = Instant::now();
         for _ in 0..plan.pipeline {
-            if !st.send(now) {
+            if !st.send(now, now) {
                 break;
             }
         }
@@ -275,13 +297,20 @@ pub async fn run(mut ws: WebSocket<MaybeTlsStream>, id: u32, plan: Arc<Plan>) ->
                 }
                 match plan.open {
                     Some(o) => {
-                        while next_at <= now && next_at < plan.end {
+                        // Wake early (see EARLY) and send what is due by then. Latency
+                        // counts from the earlier of the due time and the actual send: a
+                        // late send cannot hide a slow server (coordinated omission), an
+                        // early one cannot flatter it.
+                        while next_at <= now + EARLY && next_at < plan.end {
                             if st.in_flight.len() >= BACKLOG {
                                 st.report.error(ErrorKind::Backlog, 1);
                             } else {
                                 // A send that fails is counted by its cause (queue full) or
                                 // by the read side (connection lost).
-                                st.send(next_at);
+                                let sent = st.send(next_at, next_at.min(now));
+                                if sent && plan.measured(next_at) {
+                                    st.report.lag(now.saturating_duration_since(next_at));
+                                }
                             }
                             k = k.saturating_add(1);
                             next_at = first
@@ -292,7 +321,7 @@ pub async fn run(mut ws: WebSocket<MaybeTlsStream>, id: u32, plan: Arc<Plan>) ->
                             stopping = true;
                             timer.as_mut().reset(plan.drain_end);
                         } else {
-                            timer.as_mut().reset(next_at);
+                            timer.as_mut().reset(early(next_at));
                         }
                     }
                     None => {

@@ -1,15 +1,18 @@
 //! `wsx bench`: a load generator for echo servers.
 //!
-//! All connections are made first (at most 256 handshakes at a time; failures are reported
-//! and the rest go on). Then each connection, on its own task, either keeps `--pipeline`
-//! messages in flight and sends the next one when an echo arrives (closed loop, latency from
-//! send to echo), or sends on a fixed schedule of `--rate` messages per second in total
-//! (open loop, latency from the scheduled send time so a stalled server cannot hide its
-//! stalls, at most 1024 messages awaiting echoes per connection). Every payload carries its
-//! connection id and sequence number, and every echo is compared byte for byte with what was
-//! sent, in order: a corrupt echo is an error, never throughput. The warm-up is not measured;
-//! after the measurement nothing more is sent, echoes still in flight get up to 2 s, and
-//! connections close with 1000.
+//! One probe connection is made (and closed) first, so an unreachable server fails at once.
+//! Then `--threads` load threads, each with its own single-threaded runtime (see
+//! [`threads`]), make their share of the connections (at most 256 handshakes at a time;
+//! failures are reported and the rest go on). Each connection, on its own task, either keeps
+//! `--pipeline` messages in flight and sends the next one when an echo arrives (closed loop,
+//! latency from send to echo), or sends on a fixed schedule of `--rate` messages per second
+//! in total (open loop, latency from the scheduled send time so a stalled server cannot hide
+//! its stalls, at most 1024 messages awaiting echoes per connection). Every payload carries
+//! its connection id and sequence number, and every echo is compared byte for byte with what
+//! was sent, in order: a corrupt echo is an error, never throughput. The warm-up is not
+//! measured; after the measurement nothing more is sent, echoes still in flight get up to
+//! 2 s, and connections close with 1000. The report includes the load generator's own CPU
+//! use and says when it, rather than the server, was probably the limit.
 //!
 //! Exit status: 0 when all went well, 1 when no connection could be made, 2 for bad
 //! arguments, 3 when there were errors (failed handshakes, lost connections, missing echoes,
@@ -19,20 +22,23 @@ mod conn;
 mod payload;
 mod report;
 mod stats;
+mod threads;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep_until};
-use wsx::{ClientBuilder, DeflateConfig, MaybeTlsStream, Options, SlowConsumer, WebSocket};
+use wsx::{ClientBuilder, CloseCode, DeflateConfig, Options, SlowConsumer};
 
 use self::conn::{ConnReport, ErrorKind, OpenLoop, Plan};
-use self::report::{Latency, Report};
+use self::report::{Latency, Report, SendLag};
+use self::threads::LoadThread;
 use crate::BenchArgs;
 
 /// Handshakes in progress at once.
@@ -55,8 +61,14 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     let builder = client(&args);
 
     // One connection first, so an unreachable server fails at once with one message.
-    let first = match builder.clone().connect().await {
-        Ok((ws, _)) => ws,
+    match builder.clone().connect().await {
+        Ok((mut probe, _)) => {
+            let _ = tokio::time::timeout(DRAIN, async {
+                let _ = probe.close(CloseCode::NORMAL, "").await;
+                while probe.recv().await.is_some() {}
+            })
+            .await;
+        }
         Err(e) => {
             bar.finish_and_clear();
             eprintln!(
@@ -66,15 +78,49 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             );
             return ExitCode::from(1);
         }
-    };
-    bar.set_position(1);
-    let (conns, connect_errors) = connect_rest(&builder, first, args.connections, &bar).await;
-    let deflate_negotiated = conns
-        .iter()
-        .filter(|ws| ws.extensions().contains("permessage-deflate"))
-        .count();
+    }
 
-    let n = conns.len();
+    // The load threads make their connections.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = args.threads.unwrap_or(cpus).clamp(1, args.connections);
+    let sem = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
+    let attempts = Arc::new(AtomicU64::new(0));
+    let mut loads: Vec<LoadThread> = (0..threads)
+        .map(|k| {
+            let share = args.connections / threads + usize::from(k < args.connections % threads);
+            LoadThread::spawn(
+                format!("wsx-bench-{k}"),
+                share,
+                builder.clone(),
+                sem.clone(),
+                attempts.clone(),
+            )
+        })
+        .collect();
+    let counting = tokio::spawn(show_connecting(bar.clone(), attempts));
+    let mut per_thread = Vec::with_capacity(threads);
+    for l in &mut loads {
+        per_thread.push(l.connected().await);
+    }
+    counting.abort();
+    let n: usize = per_thread.iter().map(|c| c.connected).sum();
+    let deflate_negotiated = per_thread.iter().map(|c| c.deflate).sum();
+    let mut connect_errors: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &per_thread {
+        for (e, k) in &c.errors {
+            *connect_errors.entry(e.clone()).or_insert(0) += k;
+        }
+    }
+    if n == 0 {
+        bar.finish_and_clear();
+        let why = connect_errors
+            .iter()
+            .max_by_key(|(_, k)| **k)
+            .map_or("no connection", |(e, _)| e.as_str());
+        eprintln!("wsx bench: cannot connect to {}: {why}", args.url);
+        return ExitCode::from(1);
+    }
+
     let start = Instant::now();
     let warm_end = start + args.warmup;
     let end = warm_end + args.duration;
@@ -91,14 +137,11 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         end,
         drain_end: end + DRAIN,
     });
-    let tasks: Vec<_> = conns
-        .into_iter()
-        .enumerate()
-        .map(|(i, ws)| {
-            let id = u32::try_from(i).unwrap_or(u32::MAX);
-            tokio::spawn(conn::run(ws, id, plan.clone()))
-        })
-        .collect();
+    let mut first_id = 0u32;
+    for (l, c) in loads.iter_mut().zip(&per_thread) {
+        l.start(plan.clone(), first_id);
+        first_id = first_id.saturating_add(u32::try_from(c.connected).unwrap_or(u32::MAX));
+    }
     let ticker = tokio::spawn(show_progress(bar.clone(), plan.clone()));
 
     // The load generator's own CPU use, over the measurement only.
@@ -113,14 +156,12 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         _ => None,
     };
 
-    bar.set_prefix("drain");
-    let mut reports = Vec::with_capacity(tasks.len());
+    let mut reports = Vec::with_capacity(n);
     let mut panicked = 0u64;
-    for t in tasks {
-        match t.await {
-            Ok(r) => reports.push(r),
-            Err(_) => panicked += 1,
-        }
+    for l in loads {
+        let f = l.finished().await;
+        reports.extend(f.reports);
+        panicked += f.failed;
     }
     ticker.abort();
     bar.finish_and_clear();
@@ -132,6 +173,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     let report = build_report(
         &args,
         n,
+        threads.min(cpus),
         deflate_negotiated,
         connect_errors,
         lost,
@@ -206,38 +248,13 @@ fn describe(e: &wsx::Error) -> String {
     }
 }
 
-type Ws = WebSocket<MaybeTlsStream>;
-
-/// Makes the other `total - 1` connections, `CONNECT_CONCURRENCY` at a time.
-async fn connect_rest(
-    builder: &ClientBuilder,
-    first: Ws,
-    total: usize,
-    bar: &ProgressBar,
-) -> (Vec<Ws>, BTreeMap<String, u64>) {
-    let sem = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
-    let handles: Vec<_> = (1..total)
-        .map(|_| {
-            let b = builder.clone();
-            let sem = sem.clone();
-            tokio::spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                b.connect().await.map(|(ws, _)| ws)
-            })
-        })
-        .collect();
-    let mut conns = Vec::with_capacity(total);
-    conns.push(first);
-    let mut errors = BTreeMap::new();
-    for h in handles {
-        match h.await {
-            Ok(Ok(ws)) => conns.push(ws),
-            Ok(Err(e)) => *errors.entry(describe(&e)).or_insert(0) += 1,
-            Err(e) => *errors.entry(e.to_string()).or_insert(0) += 1,
-        }
-        bar.inc(1);
+/// Counts finished handshakes on the bar.
+async fn show_connecting(bar: ProgressBar, attempts: Arc<AtomicU64>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        bar.set_position(attempts.load(Ordering::Relaxed));
     }
-    (conns, errors)
 }
 
 /// The live bar on stderr (hidden when stderr is not a terminal, or with --json); it starts
@@ -294,9 +311,11 @@ async fn show_progress(bar: ProgressBar, plan: Arc<Plan>) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_report(
     args: &BenchArgs,
     connected: usize,
+    cores: usize,
     deflate_negotiated: usize,
     connect_errors: BTreeMap<String, u64>,
     mut lost: BTreeMap<String, u64>,
@@ -308,7 +327,10 @@ fn build_report(
     let mut bytes = 0;
     let mut errors = [0u64; ErrorKind::ALL.len()];
     let mut close_codes = BTreeMap::new();
+    let (mut lag_sum, mut lag_max) = (0u64, 0u64);
     for r in reports {
+        lag_sum = lag_sum.saturating_add(r.lag_sum_ns);
+        lag_max = lag_max.max(r.lag_max_ns);
         sent += r.sent;
         msgs += r.echoed;
         bytes += r.bytes;
@@ -352,11 +374,6 @@ fn build_report(
     };
 
     let secs = args.duration.as_secs_f64();
-    let cores = tokio::runtime::Handle::current()
-        .metrics()
-        .num_workers()
-        .min(std::thread::available_parallelism().map_or(usize::MAX, |n| n.get()))
-        .max(1);
     let latency_us = stats::merged_latencies().and_then(|h| Latency::from_ns(&h));
     let mut report = Report {
         url: args.url.clone(),
@@ -381,6 +398,10 @@ fn build_report(
         msgs_per_sec: msgs as f64 / secs,
         mb_per_sec: bytes as f64 / secs / 1e6,
         latency_us,
+        send_lag_us: (args.rate.is_some() && sent > 0).then(|| SendLag {
+            mean: lag_sum as f64 / sent as f64 / 1000.0,
+            max: lag_max as f64 / 1000.0,
+        }),
         errors: total_errors,
         errors_by_kind,
         connect_errors,

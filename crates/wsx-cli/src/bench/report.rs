@@ -37,6 +37,13 @@ impl Latency {
     }
 }
 
+/// Open-loop send lag, in microseconds.
+#[derive(Debug, Serialize)]
+pub struct SendLag {
+    pub mean: f64,
+    pub max: f64,
+}
+
 /// Everything `wsx bench` reports.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -69,6 +76,10 @@ pub struct Report {
     /// Payload megabytes (10⁶ bytes) echoed per second.
     pub mb_per_sec: f64,
     pub latency_us: Option<Latency>,
+    /// Open loop: how late messages went out after their scheduled time, in µs. Latency
+    /// counts from the scheduled time, so this much of it is the load generator's own doing
+    /// (tokio's timers have a resolution of 1 ms).
+    pub send_lag_us: Option<SendLag>,
     /// All errors, handshake failures included.
     pub errors: u64,
     pub errors_by_kind: BTreeMap<&'static str, u64>,
@@ -206,6 +217,14 @@ impl Report {
                 fmt_us(l.max)
             )?,
             None => writeln!(out, "  latency      -")?,
+        }
+        if let Some(lag) = &self.send_lag_us {
+            writeln!(
+                out,
+                "  send lag     mean {}  max {}  (latency counts from the scheduled send time)",
+                fmt_us(lag.mean),
+                fmt_us(lag.max)
+            )?;
         }
         writeln!(
             out,
