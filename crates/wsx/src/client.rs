@@ -50,6 +50,8 @@ pub struct ClientBuilder {
     opts: Options,
     #[cfg(feature = "tls")]
     trust: Trust,
+    #[cfg(feature = "tls")]
+    tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl ClientBuilder {
@@ -67,6 +69,8 @@ impl ClientBuilder {
             opts: Options::default(),
             #[cfg(feature = "tls")]
             trust: Trust::default(),
+            #[cfg(feature = "tls")]
+            tls_config: None,
         }
     }
 
@@ -130,6 +134,15 @@ impl ClientBuilder {
     #[cfg(feature = "tls")]
     pub fn trust(mut self, trust: Trust) -> Self {
         self.trust = trust;
+        self.tls_config = None;
+        self
+    }
+
+    /// A ready rustls configuration for `wss://` (overrides [`trust`](Self::trust)); share one
+    /// across many connections to avoid rebuilding it and to resume TLS sessions.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, cfg: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls_config = Some(cfg);
         self
     }
 
@@ -188,7 +201,10 @@ impl ClientBuilder {
         if url.scheme() == "wss" {
             #[cfg(feature = "tls")]
             {
-                let cfg = self.trust.client_config()?;
+                let cfg = match &self.tls_config {
+                    Some(c) => c.clone(),
+                    None => self.trust.client_config()?,
+                };
                 let name = crate::tls::server_name(host)?;
                 let tls = tokio_rustls::TlsConnector::from(cfg)
                     .connect(name, tcp)

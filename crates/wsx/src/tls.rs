@@ -69,7 +69,21 @@ impl Trust {
         Ok(Self::Custom(certs))
     }
 
-    pub(crate) fn client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+    /// The rustls client configuration for this trust. The web-PKI one is built once per
+    /// process (its root store is large) and shared by every connection.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+        static WEBPKI: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+        if let Trust::WebPki = self {
+            if let Some(c) = WEBPKI.get() {
+                return Ok(c.clone());
+            }
+            let c = self.build_client_config()?;
+            return Ok(WEBPKI.get_or_init(|| c).clone());
+        }
+        self.build_client_config()
+    }
+
+    fn build_client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::Tls(e.to_string()))?;

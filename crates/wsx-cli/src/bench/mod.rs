@@ -233,10 +233,15 @@ fn client(a: &BenchArgs) -> ClientBuilder {
         .max_payload(a.size.max(64 << 20))
         // With --deflate every message is compressed, however small.
         .deflate(a.deflate.then(|| DeflateConfig::default().threshold(0)));
-    if a.insecure {
-        b.trust(wsx::tls::Trust::Insecure)
+    // One TLS configuration shared by every connection (built once, sessions resumable).
+    let trust = if a.insecure {
+        wsx::tls::Trust::Insecure
     } else {
-        b
+        wsx::tls::Trust::WebPki
+    };
+    match trust.client_config() {
+        Ok(cfg) => b.tls_config(cfg),
+        Err(_) => b.trust(trust),
     }
 }
 
