@@ -149,6 +149,10 @@ pub struct ConnectArgs {
     /// Print every event as a JSON line.
     #[arg(long)]
     pub json: bool,
+    /// Pipe mode: once stdin ends, wait until nothing has arrived for this long before closing,
+    /// so replies to the last lines are printed (at most 5 s in all; 0 closes at once).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub linger: Duration,
 }
 
 /// `wsx bench` options.

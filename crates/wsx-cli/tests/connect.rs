@@ -73,6 +73,28 @@ async fn handler(mut c: Connected) {
             let _ = c.ws.close(4000u16, "custom reason").await;
             while c.ws.recv().await.is_some() {}
         }
+        "/slow-echo" => {
+            // Like servers whose protocol layer answers a close at once while the application
+            // is still busy: the read half keeps reading (and answers the close), the write half
+            // echoes each message 300 ms after it arrived.
+            let (mut rx, mut tx) = c.ws.split();
+            let (q, mut dq) = tokio::sync::mpsc::unbounded_channel();
+            let writer = tokio::spawn(async move {
+                while let Some((at, msg)) = dq.recv().await {
+                    tokio::time::sleep_until(at + Duration::from_millis(300)).await;
+                    if tx.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            while let Some(Ok(msg)) = rx.recv().await {
+                if msg.is_data() {
+                    let _ = q.send((tokio::time::Instant::now(), msg));
+                }
+            }
+            drop(q);
+            let _ = writer.await;
+        }
         "/drop" => {
             tokio::time::sleep(Duration::from_millis(100)).await;
             c.ws.terminate();
@@ -164,6 +186,23 @@ async fn pipe_mode_round_trips_lines_verbatim() {
         "hello\n\n/ping not a command\nünïcödé ✓\n  spaced  \nlast\n"
     );
     assert_eq!(text(&out.stderr), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipe_mode_waits_for_late_replies_before_closing() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/slow-echo");
+    let out = run(&[&url], b"one\ntwo\n").await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "one\ntwo\n",
+        "replies arriving after stdin ended are printed"
+    );
+    // --linger 0 closes at once: the late replies are lost, by request.
+    let out = run(&["--linger", "0", &url], b"one\n").await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
 }
 
 #[tokio::test(flavor = "multi_thread")]

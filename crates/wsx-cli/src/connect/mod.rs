@@ -121,9 +121,9 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
         Mode::Plain
     };
     let code = if interactive {
-        interactive_session(ws, &url, mode).await
+        interactive_session(ws, &url, mode, args.linger).await
     } else {
-        pipe_session(ws, &url, mode).await
+        pipe_session(ws, &url, mode, args.linger).await
     };
     ExitCode::from(code)
 }
@@ -298,6 +298,8 @@ impl Ending {
 struct Shared {
     /// We started the closing handshake (so the server's close frame is its answer).
     closing: AtomicBool,
+    /// Messages received so far (pipe mode lingers until this stops moving).
+    received: std::sync::atomic::AtomicU64,
     printer: Printer,
 }
 
@@ -336,6 +338,7 @@ async fn read_loop(
                 });
             }
             Some(Ok(msg)) => {
+                shared.received.fetch_add(1, Ordering::SeqCst);
                 if printing && close.is_none() {
                     if let Err(e) = shared.printer.emit(&Event::Received(&msg)) {
                         // stdout is gone (`wsx connect … | head -1`): say goodbye.
@@ -475,9 +478,15 @@ impl Interrupts {
 }
 
 /// Non-interactive: stdin lines out, received messages to stdout.
-async fn pipe_session(ws: wsx::WebSocket<MaybeTlsStream>, url: &str, mode: Mode) -> u8 {
+async fn pipe_session(
+    ws: wsx::WebSocket<MaybeTlsStream>,
+    url: &str,
+    mode: Mode,
+    linger_for: Duration,
+) -> u8 {
     let shared = Arc::new(Shared {
         closing: AtomicBool::new(false),
+        received: std::sync::atomic::AtomicU64::new(0),
         printer: Printer::new(mode, Sink::Std),
     });
     let sender = ws.sender();
@@ -529,6 +538,11 @@ async fn pipe_session(ws: wsx::WebSocket<MaybeTlsStream>, url: &str, mode: Mode)
                     break finish(&mut reader).await;
                 }
                 None => {
+                    // Replies to the last lines may still be on their way: wait for a quiet
+                    // spell (bounded) unless the server ends the connection first.
+                    if let Some(ending) = linger(&mut reader, &shared, linger_for).await {
+                        break ending;
+                    }
                     start_close(&mut write, &shared, CloseCode::NORMAL, "").await;
                     break finish(&mut reader).await;
                 }
@@ -541,6 +555,36 @@ async fn pipe_session(ws: wsx::WebSocket<MaybeTlsStream>, url: &str, mode: Mode)
         eprintln!("{}", ending.summary());
     }
     code
+}
+
+/// Waits until no message has arrived for `quiet` (at most 5 s in all). Returns how the
+/// connection ended if the server ended it meanwhile.
+async fn linger(
+    reader: &mut tokio::task::JoinHandle<Ending>,
+    shared: &Shared,
+    quiet: Duration,
+) -> Option<Ending> {
+    if quiet.is_zero() {
+        return None;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = shared.received.load(Ordering::SeqCst);
+        let wake = (tokio::time::Instant::now() + quiet).min(deadline);
+        tokio::select! {
+            ending = &mut *reader => {
+                return Some(ending.unwrap_or_else(|e| Ending::Failed {
+                    code: 1006,
+                    message: format!("the reading task failed: {e}"),
+                }));
+            }
+            _ = tokio::time::sleep_until(wake) => {
+                if shared.received.load(Ordering::SeqCst) == seen || tokio::time::Instant::now() >= deadline {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// Reads stdin on a thread of its own (a blocked read cannot be cancelled, and the process
@@ -580,7 +624,12 @@ fn stdin_lines() -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
 }
 
 /// Interactive: a prompt, slash commands, output above the prompt.
-async fn interactive_session(ws: wsx::WebSocket<MaybeTlsStream>, url: &str, mode: Mode) -> u8 {
+async fn interactive_session(
+    ws: wsx::WebSocket<MaybeTlsStream>,
+    url: &str,
+    mode: Mode,
+    linger_for: Duration,
+) -> u8 {
     // Before the prompt is drawn, so that it needs no redrawing.
     let open = Event::Open {
         url,
@@ -594,11 +643,12 @@ async fn interactive_session(ws: wsx::WebSocket<MaybeTlsStream>, url: &str, mode
         Ok(p) => p,
         Err(e) => {
             eprintln!("wsx: {e}; reading stdin line by line instead");
-            return pipe_session(ws, url, mode).await;
+            return pipe_session(ws, url, mode, linger_for).await;
         }
     };
     let shared = Arc::new(Shared {
         closing: AtomicBool::new(false),
+        received: std::sync::atomic::AtomicU64::new(0),
         printer: Printer::new(mode, Sink::Prompt(std::sync::Mutex::new(printer))),
     });
     let sender = ws.sender();
