@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s ==\n' "$*"; }
 
-step "interop peers (npm, pip)"
+step "interop peers (npm, pip, chromium)"
 bash interop/setup.sh
 
 step "format"
@@ -16,10 +16,14 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "tests (unit, integration, interop, doc)"
-cargo test --workspace --all-features
+step "tests (unit, integration, interop, headless Chromium, doc)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-features 2>&1 | tee "$log"
+totals=$(awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped", p, f, i }' "$log")
 
 step "fuzz smoke"
 bash scripts/fuzz-smoke.sh
 
 step "done"
+echo "tests: $totals"
