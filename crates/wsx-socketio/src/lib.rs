@@ -1,0 +1,42 @@
+//! Socket.IO v5 over Engine.IO v4 for wsx, wire-compatible with the official JS implementation.
+//!
+//! This crate owns the realtime layer of wsx. Its first brick, and all it holds so far, is the
+//! pair of **sans-I/O wire codecs**: pure functions and small state machines that turn bytes
+//! into typed packets and back, with no sockets, no async and no timers.
+//!
+//! - [`engineio`]: Engine.IO v4 packets (`open`, `close`, `ping`, `pong`, `message`, `upgrade`,
+//!   `noop`), their WebSocket frame form and the HTTP long-polling payload form (packets joined
+//!   by the record separator `\x1e`, binary as `b<base64>`).
+//! - [`socketio`]: Socket.IO v5 packets (`CONNECT` … `BINARY_ACK`), namespaces, ack ids, JSON
+//!   arguments, and binary attachments (placeholders in the JSON, the bytes in the following
+//!   Engine.IO binary messages), validated as strictly as the official `socket.io-parser`.
+//!
+//! The server (Engine.IO sessions, the polling and websocket transports and the upgrade between
+//! them, namespaces, rooms, acks, the `Adapter` trait) comes next, on top of these codecs and
+//! the `wsx` crate.
+//!
+//! # Example
+//!
+//! A Socket.IO event as the JS client sends it over a WebSocket, decoded in two layers:
+//!
+//! ```
+//! use wsx_socketio::{engineio, socketio};
+//!
+//! let eio = engineio::Packet::decode_text(r#"42["hello",1]"#)?;
+//! let engineio::Packet::Message(text) = eio else { panic!("not a message") };
+//!
+//! let mut decoder = socketio::Decoder::new();
+//! let packet = decoder.decode_text(&text)?.expect("no attachments, so complete at once");
+//! assert_eq!(packet.nsp, "/");
+//! assert_eq!(packet.event_name(), Some("hello"));
+//! # Ok::<(), wsx_socketio::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod engineio;
+mod error;
+mod json;
+pub mod socketio;
+
+pub use error::Error;
