@@ -1638,3 +1638,130 @@ pub async fn wsx_client_wss_redirects(kind: Kind) {
     assert_eq!(plain.event("connection").await["path"], "/direct");
     close(&mut ws, 1000, "").await;
 }
+
+/// Expands to the interop tests against one peer (`Kind::Node` or `Kind::Python`): every
+/// scenario above, as `#[tokio::test]` functions of the including test crate.
+macro_rules! interop_tests {
+    ($peer:expr) => {
+        /// The peer sends text, binary, empty and fragmented messages; wsx echoes them.
+        #[tokio::test]
+        async fn peer_client_text_binary_fragmented() {
+            interop_common::peer_client_text_binary_fragmented($peer).await;
+        }
+
+        /// 16 MiB text and binary both ways, compressed and not.
+        #[tokio::test]
+        async fn peer_client_large_messages() {
+            interop_common::peer_client_large_messages($peer).await;
+        }
+
+        /// The peer offers each permessage-deflate parameter.
+        #[tokio::test]
+        async fn peer_client_compression_offers() {
+            interop_common::peer_client_compression_offers($peer).await;
+        }
+
+        /// Wsx servers configured with each permessage-deflate parameter.
+        #[tokio::test]
+        async fn peer_client_compression_server_config() {
+            interop_common::peer_client_compression_server_config($peer).await;
+        }
+
+        /// No compression offered, or refused by wsx.
+        #[tokio::test]
+        async fn peer_client_compression_off() {
+            interop_common::peer_client_compression_off($peer).await;
+        }
+
+        /// Close codes and reasons both ways.
+        #[tokio::test]
+        async fn peer_client_close_codes() {
+            interop_common::peer_client_close_codes($peer).await;
+        }
+
+        /// Pings both ways.
+        #[tokio::test]
+        async fn peer_client_ping_pong() {
+            interop_common::peer_client_ping_pong($peer).await;
+        }
+
+        /// [a, b] offered, b spoken.
+        #[tokio::test]
+        async fn peer_client_subprotocol() {
+            interop_common::peer_client_subprotocol($peer).await;
+        }
+
+        /// The peer over TLS to a wsx TLS server.
+        #[tokio::test]
+        async fn peer_client_wss() {
+            interop_common::peer_client_wss($peer).await;
+        }
+
+        /// Wsx sends text, binary, empty messages; the peer sends fragmented ones.
+        #[tokio::test]
+        async fn wsx_client_text_binary_fragmented() {
+            interop_common::wsx_client_text_binary_fragmented($peer).await;
+        }
+
+        /// 16 MiB text and binary both ways, compressed and not.
+        #[tokio::test]
+        async fn wsx_client_large_messages() {
+            interop_common::wsx_client_large_messages($peer).await;
+        }
+
+        /// Wsx offers each permessage-deflate parameter.
+        #[tokio::test]
+        async fn wsx_client_compression_offers() {
+            interop_common::wsx_client_compression_offers($peer).await;
+        }
+
+        /// Peer servers configured with each permessage-deflate parameter.
+        #[tokio::test]
+        async fn wsx_client_compression_server_config() {
+            interop_common::wsx_client_compression_server_config($peer).await;
+        }
+
+        /// No compression offered, or refused by the peer.
+        #[tokio::test]
+        async fn wsx_client_compression_off() {
+            interop_common::wsx_client_compression_off($peer).await;
+        }
+
+        /// Close codes and reasons both ways; a server that closes at once.
+        #[tokio::test]
+        async fn wsx_client_close_codes() {
+            interop_common::wsx_client_close_codes($peer).await;
+        }
+
+        /// Pings both ways.
+        #[tokio::test]
+        async fn wsx_client_ping_pong() {
+            interop_common::wsx_client_ping_pong($peer).await;
+        }
+
+        /// [a, b] offered, b spoken.
+        #[tokio::test]
+        async fn wsx_client_subprotocol() {
+            interop_common::wsx_client_subprotocol($peer).await;
+        }
+
+        /// 301 and 302 followed with max_redirects, refused without.
+        #[tokio::test]
+        async fn wsx_client_redirects() {
+            interop_common::wsx_client_redirects($peer).await;
+        }
+
+        /// Wss:// with Trust::ca_file and Trust::Custom.
+        #[tokio::test]
+        async fn wsx_client_wss() {
+            interop_common::wsx_client_wss($peer).await;
+        }
+
+        /// Wss → wss followed, wss → ws refused.
+        #[tokio::test]
+        async fn wsx_client_wss_redirects() {
+            interop_common::wsx_client_wss_redirects($peer).await;
+        }
+    };
+}
+pub(crate) use interop_tests;
