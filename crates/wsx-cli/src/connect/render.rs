@@ -171,13 +171,32 @@ pub(crate) fn render(mode: Mode, ev: &Event<'_>) -> Vec<(Target, String)> {
     }
 }
 
-fn human(p: &Paint, ev: &Event<'_>) -> Option<String> {
-    let line = |arrow: String, body: String| {
-        let head = format!("{arrow} {} ", p.dim(&now_short()));
-        // Continuation lines line up under the first one.
-        let indent = format!("\n{}", " ".repeat(2 + 12 + 1));
-        format!("{head}{}", body.replace('\n', &indent))
+/// One line for a message, after its direction arrow.
+fn message_line(p: &Paint, arrow: String, m: &Message) -> String {
+    let body = match m {
+        Message::Text(t) => sanitize(t),
+        Message::Binary(b) => format!(
+            "{} {}",
+            p.blue(&format!("[binary {} bytes]", b.len())),
+            hex_preview(b)
+        ),
+        Message::Ping(b) => p.yellow(&format!("ping{}", control_payload(b))),
+        Message::Pong(b) => p.yellow(&format!("pong{}", control_payload(b))),
+        Message::Close(f) => p.yellow(&format!(
+            "close {}",
+            describe_close(
+                f.as_ref().map(|f| f.code.0),
+                f.as_ref().map_or("", |f| &f.reason)
+            )
+        )),
     };
+    let head = format!("{arrow} {} ", p.dim(&now_short()));
+    // Continuation lines line up under the first one.
+    let indent = format!("\n{}", " ".repeat(2 + 12 + 1));
+    format!("{head}{}", body.replace('\n', &indent))
+}
+
+fn human(p: &Paint, ev: &Event<'_>) -> Option<String> {
     Some(match ev {
         Event::Open {
             url,
@@ -197,49 +216,9 @@ fn human(p: &Paint, ev: &Event<'_>) -> Option<String> {
                 p.dim("type a line to send it, /help for commands, Ctrl-D to quit")
             )
         }
-        Event::Received(m) => {
-            let arrow = p.green("<");
-            match m {
-                Message::Text(t) => line(arrow, sanitize(t)),
-                Message::Binary(b) => line(
-                    arrow,
-                    format!(
-                        "{} {}",
-                        p.blue(&format!("[binary {} bytes]", b.len())),
-                        hex_preview(b)
-                    ),
-                ),
-                Message::Ping(b) => line(arrow, p.yellow(&format!("ping{}", control_payload(b)))),
-                Message::Pong(b) => line(arrow, p.yellow(&format!("pong{}", control_payload(b)))),
-                Message::Close(_) => return None,
-            }
-        }
-        Event::Sent(m) => {
-            let arrow = p.blue(">");
-            match m {
-                Message::Text(t) => line(arrow, sanitize(t)),
-                Message::Binary(b) => line(
-                    arrow,
-                    format!(
-                        "{} {}",
-                        p.blue(&format!("[binary {} bytes]", b.len())),
-                        hex_preview(b)
-                    ),
-                ),
-                Message::Ping(b) => line(arrow, p.yellow(&format!("ping{}", control_payload(b)))),
-                Message::Pong(b) => line(arrow, p.yellow(&format!("pong{}", control_payload(b)))),
-                Message::Close(f) => line(
-                    arrow,
-                    p.yellow(&format!(
-                        "close {}",
-                        describe_close(
-                            f.as_ref().map(|f| f.code.0),
-                            f.as_ref().map_or("", |f| &f.reason)
-                        )
-                    )),
-                ),
-            }
-        }
+        Event::Received(Message::Close(_)) => return None,
+        Event::Received(m) => message_line(p, p.green("<"), m),
+        Event::Sent(m) => message_line(p, p.blue(">"), m),
         Event::Closed {
             code,
             reason,
