@@ -39,6 +39,22 @@ impl Utf8Bytes {
         self.0
     }
 
+    /// The text from byte `at` to the end, sharing the bytes; `None` if `at` is past the end or
+    /// not on a character boundary.
+    ///
+    /// ```
+    /// use wsx_proto::Utf8Bytes;
+    ///
+    /// let text = Utf8Bytes::from("4héllo");
+    /// assert_eq!(text.slice_from(1).as_deref(), Some("héllo"));
+    /// assert_eq!(text.slice_from(3), None);
+    /// ```
+    pub fn slice_from(&self, at: usize) -> Option<Self> {
+        self.as_str()
+            .is_char_boundary(at)
+            .then(|| Self(self.0.slice(at..)))
+    }
+
     /// Wraps bytes the caller has already validated.
     pub(crate) fn from_validated(b: Bytes) -> Self {
         debug_assert!(std::str::from_utf8(&b).is_ok());

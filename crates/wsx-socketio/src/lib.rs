@@ -34,6 +34,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod engine;
 pub mod engineio;
 mod error;
 mod json;

@@ -820,6 +820,11 @@ impl Sender {
         self.with(|q| q.is_closed())
     }
 
+    /// Whether `self` and `other` send to the same connection.
+    pub fn same_connection(&self, other: &Sender) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.inner), Arc::as_ptr(&other.inner))
+    }
+
     pub(crate) fn kill(&self, why: &'static str) {
         self.with(|q| q.kill(why));
     }

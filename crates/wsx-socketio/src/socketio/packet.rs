@@ -141,6 +141,36 @@ impl From<Value> for Data {
     }
 }
 
+impl From<&str> for Data {
+    fn from(s: &str) -> Self {
+        Data::Json(Value::String(s.to_owned()))
+    }
+}
+
+impl From<String> for Data {
+    fn from(s: String) -> Self {
+        Data::Json(Value::String(s))
+    }
+}
+
+macro_rules! data_from_number {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Data {
+            fn from(n: $t) -> Self {
+                Data::Json(Value::from(n))
+            }
+        }
+    )*};
+}
+data_from_number!(i32, i64, u32, u64, f64, bool);
+
+impl Data {
+    /// Any serializable value as JSON data (`null` if it does not serialize).
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
+        Data::Json(serde_json::to_value(value).unwrap_or(Value::Null))
+    }
+}
+
 impl From<Bytes> for Data {
     fn from(b: Bytes) -> Self {
         Data::Binary(b)
