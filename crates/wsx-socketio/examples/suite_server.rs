@@ -19,6 +19,7 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use wsx_socketio::engine::{Engine, EngineConfig, Handler, Message, Session};
+use wsx_socketio::{Config, Socket, SocketIo};
 
 struct Echo;
 
@@ -34,13 +35,61 @@ fn config() -> EngineConfig {
         .max_payload(1_000_000)
 }
 
+/// Sends `auth` with the CONNECT payload; on `/`, echoes `message` and acks
+/// `message-with-ack`.
+fn on_connection(socket: Socket) {
+    socket.emit("auth", socket.handshake().auth.clone());
+    if socket.ns().name() != "/" {
+        return;
+    }
+    socket.on("message", |socket, event| async move {
+        socket.emit("message-back", event.args);
+    });
+    socket.on("message-with-ack", |_, mut event| async move {
+        let args = std::mem::take(&mut event.args);
+        event.ack(args);
+    });
+}
+
+/// What answers the requests.
+#[derive(Clone)]
+enum Subject {
+    Eio(Engine),
+    Sio(SocketIo),
+}
+
+impl Subject {
+    async fn handle(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> http::Response<wsx_socketio::engine::Body> {
+        match self {
+            Subject::Eio(engine) => engine.handle(req).await,
+            Subject::Sio(io) => io.handle(req).await,
+        }
+    }
+}
+
+fn socket_io() -> SocketIo {
+    let io = SocketIo::new(
+        Config::default()
+            .engine(config().path("/socket.io/"))
+            .connect_timeout(Duration::from_millis(1000)),
+    );
+    for nsp in ["/", "/custom"] {
+        io.ns(nsp, |socket| async move { on_connection(socket) });
+    }
+    io
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "eio".into());
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".into());
     let engine = match mode.as_str() {
-        "eio" => Engine::new(config(), Echo),
+        "eio" => Subject::Eio(Engine::new(config(), Echo)),
+        "sio" => Subject::Sio(socket_io()),
         other => return Err(format!("unknown mode {other:?} (expected eio or sio)").into()),
     };
     let listener = tokio::net::TcpListener::bind(&addr).await?;

@@ -67,3 +67,12 @@ pub enum Error {
 
 /// Shorthand for results of this crate.
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error of the server API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SocketError {
+    /// An event argument does not deserialize into the requested type.
+    #[error("cannot deserialize the argument: {0}")]
+    Deserialize(String),
+}

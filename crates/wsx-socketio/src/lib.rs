@@ -34,10 +34,26 @@
 
 #![forbid(unsafe_code)]
 
+mod ack;
+pub mod adapter;
+mod args;
+mod broadcast;
+mod client;
+mod encoded;
 pub mod engine;
 pub mod engineio;
 mod error;
+mod io;
 mod json;
+mod namespace;
+mod socket;
 pub mod socketio;
 
-pub use error::Error;
+pub use ack::{AckError, AckFuture, AckSender};
+pub use args::{Event, IntoArgs};
+pub use broadcast::{AckResponse, BroadcastOperator};
+pub use error::{Error, SocketError};
+pub use io::{Config, SocketIo};
+pub use namespace::{ConnectError, Namespace};
+pub use socket::{DisconnectReason, Handshake, Socket};
+pub use socketio::Data;

@@ -39,6 +39,7 @@ use http_body_util::Full;
 
 pub use config::{Cors, EngineConfig};
 pub use session::{CloseReason, Message, RequestInfo, Session, TransportKind};
+pub(crate) use session::{Out, generate_id};
 
 /// The body of every response the engine writes.
 pub type Body = Full<Bytes>;

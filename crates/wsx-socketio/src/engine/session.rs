@@ -147,6 +147,11 @@ impl Out {
         }
     }
 
+    /// A text frame we encoded ourselves (valid UTF-8 by construction).
+    pub(crate) fn text(b: Bytes) -> Self {
+        Out::Text(utf8(b))
+    }
+
     pub(crate) fn message(message: Message) -> Self {
         match message {
             Message::Binary(b) => Out::Binary(b),
@@ -289,6 +294,17 @@ impl Session {
             Transport::Polling => st.queued_bytes,
             Transport::WebSocket(s) => s.buffered_amount(),
         }
+    }
+
+    /// Whether a packet sent now would go out at once: a long-poll is waiting, or the
+    /// WebSocket's send queue is empty.
+    pub fn writable(&self) -> bool {
+        let st = self.state();
+        st.closed.is_none()
+            && match &st.transport {
+                Transport::Polling => st.poll_waiting,
+                Transport::WebSocket(s) => s.buffered_amount() == 0,
+            }
     }
 
     /// Sends a message. Returns `false` if the session is closed (or was just closed as a slow

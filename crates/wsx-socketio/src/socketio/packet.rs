@@ -141,6 +141,12 @@ impl From<Value> for Data {
     }
 }
 
+impl From<Map<String, Value>> for Data {
+    fn from(map: Map<String, Value>) -> Self {
+        Data::Json(Value::Object(map))
+    }
+}
+
 impl From<&str> for Data {
     fn from(s: &str) -> Self {
         Data::Json(Value::String(s.to_owned()))

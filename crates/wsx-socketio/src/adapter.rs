@@ -1,0 +1,159 @@
+//! Where rooms live: the [`Adapter`] trait and the in-memory [`MemoryAdapter`].
+//!
+//! An adapter keeps, for one namespace, which local sockets are in which rooms. A cluster
+//! adapter (Redis) also forwards broadcasts and room operations to the other nodes and
+//! delivers theirs to local sockets: the hooks with default bodies are where it does so.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::socketio::Packet;
+
+/// Who a broadcast or a room operation is for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BroadcastOptions {
+    /// Sockets in any of these rooms; every socket of the namespace when empty.
+    pub rooms: Vec<String>,
+    /// Minus sockets in any of these rooms (a socket id is a room).
+    pub except: Vec<String>,
+    /// Modifiers.
+    pub flags: BroadcastFlags,
+}
+
+/// Broadcast modifiers, as in Node's `BroadcastFlags`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BroadcastFlags {
+    /// Only this node's sockets (no cluster forwarding).
+    pub local: bool,
+    /// Skip receivers that could not send at once.
+    pub volatile: bool,
+    /// Whether to compress (WebSocket permessage-deflate, when negotiated).
+    pub compress: Option<bool>,
+    /// For broadcasts with acknowledgements: how long to wait for them.
+    pub timeout: Option<Duration>,
+}
+
+/// Room bookkeeping for one namespace, and the hooks a cluster adapter overrides.
+pub trait Adapter: Send + Sync + 'static {
+    /// Adds socket `id` to `rooms`.
+    fn add_all(&self, id: &str, rooms: &[String]);
+    /// Removes socket `id` from `room`.
+    fn del(&self, id: &str, room: &str);
+    /// Removes socket `id` from every room.
+    fn del_all(&self, id: &str);
+    /// The rooms socket `id` is in.
+    fn socket_rooms(&self, id: &str) -> Vec<String>;
+    /// The local sockets `opts` selects (rooms minus except), each once.
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>>;
+    /// Every room with a local member.
+    fn rooms(&self) -> Vec<String>;
+
+    /// Forwards a broadcast to the other nodes (called after local delivery, unless
+    /// `opts.flags.local`). A single node has nothing to do.
+    fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
+        let _ = (packet, opts);
+    }
+}
+
+#[derive(Default)]
+struct Rooms {
+    rooms: HashMap<String, HashSet<Arc<str>>>,
+    sids: HashMap<Arc<str>, HashSet<String>>,
+}
+
+/// The default adapter: rooms in this process's memory.
+#[derive(Default)]
+pub struct MemoryAdapter {
+    state: Mutex<Rooms>,
+}
+
+impl std::fmt::Debug for MemoryAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryAdapter").finish_non_exhaustive()
+    }
+}
+
+impl MemoryAdapter {
+    fn state(&self) -> MutexGuard<'_, Rooms> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Adapter for MemoryAdapter {
+    fn add_all(&self, id: &str, rooms: &[String]) {
+        let mut st = self.state();
+        let id: Arc<str> = match st.sids.get_key_value(id) {
+            Some((k, _)) => k.clone(),
+            None => id.into(),
+        };
+        for room in rooms {
+            st.rooms.entry(room.clone()).or_default().insert(id.clone());
+            st.sids.entry(id.clone()).or_default().insert(room.clone());
+        }
+    }
+
+    fn del(&self, id: &str, room: &str) {
+        let mut st = self.state();
+        if let Some(set) = st.sids.get_mut(id) {
+            set.remove(room);
+        }
+        if let Some(members) = st.rooms.get_mut(room) {
+            members.remove(id);
+            if members.is_empty() {
+                st.rooms.remove(room);
+            }
+        }
+    }
+
+    fn del_all(&self, id: &str) {
+        let mut st = self.state();
+        let Some(rooms) = st.sids.remove(id) else {
+            return;
+        };
+        for room in rooms {
+            if let Some(members) = st.rooms.get_mut(&room) {
+                members.remove(id);
+                if members.is_empty() {
+                    st.rooms.remove(&room);
+                }
+            }
+        }
+    }
+
+    fn socket_rooms(&self, id: &str) -> Vec<String> {
+        self.state()
+            .sids
+            .get(id)
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>> {
+        let st = self.state();
+        let excluded = |id: &Arc<str>| {
+            opts.except
+                .iter()
+                .any(|room| st.rooms.get(room).is_some_and(|m| m.contains(id)))
+        };
+        if opts.rooms.is_empty() {
+            return st.sids.keys().filter(|id| !excluded(id)).cloned().collect();
+        }
+        if let [room] = opts.rooms.as_slice() {
+            return st.rooms.get(room).map_or_else(Vec::new, |m| {
+                m.iter().filter(|id| !excluded(id)).cloned().collect()
+            });
+        }
+        let mut seen = HashSet::new();
+        for room in &opts.rooms {
+            if let Some(members) = st.rooms.get(room) {
+                seen.extend(members.iter().filter(|id| !excluded(id)).cloned());
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    fn rooms(&self) -> Vec<String> {
+        self.state().rooms.keys().cloned().collect()
+    }
+}

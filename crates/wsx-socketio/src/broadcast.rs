@@ -1,0 +1,190 @@
+//! Broadcasts and operations on groups of sockets, narrowed with `to`/`except`/`local`/…
+//! like Node's `BroadcastOperator`.
+
+use std::time::Duration;
+
+use crate::ack::{AckError, AckFuture};
+use crate::adapter::BroadcastOptions;
+use crate::args::IntoArgs;
+use crate::encoded::Encoded;
+use crate::namespace::Namespace;
+use crate::socket::{Socket, event_packet};
+use crate::socketio::Data;
+
+/// A set of sockets chosen by rooms and flags, and what can be done to them.
+///
+/// ```no_run
+/// # fn f(io: wsx_socketio::SocketIo) {
+/// io.to(["room1", "room2"]).except(["muted"]).emit("news", "hello");
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a broadcast operator does nothing until emit or another action is called"]
+pub struct BroadcastOperator {
+    ns: Namespace,
+    opts: BroadcastOptions,
+}
+
+/// One receiver's answer to a broadcast with acknowledgements.
+#[derive(Debug)]
+pub struct AckResponse {
+    /// The socket that answered (or did not).
+    pub socket: String,
+    /// Its acknowledgement's arguments, or why there is none.
+    pub result: Result<Vec<Data>, AckError>,
+}
+
+impl BroadcastOperator {
+    pub(crate) fn new(ns: Namespace) -> Self {
+        BroadcastOperator {
+            ns,
+            opts: BroadcastOptions::default(),
+        }
+    }
+
+    /// Narrows to sockets in these rooms (adds to rooms already chosen).
+    pub fn to<I: IntoIterator<Item = impl Into<String>>>(mut self, rooms: I) -> Self {
+        for room in rooms {
+            let room = room.into();
+            if !self.opts.rooms.contains(&room) {
+                self.opts.rooms.push(room);
+            }
+        }
+        self
+    }
+
+    /// The same as [`to`](Self::to) (`in` in Node).
+    pub fn within<I: IntoIterator<Item = impl Into<String>>>(self, rooms: I) -> Self {
+        self.to(rooms)
+    }
+
+    /// Excludes sockets in these rooms (a socket id is a room).
+    pub fn except<I: IntoIterator<Item = impl Into<String>>>(mut self, rooms: I) -> Self {
+        self.opts.except.extend(rooms.into_iter().map(Into::into));
+        self
+    }
+
+    /// Only this node's sockets.
+    pub fn local(mut self) -> Self {
+        self.opts.flags.local = true;
+        self
+    }
+
+    /// Skips receivers that cannot send at once instead of queueing for them.
+    pub fn volatile(mut self) -> Self {
+        self.opts.flags.volatile = true;
+        self
+    }
+
+    /// Whether to compress (with permessage-deflate on the WebSocket transport).
+    pub fn compress(mut self, on: bool) -> Self {
+        self.opts.flags.compress = Some(on);
+        self
+    }
+
+    /// How long [`emit_with_ack`](Self::emit_with_ack) waits for the acknowledgements.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.opts.flags.timeout = Some(timeout);
+        self
+    }
+
+    /// The options this operator stands for.
+    pub fn options(&self) -> &BroadcastOptions {
+        &self.opts
+    }
+
+    fn targets(&self) -> Vec<Socket> {
+        let ids = self.ns.adapter().sockets(&self.opts);
+        self.ns.with_sockets(|map| {
+            ids.iter()
+                .filter_map(|id| map.get(id))
+                .filter(|s| !self.opts.flags.volatile || s.writable())
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Emits to the chosen sockets; the packet is encoded once and its bytes shared.
+    /// Returns `false` if it cannot be encoded (a reserved event name).
+    pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
+        let Some(packet) = event_packet(self.ns.name(), event, args) else {
+            return false;
+        };
+        let Ok(encoded) = Encoded::new(&packet) else {
+            return false;
+        };
+        let ids = self.ns.adapter().sockets(&self.opts);
+        let volatile = self.opts.flags.volatile;
+        self.ns.with_sockets(|map| {
+            for id in &ids {
+                if let Some(socket) = map.get(id) {
+                    if !volatile || socket.writable() {
+                        socket.send_encoded(&encoded);
+                    }
+                }
+            }
+        });
+        if !self.opts.flags.local {
+            self.ns.adapter().broadcast_remote(&packet, &self.opts);
+        }
+        true
+    }
+
+    /// Emits with an acknowledgement requested from every receiver, and gathers the answers
+    /// (each within the [`timeout`](Self::timeout), 5 s by default). The packet is encoded
+    /// once: every receiver gets the same ack id, as with Node.
+    pub async fn emit_with_ack(&self, event: &str, args: impl IntoArgs) -> Vec<AckResponse> {
+        let Some(packet) = event_packet(self.ns.name(), event, args) else {
+            return Vec::new();
+        };
+        let timeout = self.opts.flags.timeout.unwrap_or(self.ns.ack_timeout());
+        let packet = packet.with_ack_id(self.ns.next_ack_id());
+        let Ok(encoded) = Encoded::new(&packet) else {
+            return Vec::new();
+        };
+        let id = packet.id().unwrap_or_default();
+        let waits: Vec<(String, AckFuture)> = self
+            .targets()
+            .into_iter()
+            .map(|s| (s.id().to_owned(), s.expect_ack(id, &encoded, timeout)))
+            .collect();
+        let mut out = Vec::with_capacity(waits.len());
+        for (socket, fut) in waits {
+            out.push(AckResponse {
+                socket,
+                result: fut.await,
+            });
+        }
+        out
+    }
+
+    /// The chosen sockets on this node.
+    pub fn sockets(&self) -> Vec<Socket> {
+        self.targets()
+    }
+
+    /// Makes the chosen sockets join `rooms`.
+    pub fn sockets_join<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) {
+        let rooms: Vec<String> = rooms.into_iter().map(Into::into).collect();
+        for s in self.targets() {
+            s.join(rooms.iter().cloned());
+        }
+    }
+
+    /// Makes the chosen sockets leave `rooms`.
+    pub fn sockets_leave<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) {
+        let rooms: Vec<String> = rooms.into_iter().map(Into::into).collect();
+        for s in self.targets() {
+            for room in &rooms {
+                s.leave(room);
+            }
+        }
+    }
+
+    /// Disconnects the chosen sockets (and with `close`, their whole sessions).
+    pub fn disconnect_sockets(&self, close: bool) {
+        for s in self.targets() {
+            s.disconnect(close);
+        }
+    }
+}

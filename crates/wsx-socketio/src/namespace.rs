@@ -1,0 +1,246 @@
+//! Namespaces: their sockets, connection handler, middleware and adapter.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::adapter::Adapter;
+use crate::args::IntoArgs;
+use crate::broadcast::BroadcastOperator;
+use crate::engine::Session;
+use crate::socket::{BoxFuture, Socket, run};
+use crate::socketio::{Packet, PacketData};
+
+type ConnectionHandler = Arc<dyn Fn(Socket) -> BoxFuture + Send + Sync>;
+type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>>;
+type Middleware = Arc<dyn Fn(Socket) -> MiddlewareFuture + Send + Sync>;
+
+/// A middleware's refusal: the client receives it as a CONNECT_ERROR
+/// (`{"message":…,"data":…}`, the `connect_error` event of `socket.io-client`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectError {
+    message: String,
+    data: Option<Value>,
+}
+
+impl ConnectError {
+    /// A refusal with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectError {
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds data the client sees as `err.data`.
+    pub fn data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    pub(crate) fn packet(&self, nsp: &str) -> Packet {
+        let mut map = Map::new();
+        map.insert("message".into(), Value::String(self.message.clone()));
+        if let Some(data) = &self.data {
+            map.insert("data".into(), data.clone());
+        }
+        Packet {
+            nsp: nsp.to_owned(),
+            data: PacketData::ConnectError(Value::Object(map)),
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// What a namespace does on connection; shared by the children of a dynamic namespace.
+#[derive(Default)]
+pub(crate) struct NsHandlers {
+    connection: Mutex<Option<ConnectionHandler>>,
+    middleware: Mutex<Vec<Middleware>>,
+}
+
+pub(crate) struct NsInner {
+    name: String,
+    sockets: RwLock<HashMap<Arc<str>, Socket>>,
+    adapter: Arc<dyn Adapter>,
+    handlers: Arc<NsHandlers>,
+    ack_timeout: Duration,
+    next_ack: AtomicU64,
+}
+
+/// A namespace (`/`, `/chat`, …): a separate channel multiplexed on each client's session,
+/// with its own handlers, rooms and sockets. Cheap to clone.
+#[derive(Clone)]
+pub struct Namespace(pub(crate) Arc<NsInner>);
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.0.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Namespace {
+    pub(crate) fn new(
+        name: String,
+        adapter: Arc<dyn Adapter>,
+        handlers: Arc<NsHandlers>,
+        ack_timeout: Duration,
+    ) -> Self {
+        Namespace(Arc::new(NsInner {
+            name,
+            sockets: RwLock::new(HashMap::new()),
+            adapter,
+            handlers,
+            ack_timeout,
+            next_ack: AtomicU64::new(0),
+        }))
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Runs `handler` for every socket that connects (after the middleware accepted it and
+    /// the CONNECT was acknowledged).
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: ConnectionHandler = Arc::new(move |s| Box::pin(handler(s)));
+        *lock(&self.0.handlers.connection) = Some(h);
+    }
+
+    /// Adds a middleware: it runs before the connection is accepted, in the order added, and
+    /// refuses it by returning an error (the client gets `connect_error`).
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(Socket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        let m: Middleware = Arc::new(move |s| Box::pin(middleware(s)));
+        lock(&self.0.handlers.middleware).push(m);
+    }
+
+    /// The adapter holding this namespace's rooms.
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.0.adapter
+    }
+
+    /// The next ack id: one counter per namespace, as in Node, so a broadcast with
+    /// acknowledgements sends the same packet to every receiver.
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.0.next_ack.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn ack_timeout(&self) -> Duration {
+        self.0.ack_timeout
+    }
+
+    /// This node's connected sockets.
+    pub fn sockets(&self) -> Vec<Socket> {
+        read(&self.0.sockets).values().cloned().collect()
+    }
+
+    /// How many sockets are connected to this node.
+    pub fn socket_count(&self) -> usize {
+        read(&self.0.sockets).len()
+    }
+
+    /// The connected socket with this id.
+    pub fn get_socket(&self, id: &str) -> Option<Socket> {
+        read(&self.0.sockets).get(id).cloned()
+    }
+
+    pub(crate) fn with_sockets<R>(&self, f: impl FnOnce(&HashMap<Arc<str>, Socket>) -> R) -> R {
+        f(&read(&self.0.sockets))
+    }
+
+    /// Emits to every socket of the namespace.
+    pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
+        self.broadcast().emit(event, args)
+    }
+
+    /// A broadcast to every socket, to narrow with the operators.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone())
+    }
+
+    /// A broadcast to the sockets in `rooms`.
+    pub fn to<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// A broadcast to every socket not in `rooms`.
+    pub fn except<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+
+    pub(crate) fn remove_socket(&self, socket: &Socket) {
+        write(&self.0.sockets).remove(socket.id());
+        self.0.adapter.del_all(socket.id());
+    }
+
+    /// A client asked to connect: run the middleware, then accept.
+    pub(crate) fn connect(
+        &self,
+        client: Arc<crate::client::Client>,
+        session: Arc<Session>,
+        auth: Map<String, Value>,
+    ) {
+        let socket = Socket::new(self.clone(), session.clone(), auth);
+        let middleware = lock(&self.0.handlers.middleware).clone();
+        let handler = lock(&self.0.handlers.connection).clone();
+        let ns = self.clone();
+        run(Box::pin(async move {
+            for m in middleware {
+                if let Err(e) = m(socket.clone()).await {
+                    if let Ok(encoded) = crate::encoded::Encoded::new(&e.packet(ns.name())) {
+                        session.send_out(encoded.frames());
+                    }
+                    client.connect_done(ns.name());
+                    return;
+                }
+            }
+            if session.is_closed() {
+                return;
+            }
+            let id = socket.id_arc();
+            write(&ns.0.sockets).insert(id.clone(), socket.clone());
+            ns.0.adapter.add_all(&id, &[id.to_string()]);
+            socket.set_connected();
+            client.add_socket(ns.name(), socket.clone());
+            socket.send_packet(&Packet::connect_ack(ns.name(), &id));
+            if let Some(h) = handler {
+                h(socket).await;
+            }
+        }));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}

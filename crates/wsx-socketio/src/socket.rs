@@ -1,0 +1,434 @@
+//! A socket: one client's connection to one namespace. Handlers, emits, acks, rooms and
+//! disconnection.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+
+use crate::ack::{AckFuture, AckSender};
+use crate::args::{Event, IntoArgs};
+use crate::broadcast::BroadcastOperator;
+use crate::encoded::Encoded;
+use crate::engine::{CloseReason, RequestInfo, Session};
+use crate::namespace::Namespace;
+use crate::socketio::{Data, Packet, PacketData, Payload};
+
+/// A boxed future returned by handlers.
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+type EventHandler = Arc<dyn Fn(Socket, Event) -> BoxFuture + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(Socket, DisconnectReason) -> BoxFuture + Send + Sync>;
+
+/// Why a socket left its namespace, with Node's reason strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The client left the namespace (`socket.disconnect()` on the client).
+    ClientNamespaceDisconnect,
+    /// The server called [`Socket::disconnect`].
+    ServerNamespaceDisconnect,
+    /// The Engine.IO session closed.
+    Transport(CloseReason),
+}
+
+impl DisconnectReason {
+    /// Node's reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::Transport(r) => r.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the client sent when it connected: its `auth` payload and the HTTP request.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The CONNECT payload (`{}` when the client sent none).
+    pub auth: Map<String, Value>,
+    /// The Engine.IO handshake request (headers, URI with query, peer address, time).
+    pub request: RequestInfo,
+}
+
+#[derive(Default)]
+struct Handlers {
+    events: HashMap<String, EventHandler>,
+    any: Option<EventHandler>,
+    disconnect: Vec<DisconnectHandler>,
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) id: Arc<str>,
+    pub(crate) ns: Namespace,
+    pub(crate) session: Arc<Session>,
+    handshake: Handshake,
+    handlers: Mutex<Handlers>,
+    acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Data>>>>,
+    connected: AtomicBool,
+    data: Mutex<Value>,
+}
+
+/// One client's connection to one namespace. Cheap to clone; every clone is the same socket.
+#[derive(Clone)]
+pub struct Socket(pub(crate) Arc<SocketInner>);
+
+/// A socket reference that does not keep it alive.
+#[derive(Clone)]
+pub(crate) struct WeakSocket(Weak<SocketInner>);
+
+impl WeakSocket {
+    pub(crate) fn upgrade(&self) -> Option<Socket> {
+        self.0.upgrade().map(Socket)
+    }
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.0.id)
+            .field("nsp", &self.0.ns.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Socket {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Runs a handler's future: inline if it completes at once (the usual case, and it keeps the
+/// order of side effects), on a new task otherwise.
+pub(crate) fn run(fut: BoxFuture) {
+    let mut fut = fut;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if fut.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(fut);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Socket {
+    pub(crate) fn new(ns: Namespace, session: Arc<Session>, auth: Map<String, Value>) -> Self {
+        let request = session.request().clone();
+        Socket(Arc::new(SocketInner {
+            id: crate::engine::generate_id().into(),
+            ns,
+            session,
+            handshake: Handshake { auth, request },
+            handlers: Mutex::new(Handlers::default()),
+            acks: Mutex::new(HashMap::new()),
+            connected: AtomicBool::new(false),
+            data: Mutex::new(Value::Null),
+        }))
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakSocket {
+        WeakSocket(Arc::downgrade(&self.0))
+    }
+
+    /// The socket id (also the name of its own room).
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    pub(crate) fn id_arc(&self) -> Arc<str> {
+        self.0.id.clone()
+    }
+
+    /// The namespace.
+    pub fn ns(&self) -> &Namespace {
+        &self.0.ns
+    }
+
+    /// The handshake: `auth`, headers, query, address.
+    pub fn handshake(&self) -> &Handshake {
+        &self.0.handshake
+    }
+
+    /// The Engine.IO session id (shared by this client's sockets in every namespace).
+    pub fn session_id(&self) -> &str {
+        self.0.session.sid()
+    }
+
+    /// The Engine.IO transport in use now.
+    pub fn transport(&self) -> crate::engine::TransportKind {
+        self.0.session.transport()
+    }
+
+    /// Whether the socket is connected.
+    pub fn connected(&self) -> bool {
+        self.0.connected.load(Ordering::Acquire)
+    }
+
+    /// Application data attached to the socket (`socket.data` in Node; `null` at first).
+    pub fn data(&self) -> Value {
+        lock(&self.0.data).clone()
+    }
+
+    /// Replaces the socket's application data.
+    pub fn set_data(&self, value: Value) {
+        *lock(&self.0.data) = value;
+    }
+
+    // ----- handlers -----
+
+    /// Handles event `name`. A second handler for the same name replaces the first.
+    ///
+    /// ```no_run
+    /// # fn f(socket: wsx_socketio::Socket) {
+    /// socket.on("message", |socket, mut event| async move {
+    ///     let text: String = event.arg(0).unwrap_or_default();
+    ///     socket.emit("message-back", text);
+    ///     event.ack(());
+    /// });
+    /// # }
+    /// ```
+    pub fn on<F, Fut>(&self, name: impl Into<String>, handler: F)
+    where
+        F: Fn(Socket, Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: EventHandler = Arc::new(move |s, e| Box::pin(handler(s, e)));
+        lock(&self.0.handlers).events.insert(name.into(), h);
+    }
+
+    /// Handles every event that has no handler of its own (`onAny` in Node, for unhandled
+    /// events); the event's name is in [`Event::name`].
+    pub fn on_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.0.handlers).any = Some(Arc::new(move |s, e| Box::pin(handler(s, e))));
+    }
+
+    /// Runs `handler` when the socket disconnects.
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.0.handlers)
+            .disconnect
+            .push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    }
+
+    // ----- emitting -----
+
+    /// Emits `event` with `args` to this client. Returns `false` if the socket is
+    /// disconnected or the arguments cannot be sent (a reserved event name).
+    pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
+        let Some(packet) = self.event_packet(event, args) else {
+            return false;
+        };
+        self.send_packet(&packet)
+    }
+
+    /// Emits `event` and waits for the client's acknowledgement (5 s by default, see
+    /// [`AckFuture::timeout`]).
+    pub fn emit_with_ack(&self, event: &str, args: impl IntoArgs) -> AckFuture {
+        let timeout = self.0.ns.ack_timeout();
+        let Some(packet) = self.event_packet(event, args) else {
+            return AckFuture::new(None, timeout, None);
+        };
+        self.emit_packet_with_ack(packet, timeout)
+    }
+
+    pub(crate) fn emit_packet_with_ack(&self, packet: Packet, timeout: Duration) -> AckFuture {
+        let packet = packet.with_ack_id(self.0.ns.next_ack_id());
+        let id = packet.id().unwrap_or_default();
+        match Encoded::new(&packet) {
+            Ok(encoded) => self.expect_ack(id, &encoded, timeout),
+            Err(_) => AckFuture::new(None, timeout, None),
+        }
+    }
+
+    /// Sends `encoded` (which carries ack id `id`) and waits for the answer.
+    pub(crate) fn expect_ack(&self, id: u64, encoded: &Encoded, timeout: Duration) -> AckFuture {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.0.acks).insert(id, tx);
+        if !self.send_encoded(encoded) {
+            lock(&self.0.acks).remove(&id);
+            return AckFuture::new(None, timeout, None);
+        }
+        AckFuture::new(Some(rx), timeout, Some((self.downgrade(), id)))
+    }
+
+    pub(crate) fn forget_ack(&self, id: u64) {
+        lock(&self.0.acks).remove(&id);
+    }
+
+    fn event_packet(&self, event: &str, args: impl IntoArgs) -> Option<Packet> {
+        event_packet(self.0.ns.name(), event, args)
+    }
+
+    pub(crate) fn send_packet(&self, packet: &Packet) -> bool {
+        match Encoded::new(packet) {
+            Ok(encoded) => self.send_encoded(&encoded),
+            Err(e) => {
+                tracing::debug!(error = %e, "packet not sent");
+                false
+            }
+        }
+    }
+
+    pub(crate) fn send_encoded(&self, encoded: &Encoded) -> bool {
+        self.connected() && self.0.session.send_out(encoded.frames())
+    }
+
+    /// Whether a packet would go out now (a volatile emit is dropped otherwise).
+    pub(crate) fn writable(&self) -> bool {
+        self.connected() && self.0.session.writable()
+    }
+
+    pub(crate) fn send_ack(&self, id: u64, args: Vec<Data>) -> bool {
+        let packet = Packet::ack(self.0.ns.name(), id, Payload::from_data(args));
+        self.send_packet(&packet)
+    }
+
+    // ----- rooms -----
+
+    /// Joins rooms.
+    pub fn join<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) {
+        let rooms: Vec<String> = rooms.into_iter().map(Into::into).collect();
+        self.0.ns.adapter().add_all(&self.0.id, &rooms);
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) {
+        self.0.ns.adapter().del(&self.0.id, room);
+    }
+
+    /// Leaves every room but its own.
+    pub fn leave_all(&self) {
+        let adapter = self.0.ns.adapter();
+        for room in adapter.socket_rooms(&self.0.id) {
+            if *room != *self.0.id {
+                adapter.del(&self.0.id, &room);
+            }
+        }
+    }
+
+    /// The rooms the socket is in (its own room included).
+    pub fn rooms(&self) -> Vec<String> {
+        self.0.ns.adapter().socket_rooms(&self.0.id)
+    }
+
+    /// Broadcasts to room(s), this socket excluded (`socket.to(room).emit(…)`).
+    pub fn to<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// Broadcasts to every socket of the namespace but this one.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.0.ns.clone()).except([self.id()])
+    }
+
+    // ----- disconnection -----
+
+    /// Leaves the namespace (the client gets a DISCONNECT); with `close`, also closes the
+    /// client's Engine.IO session and so its other namespaces.
+    pub fn disconnect(&self, close: bool) {
+        if self.connected() {
+            let _ = self.send_packet(&Packet::disconnect(self.0.ns.name()));
+            self.on_disconnect_inner(DisconnectReason::ServerNamespaceDisconnect);
+        }
+        if close {
+            self.0.session.close(CloseReason::ForcedClose);
+        }
+    }
+
+    pub(crate) fn set_connected(&self) {
+        self.0.connected.store(true, Ordering::Release);
+    }
+
+    /// The socket leaves: handlers run, rooms are left, pending acks fail.
+    pub(crate) fn on_disconnect_inner(&self, reason: DisconnectReason) {
+        if !self.0.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let handlers = std::mem::take(&mut lock(&self.0.handlers).disconnect);
+        for h in &handlers {
+            run(h(self.clone(), reason));
+        }
+        lock(&self.0.acks).clear();
+        self.0.ns.remove_socket(self);
+        if let Some(client) = self.0.session.data::<crate::client::Client>() {
+            client.remove_socket(self.0.ns.name());
+        }
+        // Drop the other handlers too: they may hold clones of this socket.
+        *lock(&self.0.handlers) = Handlers::default();
+    }
+
+    // ----- incoming -----
+
+    pub(crate) fn on_packet(&self, packet: Packet) {
+        match packet.data {
+            PacketData::Event { payload, id } => self.on_event(payload, id),
+            PacketData::Ack { payload, id } => {
+                if let Some(tx) = lock(&self.0.acks).remove(&id) {
+                    let _ = tx.send(payload.to_data().unwrap_or_default());
+                }
+            }
+            PacketData::Disconnect => {
+                self.on_disconnect_inner(DisconnectReason::ClientNamespaceDisconnect)
+            }
+            PacketData::Connect(_) | PacketData::ConnectError(_) => {}
+        }
+    }
+
+    fn on_event(&self, payload: Payload, id: Option<u64>) {
+        let Ok(mut args) = payload.to_data() else {
+            return;
+        };
+        if args.is_empty() {
+            return;
+        }
+        let name = match args.remove(0) {
+            Data::Json(Value::String(s)) => s,
+            Data::Json(Value::Number(n)) => n.to_string(),
+            _ => return,
+        };
+        let handler = {
+            let h = lock(&self.0.handlers);
+            h.events.get(&name).or(h.any.as_ref()).cloned()
+        };
+        let Some(handler) = handler else {
+            return;
+        };
+        let ack = id.map(|id| AckSender {
+            socket: self.clone(),
+            id,
+        });
+        run(handler(self.clone(), Event { name, args, ack }));
+    }
+}
+
+/// An EVENT packet for `event` with `args`, or `None` (logged) if the name is reserved.
+pub(crate) fn event_packet(nsp: &str, event: &str, args: impl IntoArgs) -> Option<Packet> {
+    let mut all = Vec::with_capacity(1);
+    all.push(Data::from(event));
+    all.extend(args.into_args());
+    let packet = Packet::event(nsp, Payload::from_data(all));
+    if let Err(e) = packet.validate() {
+        tracing::warn!(event, error = %e, "cannot emit");
+        return None;
+    }
+    Some(packet)
+}
