@@ -16,8 +16,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use wsx_socketio::engine::{Engine, EngineConfig, Handler, Message, Session};
 use wsx_socketio::{Config, Socket, SocketIo};
 
@@ -51,25 +49,6 @@ fn on_connection(socket: Socket) {
     });
 }
 
-/// What answers the requests.
-#[derive(Clone)]
-enum Subject {
-    Eio(Engine),
-    Sio(SocketIo),
-}
-
-impl Subject {
-    async fn handle(
-        &self,
-        req: http::Request<hyper::body::Incoming>,
-    ) -> http::Response<wsx_socketio::engine::Body> {
-        match self {
-            Subject::Eio(engine) => engine.handle(req).await,
-            Subject::Sio(io) => io.handle(req).await,
-        }
-    }
-}
-
 fn socket_io() -> SocketIo {
     let io = SocketIo::new(
         Config::default()
@@ -87,27 +66,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "eio".into());
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".into());
-    let engine = match mode.as_str() {
-        "eio" => Subject::Eio(Engine::new(config(), Echo)),
-        "sio" => Subject::Sio(socket_io()),
-        other => return Err(format!("unknown mode {other:?} (expected eio or sio)").into()),
-    };
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     eprintln!("suite_server {mode} listening on {addr}");
-    loop {
-        let (tcp, peer) = listener.accept().await?;
-        let _ = tcp.set_nodelay(true);
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |mut req| {
-                let engine = engine.clone();
-                req.extensions_mut().insert(peer);
-                async move { Ok::<_, std::convert::Infallible>(engine.handle(req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), svc)
-                .with_upgrades()
-                .await;
-        });
+    match mode.as_str() {
+        "eio" => Engine::new(config(), Echo).serve(listener).await?,
+        "sio" => socket_io().serve(listener).await?,
+        other => return Err(format!("unknown mode {other:?} (expected eio or sio)").into()),
     }
+    Ok(())
 }

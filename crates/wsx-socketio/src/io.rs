@@ -301,6 +301,25 @@ impl SocketIo {
         self.0.engine.handle(req).await
     }
 
+    /// Serves HTTP/1.1 on `listener` (the endpoint only; other paths get 404) until the
+    /// returned future is dropped. For anything more, mount [`handle`](Self::handle) in your
+    /// own hyper or axum server.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let io = wsx_socketio::SocketIo::new(Default::default());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// io.serve(listener).await
+    /// # }
+    /// ```
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        crate::engine::serve(listener, move |req| {
+            let io = self.clone();
+            async move { io.handle(req).await }
+        })
+        .await
+    }
+
     /// Closes every session (clients see "transport close" and reconnect elsewhere).
     pub fn close(&self) {
         self.0.engine.close_all();

@@ -268,6 +268,52 @@ impl Engine {
     }
 }
 
+/// Serves HTTP/1.1 with upgrades on `listener`, answering every request with `handle`.
+pub(crate) async fn serve<F, Fut>(
+    listener: tokio::net::TcpListener,
+    handle: F,
+) -> std::io::Result<()>
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of descriptors or a connection reset before accept: keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(peer);
+                let fut = handle(req);
+                async move { Ok::<_, std::convert::Infallible>(fut.await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+impl Engine {
+    /// Serves HTTP/1.1 on `listener` with this engine (see [`SocketIo::serve`](crate::SocketIo::serve)).
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        serve(listener, move |req| {
+            let engine = self.clone();
+            async move { engine.handle(req).await }
+        })
+        .await
+    }
+}
+
 /// A plain-text response.
 pub(crate) fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
