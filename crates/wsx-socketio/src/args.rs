@@ -40,7 +40,7 @@ macro_rules! one_arg {
         }
     )*};
 }
-one_arg!(Data, Value, Bytes, &str, String, serde_json::Map<String, Value>);
+one_arg!(Data, Value, Bytes, &str, String, serde_json::Map<String, Value>, i32, i64, u32, u64, f64, bool);
 
 macro_rules! tuple_args {
     ($($name:ident),+) => {

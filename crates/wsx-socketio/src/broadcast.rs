@@ -107,9 +107,14 @@ impl BroadcastOperator {
     /// Emits to the chosen sockets; the packet is encoded once and its bytes shared.
     /// Returns `false` if it cannot be encoded (a reserved event name).
     pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
-        let Some(packet) = event_packet(self.ns.name(), event, args) else {
+        let Some(mut packet) = event_packet(self.ns.name(), event, args) else {
             return false;
         };
+        if let Some(recovery) = self.ns.recovery() {
+            if !self.opts.flags.volatile {
+                recovery.record(&mut packet, &self.opts);
+            }
+        }
         let Ok(encoded) = Encoded::new(&packet) else {
             return false;
         };

@@ -15,6 +15,7 @@ use crate::broadcast::BroadcastOperator;
 use crate::client::Client;
 use crate::engine::{Body, CloseReason, Engine, EngineConfig, Handler, Message, Session};
 use crate::namespace::{Namespace, NsHandlers};
+use crate::recovery::RecoveryConfig;
 use crate::socket::Socket;
 
 type AdapterFactory = Arc<dyn Fn(&str) -> Arc<dyn Adapter> + Send + Sync>;
@@ -32,6 +33,8 @@ pub struct Config {
     pub ack_timeout: Duration,
     /// The most binary attachments a packet may have (default 10).
     pub max_attachments: usize,
+    /// Connection state recovery (default off, as in Node).
+    pub recovery: Option<RecoveryConfig>,
     adapter: AdapterFactory,
 }
 
@@ -42,6 +45,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(45),
             ack_timeout: Duration::from_secs(5),
             max_attachments: crate::socketio::DEFAULT_MAX_ATTACHMENTS,
+            recovery: None,
             adapter: Arc::new(|_| Arc::new(MemoryAdapter::default())),
         }
     }
@@ -54,6 +58,7 @@ impl std::fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("ack_timeout", &self.ack_timeout)
             .field("max_attachments", &self.max_attachments)
+            .field("recovery", &self.recovery)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +79,12 @@ impl Config {
     /// Sets the default acknowledgement timeout.
     pub fn ack_timeout(mut self, timeout: Duration) -> Self {
         self.ack_timeout = timeout;
+        self
+    }
+
+    /// Turns connection state recovery on (see [`RecoveryConfig`]).
+    pub fn recovery(mut self, recovery: RecoveryConfig) -> Self {
+        self.recovery = Some(recovery);
         self
     }
 
@@ -106,6 +117,7 @@ impl IoInner {
             (self.config.adapter)(name),
             handlers,
             self.config.ack_timeout,
+            self.config.recovery.clone(),
         )
     }
 
@@ -274,6 +286,7 @@ impl SocketIo {
             Arc::new(MemoryAdapter::default()),
             handlers,
             self.0.config.ack_timeout,
+            None,
         )
     }
 

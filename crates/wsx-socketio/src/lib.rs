@@ -46,6 +46,7 @@ mod error;
 mod io;
 mod json;
 mod namespace;
+mod recovery;
 mod socket;
 pub mod socketio;
 
@@ -55,5 +56,6 @@ pub use broadcast::{AckResponse, BroadcastOperator};
 pub use error::{Error, SocketError};
 pub use io::{Config, SocketIo};
 pub use namespace::{ConnectError, Namespace};
+pub use recovery::RecoveryConfig;
 pub use socket::{DisconnectReason, Handshake, Socket};
 pub use socketio::Data;

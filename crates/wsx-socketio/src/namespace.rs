@@ -13,6 +13,7 @@ use crate::adapter::Adapter;
 use crate::args::IntoArgs;
 use crate::broadcast::BroadcastOperator;
 use crate::engine::Session;
+use crate::recovery::{Recovery, RecoveryConfig};
 use crate::socket::{BoxFuture, Socket, run};
 use crate::socketio::{Packet, PacketData};
 
@@ -78,6 +79,7 @@ pub(crate) struct NsInner {
     handlers: Arc<NsHandlers>,
     ack_timeout: Duration,
     next_ack: AtomicU64,
+    recovery: Option<Recovery>,
 }
 
 /// A namespace (`/`, `/chat`, …): a separate channel multiplexed on each client's session,
@@ -99,6 +101,7 @@ impl Namespace {
         adapter: Arc<dyn Adapter>,
         handlers: Arc<NsHandlers>,
         ack_timeout: Duration,
+        recovery: Option<RecoveryConfig>,
     ) -> Self {
         Namespace(Arc::new(NsInner {
             name,
@@ -107,6 +110,7 @@ impl Namespace {
             handlers,
             ack_timeout,
             next_ack: AtomicU64::new(0),
+            recovery: recovery.map(Recovery::new),
         }))
     }
 
@@ -146,6 +150,10 @@ impl Namespace {
     /// acknowledgements sends the same packet to every receiver.
     pub(crate) fn next_ack_id(&self) -> u64 {
         self.0.next_ack.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn recovery(&self) -> Option<&Recovery> {
+        self.0.recovery.as_ref()
     }
 
     pub(crate) fn ack_timeout(&self) -> Duration {
@@ -203,8 +211,36 @@ impl Namespace {
         session: Arc<Session>,
         auth: Map<String, Value>,
     ) {
-        let socket = Socket::new(self.clone(), session.clone(), auth);
-        let middleware = lock(&self.0.handlers.middleware).clone();
+        let restored = self.0.recovery.as_ref().and_then(|r| {
+            let pid = auth.get("pid")?.as_str()?;
+            let offset = auth.get("offset")?.as_str()?;
+            r.restore(pid, offset)
+                .map(|restored| (pid.to_owned(), restored))
+        });
+        let recovered = restored.is_some();
+        let pid = match (&self.0.recovery, &restored) {
+            (None, _) => None,
+            (Some(_), Some((pid, _))) => Some(pid.clone()),
+            (Some(_), None) => Some(crate::engine::generate_id()),
+        };
+        let socket = Socket::new(
+            self.clone(),
+            session.clone(),
+            auth,
+            restored.as_ref().map(|(_, r)| r.sid.clone()),
+            pid,
+        );
+        let skip_middleware = recovered
+            && self
+                .0
+                .recovery
+                .as_ref()
+                .is_some_and(|r| r.config().skip_middlewares);
+        let middleware = if skip_middleware {
+            Vec::new()
+        } else {
+            lock(&self.0.handlers.middleware).clone()
+        };
         let handler = lock(&self.0.handlers.connection).clone();
         let ns = self.clone();
         run(Box::pin(async move {
@@ -225,7 +261,10 @@ impl Namespace {
             ns.0.adapter.add_all(&id, &[id.to_string()]);
             socket.set_connected();
             client.add_socket(ns.name(), socket.clone());
-            socket.send_packet(&Packet::connect_ack(ns.name(), &id));
+            if let Some((_, restored)) = restored {
+                socket.restore(restored);
+            }
+            socket.send_packet(&socket.connect_ack());
             if let Some(h) = handler {
                 h(socket).await;
             }

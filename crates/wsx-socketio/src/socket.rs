@@ -47,6 +47,24 @@ impl DisconnectReason {
     }
 }
 
+impl DisconnectReason {
+    /// Whether connection state recovery keeps the session (the client did not leave on
+    /// purpose and the server did not make it).
+    pub fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::Transport(
+                CloseReason::TransportClose
+                    | CloseReason::TransportError
+                    | CloseReason::PingTimeout
+                    | CloseReason::ForcedClose
+                    | CloseReason::ServerShutdown
+                    | CloseReason::SlowConsumer
+            )
+        )
+    }
+}
+
 impl std::fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -78,6 +96,9 @@ pub(crate) struct SocketInner {
     acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Data>>>>,
     connected: AtomicBool,
     data: Mutex<Value>,
+    /// The private session id, when recovery is on.
+    pid: Option<Arc<str>>,
+    recovered: AtomicBool,
 }
 
 /// One client's connection to one namespace. Cheap to clone; every clone is the same socket.
@@ -124,10 +145,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Socket {
-    pub(crate) fn new(ns: Namespace, session: Arc<Session>, auth: Map<String, Value>) -> Self {
+    pub(crate) fn new(
+        ns: Namespace,
+        session: Arc<Session>,
+        auth: Map<String, Value>,
+        id: Option<String>,
+        pid: Option<String>,
+    ) -> Self {
         let request = session.request().clone();
         Socket(Arc::new(SocketInner {
-            id: crate::engine::generate_id().into(),
+            id: id.unwrap_or_else(crate::engine::generate_id).into(),
+            pid: pid.map(Into::into),
+            recovered: AtomicBool::new(false),
             ns,
             session,
             handshake: Handshake { auth, request },
@@ -169,6 +198,31 @@ impl Socket {
     /// The Engine.IO transport in use now.
     pub fn transport(&self) -> crate::engine::TransportKind {
         self.0.session.transport()
+    }
+
+    /// Whether this socket took over a previous one's id, rooms and data through connection
+    /// state recovery (and was sent the packets it missed).
+    pub fn recovered(&self) -> bool {
+        self.0.recovered.load(Ordering::Acquire)
+    }
+
+    /// The CONNECT answer: `{"sid":…}`, plus `"pid"` with recovery on.
+    pub(crate) fn connect_ack(&self) -> Packet {
+        let mut packet = Packet::connect_ack(self.0.ns.name(), &self.0.id);
+        if let (Some(pid), PacketData::Connect(Some(map))) = (&self.0.pid, &mut packet.data) {
+            map.insert("pid".into(), Value::String(pid.to_string()));
+        }
+        packet
+    }
+
+    /// Takes over a recovered session: rooms, data, then the missed packets.
+    pub(crate) fn restore(&self, restored: crate::recovery::Restored) {
+        self.join(restored.rooms);
+        self.set_data(restored.data);
+        self.0.recovered.store(true, Ordering::Release);
+        for packet in &restored.missed {
+            self.send_packet(packet);
+        }
     }
 
     /// Whether the socket is connected.
@@ -234,6 +288,13 @@ impl Socket {
     /// Emits `event` with `args` to this client. Returns `false` if the socket is
     /// disconnected or the arguments cannot be sent (a reserved event name).
     pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
+        if self.0.ns.recovery().is_some() {
+            // Through the log, so that a reconnecting client gets it if it is lost.
+            return BroadcastOperator::new(self.0.ns.clone())
+                .to([self.id()])
+                .local()
+                .emit(event, args);
+        }
         let Some(packet) = self.event_packet(event, args) else {
             return false;
         };
@@ -368,6 +429,12 @@ impl Socket {
             run(h(self.clone(), reason));
         }
         lock(&self.0.acks).clear();
+        if let (Some(recovery), Some(pid)) = (self.0.ns.recovery(), &self.0.pid) {
+            if reason.is_recoverable() {
+                let rooms = self.rooms();
+                recovery.persist(pid, &self.0.id, rooms, self.data());
+            }
+        }
         self.0.ns.remove_socket(self);
         if let Some(client) = self.0.session.data::<crate::client::Client>() {
             client.remove_socket(self.0.ns.name());
