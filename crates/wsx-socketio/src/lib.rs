@@ -47,6 +47,7 @@ mod io;
 mod json;
 mod namespace;
 mod recovery;
+mod service;
 mod socket;
 pub mod socketio;
 
@@ -57,5 +58,7 @@ pub use error::{Error, SocketError};
 pub use io::{Config, SocketIo};
 pub use namespace::{ConnectError, Namespace};
 pub use recovery::RecoveryConfig;
+#[cfg(feature = "tower")]
+pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{DisconnectReason, Handshake, Socket};
 pub use socketio::Data;
