@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::socketio::Packet;
+use crate::namespace::WeakNamespace;
+use crate::socketio::{Data, Packet};
 
 /// Who a broadcast or a room operation is for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +37,12 @@ pub struct BroadcastFlags {
 
 /// Room bookkeeping for one namespace, and the hooks a cluster adapter overrides.
 pub trait Adapter: Send + Sync + 'static {
+    /// Called once when the namespace is created, with a handle through which a cluster
+    /// adapter delivers what other nodes send (broadcasts, server-side emits).
+    fn init(&self, ns: WeakNamespace) {
+        let _ = ns;
+    }
+
     /// Adds socket `id` to `rooms`.
     fn add_all(&self, id: &str, rooms: &[String]);
     /// Removes socket `id` from `room`.
@@ -53,6 +60,13 @@ pub trait Adapter: Send + Sync + 'static {
     /// `opts.flags.local`). A single node has nothing to do.
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
         let _ = (packet, opts);
+    }
+
+    /// Sends an event to the other nodes' server-side handlers
+    /// ([`Namespace::on_server_side_emit`](crate::Namespace::on_server_side_emit)); the local
+    /// node does not receive it. A single node has nothing to do.
+    fn server_side_emit(&self, event: &str, args: &[Data]) {
+        let _ = (event, args);
     }
 }
 

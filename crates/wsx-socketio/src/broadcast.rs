@@ -25,6 +25,47 @@ pub struct BroadcastOperator {
     opts: BroadcastOptions,
 }
 
+/// A socket returned by [`BroadcastOperator::fetch_sockets`]: what it was when fetched, and
+/// operations sent to it by id.
+#[derive(Debug, Clone)]
+pub struct RemoteSocket {
+    /// The socket id.
+    pub id: String,
+    /// Its rooms.
+    pub rooms: Vec<String>,
+    /// Its application data.
+    pub data: serde_json::Value,
+    /// Its CONNECT payload.
+    pub auth: serde_json::Map<String, serde_json::Value>,
+    ns: Namespace,
+}
+
+impl RemoteSocket {
+    fn only(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.ns.clone()).to([self.id.as_str()])
+    }
+
+    /// Emits to this socket.
+    pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
+        self.only().emit(event, args)
+    }
+
+    /// Makes it join rooms.
+    pub fn join<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) {
+        self.only().sockets_join(rooms)
+    }
+
+    /// Makes it leave rooms.
+    pub fn leave<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) {
+        self.only().sockets_leave(rooms)
+    }
+
+    /// Disconnects it (and with `close`, its whole session).
+    pub fn disconnect(&self, close: bool) {
+        self.only().disconnect_sockets(close)
+    }
+}
+
 /// One receiver's answer to a broadcast with acknowledgements.
 #[derive(Debug)]
 pub struct AckResponse {
@@ -120,11 +161,12 @@ impl BroadcastOperator {
         };
         let ids = self.ns.adapter().sockets(&self.opts);
         let volatile = self.opts.flags.volatile;
+        let compress = self.opts.flags.compress.unwrap_or(true);
         self.ns.with_sockets(|map| {
             for id in &ids {
                 if let Some(socket) = map.get(id) {
                     if !volatile || socket.writable() {
-                        socket.send_encoded(&encoded);
+                        socket.send_encoded_with(&encoded, compress);
                     }
                 }
             }
@@ -168,6 +210,21 @@ impl BroadcastOperator {
         self.targets()
     }
 
+    /// The chosen sockets, as descriptions whose operations are addressed by socket id (so
+    /// they keep working whichever node the socket is on).
+    pub async fn fetch_sockets(&self) -> Vec<RemoteSocket> {
+        self.targets()
+            .into_iter()
+            .map(|s| RemoteSocket {
+                id: s.id().to_owned(),
+                rooms: s.rooms(),
+                data: s.data(),
+                auth: s.handshake().auth.clone(),
+                ns: self.ns.clone(),
+            })
+            .collect()
+    }
+
     /// Makes the chosen sockets join `rooms`.
     pub fn sockets_join<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) {
         let rooms: Vec<String> = rooms.into_iter().map(Into::into).collect();
@@ -191,5 +248,72 @@ impl BroadcastOperator {
         for s in self.targets() {
             s.disconnect(close);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::{BodyExt, Full};
+
+    use crate::{Data, SocketIo};
+
+    async fn call(io: &SocketIo, method: &str, uri: &str, body: &str) -> String {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+            .unwrap();
+        let resp = io.handle(req).await;
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// Opens a polling session and connects it to `/`; returns the sid.
+    async fn polling_client(io: &SocketIo) -> String {
+        let open = call(io, "GET", "/socket.io/?EIO=4&transport=polling", "").await;
+        let sid = open.split('"').nth(3).unwrap().to_owned();
+        let uri = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+        assert_eq!(call(io, "POST", &uri, "40").await, "ok");
+        let ack = call(io, "GET", &uri, "").await;
+        assert!(ack.starts_with("40{\"sid\":"), "{ack}");
+        sid
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_is_encoded_once_and_its_bytes_shared() {
+        let io = SocketIo::new(Default::default());
+        io.ns("/", |socket| async move { socket.join(["room"]) });
+        let mut sids = Vec::new();
+        for _ in 0..3 {
+            sids.push(polling_client(&io).await);
+        }
+        let bin = Bytes::from_static(&[1, 2, 3]);
+        io.to(["room"])
+            .emit("news", vec![Data::from("hi"), Data::Binary(bin.clone())]);
+
+        let ptrs: Vec<Vec<*const u8>> = sids
+            .iter()
+            .map(|sid| io.engine().session(sid).unwrap().queued_frame_ptrs())
+            .collect();
+        assert_eq!(ptrs[0].len(), 2, "a text frame and one attachment");
+        assert!(
+            ptrs.iter().all(|p| *p == ptrs[0]),
+            "every receiver queues the same bytes: {ptrs:?}"
+        );
+        assert_eq!(
+            ptrs[0][1],
+            bin.as_ptr(),
+            "the attachment itself is not copied"
+        );
+
+        let uri = format!("/socket.io/?EIO=4&transport=polling&sid={}", sids[0]);
+        assert_eq!(
+            call(&io, "GET", &uri, "").await,
+            "451-[\"news\",\"hi\",{\"_placeholder\":true,\"num\":0}]\u{1e}bAQID"
+        );
     }
 }

@@ -53,10 +53,10 @@ pub mod socketio;
 
 pub use ack::{AckError, AckFuture, AckSender};
 pub use args::{Event, IntoArgs};
-pub use broadcast::{AckResponse, BroadcastOperator};
+pub use broadcast::{AckResponse, BroadcastOperator, RemoteSocket};
 pub use error::{Error, SocketError};
 pub use io::{Config, SocketIo};
-pub use namespace::{ConnectError, Namespace};
+pub use namespace::{ConnectError, Namespace, WeakNamespace};
 pub use recovery::RecoveryConfig;
 #[cfg(feature = "tower")]
 pub use service::{SocketIoLayer, SocketIoService};

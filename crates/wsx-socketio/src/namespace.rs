@@ -15,7 +15,7 @@ use crate::broadcast::BroadcastOperator;
 use crate::engine::Session;
 use crate::recovery::{Recovery, RecoveryConfig};
 use crate::socket::{BoxFuture, Socket, run};
-use crate::socketio::{Packet, PacketData};
+use crate::socketio::{Data, Packet, PacketData};
 
 type ConnectionHandler = Arc<dyn Fn(Socket) -> BoxFuture + Send + Sync>;
 type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>>;
@@ -80,6 +80,26 @@ pub(crate) struct NsInner {
     ack_timeout: Duration,
     next_ack: AtomicU64,
     recovery: Option<Recovery>,
+    server_side: RwLock<HashMap<String, ServerSideHandler>>,
+}
+
+type ServerSideHandler = Arc<dyn Fn(Vec<Data>) -> BoxFuture + Send + Sync>;
+
+/// A namespace handle that does not keep it alive (what an [`Adapter`] holds).
+#[derive(Clone)]
+pub struct WeakNamespace(std::sync::Weak<NsInner>);
+
+impl std::fmt::Debug for WeakNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakNamespace").finish_non_exhaustive()
+    }
+}
+
+impl WeakNamespace {
+    /// The namespace, if it still exists.
+    pub fn upgrade(&self) -> Option<Namespace> {
+        self.0.upgrade().map(Namespace)
+    }
 }
 
 /// A namespace (`/`, `/chat`, …): a separate channel multiplexed on each client's session,
@@ -103,7 +123,7 @@ impl Namespace {
         ack_timeout: Duration,
         recovery: Option<RecoveryConfig>,
     ) -> Self {
-        Namespace(Arc::new(NsInner {
+        let ns = Namespace(Arc::new(NsInner {
             name,
             sockets: RwLock::new(HashMap::new()),
             adapter,
@@ -111,7 +131,10 @@ impl Namespace {
             ack_timeout,
             next_ack: AtomicU64::new(0),
             recovery: recovery.map(Recovery::new),
-        }))
+            server_side: RwLock::new(HashMap::new()),
+        }));
+        ns.0.adapter.init(WeakNamespace(Arc::downgrade(&ns.0)));
+        ns
     }
 
     /// The namespace's name.
@@ -139,6 +162,31 @@ impl Namespace {
     {
         let m: Middleware = Arc::new(move |s| Box::pin(middleware(s)));
         lock(&self.0.handlers.middleware).push(m);
+    }
+
+    /// Emits `event` to the server-side handlers of the other nodes of a cluster (Node's
+    /// `serverSideEmit`); this node's handlers are not called. Without a cluster adapter it
+    /// reaches no one.
+    pub fn server_side_emit(&self, event: &str, args: impl IntoArgs) {
+        self.0.adapter.server_side_emit(event, &args.into_args());
+    }
+
+    /// Handles `event` sent by another node's [`server_side_emit`](Self::server_side_emit).
+    pub fn on_server_side_emit<F, Fut>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(Vec<Data>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: ServerSideHandler = Arc::new(move |args| Box::pin(handler(args)));
+        write(&self.0.server_side).insert(event.into(), h);
+    }
+
+    /// Delivers a server-side emit received from another node (called by cluster adapters).
+    pub fn dispatch_server_side_emit(&self, event: &str, args: Vec<Data>) {
+        let handler = read(&self.0.server_side).get(event).cloned();
+        if let Some(h) = handler {
+            run(h(args));
+        }
     }
 
     /// The adapter holding this namespace's rooms.

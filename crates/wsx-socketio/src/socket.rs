@@ -350,7 +350,11 @@ impl Socket {
     }
 
     pub(crate) fn send_encoded(&self, encoded: &Encoded) -> bool {
-        self.connected() && self.0.session.send_out(encoded.frames())
+        self.send_encoded_with(encoded, true)
+    }
+
+    pub(crate) fn send_encoded_with(&self, encoded: &Encoded, compress: bool) -> bool {
+        self.connected() && self.0.session.send_out_with(encoded.frames(), compress)
     }
 
     /// Whether a packet would go out now (a volatile emit is dropped otherwise).

@@ -315,6 +315,15 @@ impl Session {
 
     /// Sends pre-encoded packets, in order and atomically (no other packet in between).
     pub(crate) fn send_out(self: &Arc<Self>, packets: impl IntoIterator<Item = Out>) -> bool {
+        self.send_out_with(packets, true)
+    }
+
+    /// [`send_out`](Self::send_out), choosing whether WebSocket frames may be compressed.
+    pub(crate) fn send_out_with(
+        self: &Arc<Self>,
+        packets: impl IntoIterator<Item = Out>,
+        compress: bool,
+    ) -> bool {
         let mut st = self.state();
         if st.closed.is_some() {
             return false;
@@ -322,7 +331,7 @@ impl Session {
         match &st.transport {
             Transport::WebSocket(sender) => {
                 for p in packets {
-                    match sender.send(p.to_ws()) {
+                    match sender.send_with(p.to_ws(), compress) {
                         SendStatus::Queued | SendStatus::Backpressure => {}
                         SendStatus::Dropped | SendStatus::Closed => {
                             drop(st);
@@ -633,6 +642,19 @@ impl Session {
         if st.probe.as_ref().is_some_and(|p| same_sender(p, ws)) {
             st.probe = None;
         }
+    }
+
+    /// The addresses of the queued frames' bytes (to check that broadcasts share them).
+    #[cfg(test)]
+    pub(crate) fn queued_frame_ptrs(&self) -> Vec<*const u8> {
+        self.state()
+            .queue
+            .iter()
+            .map(|o| match o {
+                Out::Text(t) => t.as_bytes().as_ptr(),
+                Out::Binary(b) => b.as_ptr(),
+            })
+            .collect()
     }
 
     /// Whether `ws` is this session's transport.
