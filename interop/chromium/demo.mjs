@@ -22,19 +22,23 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 try {
-  // Two independent browser contexts: two users.
+  // Two independent browser contexts: two users, alice over a plain WebSocket (/chat) and
+  // bob over Socket.IO (/socket.io/), in the same room.
   const pages = [];
-  for (const nick of ["alice", "bob"]) {
+  for (const [nick, transport] of [["alice", ""], ["bob", "&transport=socket.io"]]) {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });
     const page = await ctx.newPage();
     page.on("pageerror", (e) => step("page-error", { nick, message: String(e) }));
-    await page.goto(`${base}/?room=e2e&nick=${nick}`);
+    await page.goto(`${base}/?room=e2e&nick=${nick}${transport}`);
     await page.waitForSelector("body[data-connection=open]", { timeout: 15000 });
     await page.click("#join-btn");
     await page.waitForSelector("#text:not([disabled])", { timeout: 10000 });
     pages.push(page);
   }
   const [alice, bob] = pages;
+  await bob.locator("#transport", { hasText: "Socket.IO" }).waitFor({ timeout: 5000 });
+  await alice.locator("#transport", { hasText: "WebSocket" }).waitFor({ timeout: 5000 });
+  step("mixed-transports");
   await alice.waitForFunction(() => document.getElementById("count").textContent === "2", null, { timeout: 10000 });
   step("both-joined");
 

@@ -1,9 +1,12 @@
 // wsx demo: chat rooms, presence and live comments over one WebSocket, with reconnect.
+// `?transport=socket.io` carries the same chat over Socket.IO (see sio.js); both kinds of
+// clients share the rooms.
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
   const PROTOCOL = "wsx.chat.v1";
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chat";
+  const base = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+  const url = base + "/chat";
   const state = { ws: null, id: null, room: null, nick: null, wanted: null, attempt: 0, timer: null };
 
   const savedNick = localStorage.getItem("wsx.nick");
@@ -11,6 +14,10 @@
   const params = new URLSearchParams(location.search);
   if (params.get("room")) $("room").value = params.get("room");
   if (params.get("nick")) $("nick").value = params.get("nick");
+  const overSocketIo = params.get("transport") === "socket.io";
+  $("transport").textContent = overSocketIo ? "Socket.IO /socket.io/ (event chat)" : "WebSocket /chat";
+  $("switch").href = overSocketIo ? "?" : "?transport=socket.io";
+  $("switch").textContent = overSocketIo ? "use a plain WebSocket" : "use Socket.IO";
 
   function setStatus(kind, text) {
     $("status").className = "status " + kind;
@@ -79,7 +86,7 @@
     clearTimeout(state.timer);
     setStatus("connecting", state.attempt ? `reconnecting (attempt ${state.attempt})…` : "connecting…");
     let ws;
-    try { ws = new WebSocket(url, [PROTOCOL]); } catch (e) { scheduleReconnect(); return; }
+    try { ws = overSocketIo ? new SioChannel(base) : new WebSocket(url, [PROTOCOL]); } catch (e) { scheduleReconnect(); return; }
     state.ws = ws;
     ws.onopen = () => {
       state.attempt = 0;
@@ -97,7 +104,7 @@
           log(`You joined #${m.room} as ${m.nick}.`, "sys");
           (m.history || []).forEach(showMessage);
           renderPresence(m.members);
-          history.replaceState(null, "", "?room=" + encodeURIComponent(m.room));
+          history.replaceState(null, "", "?room=" + encodeURIComponent(m.room) + (overSocketIo ? "&transport=socket.io" : ""));
           break;
         case "presence": if (m.room === state.room) renderPresence(m.members); break;
         case "message":

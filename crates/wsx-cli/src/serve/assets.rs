@@ -20,6 +20,11 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         include_str!("../../web/app.js"),
     ),
     (
+        "/sio.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/sio.js"),
+    ),
+    (
         "/style.css",
         "text/css; charset=utf-8",
         include_str!("../../web/style.css"),

@@ -1,5 +1,9 @@
 //! The demo chat: rooms, nicknames, presence and live comments over JSON text messages.
 //! The protocol is documented in `web/PROTOCOL.md`.
+//!
+//! Members reach the chat over a raw WebSocket (`/chat`) or over Socket.IO (`/socket.io/`,
+//! event `chat`); both kinds share the rooms. A room broadcast is encoded once per kind: one
+//! prepared frame for the WebSocket members, one Socket.IO room broadcast for the others.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -71,9 +75,41 @@ pub struct ChatLine {
     pub ts: u64,
 }
 
+/// Where a member's messages go.
+#[derive(Clone)]
+pub enum Outlet {
+    /// A raw WebSocket connection to `/chat`.
+    Ws(Sender),
+    /// A Socket.IO socket: messages are `chat` events carrying the same JSON objects.
+    Sio(wsx_socketio::Socket),
+}
+
+impl Outlet {
+    /// Sends one encoded message to this member alone.
+    pub fn send_text(&self, text: String) {
+        match self {
+            Outlet::Ws(s) => {
+                s.send(Message::text(text));
+            }
+            Outlet::Sio(socket) => {
+                socket.emit("chat", json_value(&text));
+            }
+        }
+    }
+}
+
+/// The Socket.IO room that mirrors chat room `room`.
+fn sio_room(room: &str) -> String {
+    format!("chat:{room}")
+}
+
+fn json_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
 struct Member {
     nick: String,
-    sender: Sender,
+    outlet: Outlet,
 }
 
 #[derive(Default)]
@@ -93,19 +129,32 @@ impl Room {
             .collect()
     }
 
-    /// Sends one JSON message to every member: encoded once, the same bytes to all.
-    fn broadcast(&self, msg: &ServerMsg<'_>, metrics: &Metrics) {
+    /// Sends one JSON message to every member of room `name`: encoded once for the
+    /// WebSocket members (the same bytes to all), once for the Socket.IO ones.
+    fn broadcast(&self, name: &str, msg: &ServerMsg<'_>, metrics: &Metrics) {
         let text = encode(msg);
         let len = text.len();
-        let frame = PreparedFrame::new(&Message::text(text));
+        let frame = PreparedFrame::new(&Message::text(text.as_str()));
         let mut n = 0;
+        let mut sio = None;
         for m in self.members.values() {
-            if matches!(
-                m.sender.send_prepared(&frame),
-                SendStatus::Queued | SendStatus::Backpressure
-            ) {
-                n += 1;
+            match &m.outlet {
+                Outlet::Ws(sender) => {
+                    if matches!(
+                        sender.send_prepared(&frame),
+                        SendStatus::Queued | SendStatus::Backpressure
+                    ) {
+                        n += 1;
+                    }
+                }
+                Outlet::Sio(socket) => {
+                    sio.get_or_insert_with(|| socket.ns().clone());
+                    n += 1;
+                }
             }
+        }
+        if let Some(ns) = sio {
+            ns.to([sio_room(name)]).emit("chat", json_value(&text));
         }
         metrics.sent(n, len);
     }
@@ -126,7 +175,7 @@ pub struct Chat {
 pub struct Session {
     pub id: u64,
     pub room: Option<String>,
-    pub sender: Sender,
+    pub outlet: Outlet,
 }
 
 fn now_ms() -> u64 {
@@ -170,9 +219,12 @@ impl Chat {
                     s.id,
                     Member {
                         nick: nick.clone(),
-                        sender: s.sender.clone(),
+                        outlet: s.outlet.clone(),
                     },
                 );
+                if let Outlet::Sio(socket) = &s.outlet {
+                    socket.join([sio_room(&room)]);
+                }
                 let members = r.roster();
                 let reply = encode(&ServerMsg::Joined {
                     room: &room,
@@ -182,8 +234,9 @@ impl Chat {
                 });
                 // The joiner hears "joined" before the presence update everyone gets.
                 metrics.sent(1, reply.len());
-                s.sender.send(Message::text(reply));
+                s.outlet.send_text(reply);
                 r.broadcast(
+                    &room,
                     &ServerMsg::Presence {
                         room: &room,
                         members: &members,
@@ -222,7 +275,7 @@ impl Chat {
                     text,
                     ts: now_ms(),
                 };
-                r.broadcast(&ServerMsg::Message(&line), metrics);
+                r.broadcast(room, &ServerMsg::Message(&line), metrics);
                 if r.history.len() == HISTORY {
                     r.history.pop_front();
                 }
@@ -235,6 +288,9 @@ impl Chat {
     /// Removes the session from its room and tells the others.
     pub fn leave(&self, s: &mut Session, metrics: &Metrics) {
         let Some(room) = s.room.take() else { return };
+        if let Outlet::Sio(socket) = &s.outlet {
+            socket.leave(&sio_room(&room));
+        }
         let mut rooms = self.lock();
         if let Some(r) = rooms.get_mut(&room) {
             r.members.remove(&s.id);
@@ -243,6 +299,7 @@ impl Chat {
             } else {
                 let members = r.roster();
                 r.broadcast(
+                    &room,
                     &ServerMsg::Presence {
                         room: &room,
                         members: &members,

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use wsx::{Acceptor, ClientId, Clients, CloseCode, DeflateConfig, Error, Message, Rejection};
 
 use crate::ServeArgs;
-use chat::{Chat, ServerMsg, Session};
+use chat::{Chat, Outlet, ServerMsg, Session};
 use metrics::Metrics;
 
 /// The subprotocol of the demo chat.
@@ -38,6 +38,7 @@ struct App {
     chat: Chat,
     metrics: Metrics,
     open: AtomicUsize,
+    io: wsx_socketio::SocketIo,
 }
 
 /// Runs the server until Ctrl-C (or SIGTERM), then shuts down gracefully.
@@ -108,10 +109,12 @@ pub async fn serve(
         chat: Chat::default(),
         metrics: Metrics::default(),
         open: AtomicUsize::new(0),
+        io: wsx_socketio::SocketIo::new(wsx_socketio::Config::default()),
         args,
     });
+    socket_io_chat(&app);
     tracing::info!(
-        "wsx serve listening on {scheme}://{addr}/ (WebSocket endpoints /chat and /echo)"
+        "wsx serve listening on {scheme}://{addr}/ (WebSocket endpoints /chat and /echo, Socket.IO at /socket.io/)"
     );
     eprintln!("listening on {scheme}://{addr}/");
     tokio::pin!(shutdown);
@@ -137,6 +140,7 @@ pub async fn serve(
     drop(listener);
     let n = app.open.load(Ordering::Acquire);
     tracing::info!("shutting down: closing {n} WebSocket connection(s) with 1001");
+    app.io.close();
     app.clients.shutdown(app.args.shutdown_timeout).await;
     tracing::info!("bye");
     Ok(())
@@ -176,6 +180,9 @@ fn text_response(
 
 async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
+    if app.io.engine().matches_path(&path) {
+        return app.io.handle(req).await;
+    }
     if wsx::hyper::is_upgrade_request(&req) {
         return match path.as_str() {
             "/chat" => upgrade(app, &mut req, Endpoint::Chat),
@@ -328,7 +335,7 @@ async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
     let mut session = Session {
         id: id.0,
         room: None,
-        sender: ws.sender(),
+        outlet: Outlet::Ws(ws.sender()),
     };
     let mut last = None;
     let mut err = None;
@@ -362,4 +369,53 @@ async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
     }
     app.chat.leave(&mut session, &app.metrics);
     outcome(last.as_ref(), err.as_ref())
+}
+
+/// Ids of Socket.IO chat members, apart from the WebSocket clients' ids.
+static NEXT_SIO_MEMBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 32);
+
+/// The chat over Socket.IO: event `chat` both ways, with the JSON objects of `/chat`.
+fn socket_io_chat(app: &Arc<App>) {
+    let weak = Arc::downgrade(app);
+    app.io.ns("/", move |socket| {
+        let weak = weak.clone();
+        async move {
+            let id = NEXT_SIO_MEMBER.fetch_add(1, Ordering::Relaxed);
+            let session = Arc::new(std::sync::Mutex::new(Session {
+                id,
+                room: None,
+                outlet: Outlet::Sio(socket.clone()),
+            }));
+            socket.emit(
+                "chat",
+                serde_json::to_value(ServerMsg::Welcome { id }).unwrap_or_default(),
+            );
+            let (w, s) = (weak.clone(), session.clone());
+            socket.on("chat", move |socket, event| {
+                let (w, s) = (w.clone(), s.clone());
+                async move {
+                    let Some(app) = w.upgrade() else { return };
+                    let text = event.json(0).map(|v| v.to_string()).unwrap_or_default();
+                    app.metrics.received(text.len());
+                    let mut session = s.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(reply) = app.chat.handle(&mut session, &text, &app.metrics) {
+                        app.metrics.sent(1, reply.len());
+                        drop(session);
+                        let value: serde_json::Value =
+                            serde_json::from_str(&reply).unwrap_or_default();
+                        socket.emit("chat", value);
+                    }
+                }
+            });
+            socket.on_disconnect(move |_, _| {
+                let (w, s) = (weak.clone(), session.clone());
+                async move {
+                    if let Some(app) = w.upgrade() {
+                        let mut session = s.lock().unwrap_or_else(|e| e.into_inner());
+                        app.chat.leave(&mut session, &app.metrics);
+                    }
+                }
+            });
+        }
+    });
 }

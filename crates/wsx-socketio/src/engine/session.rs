@@ -192,6 +192,8 @@ struct State {
     /// A WebSocket answered the probe and waits for `5`.
     probe: Option<wsx::Sender>,
     closed: Option<CloseReason>,
+    /// A close is scheduled: accept no more packets.
+    closing: bool,
     /// What a pending GET gets once the session is closed: `1`, or `6` when the client closed.
     farewell: Option<Out>,
     awaiting_pong: bool,
@@ -236,6 +238,7 @@ impl Session {
                 post_active: false,
                 probe: None,
                 closed: None,
+                closing: false,
                 farewell: None,
                 awaiting_pong: false,
             }),
@@ -325,7 +328,7 @@ impl Session {
         compress: bool,
     ) -> bool {
         let mut st = self.state();
-        if st.closed.is_some() {
+        if st.closed.is_some() || st.closing {
             return false;
         }
         match &st.transport {
@@ -335,7 +338,7 @@ impl Session {
                         SendStatus::Queued | SendStatus::Backpressure => {}
                         SendStatus::Dropped | SendStatus::Closed => {
                             drop(st);
-                            self.close(CloseReason::SlowConsumer);
+                            self.close_later(CloseReason::SlowConsumer);
                             return false;
                         }
                     }
@@ -350,7 +353,7 @@ impl Session {
                 let over = st.queued_bytes > self.max_buffered();
                 drop(st);
                 if over {
-                    self.close(CloseReason::SlowConsumer);
+                    self.close_later(CloseReason::SlowConsumer);
                     return false;
                 }
                 self.poll_notify.notify_one();
@@ -369,6 +372,20 @@ impl Session {
     /// Packets already queued are still delivered first. Does nothing if already closed.
     pub fn close(self: &Arc<Self>, reason: CloseReason) {
         self.close_with(reason, Out::packet(&engineio::Packet::Close), false);
+    }
+
+    /// Closes from a send path: the session is marked closed at once (later sends fail), but
+    /// the close handlers run on a new task, so that a sender holding its own locks (a room
+    /// being broadcast to) is never re-entered by a disconnect handler.
+    fn close_later(self: &Arc<Self>, reason: CloseReason) {
+        let session = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                self.state().closing = true;
+                rt.spawn(async move { session.close(reason) });
+            }
+            Err(_) => session.close(reason),
+        }
     }
 
     /// The client sent `1`: a pending long-poll gets `6`.
