@@ -13,7 +13,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 
-use bytes::Bytes;
 use http::{Request, Response};
 
 use crate::SocketIo;
@@ -36,6 +35,7 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for SocketIo {
 mod tower {
     use std::task::{Context, Poll};
 
+    use bytes::Bytes;
     use http_body_util::Either;
 
     use super::*;
