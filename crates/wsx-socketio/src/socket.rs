@@ -262,8 +262,9 @@ impl Socket {
         lock(&self.0.handlers).events.insert(name.into(), h);
     }
 
-    /// Handles every event that has no handler of its own (`onAny` in Node, for unhandled
-    /// events); the event's name is in [`Event::name`].
+    /// Sees every incoming event, before its own handler (`onAny` in Node); the event's name
+    /// is in [`Event::name`]. The acknowledgement, if one was asked for, goes to the event's
+    /// own handler when there is one, else to this one.
     pub fn on_any<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, Event) -> Fut + Send + Sync + 'static,
@@ -476,18 +477,29 @@ impl Socket {
             Data::Json(Value::Number(n)) => n.to_string(),
             _ => return,
         };
-        let handler = {
+        let (own, any) = {
             let h = lock(&self.0.handlers);
-            h.events.get(&name).or(h.any.as_ref()).cloned()
+            (h.events.get(&name).cloned(), h.any.clone())
         };
-        let Some(handler) = handler else {
-            return;
-        };
-        let ack = id.map(|id| AckSender {
+        let mut ack = id.map(|id| AckSender {
             socket: self.clone(),
             id,
         });
-        run(handler(self.clone(), Event { name, args, ack }));
+        if let Some(any) = any {
+            let event = Event {
+                name: name.clone(),
+                args: if own.is_some() {
+                    args.clone()
+                } else {
+                    std::mem::take(&mut args)
+                },
+                ack: if own.is_some() { None } else { ack.take() },
+            };
+            run(any(self.clone(), event));
+        }
+        if let Some(own) = own {
+            run(own(self.clone(), Event { name, args, ack }));
+        }
     }
 }
 
