@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests drive (crates/wsx/tests/interop_*.rs):
-#   - Node `ws` into interop/node_modules (npm ci, from package-lock.json)
+#   - Node `ws` and `socket.io-client` into interop/node_modules (npm ci, from package-lock.json)
 #   - Python `websockets` into the virtualenv interop/.venv (from requirements.txt)
-#   - Debian's `chromium` (apt) for the demo page's end-to-end test, driven by playwright-core
+#   - Debian's `chromium` (apt) for the demo page's end-to-end test and the socket.io-client
+#     browser tests, driven by playwright-core
 # Idempotent: each part is skipped when a stamp holding the hash of its inputs is current.
 # Environment: NODE (default node), NPM (default npm), PYTHON (default python3.11 if present,
 # else python3).
@@ -39,7 +40,8 @@ else
     echo "interop/setup.sh: installing node modules (npm install: no package-lock.json)"
     "$NPM" install --no-audit --no-fund --loglevel=error || die "npm install failed"
   fi
-  "$NODE" -e 'require("ws"); require("playwright-core")' || die "ws or playwright-core does not load after npm ci"
+  "$NODE" -e 'require("ws"); require("playwright-core"); require("socket.io-client")' \
+    || die "ws, playwright-core or socket.io-client does not load after npm ci"
   echo "$node_hash" >"$node_stamp"
 fi
 
