@@ -84,6 +84,7 @@ pub struct Handshake {
 struct Handlers {
     events: HashMap<String, EventHandler>,
     any: Option<EventHandler>,
+    disconnecting: Vec<DisconnectHandler>,
     disconnect: Vec<DisconnectHandler>,
 }
 
@@ -273,7 +274,20 @@ impl Socket {
         lock(&self.0.handlers).any = Some(Arc::new(move |s, e| Box::pin(handler(s, e))));
     }
 
-    /// Runs `handler` when the socket disconnects.
+    /// Runs `handler` when the socket is about to disconnect, while it is still in its rooms
+    /// (`disconnecting` in Node).
+    pub fn on_disconnecting<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        lock(&self.0.handlers)
+            .disconnecting
+            .push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+    }
+
+    /// Runs `handler` once the socket has disconnected: it has left its rooms and the
+    /// namespace (`disconnect` in Node).
     pub fn on_disconnect<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
@@ -429,8 +443,16 @@ impl Socket {
         if !self.0.connected.swap(false, Ordering::AcqRel) {
             return;
         }
-        let handlers = std::mem::take(&mut lock(&self.0.handlers).disconnect);
-        for h in &handlers {
+        // As in Node: `disconnecting` while the socket is still in its rooms, `disconnect`
+        // once it has left them and the namespace.
+        let (disconnecting, disconnect) = {
+            let mut h = lock(&self.0.handlers);
+            (
+                std::mem::take(&mut h.disconnecting),
+                std::mem::take(&mut h.disconnect),
+            )
+        };
+        for h in &disconnecting {
             run(h(self.clone(), reason));
         }
         lock(&self.0.acks).clear();
@@ -443,6 +465,9 @@ impl Socket {
         self.0.ns.remove_socket(self);
         if let Some(client) = self.0.session.data::<crate::client::Client>() {
             client.remove_socket(self.0.ns.name());
+        }
+        for h in &disconnect {
+            run(h(self.clone(), reason));
         }
         // Drop the other handlers too: they may hold clones of this socket.
         *lock(&self.0.handlers) = Handlers::default();

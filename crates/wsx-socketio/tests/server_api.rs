@@ -522,3 +522,46 @@ async fn a_session_without_connect_is_closed_after_the_connect_timeout() {
     let (status, _) = call(&io, "GET", &c.uri(), "").await;
     assert_eq!(status, 400, "closed and forgotten");
 }
+
+#[tokio::test]
+async fn disconnecting_sees_the_rooms_disconnect_sees_them_left() {
+    let io = server();
+    let log = Log::default();
+    let l = log.clone();
+    io.ns("/", move |socket| {
+        let (l1, l2) = (l.clone(), l.clone());
+        async move {
+            socket.join(["lobby"]);
+            socket.on_disconnecting(move |socket, _| {
+                let l = l1.clone();
+                async move {
+                    let n = socket.ns().socket_count();
+                    l.push(format!(
+                        "disconnecting lobby={} count={n}",
+                        socket.rooms().contains(&"lobby".to_owned())
+                    ));
+                }
+            });
+            socket.on_disconnect(move |socket, _| {
+                let l = l2.clone();
+                async move {
+                    let n = socket.ns().socket_count();
+                    l.push(format!(
+                        "disconnect rooms={} count={n}",
+                        socket.rooms().len()
+                    ));
+                }
+            });
+        }
+    });
+    let c = Client::open(&io).await;
+    c.connect("/").await;
+    c.post(&["41"]).await;
+    assert_eq!(
+        log.take(),
+        [
+            "disconnecting lobby=true count=1",
+            "disconnect rooms=0 count=0"
+        ]
+    );
+}
