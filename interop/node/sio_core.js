@@ -257,6 +257,14 @@
         case "reconnect":
           sock(cmd.id).socket.connect();
           break;
+        case "drop_engine": {
+          // The connection drops under the client (as a network loss would): the manager
+          // reconnects by itself.
+          const m = managers.get(cmd.manager);
+          if (!m) throw new Error(`no manager ${cmd.manager}`);
+          m.engine.close();
+          break;
+        }
         case "close_manager": {
           const m = managers.get(cmd.manager);
           if (!m) throw new Error(`no manager ${cmd.manager}`);

@@ -31,4 +31,5 @@ chromium_tests! {
     browser_middleware_refusal => s::middleware(Chromium);
     browser_cross_origin_polling_needs_cors => s::cors(Chromium);
     browser_streams_both_ways_over_polling => s::streams_both_ways(Chromium, "polling");
+    browser_reconnect_with_state_recovery => s::recovery(Chromium, "websocket");
 }

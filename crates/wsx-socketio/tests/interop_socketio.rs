@@ -40,4 +40,6 @@ node_tests! {
     server_close_then_clients_reconnect => s::server_close_and_reconnect(Node);
     streams_both_ways_over_polling => s::streams_both_ways(Node, "polling");
     streams_both_ways_over_websocket => s::streams_both_ways(Node, "websocket");
+    reconnect_with_state_recovery_over_websocket => s::recovery(Node, "websocket");
+    reconnect_with_state_recovery_over_polling => s::recovery(Node, "polling");
 }

@@ -1454,3 +1454,62 @@ pub async fn streams_both_ways(kind: Kind, transport: &str) {
         transport
     );
 }
+
+/// Connection state recovery: the connection drops, the room keeps talking, the client
+/// reconnects by itself and gets its socket id back (`socket.recovered`) and, in order, the
+/// events it missed; the server's handler sees `recovered()` and the rooms came back.
+pub async fn recovery(kind: Kind, transport: &str) {
+    let (log, mut srv) = server_log();
+    let io = io(Config::default().recovery(wsx_socketio::RecoveryConfig::default()));
+    io.ns("/", move |socket| {
+        let log = log.clone();
+        async move {
+            log.note(
+                json!({ "ev": "connect", "id": socket.id(), "recovered": socket.recovered() }),
+            );
+            log_disconnect(&socket, &log);
+            if !socket.recovered() {
+                socket.join(["news"]);
+            }
+        }
+    });
+    let url = serve(io.clone()).await;
+    let mut peer = Peer::start(kind, &url).await;
+    let opts = json!({
+        "transports": [transport], "reconnection": true, "reconnectionDelay": 50,
+        "reconnectionDelayMax": 100,
+    });
+    let c = peer.connected("c", &url, "/", opts, json!({})).await;
+    let first = srv.expect("connect", logged("connect")).await;
+    assert_eq!(first["recovered"], false);
+    assert_eq!(c["recovered"], false);
+
+    io.to(["news"]).emit("tick", 1);
+    let e = peer.expect("tick 1", event("c", "tick")).await;
+    assert_eq!(e["args"][0], 1, "{e}");
+    assert!(
+        e["args"][1].is_string(),
+        "the offset rides as the last argument: {e}"
+    );
+
+    peer.send(json!({ "op": "drop_engine", "manager": "c" }));
+    let gone = srv.expect("disconnect", logged("disconnect")).await;
+    assert_eq!(gone["reason"], "transport close", "{gone}");
+    for i in 2..=4 {
+        io.to(["news"]).emit("tick", i);
+    }
+    let back = peer.expect("reconnect", is("c", "connect")).await;
+    assert_eq!(back["recovered"], true, "{back}");
+    assert_eq!(back["sid"], c["sid"], "the same socket id");
+    for i in 2..=4 {
+        let e = peer.expect("a missed tick", event("c", "tick")).await;
+        assert_eq!(e["args"][0], i, "missed events in order: {e}");
+    }
+    let again = srv.expect("connect", logged("connect")).await;
+    assert_eq!(again["recovered"], true);
+    assert_eq!(again["id"], first["id"]);
+    // The rooms came back with it.
+    io.to(["news"]).emit("tick", 5);
+    let e = peer.expect("tick 5", event("c", "tick")).await;
+    assert_eq!(e["args"][0], 5, "{e}");
+}
