@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests drive (crates/wsx/tests/interop_*.rs):
 #   - Node `ws` and `socket.io-client` into interop/node_modules (npm ci, from package-lock.json)
-#   - Python `websockets` into the virtualenv interop/.venv (from requirements.txt)
+#   - Python `websockets` and `python-socketio` into the virtualenv interop/.venv (from requirements.txt)
 #   - Debian's `chromium` (apt) for the demo page's end-to-end test and the socket.io-client
 #     browser tests, driven by playwright-core
 # Idempotent: each part is skipped when a stamp holding the hash of its inputs is current.
@@ -60,7 +60,7 @@ else
   "$PYTHON" -m venv .venv || die "python -m venv failed"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input -r requirements.txt \
     || die "pip install failed"
-  .venv/bin/python -c 'import websockets' || die "websockets does not import after pip install"
+  .venv/bin/python -c 'import websockets, socketio' || die "websockets or socketio does not import after pip install"
   echo "$py_hash" >"$py_stamp"
 fi
 
