@@ -76,8 +76,9 @@ impl std::fmt::Display for DisconnectReason {
 pub struct Handshake {
     /// The CONNECT payload (`{}` when the client sent none).
     pub auth: Map<String, Value>,
-    /// The Engine.IO handshake request (headers, URI with query, peer address, time).
-    pub request: RequestInfo,
+    /// The Engine.IO handshake request (headers, URI with query, peer address, time), shared
+    /// with the session's other sockets.
+    pub request: Arc<RequestInfo>,
 }
 
 #[derive(Default)]
@@ -153,7 +154,7 @@ impl Socket {
         id: Option<String>,
         pid: Option<String>,
     ) -> Self {
-        let request = session.request().clone();
+        let request = session.request_shared();
         Socket(Arc::new(SocketInner {
             id: id.unwrap_or_else(crate::engine::generate_id).into(),
             pid: pid.map(Into::into),

@@ -202,7 +202,7 @@ struct State {
 /// An Engine.IO session (one client, whatever its transport).
 pub struct Session {
     sid: Arc<str>,
-    info: RequestInfo,
+    info: Arc<RequestInfo>,
     state: Mutex<State>,
     poll_notify: Notify,
     heartbeat_notify: Notify,
@@ -229,7 +229,7 @@ impl Session {
     pub(crate) fn new(info: RequestInfo, transport: Transport, engine: &Engine) -> Arc<Self> {
         Arc::new(Session {
             sid: generate_id().into(),
-            info,
+            info: Arc::new(info),
             state: Mutex::new(State {
                 transport,
                 queue: VecDeque::new(),
@@ -265,6 +265,11 @@ impl Session {
     /// The handshake request.
     pub fn request(&self) -> &RequestInfo {
         &self.info
+    }
+
+    /// The handshake request, shared (the sockets of every namespace point to it).
+    pub fn request_shared(&self) -> Arc<RequestInfo> {
+        self.info.clone()
     }
 
     /// The current transport.
