@@ -5,8 +5,12 @@
 //! delivers theirs to local sockets: the hooks with default bodies are where it does so.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use serde_json::{Map, Value};
 
 use crate::namespace::WeakNamespace;
 use crate::socketio::{Data, Packet};
@@ -35,7 +39,31 @@ pub struct BroadcastFlags {
     pub timeout: Option<Duration>,
 }
 
+/// A boxed future, as the cluster hooks return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What another node says about one of its sockets (`fetchSockets` across a cluster).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketInfo {
+    /// The socket id.
+    pub id: String,
+    /// Its rooms.
+    pub rooms: Vec<String>,
+    /// Its application data.
+    pub data: Value,
+    /// Its CONNECT payload.
+    pub auth: Map<String, Value>,
+}
+
+/// Receives the acknowledgements of other nodes' clients to a broadcast.
+pub type RemoteAck = Arc<dyn Fn(Vec<Data>) + Send + Sync>;
+
 /// Room bookkeeping for one namespace, and the hooks a cluster adapter overrides.
+///
+/// The local part (rooms of this node's sockets) is required. The cluster hooks have default
+/// bodies for a single node, where there is nobody else to ask; a cluster adapter turns each
+/// into a request to the other nodes, with a timeout for those that wait for answers. Every
+/// broadcast operator calls them unless it is [`local`](crate::BroadcastOperator::local).
 pub trait Adapter: Send + Sync + 'static {
     /// Called once when the namespace is created, with a handle through which a cluster
     /// adapter delivers what other nodes send (broadcasts, server-side emits).
@@ -60,6 +88,40 @@ pub trait Adapter: Send + Sync + 'static {
     /// `opts.flags.local`). A single node has nothing to do.
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
         let _ = (packet, opts);
+    }
+
+    /// Makes the other nodes' sockets selected by `opts` join `rooms`.
+    fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        let _ = (opts, rooms);
+    }
+
+    /// Makes the other nodes' sockets selected by `opts` leave `rooms`.
+    fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        let _ = (opts, rooms);
+    }
+
+    /// Disconnects the other nodes' sockets selected by `opts`.
+    fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
+        let _ = (opts, close);
+    }
+
+    /// The other nodes' sockets selected by `opts`.
+    fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
+        let _ = opts;
+        Box::pin(async { Vec::new() })
+    }
+
+    /// Forwards a broadcast that asks for acknowledgements (`packet` carries the ack id);
+    /// `on_ack` is called with each remote client's answer. Resolves to how many remote
+    /// clients received it, so the caller knows how many answers to wait for.
+    fn broadcast_with_ack_remote(
+        &self,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        on_ack: RemoteAck,
+    ) -> BoxFuture<usize> {
+        let _ = (packet, opts, on_ack);
+        Box::pin(async { 0 })
     }
 
     /// Sends an event to the other nodes' server-side handlers

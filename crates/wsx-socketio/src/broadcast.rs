@@ -1,6 +1,7 @@
 //! Broadcasts and operations on groups of sockets, narrowed with `to`/`except`/`local`/…
 //! like Node's `BroadcastOperator`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ack::{AckError, AckFuture};
@@ -69,8 +70,8 @@ impl RemoteSocket {
 /// One receiver's answer to a broadcast with acknowledgements.
 #[derive(Debug)]
 pub struct AckResponse {
-    /// The socket that answered (or did not).
-    pub socket: String,
+    /// The socket that answered (or did not); `None` for a client of another node.
+    pub socket: Option<String>,
     /// Its acknowledgement's arguments, or why there is none.
     pub result: Result<Vec<Data>, AckError>,
 }
@@ -195,11 +196,35 @@ impl BroadcastOperator {
             .into_iter()
             .map(|s| (s.id().to_owned(), s.expect_ack(id, &encoded, timeout)))
             .collect();
-        let mut out = Vec::with_capacity(waits.len());
+        // Answers of other nodes' clients come through the adapter.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let remote = if self.opts.flags.local {
+            0
+        } else {
+            let on_ack: crate::adapter::RemoteAck = Arc::new(move |args| {
+                let _ = tx.send(args);
+            });
+            self.ns
+                .adapter()
+                .broadcast_with_ack_remote(&packet, &self.opts, on_ack)
+                .await
+        };
+        let mut out = Vec::with_capacity(waits.len() + remote);
         for (socket, fut) in waits {
             out.push(AckResponse {
-                socket,
+                socket: Some(socket),
                 result: fut.await,
+            });
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        for _ in 0..remote {
+            let result = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(args)) => Ok(args),
+                _ => Err(AckError::Timeout),
+            };
+            out.push(AckResponse {
+                socket: None,
+                result,
             });
         }
         out
@@ -213,7 +238,8 @@ impl BroadcastOperator {
     /// The chosen sockets, as descriptions whose operations are addressed by socket id (so
     /// they keep working whichever node the socket is on).
     pub async fn fetch_sockets(&self) -> Vec<RemoteSocket> {
-        self.targets()
+        let mut found: Vec<RemoteSocket> = self
+            .targets()
             .into_iter()
             .map(|s| RemoteSocket {
                 id: s.id().to_owned(),
@@ -222,7 +248,18 @@ impl BroadcastOperator {
                 auth: s.handshake().auth.clone(),
                 ns: self.ns.clone(),
             })
-            .collect()
+            .collect();
+        if !self.opts.flags.local {
+            let remote = self.ns.adapter().fetch_sockets_remote(&self.opts).await;
+            found.extend(remote.into_iter().map(|info| RemoteSocket {
+                id: info.id,
+                rooms: info.rooms,
+                data: info.data,
+                auth: info.auth,
+                ns: self.ns.clone(),
+            }));
+        }
+        found
     }
 
     /// Makes the chosen sockets join `rooms`.
@@ -230,6 +267,9 @@ impl BroadcastOperator {
         let rooms: Vec<String> = rooms.into_iter().map(Into::into).collect();
         for s in self.targets() {
             s.join(rooms.iter().cloned());
+        }
+        if !self.opts.flags.local {
+            self.ns.adapter().sockets_join_remote(&self.opts, &rooms);
         }
     }
 
@@ -241,12 +281,20 @@ impl BroadcastOperator {
                 s.leave(room);
             }
         }
+        if !self.opts.flags.local {
+            self.ns.adapter().sockets_leave_remote(&self.opts, &rooms);
+        }
     }
 
     /// Disconnects the chosen sockets (and with `close`, their whole sessions).
     pub fn disconnect_sockets(&self, close: bool) {
         for s in self.targets() {
             s.disconnect(close);
+        }
+        if !self.opts.flags.local {
+            self.ns
+                .adapter()
+                .disconnect_sockets_remote(&self.opts, close);
         }
     }
 }

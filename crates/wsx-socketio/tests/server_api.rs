@@ -215,14 +215,14 @@ async fn broadcast_with_acks_gathers_answers_and_timeouts() {
     assert_eq!(qa, format!(r#"42{id}["question","?"]"#));
     a.post(&[&format!(r#"43{id}["yes"]"#)]).await; // b never answers
     let mut answers = gather.await.unwrap();
-    answers.sort_by_key(|r| r.socket != sid_a);
+    answers.sort_by_key(|r| r.socket.as_deref() != Some(sid_a.as_str()));
     assert_eq!(answers.len(), 2);
-    assert_eq!(answers[0].socket, sid_a);
+    assert_eq!(answers[0].socket.as_deref(), Some(sid_a.as_str()));
     assert_eq!(
         answers[0].result.as_ref().unwrap(),
         &vec![json!("yes").into()]
     );
-    assert_eq!(answers[1].socket, sid_b);
+    assert_eq!(answers[1].socket.as_deref(), Some(sid_b.as_str()));
     assert_eq!(answers[1].result.as_ref().unwrap_err(), &AckError::Timeout);
 }
 
@@ -564,4 +564,134 @@ async fn disconnecting_sees_the_rooms_disconnect_sees_them_left() {
             "disconnect rooms=0 count=0"
         ]
     );
+}
+
+/// A stand-in for a cluster adapter: local rooms in memory, and the cluster hooks recorded
+/// (with one fake socket and one fake acknowledgement from "another node").
+#[derive(Default)]
+struct FakeCluster {
+    local: wsx_socketio::adapter::MemoryAdapter,
+    calls: Log,
+}
+
+impl wsx_socketio::adapter::Adapter for FakeCluster {
+    fn add_all(&self, id: &str, rooms: &[String]) {
+        self.local.add_all(id, rooms)
+    }
+    fn del(&self, id: &str, room: &str) {
+        self.local.del(id, room)
+    }
+    fn del_all(&self, id: &str) {
+        self.local.del_all(id)
+    }
+    fn socket_rooms(&self, id: &str) -> Vec<String> {
+        self.local.socket_rooms(id)
+    }
+    fn sockets(&self, opts: &wsx_socketio::adapter::BroadcastOptions) -> Vec<Arc<str>> {
+        self.local.sockets(opts)
+    }
+    fn rooms(&self) -> Vec<String> {
+        self.local.rooms()
+    }
+    fn broadcast_remote(
+        &self,
+        packet: &wsx_socketio::socketio::Packet,
+        opts: &wsx_socketio::adapter::BroadcastOptions,
+    ) {
+        let name = packet.event_name().unwrap_or("?");
+        self.calls
+            .push(format!("broadcast {name} to {:?}", opts.rooms));
+    }
+    fn sockets_join_remote(
+        &self,
+        opts: &wsx_socketio::adapter::BroadcastOptions,
+        rooms: &[String],
+    ) {
+        self.calls
+            .push(format!("join {:?} -> {rooms:?}", opts.rooms));
+    }
+    fn fetch_sockets_remote(
+        &self,
+        _: &wsx_socketio::adapter::BroadcastOptions,
+    ) -> wsx_socketio::adapter::BoxFuture<Vec<wsx_socketio::adapter::SocketInfo>> {
+        Box::pin(async {
+            vec![wsx_socketio::adapter::SocketInfo {
+                id: "elsewhere".into(),
+                rooms: vec!["lobby".into()],
+                data: json!(null),
+                auth: serde_json::Map::new(),
+            }]
+        })
+    }
+    fn broadcast_with_ack_remote(
+        &self,
+        _: &wsx_socketio::socketio::Packet,
+        _: &wsx_socketio::adapter::BroadcastOptions,
+        on_ack: wsx_socketio::adapter::RemoteAck,
+    ) -> wsx_socketio::adapter::BoxFuture<usize> {
+        on_ack(vec![json!("remote yes").into()]);
+        Box::pin(async { 2 }) // two remote receivers, one never answers
+    }
+    fn server_side_emit(&self, event: &str, args: &[wsx_socketio::Data]) {
+        self.calls
+            .push(format!("server-side {event} {}", args.len()));
+    }
+}
+
+#[tokio::test]
+async fn cluster_hooks_are_called_unless_local_and_their_answers_merged() {
+    let calls = Log::default();
+    let c2 = calls.clone();
+    let io = SocketIo::new(
+        Config::default()
+            .ack_timeout(Duration::from_millis(200))
+            .adapter(move |_| FakeCluster {
+                calls: c2.clone(),
+                ..Default::default()
+            }),
+    );
+    io.ns("/", |socket| async move { socket.join(["lobby"]) });
+    let a = Client::open(&io).await;
+    a.connect("/").await;
+
+    io.to(["lobby"]).emit("news", ());
+    io.to(["lobby"]).local().emit("local news", ());
+    io.to(["lobby"]).sockets_join(["vip"]);
+    io.of("/").server_side_emit("hello", ("a", 1));
+    assert_eq!(
+        calls.take(),
+        [
+            r#"broadcast news to ["lobby"]"#,
+            r#"join ["lobby"] -> ["vip"]"#,
+            "server-side hello 2"
+        ]
+    );
+    let ids: Vec<String> = io
+        .to(["lobby"])
+        .fetch_sockets()
+        .await
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[1], "elsewhere");
+    assert_eq!(io.to(["lobby"]).local().fetch_sockets().await.len(), 1);
+
+    let io2 = io.clone();
+    let gather = tokio::spawn(async move { io2.to(["lobby"]).emit_with_ack("q", ()).await });
+    let q = a.packets(3).await; // news, local news, q
+    let id: String = q[2][2..].chars().take_while(char::is_ascii_digit).collect();
+    a.post(&[&format!(r#"43{id}["local yes"]"#)]).await;
+    let answers = gather.await.unwrap();
+    assert_eq!(answers.len(), 3);
+    assert_eq!(
+        answers[0].result.as_ref().unwrap(),
+        &vec![json!("local yes").into()]
+    );
+    assert_eq!(answers[1].socket, None);
+    assert_eq!(
+        answers[1].result.as_ref().unwrap(),
+        &vec![json!("remote yes").into()]
+    );
+    assert_eq!(answers[2].result.as_ref().unwrap_err(), &AckError::Timeout);
 }

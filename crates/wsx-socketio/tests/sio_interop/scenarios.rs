@@ -583,7 +583,11 @@ pub async fn broadcast_acks(kind: Kind) {
                     let ms = t0.elapsed().as_millis() as u64;
                     let mut by_name = serde_json::Map::new();
                     for a in answers {
-                        let who = s.ns().get_socket(&a.socket).map(|x| name_of(&x)).unwrap();
+                        let who = s
+                            .ns()
+                            .get_socket(a.socket.as_deref().unwrap())
+                            .map(|x| name_of(&x))
+                            .unwrap();
                         let r = match a.result {
                             Ok(args) => marked_args(&args),
                             Err(err) => json!(format!("{err:?}")),
