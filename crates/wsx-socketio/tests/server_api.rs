@@ -695,3 +695,23 @@ async fn cluster_hooks_are_called_unless_local_and_their_answers_merged() {
     );
     assert_eq!(answers[2].result.as_ref().unwrap_err(), &AckError::Timeout);
 }
+
+#[tokio::test]
+async fn a_session_past_its_pong_deadline_is_dead_even_when_the_timer_runs_late() {
+    let io = SocketIo::new(
+        Config::default().engine(
+            wsx_socketio::engine::EngineConfig::default()
+                .path("/socket.io/")
+                .heartbeat(Duration::from_millis(50), Duration::from_millis(50)),
+        ),
+    );
+    let c = Client::open(&io).await;
+    // Block the runtime's only thread: the heartbeat task cannot run, as on a stalled machine.
+    std::thread::sleep(Duration::from_millis(150));
+    let (status, body) = call(&io, "GET", &c.uri(), "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, r#"{"code":1,"message":"Session ID unknown"}"#),
+        "no pong was possible by ping time + ping timeout"
+    );
+}

@@ -96,6 +96,16 @@ impl EngineInner {
     pub(crate) fn session(&self, sid: &str) -> Option<Arc<Session>> {
         self.sessions().get(sid).cloned()
     }
+
+    /// The session a request names, closing it first if it missed its pong deadline.
+    pub(crate) fn live_session(&self, sid: &str) -> Option<Arc<Session>> {
+        let session = self.session(sid)?;
+        if session.expired() {
+            session.close(CloseReason::PingTimeout);
+            return None;
+        }
+        Some(session)
+    }
 }
 
 /// The error codes of Node's engine.io, sent as `{"code":…,"message":…}` with HTTP 400.
@@ -246,7 +256,7 @@ impl Engine {
             None if req.method() == Method::GET => polling::handshake(self, &req),
             None => error(ErrorCode::BadHandshakeMethod),
             Some(sid) => {
-                let Some(session) = self.inner.session(sid) else {
+                let Some(session) = self.inner.live_session(sid) else {
                     return error(ErrorCode::UnknownSid);
                 };
                 match *req.method() {

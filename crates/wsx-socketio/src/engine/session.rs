@@ -197,6 +197,9 @@ struct State {
     /// What a pending GET gets once the session is closed: `1`, or `6` when the client closed.
     farewell: Option<Out>,
     awaiting_pong: bool,
+    /// When the current (or next) ping is due, on the ideal schedule: the session is dead at
+    /// `ping_due + ping_timeout` unless a pong moved it, however late the timer runs.
+    ping_due: Instant,
 }
 
 /// An Engine.IO session (one client, whatever its transport).
@@ -241,6 +244,7 @@ impl Session {
                 closing: false,
                 farewell: None,
                 awaiting_pong: false,
+                ping_due: Instant::now() + engine.inner.config.ping_interval,
             }),
             poll_notify: Notify::new(),
             heartbeat_notify: Notify::new(),
@@ -470,7 +474,16 @@ impl Session {
         use engineio::Packet as P;
         match packet {
             P::Pong(_) => {
-                self.state().awaiting_pong = false;
+                let interval = self
+                    .engine
+                    .upgrade()
+                    .map_or(std::time::Duration::ZERO, |e| e.config.ping_interval);
+                let mut st = self.state();
+                if st.awaiting_pong {
+                    st.awaiting_pong = false;
+                    st.ping_due = Instant::now() + interval;
+                }
+                drop(st);
                 self.heartbeat_notify.notify_one();
             }
             P::Message(text) => self.deliver(Message::Text(Utf8Bytes::from(&*text))),
@@ -492,13 +505,12 @@ impl Session {
         let Some(engine) = self.engine.upgrade() else {
             return;
         };
-        let interval = engine.config.ping_interval;
         let timeout = engine.config.ping_timeout;
         let s = self.clone();
         tokio::spawn(async move {
             loop {
-                // wait `interval`, unless the session closes
-                let deadline = Instant::now() + interval;
+                // wait until the ping is due, unless the session closes
+                let deadline = s.state().ping_due;
                 loop {
                     let notified = s.heartbeat_notify.notified();
                     if s.is_closed() {
@@ -513,8 +525,8 @@ impl Session {
                 if !s.send_out([Out::packet(&engineio::Packet::ping())]) {
                     return;
                 }
-                // wait for the pong, at most `timeout`
-                let deadline = Instant::now() + timeout;
+                // wait for the pong, at most `timeout` after the ping was due
+                let deadline = s.state().ping_due + timeout;
                 loop {
                     let notified = s.heartbeat_notify.notified();
                     {
@@ -538,6 +550,16 @@ impl Session {
                 }
             }
         });
+    }
+
+    /// Whether the client missed its pong deadline (checked on every request, so that a
+    /// timer running late never keeps a dead session answering).
+    pub(crate) fn expired(&self) -> bool {
+        let Some(engine) = self.engine.upgrade() else {
+            return false;
+        };
+        let st = self.state();
+        st.closed.is_none() && Instant::now() >= st.ping_due + engine.config.ping_timeout
     }
 
     // ----- polling transport -----

@@ -25,7 +25,7 @@ pub(crate) async fn upgrade<B>(
     // upgrading): Node accepts that WebSocket and closes it at once.
     let existing = match sid {
         None => None,
-        Some(sid) => match engine.inner.session(sid) {
+        Some(sid) => match engine.inner.live_session(sid) {
             Some(s) if s.can_upgrade() => Some(Some(s)),
             Some(_) => Some(None),
             None => return error(ErrorCode::UnknownSid),
