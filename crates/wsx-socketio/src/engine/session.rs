@@ -90,10 +90,24 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// Copies what the session keeps of the request. hyper's header values and URI are
+    /// slices of its 8 KiB read buffer: cloning them would keep that whole buffer alive for
+    /// the life of the session, so the bytes are copied out instead.
     pub(crate) fn from_request<B>(req: &Request<B>) -> Self {
+        let mut headers = HeaderMap::with_capacity(req.headers().len());
+        for (name, value) in req.headers() {
+            if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(name.clone(), v);
+            }
+        }
+        let uri = req
+            .uri()
+            .path_and_query()
+            .and_then(|pq| Uri::try_from(pq.as_str()).ok())
+            .unwrap_or_else(|| req.uri().clone());
         RequestInfo {
-            uri: req.uri().clone(),
-            headers: req.headers().clone(),
+            uri,
+            headers,
             remote_addr: super::peer_addr(req),
             issued: SystemTime::now(),
         }
@@ -709,4 +723,37 @@ impl Session {
 
 fn same_sender(a: &wsx::Sender, b: &wsx::Sender) -> bool {
     a.same_connection(b)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bytes::Bytes;
+    use http::{HeaderValue, Request};
+
+    use super::RequestInfo;
+
+    #[test]
+    fn the_kept_request_does_not_pin_the_servers_read_buffer() {
+        // hyper hands out header values and URIs that are slices of its read buffer.
+        let buffer = Bytes::from(vec![b'x'; 8192]);
+        let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+        let value = HeaderValue::from_maybe_shared(buffer.slice(0..16)).unwrap();
+        assert!(range.contains(&(value.as_bytes().as_ptr() as usize)));
+        let req = Request::builder()
+            .uri("/socket.io/?EIO=4&transport=polling")
+            .header("x-long", value)
+            .body(())
+            .unwrap();
+        let info = RequestInfo::from_request(&req);
+        let kept = info.headers.get("x-long").unwrap();
+        assert_eq!(kept.as_bytes(), &[b'x'; 16]);
+        assert!(
+            !range.contains(&(kept.as_bytes().as_ptr() as usize)),
+            "copied out, not shared"
+        );
+        assert_eq!(info.uri, "/socket.io/?EIO=4&transport=polling");
+        assert_eq!(info.query("transport").as_deref(), Some("polling"));
+    }
 }
