@@ -108,6 +108,77 @@ pub(crate) struct IoInner {
     engine: Engine,
     namespaces: RwLock<HashMap<String, Namespace>>,
     dynamic: RwLock<Vec<Dynamic>>,
+    connect_deadlines: Arc<ConnectDeadlines>,
+}
+
+impl Drop for IoInner {
+    fn drop(&mut self) {
+        self.connect_deadlines.stop();
+    }
+}
+
+/// Sessions that must connect to a namespace before their deadline. Every deadline is the
+/// session's creation plus the same timeout, so a FIFO queue is already sorted and one task
+/// serves every session (instead of a task and a timer each).
+#[derive(Default)]
+struct ConnectDeadlines {
+    queue: std::sync::Mutex<std::collections::VecDeque<(tokio::time::Instant, Weak<Session>)>>,
+    notify: tokio::sync::Notify,
+    started: std::sync::atomic::AtomicBool,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl ConnectDeadlines {
+    fn push(self: &Arc<Self>, deadline: tokio::time::Instant, session: &Arc<Session>) {
+        use std::sync::atomic::Ordering;
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((deadline, Arc::downgrade(session)));
+        self.notify.notify_one();
+        if !self.started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(self.clone().run());
+        }
+    }
+
+    fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    async fn run(self: Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let notified = self.notify.notified();
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            let front = self
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .front()
+                .map(|(d, _)| *d);
+            let Some(deadline) = front else {
+                notified.await;
+                continue;
+            };
+            tokio::time::sleep_until(deadline).await;
+            let expired: Vec<Weak<Session>> = {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let now = tokio::time::Instant::now();
+                let n = q.iter().take_while(|(d, _)| *d <= now).count();
+                q.drain(..n).map(|(_, s)| s).collect()
+            };
+            for session in expired.iter().filter_map(Weak::upgrade) {
+                let idle = session.data::<Client>().is_some_and(|c| !c.has_sockets());
+                if idle {
+                    session.close(CloseReason::ForcedClose);
+                }
+            }
+        }
+    }
 }
 
 impl IoInner {
@@ -156,17 +227,9 @@ impl Handler for SioHandler {
     fn on_open(&self, session: &Arc<Session>) {
         let Some(io) = self.io.upgrade() else { return };
         let client = Arc::new(Client::new(self.io.clone(), io.config.max_attachments));
-        session.set_data(client.clone());
-        let timeout = io.config.connect_timeout;
-        let session = Arc::downgrade(session);
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if let Some(session) = session.upgrade() {
-                if !client.has_sockets() {
-                    session.close(CloseReason::ForcedClose);
-                }
-            }
-        });
+        session.set_data(client);
+        let deadline = tokio::time::Instant::now() + io.config.connect_timeout;
+        io.connect_deadlines.push(deadline, session);
     }
 
     fn on_message(&self, session: &Arc<Session>, message: Message) {
@@ -214,6 +277,7 @@ impl SocketIo {
             config,
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
+            connect_deadlines: Arc::default(),
         });
         let io = SocketIo(inner);
         io.of("/");
