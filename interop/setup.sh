@@ -4,6 +4,8 @@
 #   - Python `websockets` and `python-socketio` into the virtualenv interop/.venv (from requirements.txt)
 #   - Debian's `chromium` (apt) for the demo page's end-to-end test and the socket.io-client
 #     browser tests, driven by playwright-core
+#   - Debian's `redis-server` (apt) for the cluster tests of crates/wsx-redis (each test starts
+#     its own on 127.0.0.1; the service itself is not started here)
 # Idempotent: each part is skipped when a stamp holding the hash of its inputs is current.
 # Environment: NODE (default node), NPM (default npm), PYTHON (default python3.11 if present,
 # else python3).
@@ -40,8 +42,8 @@ else
     echo "interop/setup.sh: installing node modules (npm install: no package-lock.json)"
     "$NPM" install --no-audit --no-fund --loglevel=error || die "npm install failed"
   fi
-  "$NODE" -e 'require("ws"); require("playwright-core"); require("socket.io-client")' \
-    || die "ws, playwright-core or socket.io-client does not load after npm ci"
+  "$NODE" -e 'require("ws"); require("playwright-core"); require("socket.io-client"); require("socket.io"); require("@socket.io/redis-adapter"); require("redis")' \
+    || die "ws, playwright-core, socket.io(-client), @socket.io/redis-adapter or redis does not load after npm ci"
   echo "$node_hash" >"$node_stamp"
 fi
 
@@ -77,4 +79,17 @@ if [[ ! -x /usr/bin/chromium ]]; then
 fi
 /usr/bin/chromium --version >/dev/null 2>&1 || die "chromium does not run"
 
-echo "interop/setup.sh: ready (node $("$NODE" --version), $(.venv/bin/python --version 2>&1), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)'), $(/usr/bin/chromium --version 2>/dev/null))"
+# --- Redis ----------------------------------------------------------------------------------
+# Debian's redis-server, for crates/wsx-redis's cluster tests (they start it themselves).
+if [[ ! -x /usr/bin/redis-server ]]; then
+  command -v apt-get >/dev/null 2>&1 || die "/usr/bin/redis-server missing and no apt-get to install it"
+  SUDO=""
+  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
+  echo "interop/setup.sh: installing redis-server (apt)"
+  $SUDO apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+    || die "apt-get install redis-server failed"
+fi
+/usr/bin/redis-server --version >/dev/null 2>&1 || die "redis-server does not run"
+
+echo "interop/setup.sh: ready (node $("$NODE" --version), $(.venv/bin/python --version 2>&1), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)'), $(/usr/bin/chromium --version 2>/dev/null), $(/usr/bin/redis-server --version | cut -d' ' -f1-3))"

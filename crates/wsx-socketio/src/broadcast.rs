@@ -10,7 +10,7 @@ use crate::args::IntoArgs;
 use crate::encoded::Encoded;
 use crate::namespace::Namespace;
 use crate::socket::{Socket, event_packet};
-use crate::socketio::Data;
+use crate::socketio::{Data, Packet};
 
 /// A set of sockets chosen by rooms and flags, and what can be done to them.
 ///
@@ -78,10 +78,11 @@ pub struct AckResponse {
 
 impl BroadcastOperator {
     pub(crate) fn new(ns: Namespace) -> Self {
-        BroadcastOperator {
-            ns,
-            opts: BroadcastOptions::default(),
-        }
+        Self::with_options(ns, BroadcastOptions::default())
+    }
+
+    pub(crate) fn with_options(ns: Namespace, opts: BroadcastOptions) -> Self {
+        BroadcastOperator { ns, opts }
     }
 
     /// Narrows to sockets in these rooms (adds to rooms already chosen).
@@ -157,7 +158,17 @@ impl BroadcastOperator {
                 recovery.record(&mut packet, &self.opts);
             }
         }
-        let Ok(encoded) = Encoded::new(&packet) else {
+        self.emit_packet(&packet)
+    }
+
+    /// Delivers an already built packet (an EVENT of this namespace, such as one another
+    /// node of a cluster broadcast) to the chosen sockets, encoded once, and forwards it to
+    /// the cluster unless [`local`](Self::local). Unlike [`emit`](Self::emit) it records
+    /// nothing for connection-state recovery. A cluster adapter delivers the broadcasts it
+    /// receives with `ns.broadcast_with(opts).local().emit_packet(&packet)`.
+    /// Returns `false` if it cannot be encoded.
+    pub fn emit_packet(&self, packet: &Packet) -> bool {
+        let Ok(encoded) = Encoded::new(packet) else {
             return false;
         };
         let ids = self.ns.adapter().sockets(&self.opts);
@@ -173,7 +184,7 @@ impl BroadcastOperator {
             }
         });
         if !self.opts.flags.local {
-            self.ns.adapter().broadcast_remote(&packet, &self.opts);
+            self.ns.adapter().broadcast_remote(packet, &self.opts);
         }
         true
     }

@@ -237,6 +237,12 @@ impl Namespace {
         BroadcastOperator::new(self.clone())
     }
 
+    /// A broadcast chosen by ready-made options (rooms, except, flags), such as those a
+    /// cluster adapter receives from another node.
+    pub fn broadcast_with(&self, opts: crate::adapter::BroadcastOptions) -> BroadcastOperator {
+        BroadcastOperator::with_options(self.clone(), opts)
+    }
+
     /// A broadcast to the sockets in `rooms`.
     pub fn to<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
         self.broadcast().to(rooms)

@@ -1,0 +1,620 @@
+//! The classic adapter: one namespace's rooms, and its traffic on the Redis Pub/Sub channels
+//! of Node's `@socket.io/redis-adapter` 8.x.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rmpv::Value as Mp;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use wsx_socketio::adapter::{
+    Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter, SocketInfo,
+};
+use wsx_socketio::socketio::{Packet, PacketData};
+use wsx_socketio::{Data, Namespace, WeakNamespace};
+
+use crate::codec::{self, map, s, strings};
+use crate::{Shared, random_id};
+
+/// Request types of the classic protocol.
+mod kind {
+    pub const SOCKETS: u64 = 0;
+    pub const ALL_ROOMS: u64 = 1;
+    pub const REMOTE_JOIN: u64 = 2;
+    pub const REMOTE_LEAVE: u64 = 3;
+    pub const REMOTE_DISCONNECT: u64 = 4;
+    pub const REMOTE_FETCH: u64 = 5;
+    pub const SERVER_SIDE_EMIT: u64 = 6;
+    pub const BROADCAST: u64 = 7;
+}
+
+/// The channels of one namespace.
+#[derive(Debug, Clone)]
+struct Channels {
+    /// `key#nsp#`: broadcasts (room broadcasts append `room#`).
+    broadcast: String,
+    /// `key-request#nsp#`.
+    request: String,
+    /// `key-response#nsp#`.
+    response: String,
+    /// `key-response#nsp#uid#`.
+    specific_response: String,
+}
+
+#[derive(Default)]
+struct NsState {
+    /// Requests waiting for answers, by request id.
+    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>,
+    /// The subscriber task.
+    task: Mutex<Option<JoinHandle<()>>>,
+    /// Set once the subscriptions are in place (and again after a reconnection).
+    subscribed: tokio::sync::watch::Sender<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis: rooms of local
+/// sockets in memory, everything else through Redis Pub/Sub with the channels and message
+/// formats of Node's `@socket.io/redis-adapter` (classic) 8.x. Made by
+/// [`RedisCluster::adapter`](crate::RedisCluster::adapter).
+pub struct RedisAdapter {
+    local: MemoryAdapter,
+    shared: Arc<Shared>,
+    nsp: String,
+    channels: Channels,
+    state: Arc<NsState>,
+}
+
+impl std::fmt::Debug for RedisAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapter")
+            .field("nsp", &self.nsp)
+            .field("uid", &self.shared.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisAdapter {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.state.task).take() {
+            task.abort();
+        }
+    }
+}
+
+impl RedisAdapter {
+    pub(crate) fn new(shared: Arc<Shared>, nsp: &str) -> Self {
+        let key = &shared.key;
+        let channels = Channels {
+            broadcast: format!("{key}#{nsp}#"),
+            request: format!("{key}-request#{nsp}#"),
+            response: format!("{key}-response#{nsp}#"),
+            specific_response: format!("{key}-response#{nsp}#{}#", shared.uid),
+        };
+        RedisAdapter {
+            local: MemoryAdapter::default(),
+            shared,
+            nsp: nsp.to_owned(),
+            channels,
+            state: Arc::new(NsState::default()),
+        }
+    }
+
+    /// Waits (at most `timeout`) until this node listens on the namespace's channels; returns
+    /// whether it does. What other nodes publish before then does not reach this node.
+    pub async fn subscribed(&self, timeout: Duration) -> bool {
+        let mut rx = self.state.subscribed.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|s| *s))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn publish(&self, channel: String, payload: Vec<u8>) {
+        self.shared.publish(channel, payload);
+    }
+
+    fn publish_request(&self, request: Mp) {
+        let bytes = if codec::has_binary(&request) {
+            codec::encode(&request)
+        } else {
+            codec::to_json(&request).to_string().into_bytes()
+        };
+        self.publish(self.channels.request.clone(), bytes);
+    }
+
+    fn opts_value(&self, opts: &BroadcastOptions) -> Mp {
+        map(vec![
+            ("rooms", strings(&opts.rooms)),
+            ("except", strings(&opts.except)),
+        ])
+    }
+}
+
+fn flags_value(flags: &BroadcastFlags) -> Mp {
+    let mut entries = Vec::new();
+    if let Some(c) = flags.compress {
+        entries.push(("compress", Mp::Boolean(c)));
+    }
+    if flags.volatile {
+        entries.push(("volatile", Mp::Boolean(true)));
+    }
+    map(entries)
+}
+
+impl Adapter for RedisAdapter {
+    fn init(&self, ns: WeakNamespace) {
+        let task = self.shared.handle.spawn(subscriber(
+            self.shared.clone(),
+            self.channels.clone(),
+            self.nsp.clone(),
+            self.state.clone(),
+            ns,
+        ));
+        *lock(&self.state.task) = Some(task);
+    }
+
+    fn add_all(&self, id: &str, rooms: &[String]) {
+        self.local.add_all(id, rooms)
+    }
+
+    fn del(&self, id: &str, room: &str) {
+        self.local.del(id, room)
+    }
+
+    fn del_all(&self, id: &str) {
+        self.local.del_all(id)
+    }
+
+    fn socket_rooms(&self, id: &str) -> Vec<String> {
+        self.local.socket_rooms(id)
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>> {
+        self.local.sockets(opts)
+    }
+
+    fn rooms(&self) -> Vec<String> {
+        self.local.rooms()
+    }
+
+    fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
+        if opts.flags.local {
+            return;
+        }
+        let PacketData::Event { payload, .. } = &packet.data else {
+            return;
+        };
+        let msg = Mp::Array(vec![
+            s(&self.shared.uid),
+            map(vec![
+                ("type", Mp::from(2)),
+                ("data", codec::from_payload(payload)),
+                ("nsp", s(&packet.nsp)),
+            ]),
+            map(vec![
+                ("rooms", strings(&opts.rooms)),
+                ("except", strings(&opts.except)),
+                ("flags", flags_value(&opts.flags)),
+            ]),
+        ]);
+        let channel = match opts.rooms.as_slice() {
+            [room] => format!("{}{room}#", self.channels.broadcast),
+            _ => self.channels.broadcast.clone(),
+        };
+        self.publish(channel, codec::encode(&msg));
+    }
+
+    fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        self.publish_request(map(vec![
+            ("uid", s(&self.shared.uid)),
+            ("type", Mp::from(kind::REMOTE_JOIN)),
+            ("opts", self.opts_value(opts)),
+            ("rooms", strings(rooms)),
+        ]));
+    }
+
+    fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        self.publish_request(map(vec![
+            ("uid", s(&self.shared.uid)),
+            ("type", Mp::from(kind::REMOTE_LEAVE)),
+            ("opts", self.opts_value(opts)),
+            ("rooms", strings(rooms)),
+        ]));
+    }
+
+    fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
+        self.publish_request(map(vec![
+            ("uid", s(&self.shared.uid)),
+            ("type", Mp::from(kind::REMOTE_DISCONNECT)),
+            ("opts", self.opts_value(opts)),
+            ("close", Mp::Boolean(close)),
+        ]));
+    }
+
+    fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
+        let request_id = random_id();
+        let request = map(vec![
+            ("uid", s(&self.shared.uid)),
+            ("requestId", s(&request_id)),
+            ("type", Mp::from(kind::REMOTE_FETCH)),
+            ("opts", self.opts_value(opts)),
+        ]);
+        let shared = self.shared.clone();
+        let state = self.state.clone();
+        let channel = self.channels.request.clone();
+        let bytes = codec::to_json(&request).to_string().into_bytes();
+        Box::pin(async move {
+            let nodes = match shared.numsub(&channel).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "wsx-redis: PUBSUB NUMSUB failed; fetchSockets is local only");
+                    return Vec::new();
+                }
+            };
+            let expected = nodes.saturating_sub(1);
+            if expected == 0 {
+                return Vec::new();
+            }
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            lock(&state.pending).insert(request_id.clone(), tx);
+            shared.publish(channel, bytes);
+            let deadline = tokio::time::Instant::now() + shared.requests_timeout;
+            let mut found = Vec::new();
+            let mut answered = 0;
+            while answered < expected {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(response)) => {
+                        answered += 1;
+                        if let Some(list) = response["sockets"].as_array() {
+                            found.extend(list.iter().filter_map(socket_info));
+                        }
+                    }
+                    _ => {
+                        tracing::warn!(
+                            answered,
+                            expected,
+                            "wsx-redis: fetchSockets timed out waiting for other nodes"
+                        );
+                        break;
+                    }
+                }
+            }
+            lock(&state.pending).remove(&request_id);
+            found
+        })
+    }
+
+    fn server_side_emit(&self, event: &str, args: &[Data]) {
+        let mut data = vec![s(event)];
+        data.extend(args.iter().map(codec::from_data));
+        self.publish_request(map(vec![
+            ("uid", s(&self.shared.uid)),
+            ("type", Mp::from(kind::SERVER_SIDE_EMIT)),
+            ("data", Mp::Array(data)),
+        ]));
+    }
+}
+
+fn socket_info(v: &Value) -> Option<SocketInfo> {
+    Some(SocketInfo {
+        id: v["id"].as_str()?.to_owned(),
+        rooms: v["rooms"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        data: v.get("data").cloned().unwrap_or(Value::Null),
+        auth: v["handshake"]["auth"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
+
+/// Listens on the namespace's channels until the namespace is gone, resubscribing after a
+/// lost connection.
+async fn subscriber(
+    shared: Arc<Shared>,
+    channels: Channels,
+    nsp: String,
+    state: Arc<NsState>,
+    ns: WeakNamespace,
+) {
+    let pattern = format!("{}*", channels.broadcast);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut pubsub = match shared.client.get_async_pubsub().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "wsx-redis: cannot open the subscriber connection");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let subscribed = async {
+            pubsub.psubscribe(&pattern).await?;
+            pubsub
+                .subscribe(&[
+                    &channels.request,
+                    &channels.response,
+                    &channels.specific_response,
+                ])
+                .await
+        };
+        if let Err(e) = subscribed.await {
+            tracing::warn!(error = %e, "wsx-redis: subscribing failed");
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        backoff = Duration::from_millis(100);
+        state.subscribed.send_replace(true);
+        tracing::debug!(nsp, uid = %shared.uid, "wsx-redis: subscribed");
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            let Some(ns) = ns.upgrade() else {
+                return;
+            };
+            let channel = msg.get_channel_name();
+            let payload = msg.get_payload_bytes();
+            if channel == channels.request {
+                on_request(&shared, &channels, &ns, payload);
+            } else if channel == channels.response || channel == channels.specific_response {
+                on_response(&state, payload);
+            } else if let Some(rest) = channel.strip_prefix(&channels.broadcast) {
+                on_broadcast(&shared, &nsp, &ns, rest, payload);
+            }
+        }
+        state.subscribed.send_replace(false);
+        if ns.upgrade().is_none() {
+            return;
+        }
+        tracing::warn!(nsp, "wsx-redis: subscriber connection lost; reconnecting");
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+fn parse(payload: &[u8]) -> Option<Value> {
+    if payload.first() == Some(&b'{') {
+        serde_json::from_slice(payload).ok()
+    } else {
+        codec::decode(payload).map(|v| codec::to_json(&v))
+    }
+}
+
+fn string_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn options(v: &Value) -> BroadcastOptions {
+    let mut opts = BroadcastOptions {
+        rooms: string_list(&v["rooms"]),
+        except: string_list(&v["except"]),
+        flags: BroadcastFlags::default(),
+    };
+    let flags = &v["flags"];
+    opts.flags.volatile = flags["volatile"].as_bool().unwrap_or(false);
+    opts.flags.compress = flags["compress"].as_bool();
+    opts.flags.local = true;
+    opts
+}
+
+/// Another node's broadcast: deliver it to the local sockets it selects.
+fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload: &[u8]) {
+    let Some(Mp::Array(items)) = codec::decode(payload) else {
+        tracing::warn!("wsx-redis: ignoring a broadcast that is not a msgpack array");
+        return;
+    };
+    let [uid, packet, opts, ..] = items.as_slice() else {
+        tracing::warn!("wsx-redis: ignoring a broadcast without [uid, packet, opts]");
+        return;
+    };
+    if uid.as_str() == Some(shared.uid.as_str()) {
+        return;
+    }
+    if let Some(room) = rest.strip_suffix('#') {
+        // A room channel: nothing to do unless a local socket is in that room.
+        let probe = BroadcastOptions {
+            rooms: vec![room.to_owned()],
+            ..Default::default()
+        };
+        if ns.adapter().sockets(&probe).is_empty() {
+            return;
+        }
+    }
+    let packet_nsp = codec::get(packet, "nsp")
+        .and_then(Mp::as_str)
+        .unwrap_or("/");
+    if packet_nsp != nsp {
+        return;
+    }
+    let Some(Mp::Array(data)) = codec::get(packet, "data") else {
+        tracing::warn!("wsx-redis: ignoring a broadcast without data");
+        return;
+    };
+    let opts = options(&codec::to_json(opts));
+    let packet = Packet::event(nsp, codec::to_payload(data));
+    if !ns.broadcast_with(opts).emit_packet(&packet) {
+        tracing::warn!("wsx-redis: ignoring a broadcast that cannot be encoded");
+    }
+}
+
+/// Another node's answer to one of our requests.
+fn on_response(state: &NsState, payload: &[u8]) {
+    let Some(response) = parse(payload) else {
+        tracing::warn!("wsx-redis: ignoring an undecodable response");
+        return;
+    };
+    let Some(id) = response["requestId"].as_str() else {
+        return;
+    };
+    if let Some(tx) = lock(&state.pending).get(id) {
+        let _ = tx.send(response);
+    }
+}
+
+fn local_op(ns: &Namespace, request: &Value) -> wsx_socketio::BroadcastOperator {
+    ns.broadcast_with(options(&request["opts"]))
+}
+
+/// Another node's request: act on it, and answer those that expect an answer.
+fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u8]) {
+    let Some(request) = parse(payload) else {
+        tracing::warn!("wsx-redis: ignoring an undecodable request");
+        return;
+    };
+    if request["uid"].as_str() == Some(shared.uid.as_str()) {
+        return;
+    }
+    let request_id = request["requestId"].clone();
+    let respond = |body: Map<String, Value>| {
+        let mut out = Map::new();
+        out.insert("requestId".into(), request_id.clone());
+        out.extend(body);
+        shared.publish(
+            channels.response.clone(),
+            Value::Object(out).to_string().into_bytes(),
+        );
+    };
+    match request["type"].as_u64() {
+        Some(kind::SOCKETS) => {
+            let ids: Vec<Value> = local_op(ns, &request)
+                .sockets()
+                .iter()
+                .map(|s| Value::String(s.id().to_owned()))
+                .collect();
+            respond(Map::from_iter([("sockets".into(), Value::Array(ids))]));
+        }
+        Some(kind::ALL_ROOMS) => {
+            let rooms = ns
+                .adapter()
+                .rooms()
+                .into_iter()
+                .map(Value::String)
+                .collect();
+            respond(Map::from_iter([("rooms".into(), Value::Array(rooms))]));
+        }
+        Some(t @ (kind::REMOTE_JOIN | kind::REMOTE_LEAVE)) => {
+            if let (Some(sid), Some(room)) = (request["sid"].as_str(), request["room"].as_str()) {
+                // The legacy single-socket form.
+                if let Some(socket) = ns.get_socket(sid) {
+                    if t == kind::REMOTE_JOIN {
+                        socket.join([room]);
+                    } else {
+                        socket.leave(room);
+                    }
+                    respond(Map::new());
+                }
+                return;
+            }
+            let rooms = string_list(&request["rooms"]);
+            if t == kind::REMOTE_JOIN {
+                local_op(ns, &request).sockets_join(rooms);
+            } else {
+                local_op(ns, &request).sockets_leave(rooms);
+            }
+        }
+        Some(kind::REMOTE_DISCONNECT) => {
+            if let Some(sid) = request["sid"].as_str() {
+                if let Some(socket) = ns.get_socket(sid) {
+                    socket.disconnect(request["close"].as_bool().unwrap_or(false));
+                    respond(Map::new());
+                }
+                return;
+            }
+            local_op(ns, &request).disconnect_sockets(request["close"].as_bool().unwrap_or(false));
+        }
+        Some(kind::REMOTE_FETCH) => {
+            let sockets: Vec<Value> = local_op(ns, &request)
+                .sockets()
+                .iter()
+                .map(|socket| {
+                    let hs = socket.handshake();
+                    let req = &hs.request;
+                    let headers: Map<String, Value> = req
+                        .headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_owned(),
+                                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                            )
+                        })
+                        .collect();
+                    let issued = req
+                        .issued
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0);
+                    json!({
+                        "id": socket.id(),
+                        "handshake": {
+                            "headers": headers,
+                            "time": "",
+                            "address": req.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+                            "xdomain": false,
+                            "secure": false,
+                            "issued": issued,
+                            "url": req.uri.to_string(),
+                            "query": {},
+                            "auth": hs.auth,
+                        },
+                        "rooms": socket.rooms(),
+                        "data": socket.data(),
+                    })
+                })
+                .collect();
+            respond(Map::from_iter([("sockets".into(), Value::Array(sockets))]));
+        }
+        Some(kind::SERVER_SIDE_EMIT) => {
+            let mut data = match codec::decode(payload) {
+                // msgpack keeps binary arguments; JSON has none.
+                Some(Mp::Map(_)) if payload.first() != Some(&b'{') => {
+                    let mp = codec::decode(payload).unwrap_or(Mp::Nil);
+                    match codec::get(&mp, "data") {
+                        Some(Mp::Array(a)) => codec::to_payload(a).to_data().unwrap_or_default(),
+                        _ => Vec::new(),
+                    }
+                }
+                _ => request["data"]
+                    .as_array()
+                    .map(|a| a.iter().cloned().map(Data::Json).collect())
+                    .unwrap_or_default(),
+            };
+            if data.is_empty() {
+                return;
+            }
+            let event = match data.remove(0) {
+                Data::Json(Value::String(e)) => e,
+                _ => return,
+            };
+            if !request_id.is_null() {
+                tracing::debug!(
+                    event,
+                    "wsx-redis: serverSideEmit with ack is not answered yet (the sender times out)"
+                );
+            }
+            ns.dispatch_server_side_emit(&event, data);
+        }
+        Some(kind::BROADCAST) => {
+            tracing::debug!("wsx-redis: broadcast with acks from another node is not handled yet");
+        }
+        _ => {
+            tracing::debug!(request = %request, "wsx-redis: ignoring an unknown request");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Two wsx nodes on one Redis with the classic adapter, `socket.io-client` peers connected to
+//! each: broadcasts, remote joins, `fetchSockets` and `serverSideEmit` cross nodes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Clients, Redis, WsxNode, next_server_side, wait_nodes};
+use serde_json::json;
+use wsx_socketio::Data;
+
+async fn two_nodes() -> (Redis, WsxNode, WsxNode, Clients) {
+    let redis = Redis::start().await;
+    let a = WsxNode::start(&redis.url()).await;
+    let b = WsxNode::start(&redis.url()).await;
+    wait_nodes(&a.cluster, 2).await;
+    let clients = Clients::start().await;
+    (redis, a, b, clients)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_broadcast_on_one_node_reaches_the_room_on_the_other_only() {
+    let (_redis, a, b, mut c) = two_nodes().await;
+    c.connect("a1", &a.base).await;
+    c.connect("b1", &b.base).await;
+    c.connect("b2", &b.base).await;
+    c.join("b1", "news").await;
+
+    a.io.to(["news"]).emit("news", json!({"n": 1, "pi": 3.5}));
+    let args = c.event("b1", "news").await;
+    assert_eq!(args, json!([{"n": 1, "pi": 3.5}]));
+
+    // A namespace-wide broadcast with binary and an exception.
+    b.io.except(["news"]).emit(
+        "all",
+        vec![Data::from("x"), Data::Binary(vec![1u8, 2, 3].into())],
+    );
+    let args = c.event("a1", "all").await;
+    assert_eq!(args, json!(["x", {"$bin": "010203"}]));
+    c.event("b2", "all").await;
+    assert!(!c.received("b1", "all"), "b1 is in the excepted room");
+    assert!(!c.received("a1", "news") && !c.received("b2", "news"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_join_and_leave_reach_the_other_node() {
+    let (_redis, a, b, mut c) = two_nodes().await;
+    let sid = c.connect("b1", &b.base).await;
+
+    a.io.to([sid.as_str()]).sockets_join(["vip"]);
+    let deadline = tokio::time::Instant::now() + common::T;
+    while !b
+        .io
+        .of("/")
+        .get_socket(&sid)
+        .unwrap()
+        .rooms()
+        .contains(&"vip".to_owned())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "remote join did not happen"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.io.to(["vip"]).emit("vip", "welcome");
+    assert_eq!(c.event("b1", "vip").await, json!(["welcome"]));
+
+    a.io.to(["vip"]).sockets_leave(["vip"]);
+    let deadline = tokio::time::Instant::now() + common::T;
+    while b
+        .io
+        .of("/")
+        .get_socket(&sid)
+        .unwrap()
+        .rooms()
+        .contains(&"vip".to_owned())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "remote leave did not happen"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sockets_sees_the_clients_of_both_nodes() {
+    let (_redis, a, b, mut c) = two_nodes().await;
+    let a1 = c.connect("a1", &a.base).await;
+    let b1 = c.connect("b1", &b.base).await;
+    let b2 = c.connect("b2", &b.base).await;
+    c.join("b1", "room").await;
+    c.join("a1", "room").await;
+
+    let mut all: Vec<String> =
+        a.io.of("/")
+            .broadcast()
+            .fetch_sockets()
+            .await
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+    all.sort();
+    let mut want = vec![a1.clone(), b1.clone(), b2];
+    want.sort();
+    assert_eq!(all, want);
+
+    let in_room = b.io.to(["room"]).fetch_sockets().await;
+    let mut ids: Vec<&str> = in_room.iter().map(|s| s.id.as_str()).collect();
+    ids.sort();
+    let mut want = vec![a1.as_str(), b1.as_str()];
+    want.sort();
+    assert_eq!(ids, want);
+    let remote = in_room.iter().find(|s| s.id == a1).unwrap();
+    assert!(remote.rooms.contains(&"room".to_owned()), "{remote:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_emit_reaches_the_other_node_only() {
+    let (_redis, mut a, mut b, _c) = two_nodes().await;
+    a.io.of("/")
+        .server_side_emit("srv", vec![Data::from("hi"), Data::from(2)]);
+    assert_eq!(
+        next_server_side(&mut b).await,
+        vec![Data::from("srv"), Data::from("hi"), Data::from(2)]
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        a.server_side.try_recv().is_err(),
+        "the sender does not receive its own emit"
+    );
+}

@@ -1,0 +1,405 @@
+//! Harness for the cluster tests: a `redis-server` of our own on 127.0.0.1 (a free port), wsx
+//! `SocketIo` nodes with the Redis adapter, Node `socket.io` nodes with
+//! `@socket.io/redis-adapter` (`interop/node/sio_redis_server.js`) and `socket.io-client`
+//! peers (`interop/node/sio_client.js`). Every process is killed on drop; every wait is
+//! bounded by [`T`].
+//!
+//! `redis-server` (Debian's package) and the npm packages are installed by
+//! `interop/setup.sh`; without them these tests fail, they never skip.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use http::Request;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use wsx_redis::{RedisAdapterBuilder, RedisCluster};
+use wsx_socketio::{Config, Data, SocketIo};
+
+/// Deadline for every single wait.
+pub const T: Duration = Duration::from_secs(20);
+
+/// The `interop/` directory of the repository.
+pub fn interop_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+    d.canonicalize().unwrap_or(d)
+}
+
+fn require(path: &Path) {
+    assert!(
+        path.exists(),
+        "{} is missing: run interop/setup.sh first (it runs `npm ci` in interop/ and installs \
+         Debian's redis-server)",
+        path.display()
+    );
+}
+
+/// Kills the child on drop.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A `redis-server` on 127.0.0.1, without persistence, killed on drop.
+pub struct Redis {
+    _child: Kill,
+    pub port: u16,
+}
+
+impl Redis {
+    pub async fn start() -> Redis {
+        let bin = Path::new("/usr/bin/redis-server");
+        require(bin);
+        for _attempt in 0..5 {
+            // A free port: bind port 0, read it, let it go, hand it to redis-server.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new(bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--protected-mode",
+                    "yes",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("redis-server does not start");
+            let mut child = Kill(child);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = child.0.try_wait() {
+                    break; // exited (the port was taken meanwhile): try another
+                }
+                if ping(port).await {
+                    return Redis {
+                        _child: child,
+                        port,
+                    };
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "redis-server on port {port} does not answer PING"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        panic!("redis-server did not start on any of 5 ports");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+async fn ping(port: u16) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return false;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .is_ok()
+}
+
+/// A stream of JSON lines from a child process, waited on with [`Lines::expect`].
+pub struct Lines {
+    name: String,
+    rx: UnboundedReceiver<Value>,
+    backlog: VecDeque<Value>,
+}
+
+impl Lines {
+    /// The first line matching `pred` (others are kept, in order); fails after [`T`], or on
+    /// an `error` line.
+    pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i).unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(v)) => {
+                    assert!(v["ev"] != "error", "{}: {v}", self.name);
+                    if pred(&v) {
+                        return v;
+                    }
+                    self.backlog.push_back(v);
+                }
+                Ok(None) => panic!("{} exited while waiting for {what}", self.name),
+                Err(_) => panic!(
+                    "{}: no {what} within {T:?}; got {:?}",
+                    self.name, self.backlog
+                ),
+            }
+        }
+    }
+
+    /// Whether a line matching `pred` arrived (without waiting).
+    pub fn seen(&mut self, pred: impl Fn(&Value) -> bool) -> bool {
+        while let Ok(v) = self.rx.try_recv() {
+            self.backlog.push_back(v);
+        }
+        self.backlog.iter().any(pred)
+    }
+}
+
+/// A Node script speaking JSON lines on stdin/stdout.
+pub struct NodeProc {
+    stdin: ChildStdin,
+    pub lines: Lines,
+    seq: u64,
+    _child: Kill,
+}
+
+impl NodeProc {
+    pub fn spawn(script: &str, args: &[&str]) -> NodeProc {
+        let dir = interop_dir();
+        require(&dir.join("node_modules/socket.io/package.json"));
+        require(&dir.join("node_modules/@socket.io/redis-adapter/package.json"));
+        require(&dir.join("node_modules/socket.io-client/package.json"));
+        let mut child = Command::new("node")
+            .arg(dir.join("node").join(script))
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node does not start");
+        let stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let (tx, rx) = unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        NodeProc {
+            stdin,
+            lines: Lines {
+                name: script.to_owned(),
+                rx,
+                backlog: VecDeque::new(),
+            },
+            seq: 0,
+            _child: Kill(child),
+        }
+    }
+
+    pub fn send(&mut self, cmd: Value) {
+        let mut line = cmd.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Sends a command with a sequence number and waits for its `ok` answer.
+    pub async fn call(&mut self, mut cmd: Value) -> Value {
+        self.seq += 1;
+        let seq = self.seq;
+        cmd["seq"] = json!(seq);
+        let what = format!("the answer to {cmd}");
+        self.send(cmd);
+        self.lines
+            .expect(&what, move |v| v["ev"] == "ok" && v["seq"] == seq)
+            .await
+    }
+
+    pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.lines.expect(what, pred).await
+    }
+}
+
+/// `socket.io-client` in Node (several sockets, each on its own manager).
+pub struct Clients(pub NodeProc);
+
+impl Clients {
+    pub async fn start() -> Clients {
+        let mut p = NodeProc::spawn("sio_client.js", &[]);
+        p.expect("the client driver's ready line", |v| v["ev"] == "ready")
+            .await;
+        Clients(p)
+    }
+
+    /// Connects socket `id` to `/` at `base` (websocket only); returns its sid.
+    pub async fn connect(&mut self, id: &str, base: &str) -> String {
+        self.0.send(json!({
+            "op": "connect", "id": id, "url": base, "nsp": "/",
+            "opts": { "transports": ["websocket"] },
+        }));
+        let c = self
+            .0
+            .expect(&format!("{id} to connect"), |v| {
+                v["ev"] == "connect" && v["id"] == id
+            })
+            .await;
+        c["sid"].as_str().unwrap().to_owned()
+    }
+
+    /// Socket `id` emits "join" with `room` and waits for the server's ack.
+    pub async fn join(&mut self, id: &str, room: &str) {
+        let tag = format!("join-{id}-{room}");
+        self.0.send(json!({
+            "op": "emit", "id": id, "event": "join", "args": [room], "ack": true, "tag": tag,
+        }));
+        let a = self
+            .0
+            .expect(&format!("{id} to join {room}"), |v| v["tag"] == tag)
+            .await;
+        assert_eq!(a["ev"], "ack", "{a}");
+    }
+
+    /// Waits until socket `id` receives `event`; returns its args.
+    pub async fn event(&mut self, id: &str, event: &str) -> Value {
+        self.0
+            .expect(&format!("{id} to receive {event}"), |v| {
+                v["ev"] == "event" && v["id"] == id && v["event"] == event
+            })
+            .await["args"]
+            .clone()
+    }
+
+    /// Whether socket `id` has received `event` so far.
+    pub fn received(&mut self, id: &str, event: &str) -> bool {
+        self.0
+            .lines
+            .seen(|v| v["ev"] == "event" && v["id"] == id && v["event"] == event)
+    }
+}
+
+/// A wsx node: `SocketIo` with the Redis adapter, served on 127.0.0.1.
+pub struct WsxNode {
+    pub io: SocketIo,
+    pub cluster: RedisCluster,
+    pub base: String,
+    /// Server-side emits received from other nodes (event name first).
+    pub server_side: UnboundedReceiver<Vec<Data>>,
+}
+
+impl WsxNode {
+    pub async fn start(redis_url: &str) -> WsxNode {
+        let cluster = RedisAdapterBuilder::new(redis_url)
+            .requests_timeout(Duration::from_secs(3))
+            .connect()
+            .await
+            .expect("redis");
+        let c = cluster.clone();
+        let io = SocketIo::new(Config::default().adapter(move |nsp| c.adapter(nsp)));
+        io.ns("/", |socket| async move {
+            socket.on("join", |s, mut e| async move {
+                let room: String = e.arg(0).unwrap();
+                s.join([room]);
+                e.ack("joined");
+            });
+        });
+        let (tx, server_side) = unbounded_channel();
+        io.of("/").on_server_side_emit("srv", move |args| {
+            let mut all = vec![Data::from("srv")];
+            all.extend(args);
+            let _ = tx.send(all);
+            async {}
+        });
+        let base = serve(io.clone()).await;
+        WsxNode {
+            io,
+            cluster,
+            base,
+            server_side,
+        }
+    }
+}
+
+/// A Node `socket.io` node with `@socket.io/redis-adapter`.
+pub struct NodeServer {
+    pub proc: NodeProc,
+    pub base: String,
+}
+
+impl NodeServer {
+    pub async fn start(redis_url: &str) -> NodeServer {
+        let mut proc = NodeProc::spawn("sio_redis_server.js", &[redis_url]);
+        let l = proc
+            .expect("the Node server to listen", |v| v["ev"] == "listening")
+            .await;
+        let base = format!("http://127.0.0.1:{}", l["port"]);
+        NodeServer { proc, base }
+    }
+}
+
+/// Waits until `n` nodes listen to namespace `/` (`PUBSUB NUMSUB` of its request channel).
+pub async fn wait_nodes(cluster: &RedisCluster, n: usize) {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let now = cluster.nodes("/").await.unwrap();
+        if now == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{now} nodes subscribed, not {n}, after {T:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Serves `io` on 127.0.0.1 (an ephemeral port) until the runtime ends; returns the base URL.
+pub async fn serve(io: SocketIo) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let io = io.clone();
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                        let io = io.clone();
+                        async move {
+                            req.extensions_mut().insert(peer);
+                            Ok::<_, std::convert::Infallible>(io.handle(req).await)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Waits (bounded) for the next server-side emit a wsx node received.
+pub async fn next_server_side(node: &mut WsxNode) -> Vec<Data> {
+    tokio::time::timeout(T, node.server_side.recv())
+        .await
+        .expect("no server-side emit within the deadline")
+        .expect("server-side channel closed")
+}

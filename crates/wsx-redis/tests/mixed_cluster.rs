@@ -1,0 +1,153 @@
+//! A wsx node and a Node `socket.io` 4.8 node with `@socket.io/redis-adapter` 8.3 on one Redis
+//! (classic adapter), a `socket.io-client` peer on each: operations started on either kind of
+//! node reach the clients and answers of both.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Clients, NodeServer, Redis, WsxNode, next_server_side, wait_nodes};
+use serde_json::json;
+use wsx_socketio::Data;
+
+async fn mixed() -> (Redis, WsxNode, NodeServer, Clients) {
+    let redis = Redis::start().await;
+    let w = WsxNode::start(&redis.url()).await;
+    let n = NodeServer::start(&redis.url()).await;
+    wait_nodes(&w.cluster, 2).await;
+    let clients = Clients::start().await;
+    (redis, w, n, clients)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_cross_between_wsx_and_node_both_ways() {
+    let (_redis, w, mut n, mut c) = mixed().await;
+    c.connect("w1", &w.base).await;
+    c.connect("n1", &n.base).await;
+    c.join("w1", "news").await;
+    c.join("n1", "news").await;
+
+    // wsx → both nodes' clients, to a room (the room channel) and with binary.
+    w.io.to(["news"]).emit(
+        "from_wsx",
+        vec![
+            Data::from("hello"),
+            Data::from(json!({"n": 1, "f": 1.5})),
+            Data::Binary(vec![7u8, 8].into()),
+        ],
+    );
+    let want = json!(["hello", {"n": 1, "f": 1.5}, {"$bin": "0708"}]);
+    assert_eq!(c.event("w1", "from_wsx").await, want);
+    assert_eq!(c.event("n1", "from_wsx").await, want);
+
+    // Node → both nodes' clients, to the whole namespace and to a room.
+    n.proc
+        .call(
+            json!({"op": "broadcast", "event": "from_node", "args": ["hi", 2, {"three": [true]}]}),
+        )
+        .await;
+    let want = json!(["hi", 2, {"three": [true]}]);
+    assert_eq!(c.event("w1", "from_node").await, want);
+    assert_eq!(c.event("n1", "from_node").await, want);
+    n.proc.call(json!({"op": "broadcast", "rooms": ["news"], "except": [], "event": "node_room", "args": [1]})).await;
+    assert_eq!(c.event("w1", "node_room").await, json!([1]));
+    assert_eq!(c.event("n1", "node_room").await, json!([1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sockets_and_joins_cross_between_wsx_and_node() {
+    let (_redis, w, mut n, mut c) = mixed().await;
+    let w1 = c.connect("w1", &w.base).await;
+    let n1 = c.connect("n1", &n.base).await;
+
+    // Node asks: wsx answers with its socket.
+    let r = n.proc.call(json!({"op": "fetch_sockets"})).await;
+    let mut ids: Vec<String> = r["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let mut want = vec![w1.clone(), n1.clone()];
+    want.sort();
+    assert_eq!(ids, want, "{r}");
+
+    // wsx asks: Node answers with its socket.
+    let mut ids: Vec<String> =
+        w.io.of("/")
+            .broadcast()
+            .fetch_sockets()
+            .await
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+    ids.sort();
+    assert_eq!(ids, want);
+
+    // Node makes the wsx client join a room; a wsx broadcast to that room reaches it.
+    n.proc
+        .call(json!({"op": "sockets_join", "rooms": [w1], "join": ["from_node"]}))
+        .await;
+    let deadline = tokio::time::Instant::now() + common::T;
+    while !w
+        .io
+        .of("/")
+        .get_socket(&w1)
+        .unwrap()
+        .rooms()
+        .contains(&"from_node".to_owned())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Node's socketsJoin did not reach wsx"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // wsx makes the Node client join a room; Node's fetchSockets sees it there.
+    w.io.to([n1.as_str()]).sockets_join(["from_wsx"]);
+    let deadline = tokio::time::Instant::now() + common::T;
+    loop {
+        let r = n
+            .proc
+            .call(json!({"op": "fetch_sockets", "rooms": ["from_wsx"]}))
+            .await;
+        let ids: Vec<&str> = r["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["id"].as_str())
+            .collect();
+        if ids == [n1.as_str()] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "wsx's socketsJoin did not reach Node: {r}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_emit_crosses_between_wsx_and_node() {
+    let (_redis, mut w, mut n, _c) = mixed().await;
+    n.proc
+        .call(json!({"op": "server_side_emit", "event": "srv", "args": ["from node", 1]}))
+        .await;
+    assert_eq!(
+        next_server_side(&mut w).await,
+        vec![Data::from("srv"), Data::from("from node"), Data::from(1)]
+    );
+    w.io.of("/").server_side_emit(
+        "srv",
+        vec![Data::from("from wsx"), Data::from(json!({"k": [1]}))],
+    );
+    let got = n
+        .proc
+        .expect("Node's serverSideEmit handler", |v| {
+            v["ev"] == "server_side"
+        })
+        .await;
+    assert_eq!(got["args"], json!(["from wsx", {"k": [1]}]));
+}
