@@ -14,9 +14,13 @@
 // Clients may emit "join" (room[, ack]) to join a room. Commands, one JSON object per line on
 // stdin (each may carry "seq", echoed in the "ok" answer):
 //   {"op":"broadcast","rooms":[..],"except":[..],"event":E,"args":[..]}
+//   {"op":"broadcast_ack","rooms":[..],"event":E,"args":[..],"timeout":ms}
+//                                                   answers {"ev":"ok","responses":[..]}
 //   {"op":"sockets_join","rooms":[..],"join":[..]}
 //   {"op":"fetch_sockets","rooms":[..]}             answers {"ev":"ok","sockets":[{id,rooms}]}
 //   {"op":"server_side_emit","event":E,"args":[..]}
+//   {"op":"disconnect_sockets","rooms":[..],"close":B}
+//   {"op":"all_rooms"}                               answers {"ev":"ok","rooms":[..]} (cluster-wide)
 //   {"op":"exit"}
 // Exits when stdin closes.
 
@@ -64,6 +68,10 @@ async function main() {
       case 'broadcast':
         target().emit(cmd.event, ...(cmd.args || []));
         return {};
+      case 'broadcast_ack': {
+        const responses = await target().timeout(cmd.timeout || 3000).emitWithAck(cmd.event, ...(cmd.args || []));
+        return { responses };
+      }
       case 'sockets_join':
         target().socketsJoin(cmd.join);
         return {};
@@ -71,6 +79,11 @@ async function main() {
         const sockets = await target().fetchSockets();
         return { sockets: sockets.map((s) => ({ id: s.id, rooms: [...s.rooms] })) };
       }
+      case 'disconnect_sockets':
+        target().disconnectSockets(!!cmd.close);
+        return {};
+      case 'all_rooms':
+        return { rooms: [...(await io.of(cmd.nsp || '/').adapter.allRooms())] };
       case 'server_side_emit':
         io.of(cmd.nsp || '/').serverSideEmit(cmd.event, ...(cmd.args || []));
         return {};

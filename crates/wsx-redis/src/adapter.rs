@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use wsx_socketio::adapter::{
-    Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter, SocketInfo,
+    Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter, RemoteAck, SocketInfo,
 };
 use wsx_socketio::socketio::{Packet, PacketData};
 use wsx_socketio::{Data, Namespace, WeakNamespace};
@@ -29,6 +29,15 @@ mod kind {
     pub const REMOTE_FETCH: u64 = 5;
     pub const SERVER_SIDE_EMIT: u64 = 6;
     pub const BROADCAST: u64 = 7;
+    pub const BROADCAST_CLIENT_COUNT: u64 = 8;
+    pub const BROADCAST_ACK: u64 = 9;
+}
+
+/// A response to one of our requests: JSON, plus the msgpack value when it came as msgpack
+/// (which keeps binary).
+struct Response {
+    json: Value,
+    mp: Option<Mp>,
 }
 
 /// The channels of one namespace.
@@ -47,7 +56,7 @@ struct Channels {
 #[derive(Default)]
 struct NsState {
     /// Requests waiting for answers, by request id.
-    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>,
+    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>,
     /// The subscriber task.
     task: Mutex<Option<JoinHandle<()>>>,
     /// Set once the subscriptions are in place (and again after a reconnection).
@@ -270,7 +279,7 @@ impl Adapter for RedisAdapter {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(response)) => {
                         answered += 1;
-                        if let Some(list) = response["sockets"].as_array() {
+                        if let Some(list) = response.json["sockets"].as_array() {
                             found.extend(list.iter().filter_map(socket_info));
                         }
                     }
@@ -289,6 +298,103 @@ impl Adapter for RedisAdapter {
         })
     }
 
+    fn broadcast_with_ack_remote(
+        &self,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        on_ack: RemoteAck,
+    ) -> BoxFuture<usize> {
+        let PacketData::Event { payload, .. } = &packet.data else {
+            return Box::pin(async { 0 });
+        };
+        let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
+        let request_id = random_id();
+        let request = map(vec![
+            ("uid", s(&self.shared.uid)),
+            ("requestId", s(&request_id)),
+            ("type", Mp::from(kind::BROADCAST)),
+            (
+                "packet",
+                map(vec![
+                    ("type", Mp::from(2)),
+                    ("data", codec::from_payload(payload)),
+                    ("nsp", s(&packet.nsp)),
+                ]),
+            ),
+            (
+                "opts",
+                map(vec![
+                    ("rooms", strings(&opts.rooms)),
+                    ("except", strings(&opts.except)),
+                    (
+                        "flags",
+                        map(vec![(
+                            "timeout",
+                            Mp::from(u64::try_from(ack_timeout.as_millis()).unwrap_or(u64::MAX)),
+                        )]),
+                    ),
+                ]),
+            ),
+        ]);
+        let bytes = codec::encode(&request);
+        let shared = self.shared.clone();
+        let state = self.state.clone();
+        let channel = self.channels.request.clone();
+        Box::pin(async move {
+            let nodes = match shared.numsub(&channel).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "wsx-redis: PUBSUB NUMSUB failed; the broadcast with acks is local only");
+                    return 0;
+                }
+            };
+            let expected = nodes.saturating_sub(1);
+            if expected == 0 {
+                return 0;
+            }
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            lock(&state.pending).insert(request_id.clone(), tx);
+            shared.publish(channel, bytes);
+            let start = tokio::time::Instant::now();
+            let count_deadline = start + shared.requests_timeout;
+            let ack_deadline = start + ack_timeout;
+            let forward = move |r: &Response| {
+                if r.json["type"].as_u64() == Some(kind::BROADCAST_ACK) {
+                    on_ack(ack_args(r));
+                }
+            };
+            let (mut answered, mut clients) = (0, 0);
+            while answered < expected {
+                match tokio::time::timeout_at(count_deadline, rx.recv()).await {
+                    Ok(Some(r)) => {
+                        if r.json["type"].as_u64() == Some(kind::BROADCAST_CLIENT_COUNT) {
+                            answered += 1;
+                            clients += r.json["clientCount"].as_u64().unwrap_or(0) as usize;
+                        } else {
+                            forward(&r);
+                        }
+                    }
+                    _ => {
+                        tracing::warn!(
+                            answered,
+                            expected,
+                            "wsx-redis: broadcast with acks: not every node gave its client count"
+                        );
+                        break;
+                    }
+                }
+            }
+            // The acknowledgements go on arriving until the ack timeout.
+            shared.handle.spawn(async move {
+                while let Ok(Some(r)) = tokio::time::timeout_at(ack_deadline, rx.recv()).await {
+                    forward(&r);
+                }
+                lock(&state.pending).remove(&request_id);
+            });
+            clients
+        })
+    }
+
     fn server_side_emit(&self, event: &str, args: &[Data]) {
         let mut data = vec![s(event)];
         data.extend(args.iter().map(codec::from_data));
@@ -297,6 +403,16 @@ impl Adapter for RedisAdapter {
             ("type", Mp::from(kind::SERVER_SIDE_EMIT)),
             ("data", Mp::Array(data)),
         ]));
+    }
+}
+
+/// The arguments of a remote client's acknowledgement (Node forwards the first one).
+fn ack_args(r: &Response) -> Vec<Data> {
+    match r.mp.as_ref().and_then(|mp| codec::get(mp, "packet")) {
+        Some(packet) => codec::to_payload(std::slice::from_ref(packet))
+            .to_data()
+            .unwrap_or_default(),
+        None => vec![Data::Json(r.json["packet"].clone())],
     }
 }
 
@@ -455,15 +571,20 @@ fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload:
 
 /// Another node's answer to one of our requests.
 fn on_response(state: &NsState, payload: &[u8]) {
-    let Some(response) = parse(payload) else {
+    let mp = if payload.first() == Some(&b'{') {
+        None
+    } else {
+        codec::decode(payload)
+    };
+    let Some(json) = parse(payload) else {
         tracing::warn!("wsx-redis: ignoring an undecodable response");
         return;
     };
-    let Some(id) = response["requestId"].as_str() else {
+    let Some(id) = json["requestId"].as_str() else {
         return;
     };
     if let Some(tx) = lock(&state.pending).get(id) {
-        let _ = tx.send(response);
+        let _ = tx.send(Response { json, mp });
     }
 }
 
@@ -610,11 +731,72 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
             }
             ns.dispatch_server_side_emit(&event, data);
         }
-        Some(kind::BROADCAST) => {
-            tracing::debug!("wsx-redis: broadcast with acks from another node is not handled yet");
-        }
+        Some(kind::BROADCAST) => on_broadcast_with_ack(shared, channels, ns, &request, payload),
         _ => {
             tracing::debug!(request = %request, "wsx-redis: ignoring an unknown request");
         }
     }
+}
+
+/// Another node's broadcast with acknowledgements: tell it how many local clients get it (type
+/// 8), deliver it, and send each client's answer back (type 9, msgpack, its first argument).
+fn on_broadcast_with_ack(
+    shared: &Shared,
+    channels: &Channels,
+    ns: &Namespace,
+    request: &Value,
+    payload: &[u8],
+) {
+    let Some(request_id) = request["requestId"].as_str().map(str::to_owned) else {
+        return;
+    };
+    let mp = codec::decode(payload).filter(|_| payload.first() != Some(&b'{'));
+    let mut args = match mp
+        .as_ref()
+        .and_then(|mp| codec::get(mp, "packet"))
+        .and_then(|p| codec::get(p, "data"))
+    {
+        Some(Mp::Array(data)) => codec::to_payload(data).to_data().unwrap_or_default(),
+        _ => request["packet"]["data"]
+            .as_array()
+            .map(|a| a.iter().cloned().map(Data::Json).collect())
+            .unwrap_or_default(),
+    };
+    if args.is_empty() {
+        return;
+    }
+    let Data::Json(Value::String(event)) = args.remove(0) else {
+        return;
+    };
+    let timeout = request["opts"]["flags"]["timeout"]
+        .as_u64()
+        .map_or(shared.requests_timeout, Duration::from_millis);
+    let op = local_op(ns, request).timeout(timeout);
+    let count = op.sockets().len();
+    let response = channels.response.clone();
+    shared.publish(
+        response.clone(),
+        json!({"type": kind::BROADCAST_CLIENT_COUNT, "requestId": request_id, "clientCount": count})
+            .to_string()
+            .into_bytes(),
+    );
+    let publish = shared.publish.clone();
+    shared.handle.spawn(async move {
+        for answer in op.emit_with_ack(&event, args).await {
+            let Ok(mut args) = answer.result else {
+                continue;
+            };
+            let first = if args.is_empty() {
+                Mp::Nil
+            } else {
+                codec::from_data(&args.remove(0))
+            };
+            let msg = map(vec![
+                ("type", Mp::from(kind::BROADCAST_ACK)),
+                ("requestId", s(&request_id)),
+                ("packet", first),
+            ]);
+            let _ = publish.send((response.clone(), codec::encode(&msg)));
+        }
+    });
 }

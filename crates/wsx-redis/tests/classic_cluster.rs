@@ -132,3 +132,63 @@ async fn server_side_emit_reaches_the_other_node_only() {
         "the sender does not receive its own emit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_with_acks_gathers_the_answers_of_both_nodes() {
+    let (_redis, a, b, mut c) = two_nodes().await;
+    let a1 = c.connect("a1", &a.base).await;
+    c.connect("b1", &b.base).await;
+    c.0.call(json!({"op": "auto_ack", "id": "a1", "event": "ask", "reply": ["from a1"]}))
+        .await;
+    c.0.call(json!({"op": "auto_ack", "id": "b1", "event": "ask",
+        "reply": [{"from": "b1", "bin": {"$bin": "0102"}}, "ignored"]}))
+        .await;
+
+    let answers =
+        a.io.of("/")
+            .broadcast()
+            .timeout(Duration::from_secs(5))
+            .emit_with_ack("ask", "q?")
+            .await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let local = answers.iter().find(|r| r.socket.is_some()).unwrap();
+    assert_eq!(local.socket.as_deref(), Some(a1.as_str()));
+    assert_eq!(local.result.as_ref().unwrap(), &vec![Data::from("from a1")]);
+    let remote = answers.iter().find(|r| r.socket.is_none()).unwrap();
+    let args = remote.result.as_ref().unwrap();
+    let [Data::Object(fields)] = args.as_slice() else {
+        panic!("the first argument of b1's ack, binary kept: {args:?}");
+    };
+    let bin = fields.iter().find(|(k, _)| k == "bin").map(|(_, v)| v);
+    assert_eq!(bin, Some(&Data::Binary(vec![1u8, 2].into())), "{fields:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_and_malformed_messages_on_the_channels_are_ignored() {
+    let (redis, a, b, mut c) = two_nodes().await;
+    c.connect("b1", &b.base).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let junk: [(&str, &[u8]); 7] = [
+        ("socket.io#/#", b"\xc1\xff not msgpack"),
+        ("socket.io#/#", b"\x92\xa1x\x01"),
+        ("socket.io#/#news#", b"\x93\xa1x\x80\x80"),
+        ("socket.io-request#/#", b"{not json"),
+        ("socket.io-request#/#", br#"{"uid":"other","type":99}"#),
+        (
+            "socket.io-request#/#",
+            br#"{"uid":"other","type":7,"requestId":"r"}"#,
+        ),
+        ("socket.io-response#/#", b"[]"),
+    ];
+    for (channel, payload) in junk {
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<usize>(&mut conn)
+            .await
+            .unwrap();
+    }
+    a.io.emit("after", 1);
+    assert_eq!(c.event("b1", "after").await, json!([1]));
+}

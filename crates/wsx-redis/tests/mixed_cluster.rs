@@ -151,3 +151,85 @@ async fn server_side_emit_crosses_between_wsx_and_node() {
         .await;
     assert_eq!(got["args"], json!(["from wsx", {"k": [1]}]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_with_acks_cross_between_wsx_and_node_both_ways() {
+    let (_redis, w, mut n, mut c) = mixed().await;
+    c.connect("w1", &w.base).await;
+    c.connect("n1", &n.base).await;
+    c.0.call(json!({"op": "auto_ack", "id": "w1", "event": "ask", "reply": ["w"]}))
+        .await;
+    c.0.call(json!({"op": "auto_ack", "id": "n1", "event": "ask", "reply": ["n"]}))
+        .await;
+
+    // wsx asks: the Node node's client answers through Redis.
+    let answers =
+        w.io.of("/")
+            .broadcast()
+            .timeout(std::time::Duration::from_secs(5))
+            .emit_with_ack("ask", "from wsx")
+            .await;
+    let mut got: Vec<String> = answers
+        .iter()
+        .map(|r| match r.result.as_ref().unwrap().as_slice() {
+            [Data::Json(serde_json::Value::String(s))] => s.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, ["n", "w"]);
+
+    // Node asks: the wsx node's client answers through Redis.
+    let r = n
+        .proc
+        .call(
+            json!({"op": "broadcast_ack", "event": "ask", "args": ["from node"], "timeout": 5000}),
+        )
+        .await;
+    let mut got: Vec<&str> = r["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["n", "w"], "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_rooms_and_disconnect_sockets_cross_between_wsx_and_node() {
+    let (_redis, w, mut n, mut c) = mixed().await;
+    let w1 = c.connect("w1", &w.base).await;
+    let n1 = c.connect("n1", &n.base).await;
+    c.join("w1", "wsx_room").await;
+
+    // Node's allRooms() asks every node (type 1): the wsx node's rooms are in the answer.
+    let r = n.proc.call(json!({"op": "all_rooms"})).await;
+    let rooms: Vec<&str> = r["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for room in [w1.as_str(), n1.as_str(), "wsx_room"] {
+        assert!(rooms.contains(&room), "{room} missing from {r}");
+    }
+
+    // Node disconnects the wsx client, wsx disconnects the Node client (type 4).
+    n.proc
+        .call(json!({"op": "disconnect_sockets", "rooms": ["wsx_room"], "close": false}))
+        .await;
+    let d =
+        c.0.expect("w1 to be disconnected", |v| {
+            v["ev"] == "disconnect" && v["id"] == "w1"
+        })
+        .await;
+    assert_eq!(d["reason"], "io server disconnect", "{d}");
+    w.io.to([n1.as_str()]).disconnect_sockets(false);
+    let d =
+        c.0.expect("n1 to be disconnected", |v| {
+            v["ev"] == "disconnect" && v["id"] == "n1"
+        })
+        .await;
+    assert_eq!(d["reason"], "io server disconnect", "{d}");
+}
