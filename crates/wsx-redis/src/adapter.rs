@@ -452,7 +452,7 @@ async fn subscriber(
             Err(e) => {
                 tracing::warn!(error = %e, "wsx-redis: cannot open the subscriber connection");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
             }
         };

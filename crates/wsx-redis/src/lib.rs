@@ -84,7 +84,14 @@ impl RedisAdapterBuilder {
     /// then run on.
     pub async fn connect(self) -> Result<RedisCluster, Error> {
         let client = redis::Client::open(self.url.as_str())?;
-        let conn = client.get_multiplexed_async_connection().await?;
+        // The publisher reconnects by itself (with backoff) after Redis restarts; the
+        // subscribers reconnect and resubscribe in their own loop (adapter.rs).
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(2))
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(self.requests_timeout));
+        let conn = client.get_connection_manager_with_config(config).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::runtime::Handle::current();
         handle.spawn(publisher(conn.clone(), rx));
@@ -143,7 +150,7 @@ impl RedisCluster {
 
 pub(crate) struct Shared {
     client: redis::Client,
-    conn: redis::aio::MultiplexedConnection,
+    conn: redis::aio::ConnectionManager,
     key: String,
     uid: String,
     requests_timeout: Duration,
@@ -169,7 +176,7 @@ impl Shared {
 }
 
 async fn publisher(
-    mut conn: redis::aio::MultiplexedConnection,
+    mut conn: redis::aio::ConnectionManager,
     mut rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
 ) {
     while let Some((channel, payload)) = rx.recv().await {

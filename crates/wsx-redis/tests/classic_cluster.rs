@@ -192,3 +192,30 @@ async fn foreign_and_malformed_messages_on_the_channels_are_ignored() {
     a.io.emit("after", 1);
     assert_eq!(c.event("b1", "after").await, json!([1]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_restarts_the_nodes_resubscribe_and_broadcasts_cross_again() {
+    let (mut redis, a, b, mut c) = two_nodes().await;
+    c.connect("a1", &a.base).await;
+    c.connect("b1", &b.base).await;
+
+    redis.stop();
+    // Local delivery goes on while Redis is down.
+    a.io.emit("local", 1);
+    assert_eq!(c.event("a1", "local").await, json!([1]));
+
+    redis.restart().await;
+    wait_nodes(&a.cluster, 2).await;
+    // The publisher reconnects on its own; keep publishing until one crosses.
+    let deadline = tokio::time::Instant::now() + common::T;
+    let mut i = 0;
+    while !c.received("b1", "tick") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no broadcast crossed after the restart"
+        );
+        a.io.emit("tick", i);
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

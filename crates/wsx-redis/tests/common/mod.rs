@@ -56,8 +56,6 @@ pub struct Redis {
 
 impl Redis {
     pub async fn start() -> Redis {
-        let bin = Path::new("/usr/bin/redis-server");
-        require(bin);
         for _attempt in 0..5 {
             // A free port: bind port 0, read it, let it go, hand it to redis-server.
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -65,6 +63,41 @@ impl Redis {
                 .local_addr()
                 .unwrap()
                 .port();
+            if let Some(redis) = Self::start_on(port).await {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start on any of 5 ports");
+    }
+
+    /// Kills the server and starts a new one on the same port (its data is gone).
+    pub async fn restart(&mut self) {
+        self.stop();
+        let port = self.port;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(redis) = Self::start_on(port).await {
+                *self = redis;
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server does not restart on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the server (until [`restart`](Self::restart)).
+    pub fn stop(&mut self) {
+        let _ = self._child.0.kill();
+        let _ = self._child.0.wait();
+    }
+
+    async fn start_on(port: u16) -> Option<Redis> {
+        let bin = Path::new("/usr/bin/redis-server");
+        require(bin);
+        {
             let child = Command::new(bin)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args([
@@ -84,13 +117,13 @@ impl Redis {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             loop {
                 if let Ok(Some(_)) = child.0.try_wait() {
-                    break; // exited (the port was taken meanwhile): try another
+                    return None; // exited (the port is taken)
                 }
                 if ping(port).await {
-                    return Redis {
+                    return Some(Redis {
                         _child: child,
                         port,
-                    };
+                    });
                 }
                 assert!(
                     tokio::time::Instant::now() < deadline,
@@ -99,7 +132,6 @@ impl Redis {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        panic!("redis-server did not start on any of 5 ports");
     }
 
     pub fn url(&self) -> String {
