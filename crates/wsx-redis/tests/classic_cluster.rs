@@ -219,3 +219,36 @@ async fn after_redis_restarts_the_nodes_resubscribe_and_broadcasts_cross_again()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sockets_times_out_cleanly_on_a_node_that_never_answers() {
+    let (redis, a, b, mut c) = two_nodes().await;
+    let a1 = c.connect("a1", &a.base).await;
+    let b1 = c.connect("b1", &b.base).await;
+    // A "node" that listens to the request channel but never answers (hung or dying).
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut mute = client.get_async_pubsub().await.unwrap();
+    mute.subscribe("socket.io-request#/#").await.unwrap();
+    wait_nodes(&a.cluster, 3).await;
+
+    let started = tokio::time::Instant::now();
+    let mut ids: Vec<String> =
+        a.io.of("/")
+            .broadcast()
+            .fetch_sockets()
+            .await
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+    let took = started.elapsed();
+    ids.sort();
+    let mut want = vec![a1, b1];
+    want.sort();
+    assert_eq!(ids, want, "the answers that came are kept");
+    // requests_timeout is 3 s in the harness.
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    drop(mute);
+}
