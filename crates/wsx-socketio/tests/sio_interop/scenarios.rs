@@ -1468,13 +1468,14 @@ pub async fn recovery(kind: Kind, transport: &str) {
     io.ns("/", move |socket| {
         let log = log.clone();
         async move {
-            log.note(
-                json!({ "ev": "connect", "id": socket.id(), "recovered": socket.recovered() }),
-            );
-            log_disconnect(&socket, &log);
+            // Join first: the test broadcasts to `news` as soon as it sees this connect.
             if !socket.recovered() {
                 socket.join(["news"]);
             }
+            log_disconnect(&socket, &log);
+            log.note(
+                json!({ "ev": "connect", "id": socket.id(), "recovered": socket.recovered() }),
+            );
         }
     });
     let url = serve(io.clone()).await;
