@@ -679,6 +679,9 @@ pub struct PreparedFrame {
     bytes: Bytes,
 }
 
+/// Frames prepared in this process, for [`PreparedFrame::encoded_total`].
+static PREPARED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl PreparedFrame {
     /// Encodes `msg` (text or binary).
     pub fn new(msg: &Message) -> Self {
@@ -703,7 +706,21 @@ impl PreparedFrame {
         let mut b = BytesMut::with_capacity(n + payload.len());
         b.extend_from_slice(&hb[..n]);
         b.extend_from_slice(payload);
+        PREPARED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self { bytes: b.freeze() }
+    }
+
+    /// How many frames [`PreparedFrame::new`] has encoded in this process so far: a counter
+    /// for metrics, and for tests that a broadcast encodes once however many receive it.
+    ///
+    /// ```
+    /// use wsx_proto::{Message, PreparedFrame};
+    /// let before = PreparedFrame::encoded_total();
+    /// let _f = PreparedFrame::new(&Message::text("hi"));
+    /// assert!(PreparedFrame::encoded_total() > before);
+    /// ```
+    pub fn encoded_total() -> u64 {
+        PREPARED.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The encoded frame.

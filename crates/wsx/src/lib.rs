@@ -5,6 +5,8 @@
 //! - [`Server`]: host/port/backlog, path routing, a verify hook, origin allow-list,
 //!   subprotocol selection, client tracking and broadcast, heartbeats, max connections,
 //!   graceful shutdown, TLS.
+//! - [`Hub`]: publish/subscribe topics, each message encoded once for all its subscribers,
+//!   and a [`Relay`] to carry them to other processes.
 //! - [`connect`] / [`ClientBuilder`]: `ws://` and `wss://`, subprotocols, headers, Origin,
 //!   handshake timeout, redirects, permessage-deflate.
 //! - Features `hyper` and `axum`: upgrade requests of an existing HTTP server.
@@ -12,6 +14,7 @@
 mod accept;
 mod client;
 mod error;
+mod hub;
 mod server;
 mod stream;
 #[cfg(feature = "tls")]
@@ -26,6 +29,7 @@ pub mod hyper;
 pub use accept::{Accepted, Acceptor, HandshakeRequest, Rejection, accept};
 pub use client::{ClientBuilder, client_handshake, connect};
 pub use error::{Error, Result};
+pub use hub::{Hub, Relay};
 pub use server::{
     BroadcastReport, ClientId, Clients, Connected, Server, ServerBuilder, ShutdownHandle,
     accept_tcp, is_refused,

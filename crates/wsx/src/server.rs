@@ -117,19 +117,7 @@ impl Clients {
         frame: &PreparedFrame,
         except: Option<ClientId>,
     ) -> BroadcastReport {
-        let mut report = BroadcastReport::default();
-        let g = self.lock();
-        for (&id, s) in &g.map {
-            if Some(ClientId(id)) == except {
-                continue;
-            }
-            match s.send_prepared(frame) {
-                SendStatus::Queued | SendStatus::Backpressure => report.queued += 1,
-                SendStatus::Dropped => report.dropped += 1,
-                SendStatus::Closed => report.closed += 1,
-            }
-        }
-        report
+        crate::hub::send_all(&self.lock().map, frame, except)
     }
 
     /// Starts the closing handshake with every client.
