@@ -11,7 +11,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use wsx_socketio::adapter::{
-    Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter, RemoteAck, SocketInfo,
+    Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck,
+    ServerSideAcks, SocketInfo,
 };
 use wsx_socketio::socketio::{Packet, PacketData};
 use wsx_socketio::{Data, Namespace, WeakNamespace};
@@ -404,16 +405,80 @@ impl Adapter for RedisAdapter {
             ("data", Mp::Array(data)),
         ]));
     }
+
+    fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
+        let request_id = random_id();
+        let mut data = vec![s(event)];
+        data.extend(args.iter().map(codec::from_data));
+        let request = map(vec![
+            ("uid", s(&self.shared.uid)),
+            ("requestId", s(&request_id)),
+            ("type", Mp::from(kind::SERVER_SIDE_EMIT)),
+            ("data", Mp::Array(data)),
+        ]);
+        // JSON as Node's, msgpack only when an argument is binary (JSON cannot carry it).
+        let bytes = if codec::has_binary(&request) {
+            codec::encode(&request)
+        } else {
+            codec::to_json(&request).to_string().into_bytes()
+        };
+        let shared = self.shared.clone();
+        let state = self.state.clone();
+        let channel = self.channels.request.clone();
+        Box::pin(async move {
+            let nodes = match shared.numsub(&channel).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "wsx-redis: PUBSUB NUMSUB failed; serverSideEmitWithAck reaches no one");
+                    return ServerSideAcks::default();
+                }
+            };
+            let expected = nodes.saturating_sub(1);
+            let mut acks = ServerSideAcks {
+                answers: Vec::new(),
+                expected,
+            };
+            if expected == 0 {
+                return acks;
+            }
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            lock(&state.pending).insert(request_id.clone(), tx);
+            shared.publish(channel, bytes);
+            let deadline = tokio::time::Instant::now() + shared.requests_timeout;
+            while acks.answers.len() < expected {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(r)) => acks.answers.push(response_data(&r, "data")),
+                    _ => {
+                        tracing::warn!(
+                            answered = acks.answers.len(),
+                            expected,
+                            "wsx-redis: serverSideEmitWithAck timed out waiting for other nodes"
+                        );
+                        break;
+                    }
+                }
+            }
+            lock(&state.pending).remove(&request_id);
+            acks
+        })
+    }
+}
+
+/// Field `key` of a response as application data (binary kept when it came as msgpack).
+fn response_data(r: &Response, key: &str) -> Data {
+    match r.mp.as_ref().and_then(|mp| codec::get(mp, key)) {
+        Some(v) => codec::to_payload(std::slice::from_ref(v))
+            .to_data()
+            .ok()
+            .and_then(|mut d| d.pop())
+            .unwrap_or(Data::Json(Value::Null)),
+        None => Data::Json(r.json[key].clone()),
+    }
 }
 
 /// The arguments of a remote client's acknowledgement (Node forwards the first one).
 fn ack_args(r: &Response) -> Vec<Data> {
-    match r.mp.as_ref().and_then(|mp| codec::get(mp, "packet")) {
-        Some(packet) => codec::to_payload(std::slice::from_ref(packet))
-            .to_data()
-            .unwrap_or_default(),
-        None => vec![Data::Json(r.json["packet"].clone())],
-    }
+    vec![response_data(r, "packet")]
 }
 
 fn socket_info(v: &Value) -> Option<SocketInfo> {
@@ -723,13 +788,28 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
                 Data::Json(Value::String(e)) => e,
                 _ => return,
             };
-            if !request_id.is_null() {
-                tracing::debug!(
-                    event,
-                    "wsx-redis: serverSideEmit with ack is not answered yet (the sender times out)"
-                );
-            }
-            ns.dispatch_server_side_emit(&event, data);
+            let Some(request_id) = request_id.as_str().map(str::to_owned) else {
+                ns.dispatch_server_side_emit(&event, data);
+                return;
+            };
+            // The answer: `{type:6, requestId, data:<first ack argument>}` on the response
+            // channel (JSON as Node's; msgpack when it holds binary).
+            let publish = shared.publish.clone();
+            let channel = channels.response.clone();
+            let ack = ServerSideAck::new(move |answer| {
+                let msg = map(vec![
+                    ("type", Mp::from(kind::SERVER_SIDE_EMIT)),
+                    ("requestId", s(&request_id)),
+                    ("data", codec::from_data(&answer)),
+                ]);
+                let bytes = if codec::has_binary(&msg) {
+                    codec::encode(&msg)
+                } else {
+                    codec::to_json(&msg).to_string().into_bytes()
+                };
+                let _ = publish.send((channel, bytes));
+            });
+            ns.dispatch_server_side_emit_with_ack(&event, data, ack);
         }
         Some(kind::BROADCAST) => on_broadcast_with_ack(shared, channels, ns, &request, payload),
         _ => {

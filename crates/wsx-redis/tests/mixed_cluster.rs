@@ -233,3 +233,75 @@ async fn all_rooms_and_disconnect_sockets_cross_between_wsx_and_node() {
         .await;
     assert_eq!(d["reason"], "io server disconnect", "{d}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_emit_with_ack_gathers_wsx_and_node_answers_both_ways() {
+    let redis = Redis::start().await;
+    let mut w1 = WsxNode::start(&redis.url()).await;
+    let mut w2 = WsxNode::start(&redis.url()).await;
+    let mut n = NodeServer::start_cluster_script(&["classic", &redis.url()]).await;
+    wait_nodes(&w1.cluster, 3).await;
+
+    // wsx asks: the other wsx node and the Node node answer.
+    let acks = w1
+        .io
+        .of("/")
+        .server_side_emit_with_ack("srv_ack", vec![Data::from("from wsx"), Data::from(1)])
+        .await;
+    assert_eq!(acks.expected, 2);
+    assert!(!acks.timed_out(), "{acks:?}");
+    let mut nodes: Vec<String> = acks
+        .answers
+        .iter()
+        .map(|a| match a {
+            Data::Json(v) => {
+                assert_eq!(v["got"], json!(["from wsx", 1]), "{v}");
+                v["node"].as_str().unwrap().to_owned()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["node", "wsx"]);
+    assert_eq!(
+        next_server_side(&mut w2).await,
+        vec![Data::from("srv_ack"), Data::from("from wsx"), Data::from(1)]
+    );
+    n.proc
+        .expect("Node's srv_ack handler", |v| {
+            v["ev"] == "server_side" && v["event"] == "srv_ack"
+        })
+        .await;
+
+    // Node asks: both wsx nodes answer.
+    let r = n
+        .proc
+        .call(json!({"op": "server_side_emit_ack", "event": "srv_ack", "args": ["from node"]}))
+        .await;
+    assert!(r.get("timeout").is_none(), "{r}");
+    let responses = r["responses"].as_array().unwrap();
+    assert_eq!(responses.len(), 2, "{r}");
+    for answer in responses {
+        assert_eq!(answer, &json!({"node": "wsx", "got": ["from node"]}), "{r}");
+    }
+    assert_eq!(
+        next_server_side(&mut w1).await,
+        vec![Data::from("srv_ack"), Data::from("from node")]
+    );
+    assert_eq!(
+        next_server_side(&mut w2).await,
+        vec![Data::from("srv_ack"), Data::from("from node")]
+    );
+
+    // Nobody answers an event without an acknowledging handler: the requests timeout (3 s)
+    // ends the wait with what came (nothing), it does not hang.
+    let start = std::time::Instant::now();
+    let acks = w1
+        .io
+        .of("/")
+        .server_side_emit_with_ack("srv", "no answer")
+        .await;
+    assert_eq!(acks.expected, 2);
+    assert!(acks.timed_out() && acks.answers.is_empty(), "{acks:?}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(6));
+}

@@ -58,6 +58,47 @@ pub struct SocketInfo {
 /// Receives the acknowledgements of other nodes' clients to a broadcast.
 pub type RemoteAck = Arc<dyn Fn(Vec<Data>) + Send + Sync>;
 
+/// The answers of the other nodes to a server-side emit with acknowledgement (Node's
+/// `serverSideEmitWithAck`): one per node that answered, in arrival order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerSideAcks {
+    /// Each answering node's acknowledgement (the first argument it answered with).
+    pub answers: Vec<Data>,
+    /// How many nodes were asked (every other node of the cluster; 0 without one).
+    pub expected: usize,
+}
+
+impl ServerSideAcks {
+    /// Whether the requests timeout passed before every node answered (`answers` then holds
+    /// those that did, as Node's callback gets them with its timeout error).
+    pub fn timed_out(&self) -> bool {
+        self.answers.len() < self.expected
+    }
+}
+
+/// How a server-side handler answers another node's
+/// [`server_side_emit_with_ack`](crate::Namespace::server_side_emit_with_ack): call
+/// [`send`](Self::send) once (dropping it answers nothing, and the asking node times out).
+pub struct ServerSideAck(Box<dyn FnOnce(Data) + Send>);
+
+impl std::fmt::Debug for ServerSideAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSideAck").finish_non_exhaustive()
+    }
+}
+
+impl ServerSideAck {
+    /// An acknowledgement that hands its answer to `f` (what a cluster adapter publishes).
+    pub fn new(f: impl FnOnce(Data) + Send + 'static) -> Self {
+        ServerSideAck(Box::new(f))
+    }
+
+    /// Answers the asking node (Node's adapters carry one argument).
+    pub fn send(self, answer: impl Into<Data>) {
+        (self.0)(answer.into())
+    }
+}
+
 /// Room bookkeeping for one namespace, and the hooks a cluster adapter overrides.
 ///
 /// The local part (rooms of this node's sockets) is required. The cluster hooks have default
@@ -129,6 +170,13 @@ pub trait Adapter: Send + Sync + 'static {
     /// node does not receive it. A single node has nothing to do.
     fn server_side_emit(&self, event: &str, args: &[Data]) {
         let _ = (event, args);
+    }
+
+    /// Sends an event to the other nodes' server-side handlers and gathers their answers
+    /// (one per node, within the adapter's requests timeout). A single node has nobody to ask.
+    fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
+        let _ = (event, args);
+        Box::pin(async { ServerSideAcks::default() })
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, ServerSideAck, ServerSideAcks};
 use crate::args::IntoArgs;
 use crate::broadcast::BroadcastOperator;
 use crate::engine::Session;
@@ -83,7 +83,7 @@ pub(crate) struct NsInner {
     server_side: RwLock<HashMap<String, ServerSideHandler>>,
 }
 
-type ServerSideHandler = Arc<dyn Fn(Vec<Data>) -> BoxFuture + Send + Sync>;
+type ServerSideHandler = Arc<dyn Fn(Vec<Data>, Option<ServerSideAck>) -> BoxFuture + Send + Sync>;
 
 /// A namespace handle that does not keep it alive (what an [`Adapter`] holds).
 #[derive(Clone)]
@@ -177,7 +177,32 @@ impl Namespace {
         F: Fn(Vec<Data>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let h: ServerSideHandler = Arc::new(move |args| Box::pin(handler(args)));
+        let h: ServerSideHandler = Arc::new(move |args, _| Box::pin(handler(args)));
+        write(&self.0.server_side).insert(event.into(), h);
+    }
+
+    /// Emits `event` to the server-side handlers of the other nodes and gathers their answers
+    /// (Node's `serverSideEmitWithAck`): one per other node, or those that came within the
+    /// cluster adapter's requests timeout ([`ServerSideAcks::timed_out`]).
+    pub fn server_side_emit_with_ack(
+        &self,
+        event: &str,
+        args: impl IntoArgs,
+    ) -> impl Future<Output = ServerSideAcks> + Send + 'static {
+        self.0
+            .adapter
+            .server_side_emit_with_ack(event, &args.into_args())
+    }
+
+    /// Handles `event` sent by another node's [`server_side_emit`](Self::server_side_emit) or
+    /// [`server_side_emit_with_ack`](Self::server_side_emit_with_ack); `ack` is `Some` when the
+    /// sender waits for an answer.
+    pub fn on_server_side_emit_with_ack<F, Fut>(&self, event: impl Into<String>, handler: F)
+    where
+        F: Fn(Vec<Data>, Option<ServerSideAck>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let h: ServerSideHandler = Arc::new(move |args, ack| Box::pin(handler(args, ack)));
         write(&self.0.server_side).insert(event.into(), h);
     }
 
@@ -185,7 +210,21 @@ impl Namespace {
     pub fn dispatch_server_side_emit(&self, event: &str, args: Vec<Data>) {
         let handler = read(&self.0.server_side).get(event).cloned();
         if let Some(h) = handler {
-            run(h(args));
+            run(h(args, None));
+        }
+    }
+
+    /// Delivers a server-side emit with acknowledgement received from another node (called by
+    /// cluster adapters): the handler answers through `ack`.
+    pub fn dispatch_server_side_emit_with_ack(
+        &self,
+        event: &str,
+        args: Vec<Data>,
+        ack: ServerSideAck,
+    ) {
+        let handler = read(&self.0.server_side).get(event).cloned();
+        if let Some(h) = handler {
+            run(h(args, Some(ack)));
         }
     }
 

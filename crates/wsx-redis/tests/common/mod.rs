@@ -348,13 +348,7 @@ impl WsxNode {
                 e.ack("joined");
             });
         });
-        let (tx, server_side) = unbounded_channel();
-        io.of("/").on_server_side_emit("srv", move |args| {
-            let mut all = vec![Data::from("srv")];
-            all.extend(args);
-            let _ = tx.send(all);
-            async {}
-        });
+        let server_side = server_side_handlers(&io);
         let base = serve(io.clone()).await;
         WsxNode {
             io,
@@ -363,6 +357,37 @@ impl WsxNode {
             server_side,
         }
     }
+}
+
+/// The server-side handlers of a wsx test node: "srv" is recorded; "srv_ack" is recorded and
+/// answered with `{"node":"wsx","got":[args]}`. Returns what they record (event name first).
+pub fn server_side_handlers(io: &SocketIo) -> UnboundedReceiver<Vec<Data>> {
+    let (tx, server_side) = unbounded_channel();
+    let tx2 = tx.clone();
+    io.of("/").on_server_side_emit("srv", move |args| {
+        let mut all = vec![Data::from("srv")];
+        all.extend(args);
+        let _ = tx.send(all);
+        async {}
+    });
+    io.of("/")
+        .on_server_side_emit_with_ack("srv_ack", move |args, ack| {
+            let got: Vec<Value> = args
+                .iter()
+                .map(|d| match d {
+                    Data::Json(v) => v.clone(),
+                    other => json!(format!("{other:?}")),
+                })
+                .collect();
+            let mut all = vec![Data::from("srv_ack")];
+            all.extend(args);
+            let _ = tx2.send(all);
+            if let Some(ack) = ack {
+                ack.send(json!({"node": "wsx", "got": got}));
+            }
+            async {}
+        });
+    server_side
 }
 
 /// A Node `socket.io` node with `@socket.io/redis-adapter`.
@@ -374,6 +399,18 @@ pub struct NodeServer {
 impl NodeServer {
     pub async fn start(redis_url: &str) -> NodeServer {
         let mut proc = NodeProc::spawn("sio_redis_server.js", &[redis_url]);
+        let l = proc
+            .expect("the Node server to listen", |v| v["ev"] == "listening")
+            .await;
+        let base = format!("http://127.0.0.1:{}", l["port"]);
+        NodeServer { proc, base }
+    }
+
+    /// A Node node run by `interop/node/sio_redis_cluster_server.js` (`args`: the adapter,
+    /// `classic` or `sharded`, then the Redis URL(s) and the key), which also answers
+    /// server-side emits with acknowledgement ("srv_ack").
+    pub async fn start_cluster_script(args: &[&str]) -> NodeServer {
+        let mut proc = NodeProc::spawn("sio_redis_cluster_server.js", args);
         let l = proc
             .expect("the Node server to listen", |v| v["ev"] == "listening")
             .await;
