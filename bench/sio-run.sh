@@ -13,6 +13,9 @@
 #         (not through `cargo run`, so that the PID measured is the server's); set
 #         WSX_ROOT=DIR to build it from another checkout (e.g. an exported commit, while the
 #         working tree is being edited) instead of this repository
+#   sioxide  bench/peers/socketioxide (socketioxide 0.18.x on axum, current_thread runtime),
+#         built in the bench workspace (`cargo build --release -p sioxide-bench`) and run from
+#         its binary bench/target/release/sioxide-bench
 #
 # Usage: bench/sio-run.sh [options] SUBJECT... [-- extra sio-load options]
 #   -n N        receivers (default 1000)
@@ -21,7 +24,7 @@
 #   -r K        latency rounds (default 50)
 #   -k REPEAT   runs per subject, interleaved (default 1)
 #   -o FILE     also append the JSON lines to FILE
-# Example: bench/sio-run.sh -n 10000 node wsx
+# Example: bench/sio-run.sh -n 10000 node sioxide wsx
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,11 +41,11 @@ while (($#)); do
     -o) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; extra=("$@"); break ;;
-    node|wsx) subjects+=("$1"); shift ;;
+    node|wsx|sioxide) subjects+=("$1"); shift ;;
     *) echo "sio-run: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
-((${#subjects[@]})) || { echo "sio-run: name at least one subject: node, wsx" >&2; exit 2; }
+((${#subjects[@]})) || { echo "sio-run: name at least one subject: node, wsx, sioxide" >&2; exit 2; }
 for tool in taskset jq python3 cargo; do
   command -v "$tool" >/dev/null || { echo "sio-run: needs $tool" >&2; exit 2; }
 done
@@ -57,7 +60,8 @@ fi
 ulimit -n "$hard"
 
 echo "building sio-load ..." >&2
-(cd "$root/bench" && cargo build --release --quiet)
+# Only the packages needed (the bench workspace has other members, not all of them ours).
+(cd "$root/bench" && cargo build --release --quiet -p sio-load)
 driver="$root/bench/target/release/sio-load"
 for s in "${subjects[@]}"; do
   case "$s" in
@@ -70,6 +74,10 @@ for s in "${subjects[@]}"; do
         echo "sio-run: $wsx_root/crates/wsx-socketio/examples/bench_server.rs does not exist" >&2; exit 2; }
       echo "building bench_server in $wsx_root ..." >&2
       (cd "$wsx_root" && cargo build --release --quiet -p wsx-socketio --example bench_server)
+      ;;
+    sioxide)
+      echo "building the socketioxide peer ..." >&2
+      (cd "$root/bench" && cargo build --release --quiet -p sioxide-bench)
       ;;
   esac
 done
@@ -106,6 +114,7 @@ run_one() {
   case "$subject" in
     node) (cd "$root/bench/peers/node-socketio" && exec taskset -c 0 node server.js "$port") >"$log" 2>&1 & ;;
     wsx) taskset -c 0 "$wsx_root/target/release/examples/bench_server" "127.0.0.1:$port" >"$log" 2>&1 & ;;
+    sioxide) taskset -c 0 "$root/bench/target/release/sioxide-bench" "127.0.0.1:$port" >"$log" 2>&1 & ;;
   esac
   server_pid=$!
   local ok=""
