@@ -20,6 +20,8 @@
 # Usage: bench/sio-run.sh [options] SUBJECT... [-- extra sio-load options]
 #   -n N        receivers (default 1000)
 #   -m MODE     latency | throughput (default latency)
+#   -t TRANSP   the receivers' transport: websocket | polling (HTTP long-polling, never
+#               upgraded; the publisher stays a websocket) (default websocket)
 #   -s SIZE     payload bytes, e.g. 100 or 1k (default 100)
 #   -r K        latency rounds (default 50)
 #   -k REPEAT   runs per subject, interleaved (default 1)
@@ -29,12 +31,13 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 wsx_root="${WSX_ROOT:-$root}"
-n=1000 mode=latency size=100 rounds=50 repeat=1 out=""
+n=1000 mode=latency transport=websocket size=100 rounds=50 repeat=1 out=""
 subjects=() extra=()
 while (($#)); do
   case "$1" in
     -n) n="$2"; shift 2 ;;
     -m) mode="$2"; shift 2 ;;
+    -t) transport="$2"; shift 2 ;;
     -s) size="$2"; shift 2 ;;
     -r) rounds="$2"; shift 2 ;;
     -k) repeat="$2"; shift 2 ;;
@@ -135,7 +138,7 @@ run_one() {
   echo "== $subject (run $rep): pid $server_pid on 127.0.0.1:$port" >&2
   local line rc=0
   # The driver has its own hard deadline (--deadline, 600 s); this one is a backstop.
-  taskset -c 1 timeout 700 "$driver" "127.0.0.1:$port" -n "$n" -m "$mode" -s "$size" -r "$rounds" \
+  taskset -c 1 timeout 700 "$driver" "127.0.0.1:$port" -n "$n" -m "$mode" -t "$transport" -s "$size" -r "$rounds" \
     --server-pid "$server_pid" --label "$subject" "${extra[@]}" | tee "$logdir/$subject-$rep.driver.log" >&2 || rc=$?
   if kill -0 "$server_pid" 2>/dev/null; then
     local cpu1 hwm
@@ -166,7 +169,7 @@ for rep in $(seq "$repeat"); do
 done
 
 echo
-echo "sio-load $mode, $n receivers, payload $size B ($(nproc) cores: server on core 0, driver on core 1; logs in $logdir)"
+echo "sio-load $mode, $n $transport receivers, payload $size B ($(nproc) cores: server on core 0, driver on core 1; logs in $logdir)"
 python3 - "$results" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

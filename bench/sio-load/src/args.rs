@@ -21,12 +21,31 @@ impl Mode {
     }
 }
 
+/// How the receivers connect (the publisher always uses a websocket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `transport=websocket`, directly (no polling first).
+    Websocket,
+    /// `transport=polling`: HTTP long-polling, never upgraded.
+    Polling,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Websocket => "websocket",
+            Transport::Polling => "polling",
+        }
+    }
+}
+
 /// Every knob, with its default.
 #[derive(Debug, Clone)]
 pub struct Args {
     pub server: SocketAddr,
     pub receivers: usize,
     pub mode: Mode,
+    pub transport: Transport,
     pub size: usize,
     pub rounds: usize,
     pub warmup: usize,
@@ -47,13 +66,16 @@ pub struct Args {
 pub const USAGE: &str = "\
 usage: sio-load [options] HOST:PORT
 
-Socket.IO v5 / Engine.IO v4 broadcast load over the websocket transport
-(ws://HOST:PORT/socket.io/?EIO=4&transport=websocket). The server must put every socket in
+Socket.IO v5 / Engine.IO v4 broadcast load: the receivers over the websocket transport
+(ws://HOST:PORT/socket.io/?EIO=4&transport=websocket) or HTTP long-polling
+(/socket.io/?EIO=4&transport=polling, never upgraded), the publisher over a websocket.
+The server must put every socket in
 room `bench`, answer `bcast` (payload, ack) by emitting `msg` to the room then acking, and
 `echo` (payload, ack) by acking with the payload.
 
   -n, --receivers N       receiver connections (default 1000)
   -m, --mode MODE         latency | throughput (default latency)
+  -t, --transport T       the receivers': websocket | polling (default websocket)
   -s, --size BYTES        payload string length, e.g. 100 or 1k (default 100)
   -r, --rounds K          latency: measured broadcasts, one at a time (default 50)
       --warmup W          broadcasts sent one at a time before measuring (default 5)
@@ -97,6 +119,7 @@ impl Args {
             server: SocketAddr::from(([127, 0, 0, 1], 3000)),
             receivers: 1000,
             mode: Mode::Latency,
+            transport: Transport::Websocket,
             size: 100,
             rounds: 50,
             warmup: 5,
@@ -136,6 +159,13 @@ impl Args {
                         "latency" => Mode::Latency,
                         "throughput" => Mode::Throughput,
                         _ => return Err(format!("unknown mode {v:?}")),
+                    }
+                }
+                "-t" | "--transport" => {
+                    a.transport = match v.as_str() {
+                        "websocket" | "ws" => Transport::Websocket,
+                        "polling" => Transport::Polling,
+                        _ => return Err(format!("unknown transport {v:?}")),
                     }
                 }
                 "-s" | "--size" => a.size = count(&v)?,

@@ -1,7 +1,9 @@
 //! `sio-load`: a Socket.IO broadcast load driver.
 //!
 //! N receivers and one publisher connect to a server over the Engine.IO v4 websocket transport
-//! (`ws://HOST/socket.io/?EIO=4&transport=websocket`), every socket in room `bench`. The
+//! (`ws://HOST/socket.io/?EIO=4&transport=websocket`), every socket in room `bench`; with
+//! `--transport polling` the receivers use HTTP long-polling instead (`transport=polling`, one
+//! keep-alive HTTP/1.1 connection each, never upgraded) and the publisher stays a websocket. The
 //! publisher emits `bcast` (payload, ack); the server emits `msg` with the payload to the room
 //! and acks. The payload is a string: a 10-digit sequence number, then padding to `--size`.
 //!
@@ -18,6 +20,7 @@
 
 mod args;
 mod conn;
+mod poll;
 mod report;
 mod state;
 mod sysstat;
@@ -31,7 +34,7 @@ use tokio::time::timeout_at;
 use wsx::Message;
 use wsx_socketio::{engineio, socketio};
 
-use crate::args::{Args, Mode};
+use crate::args::{Args, Mode, Transport};
 use crate::conn::{Error, Ws};
 use crate::report::{Measured, ProcPhases};
 use crate::state::Shared;
@@ -131,6 +134,23 @@ async fn run(args: &Args) -> Result<bool, Error> {
         let (shared, sem) = (shared.clone(), sem.clone());
         let (server, src) = (args.server, source(args, id));
         let connect_timeout = args.connect_timeout;
+        if args.transport == Transport::Polling {
+            tokio::task::spawn_local(async move {
+                let poll = {
+                    let Ok(_permit) = sem.acquire().await else {
+                        return;
+                    };
+                    match poll_with_retries(server, src, connect_timeout).await {
+                        Ok(p) => p,
+                        Err(e) => return shared.on_failed(e),
+                    }
+                };
+                shared.on_connected();
+                poll::receive(id, poll, &shared).await;
+                shared.on_closed();
+            });
+            continue;
+        }
         tokio::task::spawn_local(async move {
             let ws = {
                 let Ok(_permit) = sem.acquire().await else {
@@ -333,7 +353,7 @@ fn payload(seq: u64, size: usize) -> String {
 }
 
 /// The sequence number in a `msg` payload.
-fn parse_seq(p: &str) -> Option<u64> {
+pub(crate) fn parse_seq(p: &str) -> Option<u64> {
     p.get(..10)?.parse().ok()
 }
 
@@ -351,6 +371,25 @@ async fn connect_with_retries(
             Ok(Ok((ws, _))) => return Ok(ws),
             Ok(Err(e)) => last = e,
             Err(_) => last = format!("handshake took over {limit:?}"),
+        }
+    }
+    Err(last)
+}
+
+async fn poll_with_retries(
+    server: std::net::SocketAddr,
+    src: Option<IpAddr>,
+    limit: Duration,
+) -> Result<poll::Poll, Error> {
+    let mut last = String::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+        }
+        match tokio::time::timeout(limit, poll::open(server, src)).await {
+            Ok(Ok((p, _))) => return Ok(p),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("polling handshake took over {limit:?}"),
         }
     }
     Err(last)

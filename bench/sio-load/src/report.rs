@@ -133,10 +133,11 @@ pub fn print(m: &Measured) -> bool {
         format!("[{}] ", a.label)
     };
     println!(
-        "{label}sio-load {} against {}: {} receivers (+1 publisher) over {} source address(es), payload {} B, {} measured broadcast(s) (+{} warm-up)",
+        "{label}sio-load {} against {}: {} {} receivers (+1 websocket publisher) over {} source address(es), payload {} B, {} measured broadcast(s) (+{} warm-up)",
         a.mode.name(),
         a.server,
         m.connected,
+        a.transport.name(),
         a.sources,
         a.size,
         m.rounds.len(),
@@ -173,6 +174,12 @@ pub fn print(m: &Measured) -> bool {
             a.window
         );
     }
+    if a.transport == crate::args::Transport::Polling {
+        println!(
+            "  polling: HTTP connections reopened after the server closed them: {}",
+            crate::poll::reopened()
+        );
+    }
     println!(
         "  check: deliveries {} (all phases {}×{}), lost {}, reordered {}, duplicates {}, incomplete {}, unexpected {}, receivers closed {}  => {}",
         m.deliveries,
@@ -186,12 +193,17 @@ pub fn print(m: &Measured) -> bool {
         m.closed,
         if ok { "OK" } else { "FAILED" }
     );
+    // The driver is one thread: busy most of the measured wall time, it may have been what
+    // limited the rate (or the latency) rather than the server.
+    let driver_busy = m.driver_cpu_measure.as_secs_f64() / m.measure_time.as_secs_f64().max(1e-9);
     println!(
-        "  driver CPU: connect {:.3} s, measure {:.3} s over {:.3} s wall ({:.2} µs/delivery)",
+        "  driver CPU: connect {:.3} s, measure {:.3} s over {:.3} s wall ({:.2} µs/delivery, busy {:.0}%{})",
         m.driver_cpu_connect.as_secs_f64(),
         m.driver_cpu_measure.as_secs_f64(),
         m.measure_time.as_secs_f64(),
-        us_per(m.driver_cpu_measure, m.deliveries)
+        us_per(m.driver_cpu_measure, m.deliveries),
+        driver_busy * 100.0,
+        if driver_busy > 0.9 { ": the driver may have been the bottleneck" } else { "" }
     );
     let server = m.server.map(|s| {
         let cpu_connect = cpu_between(&s.start, &s.idle);
@@ -230,6 +242,7 @@ pub fn print(m: &Measured) -> bool {
         "bench": "sio-load",
         "label": a.label,
         "mode": a.mode.name(),
+        "transport": a.transport.name(),
         "server": a.server.to_string(),
         "receivers": m.connected,
         "sources": a.sources,
@@ -255,6 +268,8 @@ pub fn print(m: &Measured) -> bool {
         "driver_cpu_connect_s": m.driver_cpu_connect.as_secs_f64(),
         "driver_cpu_measure_s": m.driver_cpu_measure.as_secs_f64(),
         "driver_cpu_us_per_delivery": us_per(m.driver_cpu_measure, m.deliveries),
+        "driver_busy": driver_busy,
+        "http_reopened": crate::poll::reopened(),
         "measure_wall_s": m.measure_time.as_secs_f64(),
         "server_stats": server,
     });
