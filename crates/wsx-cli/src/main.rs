@@ -194,6 +194,17 @@ pub struct BenchArgs {
     /// Worker threads (default: the number of CPUs).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Send nothing: open the connections, hold them idle this long, close them (for
+    /// measuring a server's memory per idle connection).
+    #[arg(long, value_parser = parse_duration, conflicts_with = "rate")]
+    pub idle: Option<Duration>,
+    /// Connect from these local addresses, round-robin (ws:// only), e.g.
+    /// 127.0.0.2-127.0.0.40 or 127.0.0.2,127.0.0.3: one address has ~28,000 ports.
+    #[arg(long, value_name = "ADDRS")]
+    pub source: Option<String>,
+    /// Also report this server process's CPU time per message (Linux, /proc/PID/stat).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
 }
 
 fn init_logging(level: Option<&str>) {

@@ -273,10 +273,121 @@ fn bad_flags_exit_2() {
         (&["ws://127.0.0.1:1/", "-d", "0s"][..], "--duration"),
         (&["ws://127.0.0.1:1/", "--pipeline", "0"][..], "--pipeline"),
         (&["ws://127.0.0.1:1/", "--rate", "0"][..], "--rate"),
+        (&["ws://127.0.0.1:1/", "--idle", "0s"][..], "--idle"),
+        (&["ws://127.0.0.1:1/", "--source", "nope"][..], "nope"),
+        (
+            &["ws://127.0.0.1:1/", "--source", "127.0.0.3-127.0.0.2"][..],
+            "range",
+        ),
+        (
+            &["wss://127.0.0.1:1/", "--source", "127.0.0.2"][..],
+            "ws://",
+        ),
     ] {
         let (out, _) = bench(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+/// An echo server (on its own runtime thread) that records the address of every peer.
+fn recording_server() -> (
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<SocketAddr>>>,
+) {
+    let peers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = peers.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = Server::builder().bind("127.0.0.1:0").await.unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            server
+                .serve(move |mut c: Connected| {
+                    seen.lock().unwrap().push(c.peer_addr);
+                    async move {
+                        while let Some(Ok(msg)) = c.ws.recv().await {
+                            if matches!(msg, Message::Text(_) | Message::Binary(_))
+                                && c.ws.send(msg).await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    }
+                })
+                .await
+                .unwrap();
+        });
+    });
+    (rx.recv_timeout(Duration::from_secs(10)).unwrap(), peers)
+}
+
+#[test]
+fn idle_holds_connections_open_from_the_source_addresses() {
+    let (addr, peers) = recording_server();
+    let (out, took) = bench(&[
+        &url(addr),
+        "-c",
+        "6",
+        "--idle",
+        "1s",
+        "--source",
+        "127.0.0.2-127.0.0.4",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let r = json(&out);
+    assert_eq!(r["mode"], "idle", "{r}");
+    assert_eq!(r["connected"], 6, "{r}");
+    assert_eq!(r["msgs"], 0, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["close_codes"]["1000"], 6, "{r}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("6 connections open, idle for 1s"), "{err}");
+    assert!(took >= Duration::from_secs(1), "took {took:?}");
+    // The probe connection and the 6, from the three addresses in turn.
+    let mut ips: Vec<String> = peers
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.ip().to_string())
+        .collect();
+    assert_eq!(ips.len(), 7, "{ips:?}");
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips, ["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+}
+
+#[test]
+fn server_pid_gives_the_server_cpu_per_message() {
+    // The echo server runs in this process: its CPU time is ours.
+    let u = url(echo_server(None));
+    let pid = std::process::id().to_string();
+    let (out, _) = bench(&[
+        &u,
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+        "--server-pid",
+        &pid,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let r = json(&out);
+    assert_eq!(
+        r["server_pid"].as_u64(),
+        Some(u64::from(std::process::id()))
+    );
+    if std::path::Path::new("/proc/self/stat").exists() {
+        assert!(r["server_cpu_percent"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["server_cpu_us_per_msg"].as_f64().unwrap() > 0.0, "{r}");
     }
 }

@@ -89,6 +89,8 @@ pub struct OpenLoop {
 /// The benchmark's plan, shared by all connections.
 #[derive(Debug)]
 pub struct Plan {
+    /// `--idle`: send nothing, keep the connection open until `end`.
+    pub idle: bool,
     /// Payload size.
     pub size: usize,
     /// Binary messages (else text).
@@ -252,7 +254,7 @@ pub async fn run(mut ws: WebSocket<MaybeTlsStream>, id: u32, plan: Arc<Plan>) ->
         None => plan.end,
     });
     tokio::pin!(timer);
-    if plan.open.is_none() {
+    if plan.open.is_none() && !plan.idle {
         let now = Instant::now();
         for _ in 0..plan.pipeline {
             if !st.send(now, now) {

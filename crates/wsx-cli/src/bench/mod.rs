@@ -12,13 +12,22 @@
 //! was sent, in order: a corrupt echo is an error, never throughput. The warm-up is not
 //! measured; after the measurement nothing more is sent, echoes still in flight get up to
 //! 2 s, and connections close with 1000. The report includes the load generator's own CPU
-//! use and says when it, rather than the server, was probably the limit.
+//! use and says when it, rather than the server, was probably the limit; with `--server-pid`
+//! also the server's CPU time per echoed message over the measurement (from /proc).
+//!
+//! `--idle D` sends nothing: it opens the connections, says so on stderr (`wsx bench: N
+//! connections open, idle for D`), keeps them open (answering pings) for D, then closes them
+//! and reports how many were connected and how many were lost meanwhile; this is how the
+//! memory an idle connection costs a server is measured. `--source` binds the connections to
+//! local addresses round-robin (e.g. `127.0.0.2-127.0.0.40`), for more connections than one
+//! source address has ephemeral ports.
 //!
 //! Exit status: 0 when all went well, 1 when no connection could be made, 2 for bad
 //! arguments, 3 when there were errors (failed handshakes, lost connections, missing echoes,
 //! dropped messages), 4 when any echo was corrupt or of the wrong type.
 
 mod conn;
+mod dial;
 mod payload;
 mod report;
 mod stats;
@@ -35,6 +44,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep_until};
 use wsx::{ClientBuilder, CloseCode, DeflateConfig, Options, SlowConsumer};
+
+use self::dial::{Bound, Dialer};
 
 use self::conn::{ConnReport, ErrorKind, OpenLoop, Plan};
 use self::report::{Latency, Report, SendLag};
@@ -58,11 +69,18 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         !args.json && std::io::stderr().is_terminal(),
         args.connections as u64,
     );
-    let builder = client(&args);
+    let dialer = match dialer(&args).await {
+        Ok(d) => d,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("wsx bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     // One connection first, so an unreachable server fails at once with one message.
-    match builder.clone().connect().await {
-        Ok((mut probe, _)) => {
+    match dialer.connect().await {
+        Ok(mut probe) => {
             let _ = tokio::time::timeout(DRAIN, async {
                 let _ = probe.close(CloseCode::NORMAL, "").await;
                 while probe.recv().await.is_some() {}
@@ -91,7 +109,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
             LoadThread::spawn(
                 format!("wsx-bench-{k}"),
                 share,
-                builder.clone(),
+                dialer.clone(),
                 sem.clone(),
                 attempts.clone(),
             )
@@ -121,10 +139,19 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         return ExitCode::from(1);
     }
 
+    if let Some(idle) = args.idle {
+        eprintln!(
+            "wsx bench: {n} connections open, idle for {}s",
+            idle.as_secs_f64()
+        );
+    }
     let start = Instant::now();
-    let warm_end = start + args.warmup;
-    let end = warm_end + args.duration;
+    let (warm_end, end) = match args.idle {
+        Some(idle) => (start, start + idle),
+        None => (start + args.warmup, start + args.warmup + args.duration),
+    };
     let plan = Arc::new(Plan {
+        idle: args.idle.is_some(),
         size: args.size,
         binary: args.binary,
         pipeline: args.pipeline,
@@ -145,14 +172,21 @@ pub async fn run(args: BenchArgs) -> ExitCode {
     let ticker = tokio::spawn(show_progress(bar.clone(), plan.clone()));
 
     // The load generator's own CPU use, over the measurement only.
+    // And the server's, with --server-pid.
     sleep_until(warm_end).await;
     let cpu0 = stats::cpu_seconds();
+    let srv0 = args.server_pid.and_then(stats::cpu_seconds_of);
     let t0 = Instant::now();
     sleep_until(end).await;
     let cpu1 = stats::cpu_seconds();
+    let srv1 = args.server_pid.and_then(stats::cpu_seconds_of);
     let wall = t0.elapsed().as_secs_f64();
     let cpu_percent = match (cpu0, cpu1) {
         (Some(a), Some(b)) if wall > 0.0 => Some((b - a) / wall * 100.0),
+        _ => None,
+    };
+    let server_cpu_s = match (srv0, srv1) {
+        (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
 
@@ -179,6 +213,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         lost,
         &reports,
         cpu_percent,
+        server_cpu_s,
     );
     let mut out = std::io::stdout().lock();
     let written = if args.json {
@@ -214,10 +249,42 @@ fn validate(a: &BenchArgs) -> Result<(), String> {
     if a.threads == Some(0) {
         return Err("--threads must be at least 1".into());
     }
+    if a.idle.is_some_and(|d| d.is_zero()) {
+        return Err("--idle must be more than 0".into());
+    }
+    if a.idle.is_some() && a.rate.is_some() {
+        return Err("--idle sends nothing: it cannot be used with --rate".into());
+    }
     Ok(())
 }
 
-fn client(a: &BenchArgs) -> ClientBuilder {
+/// The builder, or with `--source` connections bound to those addresses.
+async fn dialer(a: &BenchArgs) -> Result<Dialer, String> {
+    let builder = client(a);
+    let Some(src) = &a.source else {
+        return Ok(Dialer::Builder(Box::new(builder)));
+    };
+    let sources = dial::parse_sources(src)?;
+    let u = url::Url::parse(&a.url).map_err(|e| format!("{}: {e}", a.url))?;
+    let host = u
+        .host_str()
+        .ok_or_else(|| format!("{}: missing host", a.url))?;
+    let port = u.port_or_known_default().unwrap_or(80);
+    let server = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .find(|s| s.is_ipv4() == sources[0].is_ipv4())
+        .ok_or_else(|| format!("{host} has no address of the family of --source"))?;
+    let bound = Bound::new(&a.url, server, sources, options(a), deflate(a))?;
+    Ok(Dialer::Bound(Arc::new(bound)))
+}
+
+fn deflate(a: &BenchArgs) -> Option<DeflateConfig> {
+    // With --deflate every message is compressed, however small.
+    a.deflate.then(|| DeflateConfig::default().threshold(0))
+}
+
+fn options(a: &BenchArgs) -> Options {
     let mut opts = Options::default();
     // Sends never wait: past the limit a message is dropped and counted, and the limit is
     // far above what a closed loop keeps queued.
@@ -228,11 +295,14 @@ fn client(a: &BenchArgs) -> ClientBuilder {
             .saturating_mul(2),
     );
     opts.close_timeout = DRAIN;
+    opts.config = opts.config.clone().max_payload(a.size.max(64 << 20));
+    opts
+}
+
+fn client(a: &BenchArgs) -> ClientBuilder {
     let b = ClientBuilder::new(a.url.clone())
-        .options(opts)
-        .max_payload(a.size.max(64 << 20))
-        // With --deflate every message is compressed, however small.
-        .deflate(a.deflate.then(|| DeflateConfig::default().threshold(0)));
+        .options(options(a))
+        .deflate(deflate(a));
     // One TLS configuration shared by every connection (built once, sessions resumable).
     let trust = if a.insecure {
         wsx::tls::Trust::Insecure
@@ -326,6 +396,7 @@ fn build_report(
     mut lost: BTreeMap<String, u64>,
     reports: &[ConnReport],
     cpu_percent: Option<f64>,
+    server_cpu_s: Option<f64>,
 ) -> Report {
     let mut sent = 0;
     let mut msgs = 0;
@@ -378,7 +449,7 @@ fn build_report(
         0
     };
 
-    let secs = args.duration.as_secs_f64();
+    let secs = args.idle.unwrap_or(args.duration).as_secs_f64();
     let latency_us = stats::merged_latencies().and_then(|h| Latency::from_ns(&h));
     let mut report = Report {
         url: args.url.clone(),
@@ -386,16 +457,22 @@ fn build_report(
         connected,
         size: args.size,
         binary: args.binary,
-        mode: if args.rate.is_some() {
+        mode: if args.idle.is_some() {
+            "idle"
+        } else if args.rate.is_some() {
             "open"
         } else {
             "closed"
         },
-        pipeline: args.rate.is_none().then_some(args.pipeline),
+        pipeline: (args.rate.is_none() && args.idle.is_none()).then_some(args.pipeline),
         rate: args.rate,
         deflate: args.deflate,
         deflate_negotiated,
-        warmup_s: args.warmup.as_secs_f64(),
+        warmup_s: if args.idle.is_some() {
+            0.0
+        } else {
+            args.warmup.as_secs_f64()
+        },
         duration_s: secs,
         sent,
         msgs,
@@ -415,6 +492,11 @@ fn build_report(
         client_cpu_percent: cpu_percent,
         client_cores: cores,
         client_bound: cpu_percent.is_some_and(|c| c >= BOUND_SHARE * 100.0 * cores as f64),
+        server_pid: args.server_pid,
+        server_cpu_percent: server_cpu_s.map(|c| c / secs * 100.0),
+        server_cpu_us_per_msg: server_cpu_s
+            .filter(|_| msgs > 0)
+            .map(|c| c * 1e6 / msgs as f64),
         note: None,
         exit_code,
     };

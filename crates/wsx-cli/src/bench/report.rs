@@ -55,7 +55,8 @@ pub struct Report {
     /// Payload bytes per message.
     pub size: usize,
     pub binary: bool,
-    /// "closed" (ping-pong, `pipeline` in flight per connection) or "open" (`rate`).
+    /// "closed" (ping-pong, `pipeline` in flight per connection), "open" (`rate`) or "idle"
+    /// (connections held open, nothing sent, for `duration_s`).
     pub mode: &'static str,
     pub pipeline: Option<usize>,
     /// Open loop: messages per second asked for, in total.
@@ -95,6 +96,12 @@ pub struct Report {
     pub client_cores: usize,
     /// Whether it used ≥ 90% of those: then it, not the server, was probably the limit.
     pub client_bound: bool,
+    /// `--server-pid`: the server process whose CPU time was read from /proc.
+    pub server_pid: Option<u32>,
+    /// Its CPU use during the measurement, in % of one core.
+    pub server_cpu_percent: Option<f64>,
+    /// Its CPU time during the measurement divided by the echoes counted, in µs.
+    pub server_cpu_us_per_msg: Option<f64>,
     /// Said when the load generator was probably the bottleneck.
     pub note: Option<String>,
     pub exit_code: u8,
@@ -176,6 +183,7 @@ impl Report {
             format!(" ({} connected)", group(self.connected as u64))
         };
         let mode = match (self.rate, self.pipeline) {
+            _ if self.mode == "idle" => "idle".to_owned(),
             (Some(r), _) => format!("open loop at {} msgs/s", group(r)),
             (None, Some(p)) if p > 1 => format!("closed loop, pipeline {p}"),
             _ => "closed loop (ping-pong)".to_owned(),
@@ -254,6 +262,14 @@ impl Report {
                 if self.client_cores == 1 { "" } else { "s" }
             )?,
             None => writeln!(out, "  client CPU   unknown")?,
+        }
+        match (self.server_cpu_percent, self.server_cpu_us_per_msg) {
+            (Some(c), Some(m)) => writeln!(
+                out,
+                "  server CPU   {c:.0}% of one core, {m:.2} µs per message"
+            )?,
+            (Some(c), None) => writeln!(out, "  server CPU   {c:.0}% of one core")?,
+            _ => {}
         }
         if let Some(note) = &self.note {
             writeln!(out, "  note: {note}")?;

@@ -82,6 +82,13 @@ pub fn cpu_seconds() -> Option<f64> {
     parse_cpu_ticks(&stat).map(|t| t as f64 / USER_HZ)
 }
 
+/// CPU time (user + system, all threads) used by process `pid` so far, in seconds; `None`
+/// when it is gone or `/proc` is not available.
+pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat).map(|t| t as f64 / USER_HZ)
+}
+
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The command name (field
 /// 2) is in parentheses and may hold spaces, so fields are counted after the last `)`.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {
@@ -103,6 +110,7 @@ mod tests {
         assert_eq!(parse_cpu_ticks("garbage"), None);
         if std::path::Path::new("/proc/self/stat").exists() {
             assert!(cpu_seconds().is_some());
+            assert!(cpu_seconds_of(std::process::id()).is_some());
         }
     }
 

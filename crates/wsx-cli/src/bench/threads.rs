@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Semaphore, oneshot};
-use wsx::ClientBuilder;
 
 use super::conn::{self, ConnReport, Plan};
+use super::dial::Dialer;
 
 /// What a thread's handshakes gave.
 #[derive(Debug, Default)]
@@ -47,7 +47,7 @@ impl LoadThread {
     pub fn spawn(
         name: String,
         count: usize,
-        builder: ClientBuilder,
+        builder: Dialer,
         sem: Arc<Semaphore>,
         attempts: Arc<AtomicU64>,
     ) -> Self {
@@ -110,7 +110,7 @@ impl LoadThread {
 
 async fn run_thread(
     count: usize,
-    builder: ClientBuilder,
+    builder: Dialer,
     sem: Arc<Semaphore>,
     attempts: Arc<AtomicU64>,
     connected_tx: oneshot::Sender<Connected>,
@@ -124,7 +124,7 @@ async fn run_thread(
             let attempts = attempts.clone();
             tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let r = b.connect().await.map(|(ws, _)| ws);
+                let r = b.connect().await;
                 attempts.fetch_add(1, Ordering::Relaxed);
                 r
             })
