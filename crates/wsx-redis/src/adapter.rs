@@ -145,7 +145,7 @@ impl RedisAdapter {
     }
 }
 
-fn flags_value(flags: &BroadcastFlags) -> Mp {
+pub(crate) fn flags_value(flags: &BroadcastFlags) -> Mp {
     let mut entries = Vec::new();
     if let Some(c) = flags.compress {
         entries.push(("compress", Mp::Boolean(c)));
@@ -481,7 +481,7 @@ fn ack_args(r: &Response) -> Vec<Data> {
     vec![response_data(r, "packet")]
 }
 
-fn socket_info(v: &Value) -> Option<SocketInfo> {
+pub(crate) fn socket_info(v: &Value) -> Option<SocketInfo> {
     Some(SocketInfo {
         id: v["id"].as_str()?.to_owned(),
         rooms: v["rooms"]
@@ -571,7 +571,7 @@ fn parse(payload: &[u8]) -> Option<Value> {
     }
 }
 
-fn string_list(v: &Value) -> Vec<String> {
+pub(crate) fn string_list(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()
@@ -581,7 +581,7 @@ fn string_list(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn options(v: &Value) -> BroadcastOptions {
+pub(crate) fn options(v: &Value) -> BroadcastOptions {
     let mut opts = BroadcastOptions {
         rooms: string_list(&v["rooms"]),
         except: string_list(&v["except"]),
@@ -728,41 +728,7 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
             let sockets: Vec<Value> = local_op(ns, &request)
                 .sockets()
                 .iter()
-                .map(|socket| {
-                    let hs = socket.handshake();
-                    let req = &hs.request;
-                    let headers: Map<String, Value> = req
-                        .headers
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.as_str().to_owned(),
-                                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-                            )
-                        })
-                        .collect();
-                    let issued = req
-                        .issued
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis() as u64)
-                        .unwrap_or(0);
-                    json!({
-                        "id": socket.id(),
-                        "handshake": {
-                            "headers": headers,
-                            "time": "",
-                            "address": req.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
-                            "xdomain": false,
-                            "secure": false,
-                            "issued": issued,
-                            "url": req.uri.to_string(),
-                            "query": {},
-                            "auth": hs.auth,
-                        },
-                        "rooms": socket.rooms(),
-                        "data": socket.data(),
-                    })
-                })
+                .map(describe_socket)
                 .collect();
             respond(Map::from_iter([("sockets".into(), Value::Array(sockets))]));
         }
@@ -879,4 +845,41 @@ fn on_broadcast_with_ack(
             let _ = publish.send((response.clone(), codec::encode(&msg)));
         }
     });
+}
+
+/// A local socket as `fetchSockets` answers describe it (Node's `RemoteSocket` fields).
+pub(crate) fn describe_socket(socket: &wsx_socketio::Socket) -> Value {
+    let hs = socket.handshake();
+    let req = &hs.request;
+    let headers: Map<String, Value> = req
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    let issued = req
+        .issued
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    json!({
+        "id": socket.id(),
+        "handshake": {
+            "headers": headers,
+            "time": "",
+            "address": req.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+            "xdomain": false,
+            "secure": false,
+            "issued": issued,
+            "url": req.uri.to_string(),
+            "query": {},
+            "auth": hs.auth,
+        },
+        "rooms": socket.rooms(),
+        "data": socket.data(),
+    })
 }

@@ -1,6 +1,11 @@
-//! Scale-out for wsx Socket.IO servers over Redis: a cluster adapter wire-compatible with
-//! Node's `@socket.io/redis-adapter` 8.x (the classic, Redis Pub/Sub protocol), so wsx nodes
-//! and Node `socket.io` nodes can share one cluster and serve each other's clients.
+//! Scale-out for wsx Socket.IO servers over Redis: cluster adapters wire-compatible with
+//! Node's `@socket.io/redis-adapter` 8.x, so wsx nodes and Node `socket.io` nodes can share one
+//! cluster and serve each other's clients:
+//! - [`RedisAdapterBuilder`] → [`RedisCluster`]: the classic adapter (`createAdapter`, Redis
+//!   Pub/Sub on one Redis);
+//! - [`ShardedAdapterBuilder`] → [`ShardedCluster`]: the sharded adapter
+//!   (`createShardedAdapter`, Redis 7 `SPUBLISH`/`SSUBSCRIBE` with dynamic room channels) on a
+//!   Redis Cluster, through redis-rs's cluster client (feature `cluster-async`, RESP3 pushes).
 //!
 //! # Choice of Redis client: `redis` (redis-rs), not `fred`
 //! 1. redis-rs is the Redis organisation's own Rust client, the most used one, with an async
@@ -32,14 +37,17 @@
 
 mod adapter;
 mod codec;
+mod sharded;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::mpsc;
 
 pub use adapter::RedisAdapter;
+pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};
 
 /// What can go wrong when joining a cluster.
 #[derive(Debug, thiserror::Error)]
@@ -198,4 +206,88 @@ pub(crate) fn random_id() -> String {
     (0..6)
         .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
         .collect()
+}
+
+/// A snapshot of a node's Redis traffic counters ([`RedisCluster::metrics`],
+/// [`ShardedCluster::metrics`]), for a `/metrics` page: an outage shows as `connected == false`
+/// and, once over, one more in `reconnects`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Whether the last thing done with Redis worked (a publish, a (re)subscription).
+    pub connected: bool,
+    /// How many times the connection came back after being lost.
+    pub reconnects: u64,
+    /// Messages received on the adapters' channels (this node's own included).
+    pub messages_in: u64,
+    /// Messages published.
+    pub messages_out: u64,
+    /// Received messages ignored because they could not be decoded or lacked a field.
+    pub malformed: u64,
+    /// Redis commands that failed (a publish during an outage, a refused subscription).
+    pub errors: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct MetricsInner {
+    connected: AtomicBool,
+    reconnects: AtomicU64,
+    messages_in: AtomicU64,
+    messages_out: AtomicU64,
+    malformed: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl MetricsInner {
+    pub(crate) fn new_connected() -> Self {
+        let m = MetricsInner::default();
+        m.connected.store(true, Ordering::Relaxed);
+        m
+    }
+
+    /// Redis works (again): counts a reconnection if it was lost.
+    pub(crate) fn connected(&self) {
+        if !self.connected.swap(true, Ordering::Relaxed) {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("wsx-redis: connected to Redis again");
+        }
+    }
+
+    pub(crate) fn disconnected(&self) {
+        self.connected.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn published(&self) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn received(&self) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn malformed(&self) {
+        self.malformed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A command failed; a connection-level failure marks Redis as lost.
+    pub(crate) fn failed(&self, e: &redis::RedisError) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+        {
+            self.disconnected();
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Metrics {
+        Metrics {
+            connected: self.connected.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            messages_in: self.messages_in.load(Ordering::Relaxed),
+            messages_out: self.messages_out.load(Ordering::Relaxed),
+            malformed: self.malformed.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
 }

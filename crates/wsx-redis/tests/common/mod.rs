@@ -17,7 +17,7 @@ use std::time::Duration;
 use http::Request;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-use wsx_redis::{RedisAdapterBuilder, RedisCluster};
+use wsx_redis::{RedisAdapterBuilder, RedisCluster, ShardedAdapterBuilder, ShardedCluster};
 use wsx_socketio::{Config, Data, SocketIo};
 
 /// Deadline for every single wait.
@@ -305,6 +305,19 @@ impl Clients {
         assert_eq!(a["ev"], "ack", "{a}");
     }
 
+    /// Socket `id` emits "leave" with `room` and waits for the server's ack.
+    pub async fn leave(&mut self, id: &str, room: &str) {
+        let tag = format!("leave-{id}-{room}");
+        self.0.send(json!({
+            "op": "emit", "id": id, "event": "leave", "args": [room], "ack": true, "tag": tag,
+        }));
+        let a = self
+            .0
+            .expect(&format!("{id} to leave {room}"), |v| v["tag"] == tag)
+            .await;
+        assert_eq!(a["ev"], "ack", "{a}");
+    }
+
     /// Waits until socket `id` receives `event`; returns its args.
     pub async fn event(&mut self, id: &str, event: &str) -> Value {
         self.0
@@ -356,6 +369,71 @@ impl WsxNode {
             base,
             server_side,
         }
+    }
+}
+
+/// A wsx node with the sharded adapter on a Redis Cluster, served on 127.0.0.1.
+pub struct ShardedNode {
+    pub io: SocketIo,
+    pub cluster: ShardedCluster,
+    pub base: String,
+    /// Server-side emits received from other nodes (event name first).
+    pub server_side: UnboundedReceiver<Vec<Data>>,
+}
+
+impl ShardedNode {
+    pub async fn start(urls: &[String]) -> ShardedNode {
+        let cluster = ShardedAdapterBuilder::new(urls.iter().cloned())
+            .requests_timeout(Duration::from_secs(3))
+            .connect()
+            .await
+            .expect("redis cluster");
+        let c = cluster.clone();
+        let io = SocketIo::new(Config::default().adapter(move |nsp| c.adapter(nsp)));
+        io.ns("/", |socket| async move {
+            socket.on("join", |s, mut e| async move {
+                let room: String = e.arg(0).unwrap();
+                s.join([room]);
+                e.ack("joined");
+            });
+            socket.on("leave", |s, mut e| async move {
+                let room: String = e.arg(0).unwrap();
+                s.leave(&room);
+                e.ack("left");
+            });
+        });
+        let server_side = server_side_handlers(&io);
+        let base = serve(io.clone()).await;
+        ShardedNode {
+            io,
+            cluster,
+            base,
+            server_side,
+        }
+    }
+
+    /// Waits (bounded) for the next server-side emit this node received.
+    pub async fn next_server_side(&mut self) -> Vec<Data> {
+        tokio::time::timeout(T, self.server_side.recv())
+            .await
+            .expect("no server-side emit within the deadline")
+            .expect("server-side channel closed")
+    }
+}
+
+/// Waits until `n` nodes listen to namespace `/` of a sharded cluster.
+pub async fn wait_sharded_nodes(cluster: &ShardedCluster, n: usize) {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let now = cluster.nodes("/").await.unwrap();
+        if now == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{now} nodes subscribed, not {n}, after {T:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -471,4 +549,189 @@ pub async fn next_server_side(node: &mut WsxNode) -> Vec<Data> {
         .await
         .expect("no server-side emit within the deadline")
         .expect("server-side channel closed")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A 3-primary Redis Cluster on 127.0.0.1 (free ports for clients and the cluster bus, no
+/// replicas, no persistence, its files in a temporary directory removed on drop); every
+/// server is killed on drop.
+pub struct RedisClusterProcs {
+    _children: Vec<Kill>,
+    pub ports: Vec<u16>,
+    dir: PathBuf,
+}
+
+impl Drop for RedisClusterProcs {
+    fn drop(&mut self) {
+        self._children.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl RedisClusterProcs {
+    pub async fn start() -> RedisClusterProcs {
+        let bin = Path::new("/usr/bin/redis-server");
+        require(bin);
+        require(Path::new("/usr/bin/redis-cli"));
+        let dir = std::env::temp_dir().join(format!(
+            "wsx-redis-cluster-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut children = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..3 {
+            let mut started = false;
+            for _attempt in 0..5 {
+                let (port, bus) = (free_port(), free_port());
+                let child = Command::new(bin)
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--cluster-enabled", "yes"])
+                    .args(["--cluster-port", &bus.to_string()])
+                    .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                    .args(["--cluster-node-timeout", "2000"])
+                    .arg("--dir")
+                    .arg(&dir)
+                    .args(["--save", "", "--appendonly", "no"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .expect("redis-server does not start");
+                let mut child = Kill(child);
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    if let Ok(Some(_)) = child.0.try_wait() {
+                        break; // a port is taken: try others
+                    }
+                    if ping(port).await {
+                        children.push(child);
+                        ports.push(port);
+                        started = true;
+                        break;
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "redis-server on port {port} does not answer PING"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                if started {
+                    break;
+                }
+            }
+            assert!(
+                started,
+                "a cluster redis-server did not start on any of 5 ports"
+            );
+        }
+        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = tokio::time::timeout(
+            T,
+            tokio::process::Command::new("/usr/bin/redis-cli")
+                .arg("--cluster")
+                .arg("create")
+                .args(&addrs)
+                .args(["--cluster-replicas", "0", "--cluster-yes"])
+                .stdin(Stdio::null())
+                .output(),
+        )
+        .await
+        .expect("redis-cli --cluster create hangs")
+        .expect("redis-cli does not run");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let procs = RedisClusterProcs {
+            _children: children,
+            ports,
+            dir,
+        };
+        procs.wait_ok().await;
+        procs
+    }
+
+    /// Waits until every node says `cluster_state:ok` and knows all 3 primaries.
+    async fn wait_ok(&self) {
+        let deadline = tokio::time::Instant::now() + T;
+        for port in &self.ports {
+            loop {
+                if let Some(info) = cluster_info(*port).await
+                    && info.contains("cluster_state:ok")
+                    && info.contains("cluster_known_nodes:3")
+                    && info.contains("cluster_slots_assigned:16384")
+                {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the Redis Cluster on port {port} is not ok after {T:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// The nodes' URLs (`redis://127.0.0.1:P/`).
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}/"))
+            .collect()
+    }
+}
+
+impl RedisClusterProcs {
+    /// How many clients of the whole cluster subscribe to sharded channel `channel`.
+    pub async fn shard_subscribers(&self, channel: &str) -> usize {
+        let mut total = 0;
+        for port in &self.ports {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let (_, n): (String, usize) = redis::cmd("PUBSUB")
+                .arg("SHARDNUMSUB")
+                .arg(channel)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            total += n;
+        }
+        total
+    }
+
+    /// Waits until `n` clients subscribe to sharded channel `channel`.
+    pub async fn wait_shard_subscribers(&self, channel: &str, n: usize) {
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let now = self.shard_subscribers(channel).await;
+            if now == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{now} subscribers of {channel}, not {n}, after {T:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn cluster_info(port: u16) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async::<String>(&mut conn)
+        .await
+        .ok()
 }

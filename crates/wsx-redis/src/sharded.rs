@@ -1,0 +1,1064 @@
+//! The sharded adapter: Node's `createShardedAdapter` (`@socket.io/redis-adapter` 8.x) on
+//! Redis 7 sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`), over a Redis Cluster.
+//!
+//! The protocol is socket.io-adapter's `ClusterAdapter`: every message is an object
+//! `{type, data, uid, nsp}` (JSON, msgpack when `data` holds binary) published on
+//! `<prefix>#<nsp>#`, or, for a broadcast without acknowledgement to exactly one public room in
+//! the `dynamic` subscription mode, on that room's channel `<prefix>#<nsp>#<room>#`, which only
+//! the nodes with a local member of the room subscribe to. Answers go to the asking node's
+//! `<prefix>#<nsp>#<uid>#`. Nodes are counted with `PUBSUB SHARDNUMSUB <prefix>#<nsp>#`
+//! summed over the cluster's nodes.
+//!
+//! redis-rs's cluster connection (`cluster-async`, RESP3) does the sharded part: it sends each
+//! `SSUBSCRIBE`/`SPUBLISH` to the primary owning the channel's slot, delivers `smessage` pushes
+//! on one channel, and subscribes again after a node reconnects or a slot moves.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+use rmpv::Value as Mp;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use wsx_socketio::adapter::{
+    Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck, ServerSideAcks,
+    SocketInfo,
+};
+use wsx_socketio::socketio::{Packet, PacketData};
+use wsx_socketio::{Data, WeakNamespace};
+
+use crate::adapter::{describe_socket, flags_value, options, socket_info, string_list};
+use crate::codec::{self, map, s, strings};
+use crate::{Error, Metrics, MetricsInner};
+
+/// Message types of socket.io-adapter's `ClusterAdapter`.
+mod kind {
+    pub const BROADCAST: u64 = 3;
+    pub const SOCKETS_JOIN: u64 = 4;
+    pub const SOCKETS_LEAVE: u64 = 5;
+    pub const DISCONNECT_SOCKETS: u64 = 6;
+    pub const FETCH_SOCKETS: u64 = 7;
+    pub const FETCH_SOCKETS_RESPONSE: u64 = 8;
+    pub const SERVER_SIDE_EMIT: u64 = 9;
+    pub const SERVER_SIDE_EMIT_RESPONSE: u64 = 10;
+    pub const BROADCAST_CLIENT_COUNT: u64 = 11;
+    pub const BROADCAST_ACK: u64 = 12;
+}
+
+/// Which rooms get a channel of their own (Node's `subscriptionMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubscriptionMode {
+    /// Only the namespace's channel: every node receives every broadcast.
+    Static,
+    /// The default: each public room (not a socket id) has its own channel, subscribed by the
+    /// nodes that have a local member; a broadcast to exactly one such room goes there.
+    #[default]
+    Dynamic,
+    /// As `Dynamic`, and private rooms (socket ids) get a channel too.
+    DynamicPrivate,
+}
+
+/// Builds a [`ShardedCluster`]: the Redis Cluster's seed nodes, the channel prefix
+/// (`socket.io`, Node's `channelPrefix`), the [`SubscriptionMode`] and how long requests to
+/// other nodes wait for answers (5 s).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), wsx_redis::Error> {
+/// use wsx_socketio::{Config, SocketIo};
+///
+/// let cluster = wsx_redis::ShardedAdapterBuilder::new(["redis://127.0.0.1:7000/"])
+///     .connect()
+///     .await?;
+/// let io = SocketIo::new(Config::default().adapter(move |nsp| cluster.adapter(nsp)));
+/// io.to(["news"]).emit("hello", "to room news on every node");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShardedAdapterBuilder {
+    nodes: Vec<String>,
+    prefix: String,
+    mode: SubscriptionMode,
+    requests_timeout: Duration,
+}
+
+impl ShardedAdapterBuilder {
+    /// A builder for the Redis Cluster reachable at any of `nodes` (`redis://host:port/`).
+    pub fn new<I, S>(nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ShardedAdapterBuilder {
+            nodes: nodes.into_iter().map(Into::into).collect(),
+            prefix: "socket.io".into(),
+            mode: SubscriptionMode::default(),
+            requests_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The channel prefix (Node's `channelPrefix`); every node must use the same.
+    pub fn channel_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Which rooms get a channel of their own; every node should use the same.
+    pub fn subscription_mode(mut self, mode: SubscriptionMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How long a request to other nodes (`fetchSockets`, server-side emit with ack) waits.
+    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
+        self.requests_timeout = timeout;
+        self
+    }
+
+    /// Connects to the Redis Cluster. Must be called inside a tokio runtime, which the
+    /// adapters' tasks then run on.
+    pub async fn connect(self) -> Result<ShardedCluster, Error> {
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
+        let client = redis::cluster::ClusterClientBuilder::new(self.nodes.clone())
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(push_tx)
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(self.requests_timeout)
+            .retries(3)
+            .build()?;
+        let conn = client.get_async_connection().await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = tokio::runtime::Handle::current();
+        let metrics = Arc::new(MetricsInner::new_connected());
+        let shared = Arc::new(ShardedShared {
+            conn: conn.clone(),
+            prefix: self.prefix,
+            uid: random_hex(),
+            mode: self.mode,
+            requests_timeout: self.requests_timeout,
+            commands: tx,
+            namespaces: Mutex::new(HashMap::new()),
+            handle: handle.clone(),
+            metrics,
+        });
+        handle.spawn(commander(conn, rx, Arc::downgrade(&shared)));
+        handle.spawn(router(push_rx, Arc::downgrade(&shared)));
+        Ok(ShardedCluster(shared))
+    }
+}
+
+impl crate::RedisAdapterBuilder {
+    /// The sharded adapter instead (Node's `createShardedAdapter`), with this builder's URL as
+    /// the Redis Cluster's seed node, its key as the channel prefix and its requests timeout.
+    pub fn sharded(self) -> ShardedAdapterBuilder {
+        ShardedAdapterBuilder::new([self.url])
+            .channel_prefix(self.key)
+            .requests_timeout(self.requests_timeout)
+    }
+}
+
+/// This node's membership of a sharded cluster: makes a [`ShardedAdapter`] per namespace
+/// (give [`adapter`](Self::adapter) to [`Config::adapter`](wsx_socketio::Config::adapter)).
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct ShardedCluster(Arc<ShardedShared>);
+
+impl std::fmt::Debug for ShardedCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedCluster")
+            .field("prefix", &self.0.prefix)
+            .field("uid", &self.0.uid)
+            .field("mode", &self.0.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardedCluster {
+    /// The adapter of namespace `nsp`.
+    pub fn adapter(&self, nsp: &str) -> ShardedAdapter {
+        ShardedAdapter::new(self.0.clone(), nsp)
+    }
+
+    /// This node's id in the cluster (16 hex characters, as Node's `ClusterAdapter`).
+    pub fn uid(&self) -> &str {
+        &self.0.uid
+    }
+
+    /// How many nodes listen to namespace `nsp` (`PUBSUB SHARDNUMSUB` of its channel, summed
+    /// over the Redis Cluster's nodes; this node included once its adapter has subscribed).
+    pub async fn nodes(&self, nsp: &str) -> Result<usize, Error> {
+        Ok(self
+            .0
+            .shardnumsub(&format!("{}#{nsp}#", self.0.prefix))
+            .await?)
+    }
+
+    /// Counters of this node's Redis traffic (see [`Metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        self.0.metrics.snapshot()
+    }
+}
+
+enum Command {
+    Publish(String, Vec<u8>),
+    Subscribe(Vec<String>, Option<watch::Sender<bool>>),
+    Unsubscribe(String),
+}
+
+struct ShardedShared {
+    conn: redis::cluster_async::ClusterConnection,
+    prefix: String,
+    uid: String,
+    mode: SubscriptionMode,
+    requests_timeout: Duration,
+    commands: mpsc::UnboundedSender<Command>,
+    /// The namespaces' states, by name, to route received messages.
+    namespaces: Mutex<HashMap<String, Weak<NsShard>>>,
+    handle: tokio::runtime::Handle,
+    metrics: Arc<MetricsInner>,
+}
+
+impl ShardedShared {
+    fn publish(&self, channel: String, payload: Vec<u8>) {
+        let _ = self.commands.send(Command::Publish(channel, payload));
+    }
+
+    async fn shardnumsub(&self, channel: &str) -> Result<usize, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        // Sent to every node; the cluster connection sums the counts per channel.
+        let v: redis::Value = redis::cmd("PUBSUB")
+            .arg("SHARDNUMSUB")
+            .arg(channel)
+            .query_async(&mut conn)
+            .await?;
+        Ok(count_of(&v))
+    }
+}
+
+/// The count in a `PUBSUB SHARDNUMSUB <channel>` reply (`[channel, n]`, or a map).
+fn count_of(v: &redis::Value) -> usize {
+    use redis::Value as V;
+    match v {
+        V::Int(n) => usize::try_from(*n).unwrap_or(0),
+        V::Array(items) => items.get(1).map_or(0, count_of),
+        V::Map(entries) => entries.first().map_or(0, |(_, n)| count_of(n)),
+        _ => 0,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// 16 random hex characters (Node's `randomBytes(8).toString("hex")`).
+fn random_hex() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs publishes and subscription changes in order, on the cluster connection.
+async fn commander(
+    mut conn: redis::cluster_async::ClusterConnection,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    shared: Weak<ShardedShared>,
+) {
+    while let Some(cmd) = rx.recv().await {
+        let Some(metrics) = shared.upgrade().map(|s| s.metrics.clone()) else {
+            return;
+        };
+        match cmd {
+            Command::Publish(channel, payload) => {
+                let res: Result<redis::Value, _> = redis::cmd("SPUBLISH")
+                    .arg(&channel)
+                    .arg(payload)
+                    .query_async(&mut conn)
+                    .await;
+                match res {
+                    Ok(_) => {
+                        metrics.connected();
+                        metrics.published();
+                    }
+                    Err(e) => {
+                        metrics.failed(&e);
+                        tracing::warn!(error = %e, channel, "wsx-redis: SPUBLISH failed");
+                    }
+                }
+            }
+            Command::Subscribe(channels, done) => {
+                let mut ok = true;
+                // One by one: channels in different slots live on different nodes.
+                for channel in &channels {
+                    if let Err(e) = conn.ssubscribe(channel).await {
+                        metrics.failed(&e);
+                        tracing::warn!(error = %e, channel, "wsx-redis: SSUBSCRIBE failed");
+                        ok = false;
+                    }
+                }
+                if let Some(done) = done {
+                    done.send_replace(ok);
+                }
+            }
+            Command::Unsubscribe(channel) => {
+                if let Err(e) = conn.sunsubscribe(&channel).await {
+                    tracing::warn!(error = %e, channel, "wsx-redis: SUNSUBSCRIBE failed");
+                }
+            }
+        }
+    }
+}
+
+/// Hands each `smessage` push to its namespace.
+async fn router(mut rx: mpsc::UnboundedReceiver<redis::PushInfo>, shared: Weak<ShardedShared>) {
+    while let Some(push) = rx.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match push.kind {
+            redis::PushKind::SMessage => {}
+            redis::PushKind::Disconnection => {
+                shared.metrics.disconnected();
+                tracing::warn!("wsx-redis: a Redis Cluster connection was lost; reconnecting");
+                continue;
+            }
+            redis::PushKind::SSubscribe => {
+                // Also what the connection's automatic resubscription confirms.
+                shared.metrics.connected();
+                continue;
+            }
+            _ => continue,
+        }
+        let (Some(redis::Value::BulkString(channel)), Some(redis::Value::BulkString(payload))) =
+            (push.data.first(), push.data.get(1))
+        else {
+            continue;
+        };
+        shared.metrics.received();
+        let Ok(channel) = std::str::from_utf8(channel) else {
+            continue;
+        };
+        let Some(rest) = channel
+            .strip_prefix(shared.prefix.as_str())
+            .and_then(|r| r.strip_prefix('#'))
+        else {
+            continue;
+        };
+        // The namespace whose channels this is (the longest name that fits).
+        let ns = lock(&shared.namespaces)
+            .iter()
+            .filter(|(name, _)| {
+                rest.strip_prefix(name.as_str())
+                    .is_some_and(|r| r.starts_with('#'))
+            })
+            .max_by_key(|(name, _)| name.len())
+            .and_then(|(_, st)| st.upgrade());
+        let Some(st) = ns else {
+            continue;
+        };
+        st.on_raw_message(&shared, channel, payload);
+    }
+}
+
+/// One namespace's part of the cluster.
+struct NsShard {
+    nsp: String,
+    /// `prefix#nsp#`.
+    channel: String,
+    /// `prefix#nsp#uid#`.
+    response_channel: String,
+    ns: OnceLock<WeakNamespace>,
+    /// Requests waiting for answers, by request id.
+    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Mp>>>,
+    /// Rooms whose channel this node subscribed to.
+    room_channels: Mutex<HashSet<String>>,
+    subscribed: watch::Sender<bool>,
+}
+
+/// A namespace's adapter in a cluster of Socket.IO nodes on a Redis Cluster: rooms of local
+/// sockets in memory, everything else through sharded Pub/Sub with the channels and messages
+/// of Node's `createShardedAdapter`. Made by [`ShardedCluster::adapter`].
+pub struct ShardedAdapter {
+    local: MemoryAdapter,
+    shared: Arc<ShardedShared>,
+    st: Arc<NsShard>,
+}
+
+impl std::fmt::Debug for ShardedAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedAdapter")
+            .field("nsp", &self.st.nsp)
+            .field("uid", &self.shared.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ShardedAdapter {
+    fn drop(&mut self) {
+        lock(&self.shared.namespaces).remove(&self.st.nsp);
+        let mut channels = vec![self.st.channel.clone(), self.st.response_channel.clone()];
+        channels.extend(
+            lock(&self.st.room_channels)
+                .drain()
+                .map(|room| format!("{}{room}#", self.st.channel)),
+        );
+        for c in channels {
+            let _ = self.shared.commands.send(Command::Unsubscribe(c));
+        }
+    }
+}
+
+impl ShardedAdapter {
+    fn new(shared: Arc<ShardedShared>, nsp: &str) -> Self {
+        let channel = format!("{}#{nsp}#", shared.prefix);
+        let response_channel = format!("{channel}{}#", shared.uid);
+        let st = Arc::new(NsShard {
+            nsp: nsp.to_owned(),
+            channel,
+            response_channel,
+            ns: OnceLock::new(),
+            pending: Mutex::new(HashMap::new()),
+            room_channels: Mutex::new(HashSet::new()),
+            subscribed: watch::Sender::new(false),
+        });
+        ShardedAdapter {
+            local: MemoryAdapter::default(),
+            shared,
+            st,
+        }
+    }
+
+    /// Waits (at most `timeout`) until this node listens on the namespace's channels; returns
+    /// whether it does.
+    pub async fn subscribed(&self, timeout: Duration) -> bool {
+        let mut rx = self.st.subscribed.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|s| *s))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Whether `room` gets a channel of its own (`id` is the socket joining or leaving it).
+    fn separate_channel(&self, room: &str, id: &str) -> bool {
+        match self.shared.mode {
+            SubscriptionMode::Static => false,
+            SubscriptionMode::DynamicPrivate => true,
+            SubscriptionMode::Dynamic => room != id && self.local.socket_rooms(room).is_empty(),
+        }
+    }
+
+    fn room_empty(&self, room: &str) -> bool {
+        self.local
+            .sockets(&BroadcastOptions {
+                rooms: vec![room.to_owned()],
+                ..Default::default()
+            })
+            .is_empty()
+    }
+
+    fn room_channel(&self, room: &str) -> String {
+        format!("{}{room}#", self.st.channel)
+    }
+
+    /// Unsubscribes the channels of `rooms` that no local socket is in any more.
+    fn drop_room_channels(&self, rooms: &[String]) {
+        let mut subscribed = lock(&self.st.room_channels);
+        for room in rooms {
+            if subscribed.contains(room) && self.room_empty(room) {
+                subscribed.remove(room);
+                let _ = self
+                    .shared
+                    .commands
+                    .send(Command::Unsubscribe(self.room_channel(room)));
+            }
+        }
+    }
+
+    /// Publishes `{type, data, uid, nsp}` on `channel`.
+    fn publish(&self, channel: String, kind: u64, data: Mp) {
+        self.shared
+            .publish(channel, encode(&self.shared, &self.st.nsp, kind, data));
+    }
+
+    fn opts_value(&self, opts: &BroadcastOptions) -> Mp {
+        map(vec![
+            ("rooms", strings(&opts.rooms)),
+            ("except", strings(&opts.except)),
+            ("flags", flags_value(&opts.flags)),
+        ])
+    }
+
+    /// Publishes a request and gathers one answer from each other node (within the requests
+    /// timeout, or `timeout`); returns the answers and how many nodes were asked.
+    fn request(
+        &self,
+        kind: u64,
+        data: Vec<(&str, Mp)>,
+        timeout: Duration,
+    ) -> BoxFuture<(Vec<Mp>, usize)> {
+        let request_id = random_hex();
+        let mut entries = data;
+        entries.push(("requestId", s(&request_id)));
+        let bytes = encode(&self.shared, &self.st.nsp, kind, map(entries));
+        let shared = self.shared.clone();
+        let st = self.st.clone();
+        Box::pin(async move {
+            let nodes = match shared.shardnumsub(&st.channel).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "wsx-redis: PUBSUB SHARDNUMSUB failed; the request reaches no one");
+                    return (Vec::new(), 0);
+                }
+            };
+            let expected = nodes.saturating_sub(1);
+            if expected == 0 {
+                return (Vec::new(), 0);
+            }
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            lock(&st.pending).insert(request_id.clone(), tx);
+            shared.publish(st.channel.clone(), bytes);
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut answers = Vec::new();
+            while answers.len() < expected {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(r)) => answers.push(r),
+                    _ => {
+                        tracing::warn!(
+                            answered = answers.len(),
+                            expected,
+                            "wsx-redis: a request timed out waiting for other nodes"
+                        );
+                        break;
+                    }
+                }
+            }
+            lock(&st.pending).remove(&request_id);
+            (answers, expected)
+        })
+    }
+}
+
+/// `{type, data, uid, nsp}` as Node's sharded adapter writes it: msgpack when `data` holds
+/// binary, else JSON.
+fn encode(shared: &ShardedShared, nsp: &str, kind: u64, data: Mp) -> Vec<u8> {
+    encode_with(&shared.uid, nsp, kind, data)
+}
+
+fn ms(d: Duration) -> Mp {
+    Mp::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Adapter for ShardedAdapter {
+    fn init(&self, ns: WeakNamespace) {
+        let _ = self.st.ns.set(ns);
+        lock(&self.shared.namespaces).insert(self.st.nsp.clone(), Arc::downgrade(&self.st));
+        let _ = self.shared.commands.send(Command::Subscribe(
+            vec![self.st.channel.clone(), self.st.response_channel.clone()],
+            Some(self.st.subscribed.clone()),
+        ));
+    }
+
+    fn add_all(&self, id: &str, rooms: &[String]) {
+        let mut subscribed = lock(&self.st.room_channels);
+        let new: Vec<String> = rooms
+            .iter()
+            .filter(|room| !subscribed.contains(*room) && self.separate_channel(room, id))
+            .cloned()
+            .collect();
+        self.local.add_all(id, rooms);
+        if !new.is_empty() {
+            let channels = new.iter().map(|r| self.room_channel(r)).collect();
+            subscribed.extend(new);
+            let _ = self
+                .shared
+                .commands
+                .send(Command::Subscribe(channels, None));
+        }
+    }
+
+    fn del(&self, id: &str, room: &str) {
+        self.local.del(id, room);
+        self.drop_room_channels(&[room.to_owned()]);
+    }
+
+    fn del_all(&self, id: &str) {
+        let rooms = self.local.socket_rooms(id);
+        self.local.del_all(id);
+        self.drop_room_channels(&rooms);
+    }
+
+    fn socket_rooms(&self, id: &str) -> Vec<String> {
+        self.local.socket_rooms(id)
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>> {
+        self.local.sockets(opts)
+    }
+
+    fn rooms(&self) -> Vec<String> {
+        self.local.rooms()
+    }
+
+    fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
+        if opts.flags.local {
+            return;
+        }
+        let PacketData::Event { payload, .. } = &packet.data else {
+            return;
+        };
+        let data = map(vec![
+            (
+                "packet",
+                map(vec![
+                    ("type", Mp::from(2)),
+                    ("data", codec::from_payload(payload)),
+                ]),
+            ),
+            ("opts", self.opts_value(opts)),
+        ]);
+        // Node's computeChannel: a room channel for exactly one room (not a socket id unless
+        // dynamic-private), never for a broadcast with acknowledgements.
+        let channel = match (self.shared.mode, opts.rooms.as_slice()) {
+            (SubscriptionMode::Dynamic, [room]) if room.len() != 20 => self.room_channel(room),
+            (SubscriptionMode::DynamicPrivate, [room]) => self.room_channel(room),
+            _ => self.st.channel.clone(),
+        };
+        self.publish(channel, kind::BROADCAST, data);
+    }
+
+    fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        let data = map(vec![
+            ("opts", self.opts_value(opts)),
+            ("rooms", strings(rooms)),
+        ]);
+        self.publish(self.st.channel.clone(), kind::SOCKETS_JOIN, data);
+    }
+
+    fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        let data = map(vec![
+            ("opts", self.opts_value(opts)),
+            ("rooms", strings(rooms)),
+        ]);
+        self.publish(self.st.channel.clone(), kind::SOCKETS_LEAVE, data);
+    }
+
+    fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
+        let data = map(vec![
+            ("opts", self.opts_value(opts)),
+            ("close", Mp::Boolean(close)),
+        ]);
+        self.publish(self.st.channel.clone(), kind::DISCONNECT_SOCKETS, data);
+    }
+
+    fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
+        let timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
+        let request = self.request(
+            kind::FETCH_SOCKETS,
+            vec![("opts", self.opts_value(opts))],
+            timeout,
+        );
+        Box::pin(async move {
+            let (answers, _) = request.await;
+            answers
+                .iter()
+                .filter_map(|r| codec::get(r, "data").and_then(|d| codec::get(d, "sockets")))
+                .flat_map(|list| match codec::to_json(list) {
+                    Value::Array(a) => a,
+                    _ => Vec::new(),
+                })
+                .filter_map(|v| socket_info(&v))
+                .collect()
+        })
+    }
+
+    fn broadcast_with_ack_remote(
+        &self,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        on_ack: RemoteAck,
+    ) -> BoxFuture<usize> {
+        let PacketData::Event { payload, .. } = &packet.data else {
+            return Box::pin(async { 0 });
+        };
+        let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
+        let request_id = random_hex();
+        let data = map(vec![
+            (
+                "packet",
+                map(vec![
+                    ("type", Mp::from(2)),
+                    ("data", codec::from_payload(payload)),
+                ]),
+            ),
+            ("requestId", s(&request_id)),
+            (
+                "opts",
+                map(vec![
+                    ("rooms", strings(&opts.rooms)),
+                    ("except", strings(&opts.except)),
+                    ("flags", map(vec![("timeout", ms(ack_timeout))])),
+                ]),
+            ),
+        ]);
+        let bytes = encode(&self.shared, &self.st.nsp, kind::BROADCAST, data);
+        let shared = self.shared.clone();
+        let st = self.st.clone();
+        Box::pin(async move {
+            let nodes = match shared.shardnumsub(&st.channel).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "wsx-redis: PUBSUB SHARDNUMSUB failed; the broadcast with acks is local only");
+                    return 0;
+                }
+            };
+            let expected = nodes.saturating_sub(1);
+            if expected == 0 {
+                return 0;
+            }
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            lock(&st.pending).insert(request_id.clone(), tx);
+            shared.publish(st.channel.clone(), bytes);
+            let start = tokio::time::Instant::now();
+            let count_deadline = start + shared.requests_timeout;
+            let ack_deadline = start + ack_timeout;
+            let forward = move |r: &Mp| {
+                if codec::get(r, "type").and_then(Mp::as_u64) == Some(kind::BROADCAST_ACK) {
+                    on_ack(vec![field_data(r, "packet")]);
+                }
+            };
+            let (mut answered, mut clients) = (0, 0);
+            while answered < expected {
+                match tokio::time::timeout_at(count_deadline, rx.recv()).await {
+                    Ok(Some(r)) => {
+                        if codec::get(&r, "type").and_then(Mp::as_u64)
+                            == Some(kind::BROADCAST_CLIENT_COUNT)
+                        {
+                            answered += 1;
+                            clients += codec::get(&r, "data")
+                                .and_then(|d| codec::get(d, "clientCount"))
+                                .and_then(Mp::as_u64)
+                                .unwrap_or(0) as usize;
+                        } else {
+                            forward(&r);
+                        }
+                    }
+                    _ => {
+                        tracing::warn!(
+                            answered,
+                            expected,
+                            "wsx-redis: broadcast with acks: not every node gave its client count"
+                        );
+                        break;
+                    }
+                }
+            }
+            shared.handle.spawn(async move {
+                while let Ok(Some(r)) = tokio::time::timeout_at(ack_deadline, rx.recv()).await {
+                    forward(&r);
+                }
+                lock(&st.pending).remove(&request_id);
+            });
+            clients
+        })
+    }
+
+    fn server_side_emit(&self, event: &str, args: &[Data]) {
+        let mut packet = vec![s(event)];
+        packet.extend(args.iter().map(codec::from_data));
+        self.publish(
+            self.st.channel.clone(),
+            kind::SERVER_SIDE_EMIT,
+            map(vec![("packet", Mp::Array(packet))]),
+        );
+    }
+
+    fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
+        let mut packet = vec![s(event)];
+        packet.extend(args.iter().map(codec::from_data));
+        let request = self.request(
+            kind::SERVER_SIDE_EMIT,
+            vec![("packet", Mp::Array(packet))],
+            self.shared.requests_timeout,
+        );
+        Box::pin(async move {
+            let (answers, expected) = request.await;
+            ServerSideAcks {
+                answers: answers.iter().map(|r| field_data(r, "packet")).collect(),
+                expected,
+            }
+        })
+    }
+}
+
+/// `data.<key>` of a message as application data (binary kept).
+fn field_data(msg: &Mp, key: &str) -> Data {
+    match codec::get(msg, "data").and_then(|d| codec::get(d, key)) {
+        Some(v) => codec::to_payload(std::slice::from_ref(v))
+            .to_data()
+            .ok()
+            .and_then(|mut d| d.pop())
+            .unwrap_or(Data::Json(Value::Null)),
+        None => Data::Json(Value::Null),
+    }
+}
+
+impl NsShard {
+    /// A message on one of this namespace's channels.
+    fn on_raw_message(&self, shared: &ShardedShared, channel: &str, payload: &[u8]) {
+        let msg = if payload.first() == Some(&b'{') {
+            serde_json::from_slice::<Value>(payload)
+                .ok()
+                .map(|v| codec::from_json(&v))
+        } else {
+            codec::decode(payload)
+        };
+        let Some(msg @ Mp::Map(_)) = msg else {
+            shared.metrics.malformed();
+            tracing::warn!(
+                channel,
+                "wsx-redis: ignoring a message that is not an object"
+            );
+            return;
+        };
+        if channel == self.response_channel {
+            self.on_response(msg);
+            return;
+        }
+        if codec::get(&msg, "uid").and_then(Mp::as_str) == Some(shared.uid.as_str()) {
+            return;
+        }
+        if codec::get(&msg, "nsp").and_then(Mp::as_str) != Some(self.nsp.as_str()) {
+            return;
+        }
+        let Some(ns) = self.ns.get().and_then(WeakNamespace::upgrade) else {
+            return;
+        };
+        let kind = codec::get(&msg, "type").and_then(Mp::as_u64);
+        let (Some(kind), Some(data)) = (kind, codec::get(&msg, "data")) else {
+            shared.metrics.malformed();
+            tracing::warn!(
+                channel,
+                "wsx-redis: ignoring a message without type or data"
+            );
+            return;
+        };
+        let requester = codec::get(&msg, "uid")
+            .and_then(Mp::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let respond = |kind: u64, data: Mp| {
+            shared.publish(
+                format!("{}{requester}#", self.channel),
+                encode(shared, &self.nsp, kind, data),
+            );
+        };
+        let data_json = codec::to_json(data);
+        let local_op = || ns.broadcast_with(options(&data_json["opts"]));
+        let request_id = codec::get(data, "requestId").and_then(Mp::as_str);
+        match kind {
+            kind::BROADCAST => {
+                let Some(Mp::Array(args)) =
+                    codec::get(data, "packet").and_then(|p| codec::get(p, "data"))
+                else {
+                    shared.metrics.malformed();
+                    tracing::warn!("wsx-redis: ignoring a broadcast without data");
+                    return;
+                };
+                match request_id {
+                    None => {
+                        let packet = Packet::event(&self.nsp, codec::to_payload(args));
+                        if !local_op().emit_packet(&packet) {
+                            tracing::warn!(
+                                "wsx-redis: ignoring a broadcast that cannot be encoded"
+                            );
+                        }
+                    }
+                    Some(request_id) => {
+                        let mut args = codec::to_payload(args).to_data().unwrap_or_default();
+                        if args.is_empty() {
+                            return;
+                        }
+                        let Data::Json(Value::String(event)) = args.remove(0) else {
+                            return;
+                        };
+                        let timeout = data_json["opts"]["flags"]["timeout"]
+                            .as_u64()
+                            .map_or(shared.requests_timeout, Duration::from_millis);
+                        let op = local_op().timeout(timeout);
+                        respond(
+                            kind::BROADCAST_CLIENT_COUNT,
+                            map(vec![
+                                ("requestId", s(request_id)),
+                                ("clientCount", Mp::from(op.sockets().len() as u64)),
+                            ]),
+                        );
+                        let channel = format!("{}{requester}#", self.channel);
+                        let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
+                        let commands = shared.commands.clone();
+                        let request_id = request_id.to_owned();
+                        shared.handle.spawn(async move {
+                            for answer in op.emit_with_ack(&event, args).await {
+                                let Ok(mut args) = answer.result else {
+                                    continue;
+                                };
+                                let first = if args.is_empty() {
+                                    Mp::Nil
+                                } else {
+                                    codec::from_data(&args.remove(0))
+                                };
+                                let data =
+                                    map(vec![("requestId", s(&request_id)), ("packet", first)]);
+                                let bytes = encode_with(&uid, &nsp, kind::BROADCAST_ACK, data);
+                                let _ = commands.send(Command::Publish(channel.clone(), bytes));
+                            }
+                        });
+                    }
+                }
+            }
+            kind::SOCKETS_JOIN => local_op().sockets_join(string_list(&data_json["rooms"])),
+            kind::SOCKETS_LEAVE => local_op().sockets_leave(string_list(&data_json["rooms"])),
+            kind::DISCONNECT_SOCKETS => {
+                local_op().disconnect_sockets(data_json["close"].as_bool().unwrap_or(false))
+            }
+            kind::FETCH_SOCKETS => {
+                let Some(request_id) = request_id else {
+                    return;
+                };
+                let sockets: Vec<Mp> = local_op()
+                    .sockets()
+                    .iter()
+                    .map(|socket| codec::from_json(&describe_socket(socket)))
+                    .collect();
+                respond(
+                    kind::FETCH_SOCKETS_RESPONSE,
+                    map(vec![
+                        ("requestId", s(request_id)),
+                        ("sockets", Mp::Array(sockets)),
+                    ]),
+                );
+            }
+            kind::SERVER_SIDE_EMIT => {
+                let Some(Mp::Array(packet)) = codec::get(data, "packet") else {
+                    shared.metrics.malformed();
+                    return;
+                };
+                let mut args = codec::to_payload(packet).to_data().unwrap_or_default();
+                if args.is_empty() {
+                    return;
+                }
+                let Data::Json(Value::String(event)) = args.remove(0) else {
+                    return;
+                };
+                let Some(request_id) = request_id.map(str::to_owned) else {
+                    ns.dispatch_server_side_emit(&event, args);
+                    return;
+                };
+                let channel = format!("{}{requester}#", self.channel);
+                let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
+                let commands = shared.commands.clone();
+                let ack = ServerSideAck::new(move |answer| {
+                    let data = map(vec![
+                        ("requestId", s(&request_id)),
+                        ("packet", codec::from_data(&answer)),
+                    ]);
+                    let bytes = encode_with(&uid, &nsp, kind::SERVER_SIDE_EMIT_RESPONSE, data);
+                    let _ = commands.send(Command::Publish(channel, bytes));
+                });
+                ns.dispatch_server_side_emit_with_ack(&event, args, ack);
+            }
+            kind::FETCH_SOCKETS_RESPONSE
+            | kind::SERVER_SIDE_EMIT_RESPONSE
+            | kind::BROADCAST_CLIENT_COUNT
+            | kind::BROADCAST_ACK => self.on_response(msg),
+            other => {
+                tracing::debug!(kind = other, "wsx-redis: ignoring an unknown message type");
+            }
+        }
+    }
+
+    /// Another node's answer to one of our requests.
+    fn on_response(&self, msg: Mp) {
+        let id = codec::get(&msg, "data")
+            .and_then(|d| codec::get(d, "requestId"))
+            .and_then(Mp::as_str);
+        let Some(id) = id else {
+            return;
+        };
+        if let Some(tx) = lock(&self.pending).get(id) {
+            let _ = tx.send(msg);
+        }
+    }
+}
+
+/// [`encode`] for a task that holds the uid rather than the cluster.
+fn encode_with(uid: &str, nsp: &str, kind: u64, data: Mp) -> Vec<u8> {
+    let binary = codec::has_binary(&data);
+    let msg = map(vec![
+        ("type", Mp::from(kind)),
+        ("data", data),
+        ("uid", s(uid)),
+        ("nsp", s(nsp)),
+    ]);
+    if binary {
+        codec::encode(&msg)
+    } else {
+        codec::to_json(&msg).to_string().into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+    use wsx_socketio::socketio::Payload;
+
+    #[test]
+    fn a_broadcast_is_byte_identical_to_nodes() {
+        // The captured SPUBLISH of §7.3 (uid shortened).
+        let payload = Payload::new(vec![
+            json!("hello"),
+            json!(1),
+            json!("two"),
+            json!({"three": [true]}),
+        ]);
+        let data = map(vec![
+            (
+                "packet",
+                map(vec![
+                    ("type", Mp::from(2)),
+                    ("data", codec::from_payload(&payload)),
+                ]),
+            ),
+            (
+                "opts",
+                map(vec![
+                    ("rooms", Mp::Array(vec![])),
+                    ("except", Mp::Array(vec![])),
+                    ("flags", map(vec![])),
+                ]),
+            ),
+        ]);
+        assert_eq!(
+            String::from_utf8(encode_with("a562", "/", kind::BROADCAST, data)).unwrap(),
+            r#"{"type":3,"data":{"packet":{"type":2,"data":["hello",1,"two",{"three":[true]}]},"opts":{"rooms":[],"except":[],"flags":{}}},"uid":"a562","nsp":"/"}"#
+        );
+    }
+
+    #[test]
+    fn binary_data_makes_the_message_msgpack() {
+        let data = map(vec![(
+            "packet",
+            Mp::Array(vec![s("e"), Mp::Binary(vec![1])]),
+        )]);
+        let bytes = encode_with("u", "/", kind::SERVER_SIDE_EMIT, data);
+        assert_eq!(bytes[0], 0x84, "a msgpack map of 4 entries");
+        let back = codec::decode(&bytes).unwrap();
+        assert_eq!(codec::get(&back, "type").and_then(Mp::as_u64), Some(9));
+    }
+
+    #[test]
+    fn shardnumsub_counts_are_read_from_arrays_and_maps() {
+        use redis::Value as V;
+        let arr = V::Array(vec![V::BulkString(b"c".to_vec()), V::Int(3)]);
+        assert_eq!(count_of(&arr), 3);
+        let m = V::Map(vec![(V::BulkString(b"c".to_vec()), V::Int(2))]);
+        assert_eq!(count_of(&m), 2);
+    }
+}
