@@ -39,6 +39,21 @@ impl Output {
         self.chunks.push_back(data);
     }
 
+    /// Appends a shared buffer: copied when small (no reference count touched), else queued
+    /// by reference (one reference count increment).
+    pub fn push_shared(&mut self, data: &Bytes) {
+        if data.len() < COPY_THRESHOLD {
+            self.push_slice(data);
+        } else {
+            self.push_bytes(data.clone());
+        }
+    }
+
+    /// Number of separate segments queued (1 when everything is in one contiguous buffer).
+    pub fn segments(&self) -> usize {
+        self.chunks.len() + usize::from(!self.tail.is_empty())
+    }
+
     /// The open tail, to append to in place (callers must call [`Output::commit`] after).
     pub(crate) fn tail_mut(&mut self) -> &mut BytesMut {
         &mut self.tail
@@ -126,6 +141,22 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_small_buffers_are_copied_and_large_ones_referenced() {
+        let mut o = Output::default();
+        let small = Bytes::from(vec![1u8; 100]);
+        o.push_shared(&small);
+        o.push_shared(&small);
+        assert_eq!(o.segments(), 1, "small frames coalesce into the tail");
+        let big = Bytes::from(vec![2u8; COPY_THRESHOLD]);
+        o.push_shared(&big);
+        assert_eq!(o.segments(), 2);
+        let mut s = [IoSlice::new(&[]); 4];
+        assert_eq!(o.io_slices(&mut s), 2);
+        assert_eq!(s[1].as_ptr(), big.as_ptr(), "large buffers are not copied");
+        assert_eq!(o.take_all().len(), 200 + COPY_THRESHOLD);
+    }
 
     #[test]
     fn order_is_kept_across_copied_and_shared_segments() {

@@ -666,7 +666,7 @@ impl Connection {
             Role::Server,
             "prepared frames are unmasked server frames"
         );
-        self.out.push_bytes(frame.bytes.clone());
+        self.out.push_shared(&frame.bytes);
         Ok(())
     }
 }

@@ -156,7 +156,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let mut wrote = false;
         while !self.conn.output().is_empty() {
             let out = self.conn.output();
-            let n = if self.io.is_write_vectored() {
+            // One segment (the usual case: small frames coalesce into the tail) is written
+            // without building the slice array.
+            let n = if out.segments() > 1 && self.io.is_write_vectored() {
                 let mut slices = [IoSlice::new(&[]); 64];
                 let k = out.io_slices(&mut slices);
                 ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?
