@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Core WebSocket echo benchmark: wsx against its peers, the same way for each. Every run starts
+# one echo server pinned to core 0 (taskset), drives it with `wsx bench` pinned to core 1,
+# reads the server's CPU time and memory from /proc, kills it. Subjects are interleaved per
+# config (A B C A B C ... for -k 2) so that noise from the shared machine hits them alike; the
+# table shows the median with min and max over the repeats.
+#
+# Subjects (-s; default all that are available):
+#   wsx                bench/servers/wsx-echo, tokio current_thread runtime
+#   wsx-mt             the same on a multi-thread runtime (--threads 2), still pinned to core 0
+#   uws                µWebSockets (C++): set UWS_ECHO=/path/to/binary built from our
+#                      bench/peers/uws/echo.cpp (see docs/BENCHMARKS.md); skipped when unset
+#   fastwebsockets     bench/peers/fastwebsockets-echo (hyper 1 upgrade, FragmentCollector)
+#   tokio-websockets   bench/peers/tokio-websockets-echo
+#   tokio-tungstenite  bench/peers/tokio-tungstenite-echo
+#   raw                bench/peers/raw-tcp-echo, the syscall floor. `wsx bench` speaks WebSocket
+#                      and checks every echo, and a pure TCP echo would return masked client
+#                      frames, which a client must reject. So the floor is a minimal WebSocket
+#                      echo: a bare handshake, then one read, in-place unmask and header
+#                      rewrite, and one write per batch of frames; no UTF-8 check, no limits,
+#                      no per-message allocation, a 4 KiB buffer per connection.
+#   node               bench/peers/node-ws/server.js, Node `ws` 8.x (run `npm install` there once)
+# All Rust servers are on tokio `current_thread` runtimes (except wsx-mt).
+#
+# Configs (-c; comma-separated):
+#   CxS       C connections, payload S (20, 1k, 16k, 64k), closed loop (ping-pong), text
+#   CxS+z     the same with permessage-deflate offered (every message compressed); only the
+#             subjects that compress run it (wsx, node)
+#   idleN     N connections opened and held idle (10k, 50k): RSS delta / N after a settle.
+#             Both processes need N file descriptors: N is capped at the hard fd limit less
+#             200 (the cap is printed and recorded); connections come from 127.0.0.2-.9.
+#   all       the whole matrix: {1,100,1000} x {20,1k,16k,64k} x {off,+z}, idle10k, idle50k
+#   quick     100x20,1000x1k,1000x16k,100x1k+z,idle10k (the default)
+#
+# Measurements, per run:
+#   msgs/s             echoes verified by `wsx bench` over the measured window (-d), after
+#                      the warm-up (-w)
+#   server CPU µs/msg  the server's utime+stime (/proc/PID/stat, all threads) read by
+#                      `wsx bench --server-pid` at the start and end of the measured window,
+#                      divided by the echoes counted in it (warm-up, handshakes and close are
+#                      excluded)
+#   peak RSS           VmHWM of the server after the run (handshakes and warm-up included)
+#   idle bytes/conn    (VmRSS while the N connections are held - VmRSS after listening) / N,
+#                      read 2 s after the last handshake; kernel socket buffers are not in RSS
+#   client CPU         `wsx bench`'s own CPU over the window; runs where it used >= 90% of its
+#                      core are flagged "client-bound": there the load generator, not the
+#                      server, was probably the limit, and msgs/s understates the server
+#
+# Usage: bench/run.sh [options]
+#   -c CONFIGS   configs (default quick)
+#   -s SUBJECTS  comma-separated subjects (default all available)
+#   -k REPEAT    runs per subject and config, interleaved (default 2)
+#   -d SECONDS   measured seconds per run (default 4)
+#   -w SECONDS   warm-up seconds per run (default 1)
+#   -o FILE      append the JSON lines to FILE (default bench/results/core-DATE.jsonl)
+#   -n           no build (use the binaries already built)
+#   -T           do not update docs/BENCHMARKS.md
+#   -t FILE      only print the table from FILE (and update docs/BENCHMARKS.md unless -T)
+# Environment: UWS_ECHO (above); UWS_DESC, how that binary was built (e.g. its commits), for the
+# docs; WSX_ROOT=DIR builds and runs wsx-echo and wsx (the load generator) from another tree,
+# e.g. a `git archive` export of a commit while the working tree is being edited (WSX_COMMIT
+# then names it); the peers always come from this tree.
+# Example: UWS_ECHO=/work/peers/uws/uws-echo bench/run.sh -c all -k 2
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+configs=quick subjects_arg="" repeat=2 dur=4 warm=1 out="" build=1 docs=1 table_only=""
+while (($#)); do
+  case "$1" in
+    -c) configs="$2"; shift 2 ;;
+    -s) subjects_arg="$2"; shift 2 ;;
+    -k) repeat="$2"; shift 2 ;;
+    -d) dur="$2"; shift 2 ;;
+    -w) warm="$2"; shift 2 ;;
+    -o) out="$2"; shift 2 ;;
+    -n) build=""; shift ;;
+    -T) docs=""; shift ;;
+    -t) table_only="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+table() { # results-file
+  python3 "$root/bench/core_table.py" "$1" ${docs:+--docs "$root/docs/BENCHMARKS.md"}
+}
+if [[ -n $table_only ]]; then
+  table "$table_only"
+  exit 0
+fi
+
+for tool in taskset ss python3 cargo; do
+  command -v "$tool" >/dev/null || { echo "run: needs $tool" >&2; exit 2; }
+done
+[[ $(nproc) -ge 2 ]] || { echo "run: needs 2 cores (server on 0, load generator on 1)" >&2; exit 2; }
+
+all_subjects=(wsx wsx-mt uws fastwebsockets tokio-websockets tokio-tungstenite raw node)
+case "$configs" in
+  quick) configs="100x20,1000x1k,1000x16k,100x1k+z,idle10k" ;;
+  all)
+    configs=""
+    for z in "" "+z"; do
+      for c in 1 100 1000; do
+        for s in 20 1k 16k 64k; do configs+="${c}x$s$z,"; done
+      done
+    done
+    configs+="idle10k,idle50k"
+    ;;
+esac
+IFS=, read -r -a config_list <<<"$configs"
+if [[ -n $subjects_arg ]]; then IFS=, read -r -a subjects <<<"$subjects_arg"; else subjects=("${all_subjects[@]}"); fi
+
+bt="$root/bench/target/release"
+wsx_root="${WSX_ROOT:-$root}"
+wsx="$wsx_root/target/release/wsx"
+wsx_echo="$wsx_root/bench/target/release/wsx-echo"
+avail=()
+for s in "${subjects[@]}"; do
+  case "$s" in
+    uws)
+      if [[ -z ${UWS_ECHO:-} ]]; then
+        echo "run: skipping uws: set UWS_ECHO=/path/to/uws-echo (see docs/BENCHMARKS.md)" >&2; continue
+      fi
+      [[ -x $UWS_ECHO ]] || { echo "run: UWS_ECHO=$UWS_ECHO is not executable" >&2; exit 2; } ;;
+    node)
+      if ! command -v node >/dev/null || [[ ! -d $root/bench/peers/node-ws/node_modules/ws ]]; then
+        echo "run: skipping node: run \`npm install\` in bench/peers/node-ws first" >&2; continue
+      fi ;;
+    wsx|wsx-mt|fastwebsockets|tokio-websockets|tokio-tungstenite|raw) ;;
+    *) echo "run: unknown subject $s (one of: ${all_subjects[*]})" >&2; exit 2 ;;
+  esac
+  avail+=("$s")
+done
+((${#avail[@]})) || { echo "run: no subject to run" >&2; exit 2; }
+
+if [[ -n $build ]]; then
+  echo "building wsx-cli and the echo servers (release) ..." >&2
+  (cd "$wsx_root" && cargo build --release --quiet -j2 -p wsx-cli)
+  (cd "$wsx_root/bench" && cargo build --release --quiet -j2 -p wsx-echo)
+  (cd "$root/bench" && cargo build --release --quiet -j2 -p fastwebsockets-echo \
+    -p tokio-websockets-echo -p tokio-tungstenite-echo -p raw-tcp-echo)
+fi
+
+# Every connection is a file descriptor on both sides.
+hard=$(ulimit -Hn)
+[[ $hard == unlimited ]] && hard=1048576
+ulimit -n "$hard"
+max_idle=$((hard - 200))
+
+mkdir -p "$root/bench/results"
+out="${out:-$root/bench/results/core-$(date -u +%Y%m%d-%H%M%S).jsonl}"
+logdir="$(mktemp -d /tmp/core-run.XXXXXX)"
+if git -C "$wsx_root" rev-parse --git-dir >/dev/null 2>&1; then
+  commit="$(git -C "$wsx_root" rev-parse --short HEAD)"
+  git -C "$wsx_root" diff --quiet HEAD -- crates bench/servers || commit+="+dirty"
+else
+  commit="${WSX_COMMIT:-exported tree $wsx_root}"
+fi
+echo "results: $out  logs: $logdir" >&2
+
+server_pid=""
+cleanup() {
+  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+  fi
+  [[ -n $server_pid ]] && wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+start_server() { # subject deflate port log
+  local s="$1" z="$2" addr="127.0.0.1:$3" log="$4"
+  local cmd=()
+  case "$s" in
+    wsx) cmd=("$wsx_echo" "$addr" ${z:+--deflate}) ;;
+    wsx-mt) cmd=("$wsx_echo" "$addr" --threads 2) ;;
+    uws) cmd=("$UWS_ECHO" "$addr") ;;
+    fastwebsockets|tokio-websockets|tokio-tungstenite) cmd=("$bt/$s-echo" "$addr") ;;
+    raw) cmd=("$bt/raw-tcp-echo" "$addr") ;;
+    node) cmd=(node "$root/bench/peers/node-ws/server.js" "$addr" ${z:+--deflate}) ;;
+  esac
+  # taskset execs the server, so $! is the server's PID.
+  taskset -c 0 "${cmd[@]}" >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    ss -ltnH "sport = :$3" | grep -q . && { sleep 0.2; return 0; }
+    sleep 0.1
+  done
+  echo "run: $s did not listen on $addr; its log:" >&2
+  cat "$log" >&2
+  cleanup
+  return 1
+}
+
+# One run: config, subject, rep. Appends one JSON line to $out.
+run_one() {
+  local cfg="$1" s="$2" rep="$3" z="" conns size port log blog
+  [[ $cfg == *+z ]] && z=1
+  port="$(free_port)"
+  log="$logdir/$cfg-$s-$rep.server.log"
+  blog="$logdir/$cfg-$s-$rep.bench"
+  start_server "$s" "$z" "$port" "$log" || return 1
+  local rss0 cpu0 url="ws://127.0.0.1:$port/"
+  rss0=$(vm_kb "$server_pid" VmRSS)
+  cpu0=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$server_pid/stat")
+  local extra='{}' rc=0
+  if [[ $cfg == idle* ]]; then
+    local n="${cfg#idle}" asked
+    n="${n/k/000}"
+    asked=$n
+    ((n > max_idle)) && n=$max_idle
+    taskset -c 1 timeout 300 "$wsx" bench "$url" -c "$n" --idle 8s --source 127.0.0.2-127.0.0.9 \
+      --json >"$blog.json" 2>"$blog.err" &
+    local bpid=$! held="" rss1=""
+    for _ in $(seq 1200); do
+      grep -q "connections open" "$blog.err" 2>/dev/null && { held=1; break; }
+      kill -0 "$bpid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [[ -n $held ]]; then
+      sleep 2
+      rss1=$(vm_kb "$server_pid" VmRSS)
+    fi
+    wait "$bpid" || rc=$?
+    local open
+    open=$(grep -o '[0-9]* connections open' "$blog.err" | cut -d' ' -f1 || true)
+    extra=$(python3 -c 'import json,sys
+a,n,o,r0,r1=sys.argv[1:6]
+o=int(o or 0)
+print(json.dumps({"idle_asked": int(a), "idle_n": int(n), "idle_open": o, "server_rss_idle_kb": int(r1) if r1 else None,
+  "idle_bytes_per_conn": (int(r1)-int(r0))*1024/o if r1 and o else None}))' "$asked" "$n" "${open:-0}" "$rss0" "$rss1")
+  else
+    conns="${cfg%%x*}" size="${cfg#*x}"
+    size="${size%+z}"
+    taskset -c 1 timeout 120 "$wsx" bench "$url" -c "$conns" -s "$size" -d "${dur}s" --warmup "${warm}s" \
+      ${z:+--deflate} --server-pid "$server_pid" --json >"$blog.json" 2>"$blog.err" || rc=$?
+  fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "run: $s died during $cfg; its log:" >&2
+    cat "$log" >&2
+    server_pid=""
+    return 1
+  fi
+  local hwm cpu1 line load
+  hwm=$(vm_kb "$server_pid" VmHWM)
+  cpu1=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$server_pid/stat")
+  cleanup
+  line=$(grep '^{' "$blog.json" | tail -1 || true)
+  if [[ -z $line ]]; then
+    echo "run: $s $cfg run $rep: wsx bench printed no result (exit $rc): $(tail -3 "$blog.err")" >&2
+    return 1
+  fi
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  python3 - "$line" "$extra" "$s" "$cfg" "$rep" "$rc" "$rss0" "$hwm" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$load" "$commit" >>"$out" <<'EOF'
+import datetime, json, sys
+line, extra, s, cfg, rep, rc, rss0, hwm, ticks, tck, load, commit = sys.argv[1:]
+r = json.loads(line)
+r.update(json.loads(extra))
+r.update({"subject": s, "config": cfg, "rep": int(rep), "bench_rc": int(rc), "commit": commit,
+          "server_rss_listen_kb": int(rss0), "server_rss_peak_kb": int(hwm),
+          "server_cpu_whole_run_s": int(ticks) / int(tck), "loadavg1": float(load),
+          "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
+print(json.dumps(r))
+EOF
+  tail -1 "$out" | python3 "$root/bench/core_table.py" --line >&2
+}
+
+t0=$(date +%s)
+echo "subjects: ${avail[*]}; configs: ${config_list[*]}; $repeat runs each, ${warm}s warm-up + ${dur}s measured; fd limit $hard (idle connections at most $max_idle)" >&2
+for cfg in "${config_list[@]}"; do
+  [[ -n $cfg ]] || continue
+  [[ $cfg =~ ^(idle[0-9]+k?|[0-9]+x[0-9]+[kK]?(\+z)?)$ ]] || { echo "run: bad config $cfg" >&2; exit 2; }
+  echo "== $cfg" >&2
+  for rep in $(seq "$repeat"); do
+    for s in "${avail[@]}"; do
+      if [[ $cfg == *+z && $s != wsx && $s != node ]]; then continue; fi
+      run_one "$cfg" "$s" "$rep" || true
+    done
+  done
+done
+echo "done in $(( $(date +%s) - t0 )) s" >&2
+table "$out"
