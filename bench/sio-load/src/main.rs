@@ -238,6 +238,8 @@ async fn run(args: &Args) -> Result<bool, Error> {
     let proc_measure0 = args.server_pid.and_then(Proc::read);
     let first_measured = seq;
     let measure_start = Instant::now();
+    // Throughput: the most broadcasts sent and not acked at once (at most --window).
+    let mut max_in_flight = 0u64;
     match args.mode {
         Mode::Latency => {
             for _ in 0..args.rounds {
@@ -265,6 +267,7 @@ async fn run(args: &Args) -> Result<bool, Error> {
                 shared.mark_sent(seq, Instant::now());
                 send(&mut write_half, frame).await?;
                 seq += 1;
+                max_in_flight = max_in_flight.max(seq as u64 - shared.acks.get());
             }
             // Until the last receiver has the last one (or the round timeout).
             let d = tokio::time::Instant::now() + args.round_timeout;
@@ -294,6 +297,7 @@ async fn run(args: &Args) -> Result<bool, Error> {
         ping_interval_ms: opened.ping_interval_ms,
         rounds: (first_measured..seq).map(|s| shared.round(s)).collect(),
         sent,
+        max_in_flight,
         measure_time: measure_end - measure_start,
         deliveries,
         check,

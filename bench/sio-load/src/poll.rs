@@ -79,7 +79,12 @@ impl Http {
     /// Sends one request and reads its response. A request on a kept-alive connection that
     /// the server closed meanwhile (nothing of the response read) is sent once more on a new
     /// connection.
-    pub async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Result<Response, Error> {
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Response, Error> {
         let mut req = Vec::with_capacity(160 + body.len());
         req.extend_from_slice(
             format!(
@@ -172,10 +177,7 @@ impl Http {
                 Ok(0) if before == 0 => return Err(Fail::Closed),
                 Ok(0) => return Err(Fail::Other("closed in the response head".into())),
                 Ok(_) => {}
-                Err(e) if before == 0 => {
-                    let _ = e;
-                    return Err(Fail::Closed);
-                }
+                Err(_) if before == 0 => return Err(Fail::Closed),
                 Err(e) => return Err(Fail::Other(e)),
             }
         };
@@ -299,8 +301,8 @@ pub async fn open(server: SocketAddr, src: Option<IpAddr>) -> Result<(Poll, Open
         return Err(format!("handshake GET: HTTP {}", r.status));
     }
     let body = std::str::from_utf8(&r.body).map_err(|_| "handshake: not UTF-8".to_owned())?;
-    let mut packets = engineio::PayloadDecoder::new(body, usize::MAX)
-        .map_err(|e| format!("handshake: {e}"))?;
+    let mut packets =
+        engineio::PayloadDecoder::new(body, usize::MAX).map_err(|e| format!("handshake: {e}"))?;
     let (sid, opened) = match packets.next() {
         Some(Ok(engineio::Packet::Open(h))) => (
             h.sid.clone(),
@@ -351,7 +353,8 @@ pub async fn open(server: SocketAddr, src: Option<IpAddr>) -> Result<(Poll, Open
             pong(&mut http, &path).await?;
         }
         if connected {
-            let pending = (!tail.is_empty()).then(|| BytesMut::from(tail.join("\u{1e}").as_bytes()));
+            let pending =
+                (!tail.is_empty()).then(|| BytesMut::from(tail.join("\u{1e}").as_bytes()));
             return Ok((
                 Poll {
                     http,

@@ -32,6 +32,8 @@ pub struct Measured {
     pub rounds: Vec<Round>,
     /// Broadcasts sent, warm-up included.
     pub sent: u64,
+    /// Throughput: the most broadcasts un-acked at once.
+    pub max_in_flight: u64,
     pub measure_time: Duration,
     /// Deliveries during the measured phase.
     pub deliveries: u64,
@@ -166,12 +168,13 @@ pub fn print(m: &Measured) -> bool {
     }
     if a.mode == Mode::Throughput {
         println!(
-            "  throughput: {} deliveries in {:.3} s = {:.0} deliveries/s ({:.1} broadcasts/s, window {})",
+            "  throughput: {} deliveries in {:.3} s = {:.0} deliveries/s ({:.1} broadcasts/s, window {}, at most {} un-acked)",
             m.deliveries,
             span.as_secs_f64(),
             rate,
             bcast_rate,
-            a.window
+            a.window,
+            m.max_in_flight
         );
     }
     if a.transport == crate::args::Transport::Polling {
@@ -203,7 +206,11 @@ pub fn print(m: &Measured) -> bool {
         m.measure_time.as_secs_f64(),
         us_per(m.driver_cpu_measure, m.deliveries),
         driver_busy * 100.0,
-        if driver_busy > 0.9 { ": the driver may have been the bottleneck" } else { "" }
+        if driver_busy > 0.9 {
+            ": the driver may have been the bottleneck"
+        } else {
+            ""
+        }
     );
     let server = m.server.map(|s| {
         let cpu_connect = cpu_between(&s.start, &s.idle);
@@ -250,6 +257,7 @@ pub fn print(m: &Measured) -> bool {
         "rounds": m.rounds.len(),
         "warmup": a.warmup,
         "window": a.window,
+        "max_in_flight": m.max_in_flight,
         "connect_s": m.connect_time.as_secs_f64(),
         "first_us": p(first),
         "last_us": p(last),
