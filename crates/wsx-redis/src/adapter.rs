@@ -515,6 +515,7 @@ async fn subscriber(
         let mut pubsub = match shared.client.get_async_pubsub().await {
             Ok(p) => p,
             Err(e) => {
+                shared.metrics.failed(&e);
                 tracing::warn!(error = %e, "wsx-redis: cannot open the subscriber connection");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -532,11 +533,13 @@ async fn subscriber(
                 .await
         };
         if let Err(e) = subscribed.await {
+            shared.metrics.failed(&e);
             tracing::warn!(error = %e, "wsx-redis: subscribing failed");
             tokio::time::sleep(backoff).await;
             continue;
         }
         backoff = Duration::from_millis(100);
+        shared.metrics.connected();
         state.subscribed.send_replace(true);
         tracing::debug!(nsp, uid = %shared.uid, "wsx-redis: subscribed");
         let mut messages = pubsub.on_message();
@@ -546,10 +549,11 @@ async fn subscriber(
             };
             let channel = msg.get_channel_name();
             let payload = msg.get_payload_bytes();
+            shared.metrics.received();
             if channel == channels.request {
                 on_request(&shared, &channels, &ns, payload);
             } else if channel == channels.response || channel == channels.specific_response {
-                on_response(&state, payload);
+                on_response(&shared, &state, payload);
             } else if let Some(rest) = channel.strip_prefix(&channels.broadcast) {
                 on_broadcast(&shared, &nsp, &ns, rest, payload);
             }
@@ -558,6 +562,7 @@ async fn subscriber(
         if ns.upgrade().is_none() {
             return;
         }
+        shared.metrics.disconnected();
         tracing::warn!(nsp, "wsx-redis: subscriber connection lost; reconnecting");
         tokio::time::sleep(backoff).await;
     }
@@ -597,10 +602,12 @@ pub(crate) fn options(v: &Value) -> BroadcastOptions {
 /// Another node's broadcast: deliver it to the local sockets it selects.
 fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload: &[u8]) {
     let Some(Mp::Array(items)) = codec::decode(payload) else {
+        shared.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring a broadcast that is not a msgpack array");
         return;
     };
     let [uid, packet, opts, ..] = items.as_slice() else {
+        shared.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring a broadcast without [uid, packet, opts]");
         return;
     };
@@ -624,6 +631,7 @@ fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload:
         return;
     }
     let Some(Mp::Array(data)) = codec::get(packet, "data") else {
+        shared.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring a broadcast without data");
         return;
     };
@@ -635,13 +643,14 @@ fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload:
 }
 
 /// Another node's answer to one of our requests.
-fn on_response(state: &NsState, payload: &[u8]) {
+fn on_response(shared: &Shared, state: &NsState, payload: &[u8]) {
     let mp = if payload.first() == Some(&b'{') {
         None
     } else {
         codec::decode(payload)
     };
-    let Some(json) = parse(payload) else {
+    let Some(json) = parse(payload).filter(Value::is_object) else {
+        shared.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring an undecodable response");
         return;
     };
@@ -659,7 +668,8 @@ fn local_op(ns: &Namespace, request: &Value) -> wsx_socketio::BroadcastOperator 
 
 /// Another node's request: act on it, and answer those that expect an answer.
 fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u8]) {
-    let Some(request) = parse(payload) else {
+    let Some(request) = parse(payload).filter(Value::is_object) else {
+        shared.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring an undecodable request");
         return;
     };

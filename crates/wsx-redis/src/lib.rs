@@ -102,7 +102,8 @@ impl RedisAdapterBuilder {
         let conn = client.get_connection_manager_with_config(config).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::runtime::Handle::current();
-        handle.spawn(publisher(conn.clone(), rx));
+        let metrics = Arc::new(MetricsInner::new_connected());
+        handle.spawn(publisher(conn.clone(), rx, metrics.clone()));
         Ok(RedisCluster(Arc::new(Shared {
             client,
             conn,
@@ -111,6 +112,7 @@ impl RedisAdapterBuilder {
             requests_timeout: self.requests_timeout,
             publish: tx,
             handle,
+            metrics,
         })))
     }
 }
@@ -146,6 +148,20 @@ impl RedisCluster {
         &self.0.key
     }
 
+    /// Counters of this node's Redis traffic: whether Redis is reachable, how many times it came
+    /// back, messages in and out, malformed messages ignored, failed commands (see [`Metrics`]).
+    ///
+    /// ```no_run
+    /// # async fn f(cluster: wsx_redis::RedisCluster) {
+    /// let m = cluster.metrics();
+    /// println!("wsx_redis_connected {}", u8::from(m.connected));
+    /// println!("wsx_redis_reconnects_total {}", m.reconnects);
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        self.0.metrics.snapshot()
+    }
+
     /// How many nodes listen to namespace `nsp` (`PUBSUB NUMSUB` of its request channel,
     /// this node included once its adapter has subscribed).
     pub async fn nodes(&self, nsp: &str) -> Result<usize, Error> {
@@ -164,6 +180,7 @@ pub(crate) struct Shared {
     requests_timeout: Duration,
     publish: mpsc::UnboundedSender<(String, Vec<u8>)>,
     handle: tokio::runtime::Handle,
+    metrics: Arc<MetricsInner>,
 }
 
 impl Shared {
@@ -186,6 +203,7 @@ impl Shared {
 async fn publisher(
     mut conn: redis::aio::ConnectionManager,
     mut rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    metrics: Arc<MetricsInner>,
 ) {
     while let Some((channel, payload)) = rx.recv().await {
         let res: Result<usize, _> = redis::cmd("PUBLISH")
@@ -193,8 +211,15 @@ async fn publisher(
             .arg(payload)
             .query_async(&mut conn)
             .await;
-        if let Err(e) = res {
-            tracing::warn!(error = %e, channel, "wsx-redis: PUBLISH failed");
+        match res {
+            Ok(_) => {
+                metrics.connected();
+                metrics.published();
+            }
+            Err(e) => {
+                metrics.failed(&e);
+                tracing::warn!(error = %e, channel, "wsx-redis: PUBLISH failed");
+            }
         }
     }
 }

@@ -191,6 +191,11 @@ async fn foreign_and_malformed_messages_on_the_channels_are_ignored() {
     }
     a.io.emit("after", 1);
     assert_eq!(c.event("b1", "after").await, json!([1]));
+    // Counted: the two bad broadcasts, the bad request, the bad response (the foreign
+    // request type and the request without its packet are not malformed messages).
+    let m = b.cluster.metrics();
+    assert_eq!(m.malformed, 4, "{m:?}");
+    assert!(m.connected && m.messages_in >= 8, "{m:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,10 +204,22 @@ async fn after_redis_restarts_the_nodes_resubscribe_and_broadcasts_cross_again()
     c.connect("a1", &a.base).await;
     c.connect("b1", &b.base).await;
 
+    let before = a.cluster.metrics();
+    assert!(before.connected && before.reconnects == 0, "{before:?}");
     redis.stop();
-    // Local delivery goes on while Redis is down.
+    // Local delivery goes on while Redis is down, and the outage shows in the metrics.
     a.io.emit("local", 1);
     assert_eq!(c.event("a1", "local").await, json!([1]));
+    let deadline = tokio::time::Instant::now() + common::T;
+    while a.cluster.metrics().connected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outage does not show in the metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let down = a.cluster.metrics();
+    assert!(down.errors >= 1 || !down.connected, "{down:?}");
 
     redis.restart().await;
     wait_nodes(&a.cluster, 2).await;
@@ -218,6 +235,12 @@ async fn after_redis_restarts_the_nodes_resubscribe_and_broadcasts_cross_again()
         i += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let after = a.cluster.metrics();
+    assert!(after.connected && after.reconnects >= 1, "{after:?}");
+    assert!(
+        after.messages_out > before.messages_out,
+        "{before:?} {after:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,7 +46,7 @@ async fn broadcasts_and_dynamic_room_channels_cross_wsx_nodes() {
     let (redis, a, b, mut c) = two_nodes().await;
     c.connect("a1", &a.base).await;
     c.connect("b1", &b.base).await;
-    c.connect("b2", &b.base).await;
+    let b2 = c.connect("b2", &b.base).await;
 
     // Joining a public room subscribes its channel on that node (one subscriber: node b);
     // socket-id rooms get none.
@@ -80,16 +80,11 @@ async fn broadcasts_and_dynamic_room_channels_cross_wsx_nodes() {
 
     // A broadcast to a socket id (20 characters, no channel of its own) goes on the
     // namespace channel.
-    let b2 =
-        b.io.of("/")
-            .sockets()
-            .into_iter()
-            .find(|s| !s.rooms().contains(&"news".to_owned()))
-            .unwrap();
-    assert_eq!(b2.id().len(), 20);
-    a.io.to([b2.id()]).emit("direct", "to b2");
+    assert_eq!(b2.len(), 20);
+    a.io.to([b2.as_str()]).emit("direct", "to b2");
     assert_eq!(c.event("b2", "direct").await, json!(["to b2"]));
     assert!(!c.received("b1", "news3") && !c.received("b2", "news"));
+    assert!(!c.received("b1", "direct"));
     assert!(!c.received("b1", "all"), "b1 is in the excepted room");
     assert_eq!(redis.shard_subscribers("socket.io#/#").await, 2);
 }
