@@ -51,6 +51,10 @@ impl AsyncWrite for Null {
 }
 
 fn broadcast(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
     let hub = Hub::new();
     let mut senders: Vec<Sender> = Vec::with_capacity(RECEIVERS);
     let mut sockets = Vec::with_capacity(RECEIVERS);
@@ -65,16 +69,58 @@ fn broadcast(c: &mut Criterion) {
     g.throughput(Throughput::Elements(RECEIVERS as u64));
     for size in [100usize, 1024] {
         let msg = Message::text("x".repeat(size));
+        // Each iteration ends with a yield so the batch flush runs (one write per receiver).
         g.bench_with_input(BenchmarkId::new("hub_publish", size), &msg, |b, msg| {
-            b.iter(|| assert_eq!(hub.publish("room", msg).queued, RECEIVERS))
+            b.iter(|| {
+                rt.block_on(async {
+                    assert_eq!(hub.publish("room", msg).queued, RECEIVERS);
+                    tokio::task::yield_now().await;
+                })
+            })
         });
         g.bench_with_input(BenchmarkId::new("send_loop", size), &msg, |b, msg| {
             b.iter(|| {
-                for s in &senders {
-                    s.send(msg.clone());
-                }
+                rt.block_on(async {
+                    for s in &senders {
+                        s.send(msg.clone());
+                    }
+                    tokio::task::yield_now().await;
+                })
             })
         });
+        // A burst of 8 publishes before the task yields: still one write per receiver.
+        g.throughput(Throughput::Elements(8 * RECEIVERS as u64));
+        g.bench_with_input(
+            BenchmarkId::new("hub_publish_burst8", size),
+            &msg,
+            |b, msg| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        for _ in 0..8 {
+                            hub.publish("room", msg);
+                        }
+                        tokio::task::yield_now().await;
+                    })
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("send_loop_burst8", size),
+            &msg,
+            |b, msg| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        for _ in 0..8 {
+                            for s in &senders {
+                                s.send(msg.clone());
+                            }
+                        }
+                        tokio::task::yield_now().await;
+                    })
+                })
+            },
+        );
+        g.throughput(Throughput::Elements(RECEIVERS as u64));
     }
     g.finish();
     drop(sockets);

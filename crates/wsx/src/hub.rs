@@ -50,7 +50,9 @@ struct Shared {
 /// Connected clients and the topics they subscribe to.
 ///
 /// [`publish`](Hub::publish) encodes the message once as a [`PreparedFrame`] and queues the
-/// same bytes to every subscriber through its non-blocking [`Sender`], so each receiver's
+/// same bytes to every subscriber through its non-blocking [`Sender`], batched
+/// ([`Sender::send_prepared_batched`]): the writes happen once the publishing task yields, one
+/// per subscriber for all the messages published until then. Each receiver's
 /// slow-consumer policy ([`crate::Options::slow_consumer`]) applies: a receiver that stops
 /// reading is dropped from the message or closed, never allowed to grow memory or slow the
 /// others. Cloning a `Hub` gives another handle to the same hub.
@@ -353,7 +355,7 @@ pub(crate) fn send_all<'a>(
         if Some(ClientId(id)) == except {
             continue;
         }
-        match s.send_prepared(frame) {
+        match s.send_prepared_batched(frame) {
             SendStatus::Queued | SendStatus::Backpressure => report.queued += 1,
             SendStatus::Dropped => report.dropped += 1,
             SendStatus::Closed => report.closed += 1,

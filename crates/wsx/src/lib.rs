@@ -12,6 +12,7 @@
 //! - Features `hyper` and `axum`: upgrade requests of an existing HTTP server.
 
 mod accept;
+mod batch;
 mod client;
 mod error;
 mod hub;

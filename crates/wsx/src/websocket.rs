@@ -106,6 +106,8 @@ pub(crate) struct Inner<S> {
     /// still to write): whoever drains it must wake the reader.
     reader_waits_output: bool,
     writer: Option<Waker>,
+    /// A batch flush (see [`crate::batch`]) will write this connection's output.
+    flush_scheduled: bool,
     close_timer: Option<Pin<Box<Sleep>>>,
     heartbeat: Option<Heartbeat>,
     opts: Options,
@@ -145,6 +147,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             reader: None,
             reader_waits_output: false,
             writer: None,
+            flush_scheduled: false,
             close_timer: None,
             heartbeat,
             opts,
@@ -375,27 +378,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
-    /// Queues without waiting, applying the slow-consumer policy, then tries to write at once.
+    /// Queues without waiting, applying the slow-consumer policy; then writes at once, or,
+    /// when `defer` is set, leaves the write to a batch flush. The flag returned is set when
+    /// the caller must schedule that flush (the connection was not in a batch yet).
     fn queue_now(
         &mut self,
         f: impl FnOnce(&mut Connection) -> std::result::Result<(), wsx_proto::Error>,
-    ) -> SendStatus {
+        defer: bool,
+    ) -> (SendStatus, bool) {
         if self.check_open().is_err() {
-            return SendStatus::Closed;
+            return (SendStatus::Closed, false);
         }
         if self.conn.output().len() > self.opts.max_buffered {
             match self.opts.slow_consumer {
-                SlowConsumer::Drop => return SendStatus::Dropped,
+                SlowConsumer::Drop => return (SendStatus::Dropped, false),
                 SlowConsumer::Close => {
                     self.terminate(Error::Terminated("slow consumer"));
-                    return SendStatus::Closed;
+                    return (SendStatus::Closed, false);
                 }
             }
         }
         if f(&mut self.conn).is_err() {
-            return SendStatus::Closed;
+            return (SendStatus::Closed, false);
         }
-        // Try to write directly; if the socket is not ready, the reading task finishes the job.
+        if defer {
+            let schedule = !std::mem::replace(&mut self.flush_scheduled, true);
+            return (self.queued_status(), schedule);
+        }
+        (self.write_now(), false)
+    }
+
+    fn queued_status(&self) -> SendStatus {
+        if self.conn.output().len() > self.opts.max_buffered {
+            SendStatus::Backpressure
+        } else {
+            SendStatus::Queued
+        }
+    }
+
+    /// Writes what the socket takes now; if it takes less, the reading task finishes the job.
+    fn write_now(&mut self) -> SendStatus {
         let mut cx = Context::from_waker(Waker::noop());
         match self.poll_write_out(&mut cx) {
             Poll::Ready(Ok(())) => SendStatus::Queued,
@@ -409,11 +431,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 if let Some(w) = &self.reader {
                     w.wake_by_ref();
                 }
-                if self.conn.output().len() > self.opts.max_buffered {
-                    SendStatus::Backpressure
-                } else {
-                    SendStatus::Queued
-                }
+                self.queued_status()
             }
         }
     }
@@ -739,8 +757,9 @@ impl_sink!(WebSocket, WriteHalf);
 
 /// Object-safe view of a connection, so handles need not name the stream type.
 pub(crate) trait Queue: Send {
-    fn queue_message(&mut self, msg: Message, compress: bool) -> SendStatus;
-    fn queue_prepared(&mut self, frame: &PreparedFrame) -> SendStatus;
+    fn queue_message(&mut self, msg: Message, compress: bool, defer: bool) -> (SendStatus, bool);
+    fn queue_prepared(&mut self, frame: &PreparedFrame, defer: bool) -> (SendStatus, bool);
+    fn flush_batched(&mut self);
     fn queue_close(&mut self, code: CloseCode, reason: &str) -> SendStatus;
     fn kill(&mut self, why: &'static str);
     fn buffered(&self) -> usize;
@@ -748,14 +767,20 @@ pub(crate) trait Queue: Send {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Queue for Inner<S> {
-    fn queue_message(&mut self, msg: Message, compress: bool) -> SendStatus {
-        self.queue_now(|c| c.send_with(msg, compress))
+    fn queue_message(&mut self, msg: Message, compress: bool, defer: bool) -> (SendStatus, bool) {
+        self.queue_now(|c| c.send_with(msg, compress), defer)
     }
-    fn queue_prepared(&mut self, frame: &PreparedFrame) -> SendStatus {
-        self.queue_now(|c| c.send_prepared(frame))
+    fn queue_prepared(&mut self, frame: &PreparedFrame, defer: bool) -> (SendStatus, bool) {
+        self.queue_now(|c| c.send_prepared(frame), defer)
+    }
+    fn flush_batched(&mut self) {
+        self.flush_scheduled = false;
+        if !self.done && self.terminated.is_none() && !self.conn.output().is_empty() {
+            self.write_now();
+        }
     }
     fn queue_close(&mut self, code: CloseCode, reason: &str) -> SendStatus {
-        self.queue_now(|c| c.close(code, reason))
+        self.queue_now(|c| c.close(code, reason), false).0
     }
     fn kill(&mut self, why: &'static str) {
         self.terminate(Error::Terminated(why));
@@ -786,19 +811,47 @@ impl Sender {
         f(&mut *g)
     }
 
-    /// Queues a message (compressed if negotiated and over the threshold).
+    /// Queues a message (compressed if negotiated and over the threshold) and writes it at
+    /// once if the socket takes it.
     pub fn send(&self, msg: Message) -> SendStatus {
-        self.with(|q| q.queue_message(msg, true))
+        self.with(|q| q.queue_message(msg, true, false)).0
     }
 
     /// Queues a message, choosing whether it may be compressed.
     pub fn send_with(&self, msg: Message, compress: bool) -> SendStatus {
-        self.with(|q| q.queue_message(msg, compress))
+        self.with(|q| q.queue_message(msg, compress, false)).0
     }
 
     /// Queues an already encoded frame, shared by reference.
     pub fn send_prepared(&self, frame: &PreparedFrame) -> SendStatus {
-        self.with(|q| q.queue_prepared(frame))
+        self.with(|q| q.queue_prepared(frame, false)).0
+    }
+
+    /// Queues a message to be written by a batch flush that runs once the current task
+    /// yields (µWebSockets' cork): everything batched to this connection until then goes out
+    /// in one write. What fan-out wants (a burst of broadcasts costs one system call per
+    /// receiver, not one per message); a lone message wants [`Sender::send`]. Outside a tokio
+    /// runtime it is written at once.
+    pub fn send_batched(&self, msg: Message, compress: bool) -> SendStatus {
+        self.batched(|q| q.queue_message(msg, compress, true))
+    }
+
+    /// [`Sender::send_batched`] for an already encoded frame.
+    pub fn send_prepared_batched(&self, frame: &PreparedFrame) -> SendStatus {
+        self.batched(|q| q.queue_prepared(frame, true))
+    }
+
+    fn batched(&self, f: impl FnOnce(&mut dyn Queue) -> (SendStatus, bool)) -> SendStatus {
+        let (status, schedule) = self.with(f);
+        if schedule {
+            crate::batch::schedule(self);
+        }
+        status
+    }
+
+    /// Writes what batched sends queued (called by the batch flush).
+    pub(crate) fn flush_batched(&self) {
+        self.with(|q| q.flush_batched());
     }
 
     /// Starts the closing handshake.

@@ -357,7 +357,7 @@ impl Session {
         match &st.transport {
             Transport::WebSocket(sender) => {
                 for p in packets {
-                    match sender.send_with(p.to_ws(), compress) {
+                    match sender.send_batched(p.to_ws(), compress) {
                         SendStatus::Queued | SendStatus::Backpressure => {}
                         SendStatus::Dropped | SendStatus::Closed => {
                             drop(st);
