@@ -60,6 +60,8 @@ pub struct Args {
     pub settle: Duration,
     pub gap: Duration,
     pub server_pid: Option<u32>,
+    /// Time deliveries by the kernel's receive timestamps (else by `Instant::now()`).
+    pub kernel_clock: bool,
     pub label: String,
 }
 
@@ -89,6 +91,9 @@ room `bench`, answer `bcast` (payload, ack) by emitting `msg` to the room then a
       --deadline S        the whole run, hard (default 600)
       --settle S          pause after connecting, before the idle RSS (default 1)
       --gap-ms MS         latency: pause between rounds (default 5)
+      --clock C           when a delivery counts as received: kernel (the socket's receive
+                          timestamp, SO_TIMESTAMPNS) | driver (when the driver read it)
+                          (default kernel)
       --server-pid PID    read the server's CPU time and RSS from /proc at phase boundaries
       --label NAME        subject name carried into the JSON line
   -h, --help
@@ -134,6 +139,7 @@ impl Args {
             settle: Duration::from_secs(1),
             gap: Duration::from_millis(5),
             server_pid: None,
+            kernel_clock: true,
             label: String::new(),
         };
         let mut server = None;
@@ -185,6 +191,13 @@ impl Args {
                     a.server_pid = Some(v.parse().map_err(|_| format!("bad pid {v:?}"))?)
                 }
                 "--label" => a.label = v,
+                "--clock" => {
+                    a.kernel_clock = match v.as_str() {
+                        "kernel" => true,
+                        "driver" => false,
+                        _ => return Err(format!("unknown clock {v:?}")),
+                    }
+                }
                 _ => return Err(format!("unknown option {flag}\n\n{USAGE}")),
             }
         }
@@ -196,6 +209,15 @@ impl Args {
             return Err("--size must be at least 10 (the sequence number)".into());
         }
         Ok(a)
+    }
+
+    /// A receive clock for a new connection.
+    pub fn clock(&self) -> crate::rxstream::RxClock {
+        if self.kernel_clock {
+            crate::rxstream::RxClock::kernel()
+        } else {
+            crate::rxstream::RxClock::driver()
+        }
     }
 
     /// How many broadcasts the run sends at most (warm-up included).

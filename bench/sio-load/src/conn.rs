@@ -4,13 +4,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use wsx::proto::handshake::ClientRequest;
 use wsx::{Message, Options, WebSocket};
 use wsx_socketio::{engineio, socketio};
 
+use crate::rxstream::{RxClock, RxStream};
+
 /// A receiver's or the publisher's connection.
-pub type Ws = WebSocket<TcpStream>;
+pub type Ws = WebSocket<RxStream>;
 
 /// Errors of this driver are messages for a human.
 pub type Error = String;
@@ -26,8 +28,12 @@ pub struct Opened {
 
 /// Opens a connection from `src` (port chosen by the kernel) to `server` and completes the
 /// Engine.IO and Socket.IO handshakes: `0{…}` in, `40` out, `40{"sid":…}` in. Engine.IO pings
-/// that arrive meanwhile are answered.
-pub async fn open(server: SocketAddr, src: Option<IpAddr>) -> Result<(Ws, Opened), Error> {
+/// that arrive meanwhile are answered. Reads update `clock` (see [`RxStream`]).
+pub async fn open(
+    server: SocketAddr,
+    src: Option<IpAddr>,
+    clock: &RxClock,
+) -> Result<(Ws, Opened), Error> {
     let sock = match server {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
@@ -42,6 +48,7 @@ pub async fn open(server: SocketAddr, src: Option<IpAddr>) -> Result<(Ws, Opened
         .await
         .map_err(|e| format!("connect {server}: {e}"))?;
     let _ = tcp.set_nodelay(true);
+    let tcp = RxStream::new(tcp, clock);
     // No permessage-deflate offered: Node's socket.io does not enable it by default either.
     let req = ClientRequest::new(server.to_string(), PATH);
     let (mut ws, _resp) = wsx::client_handshake(tcp, &req, Options::default(), None)

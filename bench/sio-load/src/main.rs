@@ -22,6 +22,7 @@ mod args;
 mod conn;
 mod poll;
 mod report;
+mod rxstream;
 mod state;
 mod sysstat;
 
@@ -37,6 +38,7 @@ use wsx_socketio::{engineio, socketio};
 use crate::args::{Args, Mode, Transport};
 use crate::conn::{Error, Ws};
 use crate::report::{Measured, ProcPhases};
+use crate::rxstream::{RxClock, RxStream};
 use crate::state::Shared;
 use crate::sysstat::Proc;
 
@@ -134,13 +136,14 @@ async fn run(args: &Args) -> Result<bool, Error> {
         let (shared, sem) = (shared.clone(), sem.clone());
         let (server, src) = (args.server, source(args, id));
         let connect_timeout = args.connect_timeout;
+        let clock = args.clock();
         if args.transport == Transport::Polling {
             tokio::task::spawn_local(async move {
                 let poll = {
                     let Ok(_permit) = sem.acquire().await else {
                         return;
                     };
-                    match poll_with_retries(server, src, connect_timeout).await {
+                    match poll_with_retries(server, src, connect_timeout, &clock).await {
                         Ok(p) => p,
                         Err(e) => return shared.on_failed(e),
                     }
@@ -156,13 +159,13 @@ async fn run(args: &Args) -> Result<bool, Error> {
                 let Ok(_permit) = sem.acquire().await else {
                     return;
                 };
-                match connect_with_retries(server, src, connect_timeout).await {
+                match connect_with_retries(server, src, connect_timeout, &clock).await {
                     Ok(ws) => ws,
                     Err(e) => return shared.on_failed(e),
                 }
             };
             shared.on_connected();
-            receive(id, ws, &shared).await;
+            receive(id, ws, &clock, &shared).await;
             shared.on_closed();
         });
     }
@@ -190,16 +193,21 @@ async fn run(args: &Args) -> Result<bool, Error> {
     }
 
     // The publisher (also in room `bench`, so it gets its own broadcasts, which it ignores).
-    let (publisher, opened) =
-        tokio::time::timeout(args.connect_timeout, conn::open(args.server, None))
-            .await
-            .map_err(|_| "publisher: connect timed out".to_owned())??;
+    let publisher_clock = args.clock();
+    let (publisher, opened) = tokio::time::timeout(
+        args.connect_timeout,
+        conn::open(args.server, None, &publisher_clock),
+    )
+    .await
+    .map_err(|_| "publisher: connect timed out".to_owned())??;
     let connect_time = t0.elapsed();
     let sender = publisher.sender();
     let (read_half, mut write_half) = publisher.split();
     {
         let shared = shared.clone();
-        tokio::task::spawn_local(async move { publisher_reader(read_half, sender, &shared).await });
+        tokio::task::spawn_local(async move {
+            publisher_reader(read_half, sender, &publisher_clock, &shared).await
+        });
     }
 
     // The server answers `echo` with the payload: a check that it speaks the spec at all.
@@ -320,7 +328,7 @@ async fn run(args: &Args) -> Result<bool, Error> {
 async fn one_round(
     args: &Args,
     shared: &Shared,
-    write_half: &mut wsx::WriteHalf<tokio::net::TcpStream>,
+    write_half: &mut wsx::WriteHalf<RxStream>,
     seq: usize,
 ) -> Result<(), Error> {
     let frame = conn::event_frame("bcast", &payload(seq as u64, args.size), seq as u64 + 1)?;
@@ -343,7 +351,7 @@ async fn one_round(
     Ok(())
 }
 
-async fn send(w: &mut wsx::WriteHalf<tokio::net::TcpStream>, frame: String) -> Result<(), Error> {
+async fn send(w: &mut wsx::WriteHalf<RxStream>, frame: String) -> Result<(), Error> {
     w.send(Message::text(frame))
         .await
         .map_err(|e| format!("publisher write: {e}"))
@@ -365,13 +373,14 @@ async fn connect_with_retries(
     server: std::net::SocketAddr,
     src: Option<IpAddr>,
     limit: Duration,
+    clock: &RxClock,
 ) -> Result<Ws, Error> {
     let mut last = String::new();
     for attempt in 0..3 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
         }
-        match tokio::time::timeout(limit, conn::open(server, src)).await {
+        match tokio::time::timeout(limit, conn::open(server, src, clock)).await {
             Ok(Ok((ws, _))) => return Ok(ws),
             Ok(Err(e)) => last = e,
             Err(_) => last = format!("handshake took over {limit:?}"),
@@ -384,13 +393,14 @@ async fn poll_with_retries(
     server: std::net::SocketAddr,
     src: Option<IpAddr>,
     limit: Duration,
+    clock: &RxClock,
 ) -> Result<poll::Poll, Error> {
     let mut last = String::new();
     for attempt in 0..3 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
         }
-        match tokio::time::timeout(limit, poll::open(server, src)).await {
+        match tokio::time::timeout(limit, poll::open(server, src, clock.clone())).await {
             Ok(Ok((p, _))) => return Ok(p),
             Ok(Err(e)) => last = e,
             Err(_) => last = format!("polling handshake took over {limit:?}"),
@@ -400,7 +410,7 @@ async fn poll_with_retries(
 }
 
 /// A receiver: answers Engine.IO pings, checks and records every `msg`.
-async fn receive(id: usize, mut ws: Ws, shared: &Shared) {
+async fn receive(id: usize, mut ws: Ws, clock: &RxClock, shared: &Shared) {
     let mut decoder = socketio::Decoder::new();
     while let Some(msg) = ws.recv().await {
         let text = match msg {
@@ -408,7 +418,7 @@ async fn receive(id: usize, mut ws: Ws, shared: &Shared) {
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => continue,
         };
-        let now = Instant::now();
+        let now = clock.instant();
         match engineio::Packet::decode_text(&text) {
             Ok(engineio::Packet::Ping(_)) => {
                 if ws.send(Message::text("3")).await.is_err() {
@@ -437,8 +447,9 @@ async fn receive(id: usize, mut ws: Ws, shared: &Shared) {
 
 /// The publisher's read side: pings, acks (and its own copies of the broadcasts, ignored).
 async fn publisher_reader(
-    mut rh: wsx::ReadHalf<tokio::net::TcpStream>,
+    mut rh: wsx::ReadHalf<RxStream>,
     sender: wsx::Sender,
+    clock: &RxClock,
     shared: &Shared,
 ) {
     let mut decoder = socketio::Decoder::new();
@@ -448,7 +459,7 @@ async fn publisher_reader(
             Ok(Message::Close(_)) | Err(_) => break,
             Ok(_) => continue,
         };
-        let now = Instant::now();
+        let now = clock.instant();
         match engineio::Packet::decode_text(&text) {
             Ok(engineio::Packet::Ping(_)) => {
                 sender.send(Message::text("3"));

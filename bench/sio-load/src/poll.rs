@@ -10,10 +10,11 @@ use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use wsx_socketio::{engineio, socketio};
 
 use crate::conn::{Error, Opened};
+use crate::rxstream::{RxClock, RxStream};
 use crate::state::Shared;
 
 /// The Engine.IO polling endpoint (the sid is appended after the handshake).
@@ -36,7 +37,9 @@ pub struct Http {
     server: SocketAddr,
     src: Option<IpAddr>,
     host: String,
-    stream: Option<TcpStream>,
+    stream: Option<RxStream>,
+    /// When the newest response bytes were received (kept across reconnections).
+    pub clock: RxClock,
     buf: BytesMut,
 }
 
@@ -46,7 +49,7 @@ pub struct Response {
     pub body: BytesMut,
 }
 
-async fn tcp(server: SocketAddr, src: Option<IpAddr>) -> Result<TcpStream, Error> {
+async fn tcp(server: SocketAddr, src: Option<IpAddr>, clock: &RxClock) -> Result<RxStream, Error> {
     let sock = match server {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
@@ -61,17 +64,22 @@ async fn tcp(server: SocketAddr, src: Option<IpAddr>) -> Result<TcpStream, Error
         .await
         .map_err(|e| format!("connect {server}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    Ok(stream)
+    Ok(RxStream::new(stream, clock))
 }
 
 impl Http {
-    pub async fn connect(server: SocketAddr, src: Option<IpAddr>) -> Result<Http, Error> {
-        let stream = tcp(server, src).await?;
+    pub async fn connect(
+        server: SocketAddr,
+        src: Option<IpAddr>,
+        clock: RxClock,
+    ) -> Result<Http, Error> {
+        let stream = tcp(server, src, &clock).await?;
         Ok(Http {
             server,
             src,
             host: server.to_string(),
             stream: Some(stream),
+            clock,
             buf: BytesMut::with_capacity(4096),
         })
     }
@@ -108,7 +116,7 @@ impl Http {
             let reused = self.stream.is_some();
             if self.stream.is_none() {
                 REOPENED.fetch_add(1, Ordering::Relaxed);
-                self.stream = Some(tcp(self.server, self.src).await?);
+                self.stream = Some(tcp(self.server, self.src, &self.clock).await?);
                 self.buf.clear();
             }
             match self.exchange(&req).await {
@@ -294,8 +302,12 @@ pub struct Poll {
 
 /// Opens a polling session from `src` and connects it to `/`: `GET` → `0{…}`, `POST 40`,
 /// `GET`s until `40{"sid":…}` (answering pings meanwhile).
-pub async fn open(server: SocketAddr, src: Option<IpAddr>) -> Result<(Poll, Opened), Error> {
-    let mut http = Http::connect(server, src).await?;
+pub async fn open(
+    server: SocketAddr,
+    src: Option<IpAddr>,
+    clock: RxClock,
+) -> Result<(Poll, Opened), Error> {
+    let mut http = Http::connect(server, src, clock).await?;
     let r = http.request("GET", PATH, b"").await?;
     if r.status != 200 {
         return Err(format!("handshake GET: HTTP {}", r.status));
@@ -383,7 +395,7 @@ pub async fn receive(id: usize, mut poll: Poll, shared: &Shared) {
         let (body, now) = match poll.pending.take() {
             Some(b) => (b, Instant::now()),
             None => match poll.http.request("GET", &poll.path, b"").await {
-                Ok(r) if r.status == 200 => (r.body, Instant::now()),
+                Ok(r) if r.status == 200 => (r.body, poll.http.clock.instant()),
                 Ok(_) | Err(_) => break,
             },
         };

@@ -184,6 +184,12 @@ pub fn print(m: &Measured) -> bool {
         );
     }
     println!(
+        "  clock: {} ({} deliveries and acks timed by the kernel's receive timestamp, {} by the driver's clock)",
+        if a.kernel_clock { "kernel" } else { "driver" },
+        crate::rxstream::kernel_timed(),
+        crate::rxstream::fallbacks()
+    );
+    println!(
         "  check: deliveries {} (all phases {}×{}), lost {}, reordered {}, duplicates {}, incomplete {}, unexpected {}, receivers closed {}  => {}",
         m.deliveries,
         m.sent,
@@ -278,6 +284,9 @@ pub fn print(m: &Measured) -> bool {
         "driver_cpu_us_per_delivery": us_per(m.driver_cpu_measure, m.deliveries),
         "driver_busy": driver_busy,
         "http_reopened": crate::poll::reopened(),
+        "clock": if a.kernel_clock { "kernel" } else { "driver" },
+        "kernel_timed": crate::rxstream::kernel_timed(),
+        "clock_fallbacks": crate::rxstream::fallbacks(),
         "measure_wall_s": m.measure_time.as_secs_f64(),
         "server_stats": server,
     });
