@@ -14,6 +14,7 @@
 //! on one channel, and subscribes again after a node reconnects or a slot moves.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
@@ -139,6 +140,7 @@ impl ShardedAdapterBuilder {
             namespaces: Mutex::new(HashMap::new()),
             handle: handle.clone(),
             metrics,
+            resubscribing: AtomicBool::new(false),
         });
         handle.spawn(commander(conn, rx, Arc::downgrade(&shared)));
         handle.spawn(router(push_rx, Arc::downgrade(&shared)));
@@ -215,6 +217,8 @@ struct ShardedShared {
     namespaces: Mutex<HashMap<String, Weak<NsShard>>>,
     handle: tokio::runtime::Handle,
     metrics: Arc<MetricsInner>,
+    /// Whether a [`resubscribe`] task runs.
+    resubscribing: AtomicBool,
 }
 
 impl ShardedShared {
@@ -306,6 +310,55 @@ async fn commander(
     }
 }
 
+/// Subscribes every channel of every namespace again, until it works. redis-rs's cluster
+/// connection resubscribes by itself after a reconnection, but not always (a whole cluster
+/// restarting, slots not served yet); `SSUBSCRIBE` of a channel already subscribed changes
+/// nothing, so doing it again is safe. One such task at a time.
+fn resubscribe(shared: &Arc<ShardedShared>) {
+    if shared.resubscribing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let weak = Arc::downgrade(shared);
+    let mut conn = shared.conn.clone();
+    shared.handle.spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            tokio::time::sleep(backoff).await;
+            let Some(shared) = weak.upgrade() else {
+                return;
+            };
+            let channels: Vec<String> = lock(&shared.namespaces)
+                .values()
+                .filter_map(Weak::upgrade)
+                .flat_map(|st| {
+                    let rooms: Vec<String> = lock(&st.room_channels)
+                        .iter()
+                        .map(|room| format!("{}{room}#", st.channel))
+                        .collect();
+                    [st.channel.clone(), st.response_channel.clone()]
+                        .into_iter()
+                        .chain(rooms)
+                })
+                .collect();
+            let mut ok = true;
+            for channel in &channels {
+                if let Err(e) = conn.ssubscribe(channel).await {
+                    tracing::debug!(error = %e, channel, "wsx-redis: resubscribing failed; retrying");
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                shared.resubscribing.store(false, Ordering::Release);
+                shared.metrics.connected();
+                tracing::info!(channels = channels.len(), "wsx-redis: sharded channels subscribed again");
+                return;
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    });
+}
+
 /// Hands each `smessage` push to its namespace.
 async fn router(mut rx: mpsc::UnboundedReceiver<redis::PushInfo>, shared: Weak<ShardedShared>) {
     while let Some(push) = rx.recv().await {
@@ -317,6 +370,7 @@ async fn router(mut rx: mpsc::UnboundedReceiver<redis::PushInfo>, shared: Weak<S
             redis::PushKind::Disconnection => {
                 shared.metrics.disconnected();
                 tracing::warn!("wsx-redis: a Redis Cluster connection was lost; reconnecting");
+                resubscribe(&shared);
                 continue;
             }
             redis::PushKind::SSubscribe => {

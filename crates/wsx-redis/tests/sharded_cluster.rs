@@ -349,3 +349,82 @@ async fn wsx_and_node_sharded_nodes_serve_each_others_clients() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_redis_cluster_restarts_sharded_nodes_resubscribe_and_broadcasts_cross_again() {
+    let (mut redis, a, b, mut c) = two_nodes().await;
+    c.connect("a1", &a.base).await;
+    c.connect("b1", &b.base).await;
+    c.join("b1", "news").await;
+    redis.wait_shard_subscribers("socket.io#/#news#", 1).await;
+    let before = a.cluster.metrics();
+    assert!(before.connected && before.reconnects == 0, "{before:?}");
+
+    redis.stop();
+    // Local delivery goes on while Redis is down, and the outage shows in the metrics.
+    a.io.emit("local", 1);
+    assert_eq!(c.event("a1", "local").await, json!([1]));
+    let deadline = tokio::time::Instant::now() + common::T;
+    while a.cluster.metrics().connected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outage does not show in the metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    redis.restart().await;
+    // redis-rs's cluster connection reconnects and subscribes again by itself, the room
+    // channel included.
+    wait_sharded_nodes(&a.cluster, 2).await;
+    redis.wait_shard_subscribers("socket.io#/#news#", 1).await;
+    let deadline = tokio::time::Instant::now() + common::T;
+    let mut i = 0;
+    while !(c.received("b1", "tick") && c.received("b1", "room_tick")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no broadcast crossed after the restart"
+        );
+        a.io.emit("tick", i);
+        a.io.to(["news"]).emit("room_tick", i);
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = a.cluster.metrics();
+    assert!(after.connected && after.reconnects >= 1, "{after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_and_malformed_messages_on_the_sharded_channels_are_ignored() {
+    let (redis, a, b, mut c) = two_nodes().await;
+    c.connect("b1", &b.base).await;
+    let client = redis::cluster::ClusterClient::new(redis.urls()).unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    let junk: [&[u8]; 6] = [
+        b"\xc1\xff not msgpack",
+        b"{not json",
+        b"[1,2]",
+        br#"{"type":3,"uid":"other","nsp":"/"}"#,
+        br#"{"type":99,"data":{},"uid":"other","nsp":"/"}"#,
+        br#"{"type":3,"data":{"packet":{"type":2,"data":["x"]},"opts":{"rooms":[],"except":[]}},"uid":"other","nsp":"/other"}"#,
+    ];
+    for payload in junk {
+        redis::cmd("SPUBLISH")
+            .arg("socket.io#/#")
+            .arg(payload)
+            .query_async::<redis::Value>(&mut conn)
+            .await
+            .unwrap();
+    }
+    a.io.emit("after", 1);
+    assert_eq!(c.event("b1", "after").await, json!([1]));
+    assert!(
+        !c.received("b1", "x"),
+        "a message of another namespace was delivered"
+    );
+    // Counted: the undecodable three and the broadcast without data (the unknown type and
+    // the other namespace's message are foreign, not malformed).
+    let m = b.cluster.metrics();
+    assert_eq!(m.malformed, 4, "{m:?}");
+    assert!(m.connected && m.messages_in >= 7, "{m:?}");
+}

@@ -560,25 +560,61 @@ fn free_port() -> u16 {
 }
 
 /// A 3-primary Redis Cluster on 127.0.0.1 (free ports for clients and the cluster bus, no
-/// replicas, no persistence, its files in a temporary directory removed on drop); every
-/// server is killed on drop.
+/// replicas, no persistence but the cluster's own `nodes-P.conf`, its files in a temporary
+/// directory removed on drop); every server is killed on drop.
 pub struct RedisClusterProcs {
-    _children: Vec<Kill>,
+    children: Vec<Kill>,
     pub ports: Vec<u16>,
+    bus_ports: Vec<u16>,
     dir: PathBuf,
 }
 
 impl Drop for RedisClusterProcs {
     fn drop(&mut self) {
-        self._children.clear();
+        self.children.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spawn_cluster_node(dir: &Path, port: u16, bus: u16) -> Kill {
+    let child = Command::new("/usr/bin/redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--cluster-enabled", "yes"])
+        .args(["--cluster-port", &bus.to_string()])
+        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+        .args(["--cluster-node-timeout", "2000"])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--save", "", "--appendonly", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("redis-server does not start");
+    Kill(child)
+}
+
+/// Waits until the server answers PING; `None` if it exited (its port is taken).
+async fn wait_ping(child: &mut Kill, port: u16) -> Option<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(_)) = child.0.try_wait() {
+            return None;
+        }
+        if ping(port).await {
+            return Some(());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "redis-server on port {port} does not answer PING"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 impl RedisClusterProcs {
     pub async fn start() -> RedisClusterProcs {
-        let bin = Path::new("/usr/bin/redis-server");
-        require(bin);
+        require(Path::new("/usr/bin/redis-server"));
         require(Path::new("/usr/bin/redis-cli"));
         let dir = std::env::temp_dir().join(format!(
             "wsx-redis-cluster-{}-{}",
@@ -586,45 +622,17 @@ impl RedisClusterProcs {
             free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut children = Vec::new();
-        let mut ports = Vec::new();
+        let (mut children, mut ports, mut bus_ports) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..3 {
             let mut started = false;
             for _attempt in 0..5 {
                 let (port, bus) = (free_port(), free_port());
-                let child = Command::new(bin)
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--cluster-enabled", "yes"])
-                    .args(["--cluster-port", &bus.to_string()])
-                    .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                    .args(["--cluster-node-timeout", "2000"])
-                    .arg("--dir")
-                    .arg(&dir)
-                    .args(["--save", "", "--appendonly", "no"])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::inherit())
-                    .spawn()
-                    .expect("redis-server does not start");
-                let mut child = Kill(child);
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                loop {
-                    if let Ok(Some(_)) = child.0.try_wait() {
-                        break; // a port is taken: try others
-                    }
-                    if ping(port).await {
-                        children.push(child);
-                        ports.push(port);
-                        started = true;
-                        break;
-                    }
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "redis-server on port {port} does not answer PING"
-                    );
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                if started {
+                let mut child = spawn_cluster_node(&dir, port, bus);
+                if wait_ping(&mut child, port).await.is_some() {
+                    children.push(child);
+                    ports.push(port);
+                    bus_ports.push(bus);
+                    started = true;
                     break;
                 }
             }
@@ -653,12 +661,44 @@ impl RedisClusterProcs {
             String::from_utf8_lossy(&out.stdout)
         );
         let procs = RedisClusterProcs {
-            _children: children,
+            children,
             ports,
+            bus_ports,
             dir,
         };
         procs.wait_ok().await;
         procs
+    }
+
+    /// Kills every server of the cluster (until [`restart`](Self::restart)).
+    pub fn stop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.0.kill();
+            let _ = child.0.wait();
+        }
+    }
+
+    /// Starts the servers again on their ports with their cluster files (their data is gone,
+    /// the cluster's shape is kept) and waits until the cluster is ok.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.children.clear();
+        for (port, bus) in self.ports.clone().into_iter().zip(self.bus_ports.clone()) {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let mut child = spawn_cluster_node(&self.dir, port, bus);
+                if wait_ping(&mut child, port).await.is_some() {
+                    self.children.push(child);
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "redis-server does not restart on port {port}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        self.wait_ok().await;
     }
 
     /// Waits until every node says `cluster_state:ok` and knows all 3 primaries.
