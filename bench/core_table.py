@@ -166,10 +166,11 @@ def render(rows, root):
     if echo:
         L.append("")
         L.append("<details><summary>Every cell: median [min – max] of msgs/s, server CPU µs/msg, "
-                 "server CPU %, client CPU %, runs client-bound, errors</summary>")
+                 "server CPU %, client CPU %, runs client-bound, errors, and the most CPU anything else on the "
+                 "machine used during a run of the cell (% of one core)</summary>")
         L.append("")
-        L.append("| config | subject | msgs/s | server µs/msg | server CPU % | peak RSS MiB | client CPU % | client-bound | errors |")
-        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| config | subject | msgs/s | server µs/msg | server CPU % | peak RSS MiB | client CPU % | client-bound | errors | others' CPU % (max) |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c in echo:
             for s in subjects:
                 rs = g.get((c, s))
@@ -183,7 +184,8 @@ def render(rows, root):
                     f"{med([r.get('server_cpu_percent') for r in rs]) or 0:.0f} | "
                     f"{med([r['server_rss_peak_kb'] for r in rs]) / 1024:.1f} | "
                     f"{med([r.get('client_cpu_percent') for r in rs]) or 0:.0f} | "
-                    f"{sum(1 for r in rs if r['client_bound'])}/{len(rs)} | {sum(r['errors'] for r in rs)} |")
+                    f"{sum(1 for r in rs if r['client_bound'])}/{len(rs)} | {sum(r['errors'] for r in rs)} | "
+                    f"{max((r.get('other_cpu_percent') or 0) for r in rs):.0f} |")
         L.append("")
         L.append("</details>")
     return "\n".join(L)
@@ -202,6 +204,7 @@ def line(r):
             + (f"{c:.2f}" if c else "-") + f" µs/msg, peak RSS {r['server_rss_peak_kb'] / 1024:.1f} MiB, "
             + f"client CPU {r.get('client_cpu_percent') or 0:.0f}%"
             + (" CLIENT-BOUND" if r["client_bound"] else "")
+            + (f", others {r['other_cpu_percent']:.0f}%" if r.get("other_cpu_percent") is not None else "")
             + (f" errors {r['errors']}" if r["errors"] else ""))
 
 

@@ -45,6 +45,10 @@
 #   client CPU         `wsx bench`'s own CPU over the window; runs where it used >= 90% of its
 #                      core are flagged "client-bound": there the load generator, not the
 #                      server, was probably the limit, and msgs/s understates the server
+#   other CPU          what the rest of the machine used during the run (/proc/stat busy time
+#                      of both cores less the server's and wsx bench's CPU), in % of one core:
+#                      other people's builds show up here. Before each run the runner waits
+#                      (up to -W seconds) until the machine is below -q % busy.
 #
 # Usage: bench/run.sh [options]
 #   -c CONFIGS   configs (default quick)
@@ -54,6 +58,8 @@
 #   -w SECONDS   warm-up seconds per run (default 1)
 #   -o FILE      append the JSON lines to FILE (default bench/results/core-DATE.jsonl)
 #   -n           no build (use the binaries already built)
+#   -q PERCENT   quiet threshold: busy % of the whole machine over 1 s (default 15)
+#   -W SECONDS   longest wait for quiet before a run, then run anyway (default 60)
 #   -T           do not update docs/BENCHMARKS.md
 #   -t FILE      only print the table from FILE (and update docs/BENCHMARKS.md unless -T)
 # Environment: UWS_ECHO (above); UWS_DESC, how that binary was built (e.g. its commits), for the
@@ -65,6 +71,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 configs=quick subjects_arg="" repeat=2 dur=4 warm=1 out="" build=1 docs=1 table_only=""
+quiet=15 quiet_wait=60
 while (($#)); do
   case "$1" in
     -c) configs="$2"; shift 2 ;;
@@ -74,6 +81,8 @@ while (($#)); do
     -w) warm="$2"; shift 2 ;;
     -o) out="$2"; shift 2 ;;
     -n) build=""; shift ;;
+    -q) quiet="$2"; shift 2 ;;
+    -W) quiet_wait="$2"; shift 2 ;;
     -T) docs=""; shift ;;
     -t) table_only="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -174,6 +183,20 @@ trap 'exit 130' INT TERM
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+# Busy and total jiffies of the whole machine.
+busy_total() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+# Waits until the machine is below $quiet % busy over 1 s, at most $quiet_wait s; prints the
+# last busy %.
+wait_quiet() {
+  local t0 b0 t0j b1 t1 pct
+  t0=$(date +%s)
+  while :; do
+    read -r b0 t0j < <(busy_total); sleep 1; read -r b1 t1 < <(busy_total)
+    pct=$(( (b1 - b0) * 100 / (t1 - t0j > 0 ? t1 - t0j : 1) ))
+    if ((pct < quiet)) || (( $(date +%s) - t0 >= quiet_wait )); then echo "$pct"; return; fi
+    sleep 4
+  done
+}
 vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 start_server() { # subject deflate port log
@@ -203,8 +226,9 @@ start_server() { # subject deflate port log
 
 # One run: config, subject, rep. Appends one JSON line to $out.
 run_one() {
-  local cfg="$1" s="$2" rep="$3" z="" conns size port log blog
+  local cfg="$1" s="$2" rep="$3" z="" conns size port log blog busy_before
   [[ $cfg == *+z ]] && z=1
+  busy_before=$(wait_quiet)
   port="$(free_port)"
   log="$logdir/$cfg-$s-$rep.server.log"
   blog="$logdir/$cfg-$s-$rep.bench"
@@ -212,14 +236,16 @@ run_one() {
   local rss0 cpu0 url="ws://127.0.0.1:$port/"
   rss0=$(vm_kb "$server_pid" VmRSS)
   cpu0=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$server_pid/stat")
-  local extra='{}' rc=0
+  local extra='{}' rc=0 m0 m1 wall0 wall1
+  read -r m0 _ < <(busy_total)
+  wall0=$(date +%s.%N)
   if [[ $cfg == idle* ]]; then
     local n="${cfg#idle}" asked
     n="${n/k/000}"
     asked=$n
     ((n > max_idle)) && n=$max_idle
-    taskset -c 1 timeout 300 "$wsx" bench "$url" -c "$n" --idle 8s --source 127.0.0.2-127.0.0.9 \
-      --json >"$blog.json" 2>"$blog.err" &
+    ( TIMEFORMAT='%U %S'; { time taskset -c 1 timeout 300 "$wsx" bench "$url" -c "$n" --idle 8s \
+      --source 127.0.0.2-127.0.0.9 --json >"$blog.json" 2>"$blog.err"; } 2>"$blog.time" ) &
     local bpid=$! held="" rss1=""
     for _ in $(seq 1200); do
       grep -q "connections open" "$blog.err" 2>/dev/null && { held=1; break; }
@@ -241,9 +267,13 @@ print(json.dumps({"idle_asked": int(a), "idle_n": int(n), "idle_open": o, "serve
   else
     conns="${cfg%%x*}" size="${cfg#*x}"
     size="${size%+z}"
-    taskset -c 1 timeout 120 "$wsx" bench "$url" -c "$conns" -s "$size" -d "${dur}s" --warmup "${warm}s" \
-      ${z:+--deflate} --server-pid "$server_pid" --json >"$blog.json" 2>"$blog.err" || rc=$?
+    TIMEFORMAT='%U %S'
+    { time taskset -c 1 timeout 120 "$wsx" bench "$url" -c "$conns" -s "$size" -d "${dur}s" \
+      --warmup "${warm}s" ${z:+--deflate} --server-pid "$server_pid" --json >"$blog.json" \
+      2>"$blog.err"; } 2>"$blog.time" || rc=$?
   fi
+  read -r m1 _ < <(busy_total)
+  wall1=$(date +%s.%N)
   if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "run: $s died during $cfg; its log:" >&2
     cat "$log" >&2
@@ -260,11 +290,21 @@ print(json.dumps({"idle_asked": int(a), "idle_n": int(n), "idle_open": o, "serve
     return 1
   fi
   load=$(cut -d' ' -f1 /proc/loadavg)
-  python3 - "$line" "$extra" "$s" "$cfg" "$rep" "$rc" "$rss0" "$hwm" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$load" "$commit" >>"$out" <<'EOF'
+  python3 - "$line" "$extra" "$s" "$cfg" "$rep" "$rc" "$rss0" "$hwm" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$load" "$commit" \
+    "$((m1 - m0))" "$(cat "$blog.time" 2>/dev/null | tail -1)" "$wall0" "$wall1" "$busy_before" >>"$out" <<'EOF'
 import datetime, json, sys
-line, extra, s, cfg, rep, rc, rss0, hwm, ticks, tck, load, commit = sys.argv[1:]
+line, extra, s, cfg, rep, rc, rss0, hwm, ticks, tck, load, commit, busy, ctime, w0, w1, quiet = sys.argv[1:]
 r = json.loads(line)
 r.update(json.loads(extra))
+wall = float(w1) - float(w0)
+try:
+    client_s = sum(float(x) for x in ctime.split())
+    other = (int(busy) - int(ticks)) / int(tck) - client_s
+    r["client_cpu_whole_run_s"] = client_s
+    r["other_cpu_percent"] = round(max(other, 0.0) / wall * 100, 1)
+except ValueError:
+    r["other_cpu_percent"] = None
+r["machine_busy_before_percent"] = int(quiet)
 r.update({"subject": s, "config": cfg, "rep": int(rep), "bench_rc": int(rc), "commit": commit,
           "server_rss_listen_kb": int(rss0), "server_rss_peak_kb": int(hwm),
           "server_cpu_whole_run_s": int(ticks) / int(tck), "loadavg1": float(load),
