@@ -81,7 +81,7 @@ room `bench`, answer `bcast` (payload, ack) by emitting `msg` to the room then a
   -s, --size BYTES        payload string length, e.g. 100 or 1k (default 100)
   -r, --rounds K          latency: measured broadcasts, one at a time (default 50)
       --warmup W          broadcasts sent one at a time before measuring (default 5)
-      --messages M        throughput: broadcasts to send at most (default 200)
+      --messages M        throughput: broadcasts to send at most (default 1000)
       --duration SECS     throughput: stop sending after this long (default 10)
       --window W          throughput: most un-acked broadcasts (default 32)
       --concurrency C     connections being opened at once (default 256)
@@ -128,7 +128,7 @@ impl Args {
             size: 100,
             rounds: 50,
             warmup: 5,
-            messages: 200,
+            messages: 1000,
             duration: Duration::from_secs(10),
             window: 32,
             concurrency: 256,
