@@ -300,6 +300,9 @@ async fn commander(
                 if let Some(done) = done {
                     done.send_replace(ok);
                 }
+                if !ok && let Some(shared) = shared.upgrade() {
+                    resubscribe(&shared);
+                }
             }
             Command::Unsubscribe(channel) => {
                 if let Err(e) = conn.sunsubscribe(&channel).await {
@@ -327,9 +330,12 @@ fn resubscribe(shared: &Arc<ShardedShared>) {
             let Some(shared) = weak.upgrade() else {
                 return;
             };
-            let channels: Vec<String> = lock(&shared.namespaces)
+            let namespaces: Vec<Arc<NsShard>> = lock(&shared.namespaces)
                 .values()
                 .filter_map(Weak::upgrade)
+                .collect();
+            let channels: Vec<String> = namespaces
+                .iter()
                 .flat_map(|st| {
                     let rooms: Vec<String> = lock(&st.room_channels)
                         .iter()
@@ -349,6 +355,9 @@ fn resubscribe(shared: &Arc<ShardedShared>) {
                 }
             }
             if ok {
+                for st in &namespaces {
+                    st.subscribed.send_replace(true);
+                }
                 shared.resubscribing.store(false, Ordering::Release);
                 shared.metrics.connected();
                 tracing::info!(channels = channels.len(), "wsx-redis: sharded channels subscribed again");

@@ -428,3 +428,53 @@ async fn foreign_and_malformed_messages_on_the_sharded_channels_are_ignored() {
     assert_eq!(m.malformed, 4, "{m:?}");
     assert!(m.connected && m.messages_in >= 7, "{m:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_and_dynamic_private_modes_match_node_in_the_same_mode() {
+    use wsx_redis::SubscriptionMode;
+    let redis = RedisClusterProcs::start().await;
+    let urls = redis.urls().join(",");
+    // Two clusters side by side on one Redis Cluster, told apart by their channel prefix.
+    let wp = ShardedNode::start_with(&redis.urls(), "priv", SubscriptionMode::DynamicPrivate).await;
+    let mut np =
+        NodeServer::start_cluster_script(&["sharded", &urls, "priv", "dynamic-private"]).await;
+    let ws = ShardedNode::start_with(&redis.urls(), "stat", SubscriptionMode::Static).await;
+    let mut ns = NodeServer::start_cluster_script(&["sharded", &urls, "stat", "static"]).await;
+    wait_sharded_nodes(&wp.cluster, 2).await;
+    wait_sharded_nodes(&ws.cluster, 2).await;
+    let mut c = Clients::start().await;
+
+    // dynamic-private: every room has a channel, socket ids included, and a broadcast to one
+    // room of any kind goes there.
+    let p1 = c.connect("p1", &wp.base).await;
+    let q1 = c.connect("q1", &np.base).await;
+    redis
+        .wait_shard_subscribers(&format!("priv#/#{p1}#"), 1)
+        .await;
+    redis
+        .wait_shard_subscribers(&format!("priv#/#{q1}#"), 1)
+        .await;
+    np.proc
+        .call(json!({"op": "broadcast", "rooms": [p1], "event": "to_p1", "args": [1]}))
+        .await;
+    assert_eq!(c.event("p1", "to_p1").await, json!([1]));
+    wp.io.to([q1.as_str()]).emit("to_q1", 2);
+    assert_eq!(c.event("q1", "to_q1").await, json!([2]));
+
+    // static: no room channels at all; room broadcasts go on the namespace channel.
+    c.connect("s1", &ws.base).await;
+    c.connect("t1", &ns.base).await;
+    c.join("s1", "news").await;
+    c.join("t1", "news").await;
+    ws.io.to(["news"]).emit("static_news", "w");
+    assert_eq!(c.event("t1", "static_news").await, json!(["w"]));
+    assert_eq!(c.event("s1", "static_news").await, json!(["w"]));
+    ns.proc
+        .call(json!({"op": "broadcast", "rooms": ["news"], "event": "static_news2", "args": ["n"]}))
+        .await;
+    assert_eq!(c.event("s1", "static_news2").await, json!(["n"]));
+    assert_eq!(redis.shard_subscribers("stat#/#news#").await, 0);
+    assert_eq!(redis.shard_subscribers("stat#/#").await, 2);
+    // The two clusters do not hear each other.
+    assert!(!c.received("p1", "static_news") && !c.received("q1", "static_news"));
+}

@@ -383,7 +383,18 @@ pub struct ShardedNode {
 
 impl ShardedNode {
     pub async fn start(urls: &[String]) -> ShardedNode {
+        Self::start_with(urls, "socket.io", wsx_redis::SubscriptionMode::Dynamic).await
+    }
+
+    /// A node with this channel prefix and subscription mode.
+    pub async fn start_with(
+        urls: &[String],
+        prefix: &str,
+        mode: wsx_redis::SubscriptionMode,
+    ) -> ShardedNode {
         let cluster = ShardedAdapterBuilder::new(urls.iter().cloned())
+            .channel_prefix(prefix)
+            .subscription_mode(mode)
             .requests_timeout(Duration::from_secs(3))
             .connect()
             .await
