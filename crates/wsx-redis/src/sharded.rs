@@ -11,7 +11,13 @@
 //!
 //! redis-rs's cluster connection (`cluster-async`, RESP3) does the sharded part: it sends each
 //! `SSUBSCRIBE`/`SPUBLISH` to the primary owning the channel's slot, delivers `smessage` pushes
-//! on one channel, and subscribes again after a node reconnects or a slot moves.
+//! on one channel, and subscribes again after a node reconnects or a slot moves. That
+//! resubscription misses channels when the whole cluster restarts, so the adapter also sends
+//! `SSUBSCRIBE` for all its channels again after every lost connection (idempotent).
+//!
+//! It needs a Redis Cluster: redis-rs 1.8 offers `SSUBSCRIBE` only on its cluster connection,
+//! so unlike Node's adapter it does not run on a plain Redis (one `cluster-enabled` node
+//! owning every slot is a cluster and works).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -478,3 +478,45 @@ async fn static_and_dynamic_private_modes_match_node_in_the_same_mode() {
     // The two clusters do not hear each other.
     assert!(!c.received("p1", "static_news") && !c.received("q1", "static_news"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_time_out_cleanly_on_a_sharded_node_that_never_answers() {
+    let (redis, a, b, mut c) = two_nodes().await;
+    let a1 = c.connect("a1", &a.base).await;
+    let b1 = c.connect("b1", &b.base).await;
+    // A "node" that listens to the namespace channel but never answers (hung or dying).
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let client = redis::cluster::ClusterClientBuilder::new(redis.urls())
+        .use_protocol(redis::ProtocolVersion::RESP3)
+        .push_sender(tx)
+        .build()
+        .unwrap();
+    let mut mute = client.get_async_connection().await.unwrap();
+    mute.ssubscribe("socket.io#/#").await.unwrap();
+    wait_sharded_nodes(&a.cluster, 3).await;
+
+    let started = tokio::time::Instant::now();
+    let got = a.io.of("/").broadcast().fetch_sockets().await;
+    let took = started.elapsed();
+    assert_eq!(
+        ids(&got),
+        sorted(vec![a1, b1]),
+        "the answers that came are kept"
+    );
+    // requests_timeout is 3 s in the harness.
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+
+    let started = tokio::time::Instant::now();
+    let acks = b.io.of("/").server_side_emit_with_ack("srv_ack", "q").await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(acks.expected, 2);
+    assert!(acks.timed_out(), "{acks:?}");
+    assert_eq!(
+        acks.answers,
+        vec![Data::from(json!({"node": "wsx", "got": ["q"]}))]
+    );
+    drop(mute);
+}
