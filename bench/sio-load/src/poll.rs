@@ -406,6 +406,10 @@ pub async fn receive(id: usize, mut poll: Poll, shared: &Shared) {
         let mut ping = false;
         let mut closed = false;
         for record in text.split('\u{1e}') {
+            if let Some(seq) = crate::fast_msg_seq(record) {
+                shared.on_msg(id, seq, now);
+                continue;
+            }
             match engineio::Packet::decode_text(record) {
                 Ok(engineio::Packet::Ping(_)) => ping = true,
                 Ok(engineio::Packet::Noop) => {}

@@ -7,6 +7,7 @@
 //! Where the kernel gives no timestamp, [`RxClock::instant`] falls back to `Instant::now()`
 //! and counts it ([`fallbacks`]).
 
+use std::cell::Cell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
@@ -38,6 +39,9 @@ pub struct RxClock {
     /// CLOCK_REALTIME nanoseconds, 0 when there is none (or timestamps are off).
     ns: Arc<AtomicU64>,
     enabled: bool,
+    /// The last timestamp converted and what it gave: the messages of one read share their
+    /// timestamp, and reading the clocks for each would cost the driver more than the rest.
+    last: Cell<(u64, Option<Instant>)>,
 }
 
 impl RxClock {
@@ -48,11 +52,18 @@ impl RxClock {
 
     /// When the bytes of the message just read reached the socket, as an `Instant`.
     pub fn instant(&self) -> Instant {
-        let now = Instant::now();
         if !self.enabled {
-            return now;
+            return Instant::now();
         }
         let ts = self.ns.load(Ordering::Relaxed);
+        if let (last, Some(at)) = self.last.get()
+            && last == ts
+            && ts != 0
+        {
+            KERNEL.fetch_add(1, Ordering::Relaxed);
+            return at;
+        }
+        let now = Instant::now();
         let real = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -62,8 +73,11 @@ impl RxClock {
         match real.checked_sub(ts) {
             Some(age) if ts != 0 && age < 60_000_000_000 => {
                 KERNEL.fetch_add(1, Ordering::Relaxed);
-                now.checked_sub(std::time::Duration::from_nanos(age))
-                    .unwrap_or(now)
+                let at = now
+                    .checked_sub(std::time::Duration::from_nanos(age))
+                    .unwrap_or(now);
+                self.last.set((ts, Some(at)));
+                at
             }
             _ => {
                 FALLBACK.fetch_add(1, Ordering::Relaxed);
@@ -98,6 +112,7 @@ impl RxClock {
         RxClock {
             ns: Arc::new(AtomicU64::new(0)),
             enabled: true,
+            last: Cell::new((0, None)),
         }
     }
 }
