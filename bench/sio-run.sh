@@ -177,7 +177,7 @@ if not rows:
     print("no results"); sys.exit(1)
 ms = lambda us: f"{us / 1000:.2f}"
 cols = ["subject", "run", "recv", "first p50", "first p99", "last p50", "last p99", "last max",
-        "ack p50", "deliv/s", "lost", "reord", "drv µs/dlv", "srv µs/dlv", "srv CPU run s",
+        "ack p50", "deliv/s", "lost", "reord", "drv µs/dlv", "drv busy", "srv µs/dlv", "srv CPU run s",
         "RSS idle MiB", "KiB/conn", "RSS peak MiB", "load", "ok"]
 table = []
 for r in rows:
@@ -189,7 +189,8 @@ for r in rows:
         ms(r["ack_us"]["p50"]),
         f'{r["deliveries_per_s"]:.0f}' if r["mode"] == "throughput" else "-",
         str(r["lost"]), str(r["reordered"]),
-        f'{r["driver_cpu_us_per_delivery"]:.2f}', f'{s.get("cpu_us_per_delivery", 0):.2f}',
+        f'{r["driver_cpu_us_per_delivery"]:.2f}', f'{r.get("driver_busy", 0) * 100:.0f}%',
+        f'{s.get("cpu_us_per_delivery", 0):.2f}',
         f'{r["script"]["server_cpu_run_s"]:.2f}',
         f'{s.get("rss_idle_kb", 0) / 1024:.1f}', f'{s.get("rss_per_connection_kb", 0):.1f}',
         f'{r["script"]["server_rss_peak_kb"] / 1024:.1f}', f'{r["script"]["loadavg1"]:.2f}',
@@ -200,6 +201,7 @@ print("  ".join(c.rjust(w[i]) for i, c in enumerate(cols)))
 for t in table:
     print("  ".join(v.rjust(w[i]) for i, v in enumerate(t)))
 print("(times in ms; first/last: send to the first/last receiver having the message; µs/dlv: CPU per delivery")
-print(" in the measured phase; KiB/conn: (idle RSS - RSS before connecting) / receivers; load: 1-min load average")
+print(" in the measured phase; drv busy: the driver's CPU over the measured wall time, near 100% the driver")
+print(" was the bottleneck; KiB/conn: (idle RSS - RSS before connecting) / receivers; load: 1-min load average")
 print(" after the run, above 2 means something else competed for the 2 cores)")
 EOF
