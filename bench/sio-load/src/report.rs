@@ -184,7 +184,7 @@ pub fn print(m: &Measured) -> bool {
         );
     }
     println!(
-        "  clock: {} ({} deliveries and acks timed by the kernel's receive timestamp, {} by the driver's clock)",
+        "  clock: {} (receive events, a websocket message or a polling response each: {} timed by the kernel's receive timestamp, {} by the driver's clock)",
         if a.kernel_clock { "kernel" } else { "driver" },
         crate::rxstream::kernel_timed(),
         crate::rxstream::fallbacks()
