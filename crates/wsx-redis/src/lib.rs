@@ -5,7 +5,9 @@
 //!   Pub/Sub on one Redis);
 //! - [`ShardedAdapterBuilder`] → [`ShardedCluster`]: the sharded adapter
 //!   (`createShardedAdapter`, Redis 7 `SPUBLISH`/`SSUBSCRIBE` with dynamic room channels) on a
-//!   Redis Cluster, through redis-rs's cluster client (feature `cluster-async`, RESP3 pushes).
+//!   Redis Cluster, through redis-rs's cluster client (feature `cluster-async`, RESP3 pushes);
+//! - [`HubRelayBuilder`] → [`HubRelay`]: [`wsx::Hub`] topics across processes for plain
+//!   WebSocket servers (a Redis Pub/Sub channel per topic; wire format at [`HubRelay`]).
 //!
 //! # Choice of Redis client: `redis` (redis-rs), not `fred`
 //! 1. redis-rs is the Redis organisation's own Rust client, the most used one, with an async
@@ -37,6 +39,7 @@
 
 mod adapter;
 mod codec;
+mod hub;
 mod sharded;
 
 use std::sync::Arc;
@@ -47,6 +50,7 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 pub use adapter::RedisAdapter;
+pub use hub::{HubRelay, HubRelayBuilder};
 pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};
 
 /// What can go wrong when joining a cluster.
@@ -287,6 +291,11 @@ impl MetricsInner {
 
     pub(crate) fn received(&self) {
         self.messages_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Something was given up without a Redis error (a full publish queue).
+    pub(crate) fn errors_inc(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn malformed(&self) {

@@ -1,0 +1,467 @@
+//! Hub topics across processes: [`HubRelay`], a [`wsx::Relay`] over Redis Pub/Sub, so a
+//! message published to a [`wsx::Hub`] topic on any node reaches the topic's subscribers on
+//! every node, still encoded once per node.
+//!
+//! # Wire format
+//! One Redis channel per topic, `<prefix><topic>` (prefix `wsx-hub#`). A node SUBSCRIBEs to a
+//! topic's channel when its first local subscriber joins and UNSUBSCRIBEs when the last one
+//! leaves, so a publish costs one `PUBLISH` and reaches only the nodes that care. A message is
+//!
+//! ```text
+//! "WSXH" | version 1 | opcode (1 text, 2 binary: WebSocket's) | uid length (u8) | uid | payload
+//! ```
+//!
+//! where `uid` is the publishing node's id: a node ignores its own messages (it delivered them
+//! locally when they were published). Anything else on a channel is counted as malformed and
+//! ignored with a log line.
+//!
+//! # Order and faults
+//! A node publishes in order through one queue (pipelined), and Redis delivers one channel's
+//! messages to a subscriber in order, so each publisher's messages arrive in order. When
+//! Redis goes away, local delivery goes on, publishes fail (counted, logged, dropped: Pub/Sub
+//! keeps nothing), and the relay reconnects with backoff and SUBSCRIBEs again to every topic
+//! that has local subscribers.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+use wsx::{Hub, Message, Relay, Utf8Bytes};
+
+use crate::{Error, Metrics, MetricsInner, random_id};
+
+const MAGIC: &[u8; 4] = b"WSXH";
+const VERSION: u8 = 1;
+const OP_TEXT: u8 = 1;
+const OP_BINARY: u8 = 2;
+/// Messages waiting for Redis at most; beyond, a publish is dropped (and counted as an error).
+const QUEUE: usize = 65_536;
+/// `PUBLISH`es sent in one pipeline at most.
+const BATCH: usize = 256;
+
+/// Builds a [`HubRelay`]: the Redis URL and the channel prefix (`wsx-hub#`).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), wsx_redis::Error> {
+/// let hub = wsx::Hub::new();
+/// let relay = wsx_redis::HubRelayBuilder::new("redis://127.0.0.1:6379/")
+///     .connect(&hub)
+///     .await?;
+/// // From now on hub.publish("news", &msg) reaches "news" subscribers on every node.
+/// println!("node {} relays {:?}", relay.uid(), relay.metrics());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct HubRelayBuilder {
+    url: String,
+    prefix: String,
+}
+
+impl HubRelayBuilder {
+    /// A builder for the Redis server at `url` (`redis://host:port/`).
+    pub fn new(url: impl Into<String>) -> Self {
+        HubRelayBuilder {
+            url: url.into(),
+            prefix: "wsx-hub#".into(),
+        }
+    }
+
+    /// The prefix of the topics' channels; every node must use the same.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Connects to Redis and installs the relay on `hub` ([`Hub::set_relay`]). Must be called
+    /// inside a tokio runtime, which the relay's tasks then run on.
+    pub async fn connect(self, hub: &Hub) -> Result<HubRelay, Error> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(2))
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let conn = client.get_connection_manager_with_config(config).await?;
+        // Fail early (as the classic adapter does) when Redis cannot be reached at all.
+        let pubsub = client.get_async_pubsub().await?;
+        let metrics = Arc::new(MetricsInner::new_connected());
+        let (publish, publish_rx) = mpsc::channel(QUEUE);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (ready, _) = watch::channel(false);
+        let shared = Arc::new(RelayShared {
+            prefix: self.prefix,
+            uid: random_id(),
+            publish,
+            control,
+            metrics,
+            conn: conn.clone(),
+            subscribed: Mutex::new(HashSet::new()),
+            ready,
+        });
+        tokio::spawn(publisher(conn, publish_rx, shared.metrics.clone()));
+        tokio::spawn(subscriber(
+            shared.clone(),
+            client,
+            Some(pubsub),
+            hub.clone(),
+            control_rx,
+        ));
+        let relay = HubRelay(shared);
+        hub.set_relay(Arc::new(relay.clone()));
+        Ok(relay)
+    }
+}
+
+/// This node's end of the Hub topics shared over Redis (made by [`HubRelayBuilder`]); it is
+/// the [`Relay`] installed on the hub. Cheap to clone.
+///
+/// One Redis channel per topic, `<prefix><topic>`, subscribed while the topic has local
+/// subscribers. A message on it is `"WSXH" | 1 | opcode (1 text, 2 binary) | uid length (u8)
+/// | uid | payload`, `uid` being the publishing node's (a node skips its own); anything else is
+/// counted as malformed and ignored with a log line.
+///
+/// The relay's task holds the hub; [`close`](Self::close) stops it (and ends the relaying).
+#[derive(Clone)]
+pub struct HubRelay(Arc<RelayShared>);
+
+struct RelayShared {
+    prefix: String,
+    uid: String,
+    publish: mpsc::Sender<(String, Bytes)>,
+    control: mpsc::UnboundedSender<Control>,
+    metrics: Arc<MetricsInner>,
+    conn: redis::aio::ConnectionManager,
+    /// The topics whose channels the subscriber connection has subscribed to (confirmed).
+    subscribed: Mutex<HashSet<String>>,
+    /// Whether the subscriber connection is up and subscribed to every wanted topic.
+    ready: watch::Sender<bool>,
+}
+
+enum Control {
+    /// A topic gained its first or lost its last local subscriber: (un)subscribe to match.
+    Check(String),
+    Close,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl std::fmt::Debug for HubRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubRelay")
+            .field("prefix", &self.0.prefix)
+            .field("uid", &self.0.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubRelay {
+    /// This node's id (6 URL-safe characters), carried by every message it publishes.
+    pub fn uid(&self) -> &str {
+        &self.0.uid
+    }
+
+    /// The Redis channel of `topic`.
+    pub fn channel(&self, topic: &str) -> String {
+        format!("{}{topic}", self.0.prefix)
+    }
+
+    /// Counters of the relay's Redis traffic (see [`Metrics`]): `messages_in` counts every
+    /// message received (this node's own included), `malformed` the foreign ones ignored.
+    pub fn metrics(&self) -> Metrics {
+        self.0.metrics.snapshot()
+    }
+
+    /// Whether this node's subscriber connection is subscribed to `topic`'s channel.
+    pub fn is_subscribed(&self, topic: &str) -> bool {
+        lock(&self.0.subscribed).contains(topic)
+    }
+
+    /// Waits until the subscriber connection is up and subscribed to every topic that has
+    /// local subscribers; `false` if that takes longer than `timeout`.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.0.ready.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// How many nodes subscribe to `topic` (`PUBSUB NUMSUB` of its channel).
+    pub async fn nodes(&self, topic: &str) -> Result<usize, Error> {
+        let mut conn = self.0.conn.clone();
+        let (_, n): (String, usize) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(self.channel(topic))
+            .query_async(&mut conn)
+            .await?;
+        Ok(n)
+    }
+
+    /// Stops relaying: the subscriber connection closes (its task drops the hub) and publishes
+    /// are no longer sent.
+    pub fn close(&self) {
+        let _ = self.0.control.send(Control::Close);
+    }
+}
+
+impl Relay for HubRelay {
+    fn publish(&self, topic: &str, msg: &Message) {
+        let (op, payload) = match msg {
+            Message::Text(t) => (OP_TEXT, t.as_bytes()),
+            Message::Binary(b) => (OP_BINARY, &b[..]),
+            _ => return,
+        };
+        let frame = encode(&self.0.uid, op, payload);
+        match self.0.publish.try_send((self.channel(topic), frame)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.0.metrics.errors_inc();
+                tracing::warn!(
+                    topic,
+                    "wsx-redis hub: publish queue full (Redis too slow or away); message dropped"
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn subscribed(&self, topic: &str) {
+        let _ = self.0.control.send(Control::Check(topic.to_owned()));
+    }
+
+    fn unsubscribed(&self, topic: &str) {
+        let _ = self.0.control.send(Control::Check(topic.to_owned()));
+    }
+}
+
+/// One relay message (see the module's wire format).
+pub(crate) fn encode(uid: &str, op: u8, payload: &[u8]) -> Bytes {
+    let uid = &uid.as_bytes()[..uid.len().min(255)];
+    let mut b = BytesMut::with_capacity(MAGIC.len() + 3 + uid.len() + payload.len());
+    b.put_slice(MAGIC);
+    b.put_u8(VERSION);
+    b.put_u8(op);
+    b.put_u8(uid.len() as u8);
+    b.put_slice(uid);
+    b.put_slice(payload);
+    b.freeze()
+}
+
+/// Splits a relay message into (uid, message); `None` if it is not one.
+pub(crate) fn decode(raw: &[u8]) -> Option<(&[u8], Message)> {
+    let rest = raw.strip_prefix(MAGIC)?;
+    let (&version, rest) = rest.split_first()?;
+    let (&op, rest) = rest.split_first()?;
+    let (&len, rest) = rest.split_first()?;
+    if version != VERSION || rest.len() < usize::from(len) {
+        return None;
+    }
+    let (uid, payload) = rest.split_at(usize::from(len));
+    let payload = Bytes::copy_from_slice(payload);
+    let msg = match op {
+        OP_TEXT => Message::Text(Utf8Bytes::try_from(payload).ok()?),
+        OP_BINARY => Message::Binary(payload),
+        _ => return None,
+    };
+    Some((uid, msg))
+}
+
+/// Sends the queued publishes in order, each batch in one pipeline.
+async fn publisher(
+    mut conn: redis::aio::ConnectionManager,
+    mut rx: mpsc::Receiver<(String, Bytes)>,
+    metrics: Arc<MetricsInner>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        for (channel, payload) in &batch {
+            pipe.cmd("PUBLISH").arg(channel).arg(&payload[..]).ignore();
+        }
+        match pipe.query_async::<()>(&mut conn).await {
+            Ok(()) => {
+                metrics.connected();
+                for _ in 0..batch.len() {
+                    metrics.published();
+                }
+            }
+            Err(e) => {
+                metrics.failed(&e);
+                tracing::warn!(error = %e, dropped = batch.len(), "wsx-redis hub: PUBLISH failed");
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Owns the subscriber connection: (un)subscribes as topics gain and lose local subscribers,
+/// delivers what other nodes published, and reconnects (then resubscribes to every topic with
+/// local subscribers) when the connection is lost.
+async fn subscriber(
+    shared: Arc<RelayShared>,
+    client: redis::Client,
+    mut first: Option<redis::aio::PubSub>,
+    hub: Hub,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let pubsub = match first.take() {
+            Some(p) => Ok(p),
+            None => client.get_async_pubsub().await,
+        };
+        let pubsub = match pubsub {
+            Ok(p) => p,
+            Err(e) => {
+                shared.metrics.failed(&e);
+                tracing::warn!(error = %e, "wsx-redis hub: cannot open the subscriber connection");
+                if pause(&mut control, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        lock(&shared.subscribed).clear();
+        let topics = hub.topics();
+        if !topics.is_empty() {
+            let channels: Vec<String> = topics
+                .iter()
+                .map(|t| format!("{}{t}", shared.prefix))
+                .collect();
+            if let Err(e) = sink.subscribe(&channels).await {
+                shared.metrics.failed(&e);
+                tracing::warn!(error = %e, "wsx-redis hub: subscribing failed");
+                if pause(&mut control, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            lock(&shared.subscribed).extend(topics);
+        }
+        backoff = Duration::from_millis(100);
+        shared.metrics.connected();
+        shared.ready.send_replace(true);
+        tracing::debug!(uid = %shared.uid, "wsx-redis hub: subscribed");
+        let lost = loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break true };
+                    deliver(&shared, &hub, &msg);
+                }
+                cmd = control.recv() => match cmd {
+                    Some(Control::Check(topic)) => {
+                        if let Err(e) = reconcile(&shared, &hub, &mut sink, topic).await {
+                            shared.metrics.failed(&e);
+                            tracing::warn!(error = %e, "wsx-redis hub: (un)subscribing failed");
+                            break true;
+                        }
+                    }
+                    Some(Control::Close) | None => break false,
+                },
+            }
+        };
+        shared.ready.send_replace(false);
+        lock(&shared.subscribed).clear();
+        if !lost {
+            return;
+        }
+        shared.metrics.disconnected();
+        tracing::warn!(uid = %shared.uid, "wsx-redis hub: subscriber connection lost; reconnecting");
+        if pause(&mut control, backoff).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps `d` unless told to close meanwhile (then `true`); checks are kept for later.
+async fn pause(control: &mut mpsc::UnboundedReceiver<Control>, d: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        match tokio::time::timeout_at(deadline, control.recv()).await {
+            Err(_) => return false,
+            Ok(Some(Control::Check(_))) => {} // the resubscription reads the hub's topics
+            Ok(Some(Control::Close) | None) => return true,
+        }
+    }
+}
+
+/// Subscribes to `topic` if it has local subscribers and is not subscribed, unsubscribes if
+/// it has none and is (the hub's notifications may arrive out of order; the hub is the truth).
+async fn reconcile(
+    shared: &RelayShared,
+    hub: &Hub,
+    sink: &mut redis::aio::PubSubSink,
+    topic: String,
+) -> redis::RedisResult<()> {
+    let want = hub.subscribers(&topic) > 0;
+    let have = lock(&shared.subscribed).contains(&topic);
+    let channel = format!("{}{topic}", shared.prefix);
+    if want && !have {
+        sink.subscribe(&channel).await?;
+        lock(&shared.subscribed).insert(topic);
+    } else if !want && have {
+        lock(&shared.subscribed).remove(&topic);
+        sink.unsubscribe(&channel).await?;
+    }
+    Ok(())
+}
+
+fn deliver(shared: &RelayShared, hub: &Hub, msg: &redis::Msg) {
+    shared.metrics.received();
+    let channel = msg.get_channel_name();
+    let Some(topic) = channel.strip_prefix(shared.prefix.as_str()) else {
+        return;
+    };
+    match decode(msg.get_payload_bytes()) {
+        Some((uid, _)) if uid == shared.uid.as_bytes() => {} // delivered when published
+        Some((_, message)) => {
+            hub.publish_local(topic, &message);
+        }
+        None => {
+            shared.metrics.malformed();
+            tracing::warn!(
+                channel,
+                len = msg.get_payload_bytes().len(),
+                "wsx-redis hub: ignored a message that is not a relay message"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let b = encode("abc123", OP_TEXT, "héllo".as_bytes());
+        assert_eq!(&b[..], b"WSXH\x01\x01\x06abc123h\xc3\xa9llo");
+        let (uid, msg) = decode(&b).unwrap();
+        assert_eq!((uid, msg), (&b"abc123"[..], Message::text("héllo")));
+        let b = encode("n", OP_BINARY, &[0xff, 0]);
+        assert_eq!(decode(&b).unwrap().1, Message::binary(vec![0xff, 0]));
+    }
+
+    #[test]
+    fn foreign_bytes_are_not_relay_messages() {
+        for raw in [
+            &b""[..],
+            b"hello",
+            b"WSXH",
+            b"WSXH\x02\x01\x00x",
+            b"WSXH\x01\x09\x00x",
+            b"WSXH\x01\x01\x09abc",
+            b"WSXH\x01\x01\x00\xff",
+        ] {
+            assert!(decode(raw).is_none(), "{raw:?}");
+        }
+    }
+}
