@@ -78,6 +78,16 @@ impl HubRelayBuilder {
     /// Connects to Redis and installs the relay on `hub` ([`Hub::set_relay`]). Must be called
     /// inside a tokio runtime, which the relay's tasks then run on.
     pub async fn connect(self, hub: &Hub) -> Result<HubRelay, Error> {
+        let relay = self.connect_sink(Arc::new(hub.clone())).await?;
+        hub.set_relay(Arc::new(relay.clone()));
+        Ok(relay)
+    }
+
+    /// Connects to Redis for topics whose local side is `sink` rather than a [`Hub`]: publish
+    /// with [`Relay::publish`], and call [`Relay::subscribed`] (or
+    /// [`unsubscribed`](Relay::unsubscribed)) whenever [`TopicSink::wants`] may have changed
+    /// for a topic. Must be called inside a tokio runtime.
+    pub async fn connect_sink(self, sink: Arc<dyn TopicSink>) -> Result<HubRelay, Error> {
         let client = redis::Client::open(self.url.as_str())?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_min_delay(Duration::from_millis(50))
@@ -106,12 +116,37 @@ impl HubRelayBuilder {
             shared.clone(),
             client,
             Some(pubsub),
-            hub.clone(),
+            sink,
             control_rx,
         ));
-        let relay = HubRelay(shared);
-        hub.set_relay(Arc::new(relay.clone()));
-        Ok(relay)
+        Ok(HubRelay(shared))
+    }
+}
+
+/// The local side of topics shared over Redis by a [`HubRelay`]: which topics this process
+/// listens to, and where what other processes publish goes. A [`Hub`] is one (its topics with
+/// subscribers, delivered with [`Hub::publish_local`]); an application with its own rooms can
+/// be another ([`HubRelayBuilder::connect_sink`]).
+pub trait TopicSink: Send + Sync + 'static {
+    /// Whether this process has listeners on `topic` (its channel is subscribed while so).
+    fn wants(&self, topic: &str) -> bool;
+    /// Every topic with listeners here (subscribed again after a reconnection).
+    fn topics(&self) -> Vec<String>;
+    /// A message another process published to `topic`.
+    fn deliver(&self, topic: &str, msg: Message);
+}
+
+impl TopicSink for Hub {
+    fn wants(&self, topic: &str) -> bool {
+        self.subscribers(topic) > 0
+    }
+
+    fn topics(&self) -> Vec<String> {
+        Hub::topics(self)
+    }
+
+    fn deliver(&self, topic: &str, msg: Message) {
+        self.publish_local(topic, &msg);
     }
 }
 
@@ -123,7 +158,8 @@ impl HubRelayBuilder {
 /// | uid | payload`, `uid` being the publishing node's (a node skips its own); anything else is
 /// counted as malformed and ignored with a log line.
 ///
-/// The relay's task holds the hub; [`close`](Self::close) stops it (and ends the relaying).
+/// The relay's task holds the hub (or sink); [`close`](Self::close) stops it (and ends the
+/// relaying).
 #[derive(Clone)]
 pub struct HubRelay(Arc<RelayShared>);
 
@@ -305,7 +341,7 @@ async fn subscriber(
     shared: Arc<RelayShared>,
     client: redis::Client,
     mut first: Option<redis::aio::PubSub>,
-    hub: Hub,
+    local: Arc<dyn TopicSink>,
     mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -328,7 +364,7 @@ async fn subscriber(
         };
         let (mut sink, mut stream) = pubsub.split();
         lock(&shared.subscribed).clear();
-        let topics = hub.topics();
+        let topics = local.topics();
         if !topics.is_empty() {
             let channels: Vec<String> = topics
                 .iter()
@@ -353,11 +389,11 @@ async fn subscriber(
             tokio::select! {
                 msg = stream.next() => {
                     let Some(msg) = msg else { break true };
-                    deliver(&shared, &hub, &msg);
+                    deliver(&shared, &*local, &msg);
                 }
                 cmd = control.recv() => match cmd {
                     Some(Control::Check(topic)) => {
-                        if let Err(e) = reconcile(&shared, &hub, &mut sink, topic).await {
+                        if let Err(e) = reconcile(&shared, &*local, &mut sink, topic).await {
                             shared.metrics.failed(&e);
                             tracing::warn!(error = %e, "wsx-redis hub: (un)subscribing failed");
                             break true;
@@ -396,11 +432,11 @@ async fn pause(control: &mut mpsc::UnboundedReceiver<Control>, d: Duration) -> b
 /// it has none and is (the hub's notifications may arrive out of order; the hub is the truth).
 async fn reconcile(
     shared: &RelayShared,
-    hub: &Hub,
+    local: &dyn TopicSink,
     sink: &mut redis::aio::PubSubSink,
     topic: String,
 ) -> redis::RedisResult<()> {
-    let want = hub.subscribers(&topic) > 0;
+    let want = local.wants(&topic);
     let have = lock(&shared.subscribed).contains(&topic);
     let channel = format!("{}{topic}", shared.prefix);
     if want && !have {
@@ -413,7 +449,7 @@ async fn reconcile(
     Ok(())
 }
 
-fn deliver(shared: &RelayShared, hub: &Hub, msg: &redis::Msg) {
+fn deliver(shared: &RelayShared, local: &dyn TopicSink, msg: &redis::Msg) {
     shared.metrics.received();
     let channel = msg.get_channel_name();
     let Some(topic) = channel.strip_prefix(shared.prefix.as_str()) else {
@@ -421,9 +457,7 @@ fn deliver(shared: &RelayShared, hub: &Hub, msg: &redis::Msg) {
     };
     match decode(msg.get_payload_bytes()) {
         Some((uid, _)) if uid == shared.uid.as_bytes() => {} // delivered when published
-        Some((_, message)) => {
-            hub.publish_local(topic, &message);
-        }
+        Some((_, message)) => local.deliver(topic, message),
         None => {
             shared.metrics.malformed();
             tracing::warn!(

@@ -41,6 +41,7 @@ mod adapter;
 mod codec;
 mod hub;
 mod sharded;
+mod streams;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,8 +51,9 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 pub use adapter::RedisAdapter;
-pub use hub::{HubRelay, HubRelayBuilder};
+pub use hub::{HubRelay, HubRelayBuilder, TopicSink};
 pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};
+pub use streams::{StreamsAdapter, StreamsAdapterBuilder, StreamsCluster};
 
 /// What can go wrong when joining a cluster.
 #[derive(Debug, thiserror::Error)]
