@@ -99,6 +99,34 @@ impl ServerSideAck {
     }
 }
 
+/// A disconnected socket's state, kept for connection state recovery (Node's `Session`:
+/// what `persistSession` stores and `restoreSession` gives back).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionState {
+    /// The socket id, which the recovered socket takes over.
+    pub sid: String,
+    /// The private session id the client presents to recover it.
+    pub pid: String,
+    /// The socket's rooms (its own id among them).
+    pub rooms: Vec<String>,
+    /// Its application data.
+    pub data: Value,
+}
+
+/// A session a cluster adapter found again, with the EVENT packets the socket missed (each
+/// already carrying its offset as last argument), in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredSession {
+    /// The session as it was persisted.
+    pub session: SessionState,
+    /// The packets to write before the CONNECT answer.
+    pub missed: Vec<Packet>,
+}
+
+/// Delivers a recoverable broadcast to this node's sockets once the cluster gave it an offset
+/// ([`Adapter::broadcast_with_offset`]); `None` when it could not get one.
+pub type DeliverWithOffset = Box<dyn FnOnce(Option<String>) + Send>;
+
 /// Room bookkeeping for one namespace, and the hooks a cluster adapter overrides.
 ///
 /// The local part (rooms of this node's sockets) is required. The cluster hooks have default
@@ -177,6 +205,49 @@ pub trait Adapter: Send + Sync + 'static {
     fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
         let _ = (event, args);
         Box::pin(async { ServerSideAcks::default() })
+    }
+
+    // ----- connection state recovery across nodes -----
+    //
+    // With `Config::recovery` on, a namespace keeps sessions and a packet log in this
+    // process's memory (one node). An adapter that can do it for the whole cluster (the Redis
+    // streams adapter: a shared, replayable log with addressable offsets, and a shared session
+    // store) says so with `recovers_sessions`, and the namespace then uses the three hooks
+    // below instead of its own store. Without recovery they are never called.
+
+    /// Whether this adapter keeps recovery sessions and packet offsets for the cluster
+    /// (default `false`: the namespace's in-memory store does, for this node only).
+    fn recovers_sessions(&self) -> bool {
+        false
+    }
+
+    /// A recoverable broadcast (an EVENT without ack id, neither volatile nor local): publish
+    /// it to the cluster, then call `deliver` with the offset the cluster gave it; `deliver`
+    /// appends it to the arguments and delivers to this node's sockets. Called only when
+    /// [`recovers_sessions`](Self::recovers_sessions).
+    fn broadcast_with_offset(
+        &self,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        deliver: DeliverWithOffset,
+    ) {
+        self.broadcast_remote(packet, opts);
+        deliver(None);
+    }
+
+    /// Keeps a socket's state for `ttl` after a disconnection the client did not ask for
+    /// (Node's `persistSession`). Called only when [`recovers_sessions`](Self::recovers_sessions).
+    fn persist_session(&self, session: SessionState, ttl: Duration) {
+        let _ = (session, ttl);
+    }
+
+    /// Takes back session `pid` (once) with the packets sent after `offset` to the rooms it
+    /// was in (Node's `restoreSession`); `None` if the session or the offset is unknown or
+    /// expired, and the client connects as new. Called only when
+    /// [`recovers_sessions`](Self::recovers_sessions).
+    fn restore_session(&self, pid: &str, offset: &str) -> BoxFuture<Option<RestoredSession>> {
+        let _ = (pid, offset);
+        Box::pin(async { None })
     }
 }
 

@@ -155,10 +155,36 @@ impl BroadcastOperator {
         };
         if let Some(recovery) = self.ns.recovery() {
             if !self.opts.flags.volatile {
+                if recovery.through_cluster(&self.opts) {
+                    return self.emit_through_cluster(packet);
+                }
                 recovery.record(&mut packet, &self.opts);
             }
         }
         self.emit_packet(&packet)
+    }
+
+    /// A recoverable broadcast with a cluster adapter that keeps the offsets: published
+    /// first, then delivered here with the offset the cluster gave it (as Node's
+    /// `ClusterAdapter.broadcast`).
+    fn emit_through_cluster(&self, packet: Packet) -> bool {
+        if Encoded::new(&packet).is_err() {
+            return false;
+        }
+        let local = self.clone().local();
+        let adapter = self.ns.adapter().clone();
+        let sent = packet.clone();
+        let deliver = Box::new(move |offset: Option<String>| {
+            let mut packet = packet;
+            if let (Some(offset), crate::socketio::PacketData::Event { payload, .. }) =
+                (offset, &mut packet.data)
+            {
+                payload.args.push(serde_json::Value::String(offset));
+            }
+            local.emit_packet(&packet);
+        });
+        adapter.broadcast_with_offset(&sent, &self.opts, deliver);
+        true
     }
 
     /// Delivers an already built packet (an EVENT of this namespace, such as one another

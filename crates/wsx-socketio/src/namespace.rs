@@ -123,6 +123,7 @@ impl Namespace {
         ack_timeout: Duration,
         recovery: Option<RecoveryConfig>,
     ) -> Self {
+        let recovery = recovery.map(|config| Recovery::new(config, &adapter));
         let ns = Namespace(Arc::new(NsInner {
             name,
             sockets: RwLock::new(HashMap::new()),
@@ -130,7 +131,7 @@ impl Namespace {
             handlers,
             ack_timeout,
             next_ack: AtomicU64::new(0),
-            recovery: recovery.map(Recovery::new),
+            recovery,
             server_side: RwLock::new(HashMap::new()),
         }));
         ns.0.adapter.init(WeakNamespace(Arc::downgrade(&ns.0)));
@@ -243,6 +244,12 @@ impl Namespace {
         self.0.recovery.as_ref()
     }
 
+    /// The connection state recovery settings, when recovery is on (a cluster adapter then
+    /// appends offsets to the broadcasts it delivers).
+    pub fn recovery_config(&self) -> Option<&RecoveryConfig> {
+        self.0.recovery.as_ref().map(Recovery::config)
+    }
+
     pub(crate) fn ack_timeout(&self) -> Duration {
         self.0.ack_timeout
     }
@@ -304,12 +311,29 @@ impl Namespace {
         session: Arc<Session>,
         auth: Map<String, Value>,
     ) {
-        let restored = self.0.recovery.as_ref().and_then(|r| {
-            let pid = auth.get("pid")?.as_str()?;
-            let offset = auth.get("offset")?.as_str()?;
-            r.restore(pid, offset)
-                .map(|restored| (pid.to_owned(), restored))
-        });
+        let ns = self.clone();
+        run(Box::pin(async move {
+            // A cluster adapter looks the session up in the cluster: asynchronous.
+            let asked = ns.0.recovery.as_ref().and_then(|r| {
+                let pid = auth.get("pid")?.as_str()?;
+                let offset = auth.get("offset")?.as_str()?;
+                Some((pid.to_owned(), r.restore_any(pid, offset)))
+            });
+            let restored = match asked {
+                Some((pid, fut)) => fut.await.map(|r| (pid, r)),
+                None => None,
+            };
+            ns.accept(client, session, auth, restored).await;
+        }));
+    }
+
+    async fn accept(
+        self,
+        client: Arc<crate::client::Client>,
+        session: Arc<Session>,
+        auth: Map<String, Value>,
+        restored: Option<(String, crate::recovery::Restored)>,
+    ) {
         let recovered = restored.is_some();
         let pid = match (&self.0.recovery, &restored) {
             (None, _) => None,
@@ -335,33 +359,31 @@ impl Namespace {
             lock(&self.0.handlers.middleware).clone()
         };
         let handler = lock(&self.0.handlers.connection).clone();
-        let ns = self.clone();
-        run(Box::pin(async move {
-            for m in middleware {
-                if let Err(e) = m(socket.clone()).await {
-                    if let Ok(encoded) = crate::encoded::Encoded::new(&e.packet(ns.name())) {
-                        session.send_out(encoded.frames());
-                    }
-                    client.connect_done(ns.name());
-                    return;
+        let ns = self;
+        for m in middleware {
+            if let Err(e) = m(socket.clone()).await {
+                if let Ok(encoded) = crate::encoded::Encoded::new(&e.packet(ns.name())) {
+                    session.send_out(encoded.frames());
                 }
-            }
-            if session.is_closed() {
+                client.connect_done(ns.name());
                 return;
             }
-            let id = socket.id_arc();
-            write(&ns.0.sockets).insert(id.clone(), socket.clone());
-            ns.0.adapter.add_all(&id, &[id.to_string()]);
-            socket.set_connected();
-            client.add_socket(ns.name(), socket.clone());
-            if let Some((_, restored)) = restored {
-                socket.restore(restored);
-            }
-            socket.send_packet(&socket.connect_ack());
-            if let Some(h) = handler {
-                h(socket).await;
-            }
-        }));
+        }
+        if session.is_closed() {
+            return;
+        }
+        let id = socket.id_arc();
+        write(&ns.0.sockets).insert(id.clone(), socket.clone());
+        ns.0.adapter.add_all(&id, &[id.to_string()]);
+        socket.set_connected();
+        client.add_socket(ns.name(), socket.clone());
+        if let Some((_, restored)) = restored {
+            socket.restore(restored);
+        }
+        socket.send_packet(&socket.connect_ack());
+        if let Some(h) = handler {
+            h(socket).await;
+        }
     }
 }
 

@@ -9,16 +9,18 @@
 //! shutdown).
 //!
 //! This is the single-node store (Node's in-memory `SessionAwareAdapter`): a packet log per
-//! namespace, bounded in age and in count.
+//! namespace, bounded in age and in count. An adapter that keeps sessions and offsets for a
+//! whole cluster ([`Adapter::recovers_sessions`], the Redis streams adapter) replaces it: the
+//! store then hands broadcasts, persisted sessions and restorations to the adapter's hooks.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::adapter::BroadcastOptions;
+use crate::adapter::{Adapter, BoxFuture, BroadcastOptions, SessionState};
 use crate::socketio::Packet;
 
 /// Settings of connection state recovery.
@@ -101,15 +103,18 @@ struct State {
 /// One namespace's recovery store.
 pub(crate) struct Recovery {
     config: RecoveryConfig,
+    /// The namespace's adapter, when it keeps sessions for the cluster.
+    cluster: Option<Arc<dyn Adapter>>,
     /// Distinguishes this process's offsets from another's (or a previous run's).
     prefix: String,
     state: Mutex<State>,
 }
 
 impl Recovery {
-    pub(crate) fn new(config: RecoveryConfig) -> Self {
+    pub(crate) fn new(config: RecoveryConfig, adapter: &Arc<dyn Adapter>) -> Self {
         Recovery {
             config,
+            cluster: adapter.recovers_sessions().then(|| adapter.clone()),
             prefix: crate::engine::generate_id()[..8].to_owned(),
             state: Mutex::new(State::default()),
         }
@@ -153,8 +158,29 @@ impl Recovery {
         self.prune(&mut st, now);
     }
 
+    /// Whether a broadcast with `opts` takes its offset from the cluster adapter
+    /// ([`Adapter::broadcast_with_offset`]) rather than from this store.
+    pub(crate) fn through_cluster(&self, opts: &BroadcastOptions) -> bool {
+        self.cluster.is_some() && !opts.flags.local
+    }
+
+    /// Whether the cluster adapter keeps the sessions.
+    pub(crate) fn clustered(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     /// Keeps a disconnected socket's state.
     pub(crate) fn persist(&self, pid: &str, sid: &str, rooms: Vec<String>, data: Value) {
+        if let Some(adapter) = &self.cluster {
+            let session = SessionState {
+                sid: sid.to_owned(),
+                pid: pid.to_owned(),
+                rooms,
+                data,
+            };
+            adapter.persist_session(session, self.config.max_disconnection_duration);
+            return;
+        }
         let now = Instant::now();
         let mut st = self.state();
         st.sessions.insert(
@@ -167,6 +193,23 @@ impl Recovery {
             },
         );
         self.prune(&mut st, now);
+    }
+
+    /// [`restore`](Self::restore), or the cluster adapter's restoration.
+    pub(crate) fn restore_any(&self, pid: &str, offset: &str) -> BoxFuture<Option<Restored>> {
+        let Some(adapter) = &self.cluster else {
+            let restored = self.restore(pid, offset);
+            return Box::pin(async move { restored });
+        };
+        let fut = adapter.restore_session(pid, offset);
+        Box::pin(async move {
+            fut.await.map(|r| Restored {
+                sid: r.session.sid,
+                rooms: r.session.rooms,
+                data: r.session.data,
+                missed: r.missed,
+            })
+        })
     }
 
     /// Takes back session `pid` if it is still kept and `offset` is still in the log.

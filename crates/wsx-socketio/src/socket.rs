@@ -304,12 +304,12 @@ impl Socket {
     /// Emits `event` with `args` to this client. Returns `false` if the socket is
     /// disconnected or the arguments cannot be sent (a reserved event name).
     pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
-        if self.0.ns.recovery().is_some() {
-            // Through the log, so that a reconnecting client gets it if it is lost.
-            return BroadcastOperator::new(self.0.ns.clone())
-                .to([self.id()])
-                .local()
-                .emit(event, args);
+        if let Some(recovery) = self.0.ns.recovery() {
+            // Through the log, so that a reconnecting client gets it if it is lost (through
+            // the cluster's log when the adapter keeps one, as Node does).
+            let op = BroadcastOperator::new(self.0.ns.clone()).to([self.id()]);
+            let op = if recovery.clustered() { op } else { op.local() };
+            return op.emit(event, args);
         }
         let Some(packet) = self.event_packet(event, args) else {
             return false;

@@ -1,0 +1,1527 @@
+//! The streams adapter: Node's `@socket.io/redis-streams-adapter` 0.2.x, one Redis stream
+//! shared by every node, which gives connection state recovery across nodes.
+//!
+//! The protocol is socket.io-adapter's `ClusterAdapterWithHeartbeat`. Every message (requests
+//! and responses too) is a stream entry `XADD <stream> MAXLEN ~ <maxLen> * uid <uid> nsp <nsp>
+//! type "<n>" [data <d>]`, where `d` is the JSON text of the message's data, or base64 of its
+//! msgpack when a broadcast, server-side emit or one of their answers holds binary. Every
+//! node reads the stream with `XREAD BLOCK 5000 COUNT <readCount>` from the last entry it saw,
+//! on a connection of its own. Nodes count each other by heartbeat, not by subscription: a
+//! node announces itself with INITIAL_HEARTBEAT (1) when a namespace's adapter starts, every
+//! node answers HEARTBEAT (2), a node publishes a HEARTBEAT after `heartbeatInterval` without
+//! publishing anything, leaves with ADAPTER_CLOSE (13), and is forgotten after
+//! `heartbeatTimeout` without news. A request (`fetchSockets`, `serverSideEmitWithAck`) waits
+//! for an answer from each node known then.
+//!
+//! Recovery: a broadcast's stream entry id is its offset (appended as the EVENT's last
+//! argument, on every node); a disconnected socket's session is stored with
+//! `SET sio:session:<pid> base64(msgpack({sid,pid,rooms,data})) PX <maxDisconnectionDuration>`,
+//! and restored (on any node) with `MULTI GET DEL EXEC` and `XRANGE` of the entries after the
+//! client's offset, the broadcasts of the namespace to its rooms.
+//!
+//! Faults: publishes go through one ordered queue; when Redis cannot be reached they are kept
+//! and retried (for at most [`StreamsAdapterBuilder::max_outage`]), and the reader resumes
+//! from the last entry it read, so a short outage loses nothing.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rmpv::Value as Mp;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use wsx_socketio::adapter::{
+    Adapter, BoxFuture, BroadcastOptions, DeliverWithOffset, MemoryAdapter, RemoteAck,
+    RestoredSession, ServerSideAck, ServerSideAcks, SessionState, SocketInfo,
+};
+use wsx_socketio::socketio::{Packet, PacketData};
+use wsx_socketio::{Data, WeakNamespace};
+
+use crate::adapter::{describe_socket, flags_value, options, socket_info, string_list};
+use crate::codec::{self, map, s, strings};
+use crate::{Error, Metrics, MetricsInner};
+
+/// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
+mod kind {
+    pub const INITIAL_HEARTBEAT: u64 = 1;
+    pub const HEARTBEAT: u64 = 2;
+    pub const BROADCAST: u64 = 3;
+    pub const SOCKETS_JOIN: u64 = 4;
+    pub const SOCKETS_LEAVE: u64 = 5;
+    pub const DISCONNECT_SOCKETS: u64 = 6;
+    pub const FETCH_SOCKETS: u64 = 7;
+    pub const FETCH_SOCKETS_RESPONSE: u64 = 8;
+    pub const SERVER_SIDE_EMIT: u64 = 9;
+    pub const SERVER_SIDE_EMIT_RESPONSE: u64 = 10;
+    pub const BROADCAST_CLIENT_COUNT: u64 = 11;
+    pub const BROADCAST_ACK: u64 = 12;
+    pub const ADAPTER_CLOSE: u64 = 13;
+}
+
+/// The uid of `@socket.io/redis-streams-emitter`, which is not a node.
+const EMITTER_UID: &str = "emitter";
+
+/// How many `XRANGE` pages a restoration reads at most (Node: 100 calls).
+const RESTORE_MAX_PAGES: usize = 100;
+const RESTORE_PAGE: usize = 1000;
+
+/// Builds a [`StreamsCluster`]: the Redis URL and the options of Node's
+/// `createAdapter(redisClient, opts)` of `@socket.io/redis-streams-adapter` (same defaults).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), wsx_redis::Error> {
+/// use wsx_socketio::{Config, RecoveryConfig, SocketIo};
+///
+/// let cluster = wsx_redis::StreamsAdapterBuilder::new("redis://127.0.0.1:6379/")
+///     .connect()
+///     .await?;
+/// let io = SocketIo::new(
+///     Config::default()
+///         .adapter(move |nsp| cluster.adapter(nsp))
+///         // Sessions and missed packets are kept in Redis, so any node can recover them.
+///         .recovery(RecoveryConfig::default()),
+/// );
+/// io.to(["news"]).emit("hello", "to room news on every node");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct StreamsAdapterBuilder {
+    url: String,
+    stream_name: String,
+    max_len: usize,
+    read_count: usize,
+    session_key_prefix: String,
+    heartbeat_interval: Duration,
+    heartbeat_timeout: Duration,
+    requests_timeout: Duration,
+    block: Duration,
+    max_outage: Duration,
+}
+
+impl StreamsAdapterBuilder {
+    /// A builder for the Redis server at `url` (`redis://host:port/`).
+    pub fn new(url: impl Into<String>) -> Self {
+        StreamsAdapterBuilder {
+            url: url.into(),
+            stream_name: "socket.io".into(),
+            max_len: 10_000,
+            read_count: 100,
+            session_key_prefix: "sio:session:".into(),
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(10),
+            requests_timeout: Duration::from_secs(5),
+            block: Duration::from_secs(5),
+            max_outage: Duration::from_secs(60),
+        }
+    }
+
+    /// The stream's key (Node's `streamName`, default `socket.io`); every node must use the
+    /// same.
+    pub fn stream_name(mut self, name: impl Into<String>) -> Self {
+        self.stream_name = name.into();
+        self
+    }
+
+    /// The approximate bound of the stream's length (`MAXLEN ~`, Node's `maxLen`, 10,000): a
+    /// client whose offset was trimmed away reconnects as new.
+    pub fn max_len(mut self, n: usize) -> Self {
+        self.max_len = n;
+        self
+    }
+
+    /// How many entries one `XREAD` returns at most (Node's `readCount`, 100).
+    pub fn read_count(mut self, n: usize) -> Self {
+        self.read_count = n.max(1);
+        self
+    }
+
+    /// The prefix of the session keys (Node's `sessionKeyPrefix`, `sio:session:`).
+    pub fn session_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.session_key_prefix = prefix.into();
+        self
+    }
+
+    /// How long a node stays silent before it publishes a heartbeat (5 s).
+    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
+        self.heartbeat_interval = d;
+        self
+    }
+
+    /// After how long without news another node is forgotten (10 s).
+    pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
+        self.heartbeat_timeout = d;
+        self
+    }
+
+    /// How long a request to other nodes (`fetchSockets`, server-side emit with ack) waits.
+    pub fn requests_timeout(mut self, d: Duration) -> Self {
+        self.requests_timeout = d;
+        self
+    }
+
+    /// How long one `XREAD` blocks (5 s, as Node's).
+    pub fn block(mut self, d: Duration) -> Self {
+        self.block = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long publishes are kept and retried while Redis cannot be reached (60 s); older
+    /// ones are dropped with a log line (and a recoverable broadcast is then delivered
+    /// locally without offset).
+    pub fn max_outage(mut self, d: Duration) -> Self {
+        self.max_outage = d;
+        self
+    }
+
+    /// Connects to Redis. Must be called inside a tokio runtime, which the adapters' tasks
+    /// then run on.
+    pub async fn connect(self) -> Result<StreamsCluster, Error> {
+        let client = redis::Client::open(self.url.as_str())?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1))
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(self.requests_timeout));
+        let conn = client.get_connection_manager_with_config(config).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = tokio::runtime::Handle::current();
+        let metrics = Arc::new(MetricsInner::new_connected());
+        let shared = Arc::new(StreamsShared {
+            conn: conn.clone(),
+            uid: random_hex(),
+            stream: self.stream_name,
+            session_key_prefix: self.session_key_prefix,
+            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_timeout: self.heartbeat_timeout,
+            requests_timeout: self.requests_timeout,
+            publish: tx,
+            namespaces: Mutex::new(HashMap::new()),
+            handle: handle.clone(),
+            metrics: metrics.clone(),
+        });
+        // Where the reader starts: the stream's last entry now (Node reads from `$`, which
+        // misses what is added before its first XREAD; an explicit id does not).
+        let start = last_id(&mut conn.clone(), &shared.stream)
+            .await?
+            .unwrap_or_else(|| "0-0".to_owned());
+        handle.spawn(publisher(
+            conn,
+            rx,
+            metrics,
+            shared.stream.clone(),
+            self.max_len,
+            self.max_outage,
+        ));
+        handle.spawn(reader(
+            client,
+            Arc::downgrade(&shared),
+            start,
+            self.read_count,
+            self.block,
+        ));
+        Ok(StreamsCluster(shared))
+    }
+}
+
+impl crate::RedisAdapterBuilder {
+    /// The streams adapter instead (`@socket.io/redis-streams-adapter`), with this builder's
+    /// URL, its key as the stream name and its requests timeout.
+    pub fn streams(self) -> StreamsAdapterBuilder {
+        StreamsAdapterBuilder::new(self.url)
+            .stream_name(self.key)
+            .requests_timeout(self.requests_timeout)
+    }
+}
+
+/// This node's membership of a streams cluster: makes a [`StreamsAdapter`] per namespace
+/// (give [`adapter`](Self::adapter) to [`Config::adapter`](wsx_socketio::Config::adapter)).
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct StreamsCluster(Arc<StreamsShared>);
+
+impl std::fmt::Debug for StreamsCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamsCluster")
+            .field("stream", &self.0.stream)
+            .field("uid", &self.0.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamsCluster {
+    /// The adapter of namespace `nsp`.
+    pub fn adapter(&self, nsp: &str) -> StreamsAdapter {
+        StreamsAdapter::new(self.0.clone(), nsp)
+    }
+
+    /// This node's id in the cluster (16 hex characters, as Node's `ClusterAdapter`).
+    pub fn uid(&self) -> &str {
+        &self.0.uid
+    }
+
+    /// How many nodes serve namespace `nsp` as far as this node knows (itself and those
+    /// heard from within the heartbeat timeout; Node's `serverCount()`); 0 if this node has
+    /// no adapter for it.
+    pub fn nodes(&self, nsp: &str) -> usize {
+        lock(&self.0.namespaces)
+            .get(nsp)
+            .and_then(Weak::upgrade)
+            .map_or(0, |st| 1 + lock(&st.nodes).len())
+    }
+
+    /// Counters of this node's Redis traffic (see [`Metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        self.0.metrics.snapshot()
+    }
+}
+
+/// One entry to add to the stream.
+struct Outgoing {
+    fields: Vec<(&'static str, String)>,
+    deliver: Option<DeliverWithOffset>,
+    queued: Instant,
+}
+
+struct StreamsShared {
+    conn: redis::aio::ConnectionManager,
+    uid: String,
+    stream: String,
+    session_key_prefix: String,
+    heartbeat_interval: Duration,
+    heartbeat_timeout: Duration,
+    requests_timeout: Duration,
+    publish: mpsc::UnboundedSender<Outgoing>,
+    /// The namespaces' states, by name, to route entries.
+    namespaces: Mutex<HashMap<String, Weak<NsStream>>>,
+    handle: tokio::runtime::Handle,
+    metrics: Arc<MetricsInner>,
+}
+
+impl StreamsShared {
+    /// Queues `{uid, nsp, type, data}` for the stream (in order).
+    fn publish(&self, nsp: &str, kind: u64, data: Option<Mp>, deliver: Option<DeliverWithOffset>) {
+        let out = Outgoing {
+            fields: entry_fields(&self.uid, nsp, kind, data.as_ref()),
+            deliver,
+            queued: Instant::now(),
+        };
+        if let Err(e) = self.publish.send(out) {
+            // The publisher is gone (the runtime shuts down): deliver locally anyway.
+            if let Some(deliver) = e.0.deliver {
+                deliver(None);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// 16 random hex characters (Node's `randomBytes(8).toString("hex")`).
+fn random_hex() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fields of a stream entry, as Node's `RedisStreamsAdapter.encode`: `uid`, `nsp`,
+/// `type` (a decimal string) and, when there is data, `data`: JSON text, or base64 of
+/// msgpack when a message type that may carry binary does.
+fn entry_fields(uid: &str, nsp: &str, kind: u64, data: Option<&Mp>) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("uid", uid.to_owned()),
+        ("nsp", nsp.to_owned()),
+        ("type", kind.to_string()),
+    ];
+    if let Some(data) = data {
+        let may_contain_binary = matches!(
+            kind,
+            kind::BROADCAST
+                | kind::FETCH_SOCKETS_RESPONSE
+                | kind::SERVER_SIDE_EMIT
+                | kind::SERVER_SIDE_EMIT_RESPONSE
+                | kind::BROADCAST_ACK
+        );
+        let text = if may_contain_binary && codec::has_binary(data) {
+            B64.encode(codec::encode(data))
+        } else {
+            codec::to_json(data).to_string()
+        };
+        fields.push(("data", text));
+    }
+    fields
+}
+
+/// A stream entry decoded (Node's `RedisStreamsAdapter.decode`).
+struct Entry {
+    uid: String,
+    nsp: String,
+    kind: u64,
+    data: Option<Mp>,
+}
+
+fn decode_entry(fields: &HashMap<String, String>) -> Option<Entry> {
+    let kind = fields.get("type")?.parse().ok()?;
+    let data = match fields.get("data") {
+        None => None,
+        Some(d) if d.is_empty() => None,
+        Some(d) if d.starts_with('{') => Some(codec::from_json(&serde_json::from_str(d).ok()?)),
+        Some(d) => Some(codec::decode(&B64.decode(d).ok()?)?),
+    };
+    Some(Entry {
+        uid: fields.get("uid").cloned().unwrap_or_default(),
+        nsp: fields.get("nsp").cloned().unwrap_or_default(),
+        kind,
+        data,
+    })
+}
+
+/// `redis::Value` → string (bulk, simple or verbatim).
+fn text(v: &redis::Value) -> Option<String> {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        redis::Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// The entries of an `XRANGE` reply (or of one stream of an `XREAD` reply): `[id, fields]`.
+fn entries_of(v: &redis::Value) -> Vec<(String, HashMap<String, String>)> {
+    let redis::Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let redis::Value::Array(pair) = item else {
+                return None;
+            };
+            let id = text(pair.first()?)?;
+            let fields = match pair.get(1) {
+                Some(redis::Value::Array(kv)) => kv
+                    .chunks(2)
+                    .filter_map(|c| Some((text(c.first()?)?, text(c.get(1)?)?)))
+                    .collect(),
+                Some(redis::Value::Map(kv)) => kv
+                    .iter()
+                    .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
+                    .collect(),
+                _ => HashMap::new(),
+            };
+            Some((id, fields))
+        })
+        .collect()
+}
+
+/// The entries of an `XREAD` reply of one stream (`nil` when it timed out).
+fn xread_entries(v: &redis::Value) -> Vec<(String, HashMap<String, String>)> {
+    match v {
+        redis::Value::Array(streams) => streams
+            .iter()
+            .flat_map(|st| match st {
+                redis::Value::Array(pair) => pair.get(1).map(entries_of).unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect(),
+        redis::Value::Map(streams) => streams.iter().flat_map(|(_, e)| entries_of(e)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The id of the stream's last entry, if any.
+async fn last_id(
+    conn: &mut redis::aio::ConnectionManager,
+    stream: &str,
+) -> Result<Option<String>, redis::RedisError> {
+    let v: redis::Value = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(entries_of(&v).into_iter().next().map(|(id, _)| id))
+}
+
+/// Whether a command failed because Redis could not be reached (worth retrying).
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
+/// Adds the queued entries to the stream, in order, a pipeline at a time; keeps and retries
+/// them while Redis cannot be reached.
+async fn publisher(
+    mut conn: redis::aio::ConnectionManager,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    metrics: Arc<MetricsInner>,
+    stream: String,
+    max_len: usize,
+    max_outage: Duration,
+) {
+    const BATCH: usize = 128;
+    let mut queue: VecDeque<Outgoing> = VecDeque::new();
+    let mut backoff = Duration::from_millis(50);
+    let mut in_outage = false;
+    loop {
+        if queue.is_empty() {
+            match rx.recv().await {
+                Some(o) => queue.push_back(o),
+                None => return,
+            }
+        }
+        while queue.len() < BATCH {
+            match rx.try_recv() {
+                Ok(o) => queue.push_back(o),
+                Err(_) => break,
+            }
+        }
+        let n = queue.len().min(BATCH);
+        let mut pipe = redis::pipe();
+        for o in queue.iter().take(n) {
+            let cmd = pipe
+                .cmd("XADD")
+                .arg(&stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(max_len)
+                .arg("*");
+            for (k, v) in &o.fields {
+                cmd.arg(*k).arg(v.as_str());
+            }
+        }
+        let res: Result<Vec<String>, _> = pipe.query_async(&mut conn).await;
+        match res {
+            Ok(ids) => {
+                if in_outage {
+                    in_outage = false;
+                    tracing::info!("wsx-redis: streams: publishing again");
+                }
+                metrics.connected();
+                backoff = Duration::from_millis(50);
+                for id in ids {
+                    let Some(o) = queue.pop_front() else { break };
+                    metrics.published();
+                    if let Some(deliver) = o.deliver {
+                        deliver(Some(id));
+                    }
+                }
+            }
+            Err(e) if unreachable(&e) => {
+                metrics.failed(&e);
+                if !in_outage {
+                    in_outage = true;
+                    tracing::warn!(error = %e, queued = queue.len(), "wsx-redis: streams: XADD failed; keeping the messages and retrying");
+                }
+                let now = Instant::now();
+                while queue
+                    .front()
+                    .is_some_and(|o| now.duration_since(o.queued) > max_outage)
+                {
+                    if let Some(o) = queue.pop_front() {
+                        tracing::warn!(
+                            "wsx-redis: streams: a message waited too long for Redis and is dropped"
+                        );
+                        if let Some(deliver) = o.deliver {
+                            deliver(None);
+                        }
+                    }
+                }
+                // Keep taking messages while waiting.
+                let until = now + backoff;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => break,
+                        o = rx.recv() => match o {
+                            Some(o) => queue.push_back(o),
+                            None => break,
+                        },
+                    }
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => {
+                // Refused by Redis (not a stream, …): retrying would not help.
+                metrics.failed(&e);
+                tracing::warn!(error = %e, "wsx-redis: streams: XADD refused; dropping the messages");
+                for o in queue.drain(..n) {
+                    if let Some(deliver) = o.deliver {
+                        deliver(None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads the stream from the last entry seen, on a connection of its own, and hands each
+/// entry to its namespace; reconnects (and resumes from the same entry) after a failure.
+async fn reader(
+    client: redis::Client,
+    shared: Weak<StreamsShared>,
+    start: String,
+    read_count: usize,
+    block: Duration,
+) {
+    let mut last = start;
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut backoff = Duration::from_millis(50);
+    let block_ms = u64::try_from(block.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        let Some(stream) = shared.upgrade().map(|s| s.stream.clone()) else {
+            return;
+        };
+        let c = match &mut conn {
+            Some(c) => c,
+            None => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(block + Duration::from_secs(3)));
+                match client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                {
+                    Ok(c) => {
+                        if let Some(shared) = shared.upgrade() {
+                            shared.metrics.connected();
+                        }
+                        backoff = Duration::from_millis(50);
+                        conn.insert(c)
+                    }
+                    Err(e) => {
+                        if let Some(shared) = shared.upgrade() {
+                            shared.metrics.failed(&e);
+                        }
+                        tracing::debug!(error = %e, "wsx-redis: streams: cannot connect the reader; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                        continue;
+                    }
+                }
+            }
+        };
+        let res: Result<redis::Value, _> = redis::cmd("XREAD")
+            .arg("BLOCK")
+            .arg(block_ms)
+            .arg("COUNT")
+            .arg(read_count)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(&last)
+            .query_async(c)
+            .await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match res {
+            Ok(v) => {
+                for (id, fields) in xread_entries(&v) {
+                    shared.metrics.received();
+                    let nsp = fields.get("nsp").cloned().unwrap_or_default();
+                    let st = lock(&shared.namespaces).get(&nsp).and_then(Weak::upgrade);
+                    if let Some(st) = st {
+                        st.on_raw_entry(&shared, &id, &fields);
+                    }
+                    last = id;
+                }
+            }
+            Err(e) => {
+                shared.metrics.failed(&e);
+                tracing::warn!(error = %e, last, "wsx-redis: streams: XREAD failed; reconnecting");
+                conn = None;
+                drop(shared);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Something a pending request hears.
+enum Heard {
+    /// An answer, from node `uid`.
+    Answer(String, Mp),
+    /// Node `uid` left or went silent.
+    Gone(String),
+}
+
+/// One namespace's part of the cluster.
+struct NsStream {
+    nsp: String,
+    ns: OnceLock<WeakNamespace>,
+    /// The other nodes heard from, and when.
+    nodes: Mutex<HashMap<String, Instant>>,
+    /// Requests waiting for answers, by request id.
+    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Heard>>>,
+    /// When this namespace last published (a heartbeat is due `heartbeatInterval` after).
+    last_publish: Mutex<Instant>,
+}
+
+/// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis stream: rooms of
+/// local sockets in memory, everything else through the stream with the entries of Node's
+/// `@socket.io/redis-streams-adapter`, and connection state recovery across nodes. Made by
+/// [`StreamsCluster::adapter`].
+pub struct StreamsAdapter {
+    local: MemoryAdapter,
+    shared: Arc<StreamsShared>,
+    st: Arc<NsStream>,
+}
+
+impl std::fmt::Debug for StreamsAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamsAdapter")
+            .field("nsp", &self.st.nsp)
+            .field("uid", &self.shared.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for StreamsAdapter {
+    fn drop(&mut self) {
+        let mut namespaces = lock(&self.shared.namespaces);
+        if namespaces
+            .get(&self.st.nsp)
+            .is_some_and(|w| w.as_ptr() == Arc::as_ptr(&self.st))
+        {
+            namespaces.remove(&self.st.nsp);
+        }
+        drop(namespaces);
+        if self.st.ns.get().is_some() {
+            self.shared
+                .publish(&self.st.nsp, kind::ADAPTER_CLOSE, None, None);
+        }
+    }
+}
+
+impl StreamsAdapter {
+    fn new(shared: Arc<StreamsShared>, nsp: &str) -> Self {
+        let st = Arc::new(NsStream {
+            nsp: nsp.to_owned(),
+            ns: OnceLock::new(),
+            nodes: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            last_publish: Mutex::new(Instant::now()),
+        });
+        StreamsAdapter {
+            local: MemoryAdapter::default(),
+            shared,
+            st,
+        }
+    }
+
+    fn publish(&self, kind: u64, data: Mp) {
+        self.st.publish(&self.shared, kind, Some(data), None);
+    }
+
+    fn opts_value(&self, opts: &BroadcastOptions) -> Mp {
+        map(vec![
+            ("rooms", strings(&opts.rooms)),
+            ("except", strings(&opts.except)),
+            ("flags", flags_value(&opts.flags)),
+        ])
+    }
+
+    fn broadcast_data(&self, packet: &Packet, opts: &BroadcastOptions) -> Option<Mp> {
+        let PacketData::Event { payload, .. } = &packet.data else {
+            return None;
+        };
+        Some(map(vec![
+            (
+                "packet",
+                map(vec![
+                    ("type", Mp::from(2)),
+                    ("data", codec::from_payload(payload)),
+                ]),
+            ),
+            ("opts", self.opts_value(opts)),
+        ]))
+    }
+
+    /// Publishes a request and gathers one answer from each other node known now (within
+    /// `timeout`); returns the answers and how many nodes were asked.
+    fn request(
+        &self,
+        kind: u64,
+        data: Vec<(&str, Mp)>,
+        timeout: Duration,
+    ) -> BoxFuture<(Vec<Mp>, usize)> {
+        let request_id = random_hex();
+        let mut entries = data;
+        entries.push(("requestId", s(&request_id)));
+        let data = map(entries);
+        let shared = self.shared.clone();
+        let st = self.st.clone();
+        Box::pin(async move {
+            let mut missing: HashSet<String> = lock(&st.nodes).keys().cloned().collect();
+            let expected = missing.len();
+            if expected == 0 {
+                return (Vec::new(), 0);
+            }
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            lock(&st.pending).insert(request_id.clone(), tx);
+            st.publish(&shared, kind, Some(data), None);
+            let deadline = Instant::now() + timeout;
+            let mut answers = Vec::new();
+            while !missing.is_empty() {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(Heard::Answer(uid, r))) => {
+                        missing.remove(&uid);
+                        answers.push(r);
+                    }
+                    Ok(Some(Heard::Gone(uid))) => {
+                        missing.remove(&uid);
+                    }
+                    _ => {
+                        tracing::warn!(
+                            missing = missing.len(),
+                            expected,
+                            "wsx-redis: streams: a request timed out waiting for other nodes"
+                        );
+                        break;
+                    }
+                }
+            }
+            lock(&st.pending).remove(&request_id);
+            (answers, expected)
+        })
+    }
+}
+
+fn ms(d: Duration) -> Mp {
+    Mp::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `data.<key>` of a message as application data (binary kept).
+fn field_data(data: &Mp, key: &str) -> Data {
+    match codec::get(data, key) {
+        Some(v) => codec::to_payload(std::slice::from_ref(v))
+            .to_data()
+            .ok()
+            .and_then(|mut d| d.pop())
+            .unwrap_or(Data::Json(Value::Null)),
+        None => Data::Json(Value::Null),
+    }
+}
+
+/// Whether a broadcast to `opts` reaches a socket in `rooms` (Node's `shouldIncludePacket`).
+fn should_include(rooms: &[String], opts: &Value) -> bool {
+    let list = |k: &str| string_list(&opts[k]);
+    let (to, except) = (list("rooms"), list("except"));
+    let included = to.is_empty() || rooms.iter().any(|r| to.contains(r));
+    let excluded = rooms.iter().any(|r| except.contains(r));
+    included && !excluded
+}
+
+/// Node's `nextOffset`: the smallest id after `offset` (exclusive ranges need Redis 6.2).
+fn next_offset(offset: &str) -> Option<String> {
+    let (ms, seq) = offset.split_once('-')?;
+    let seq: u64 = seq.parse().ok()?;
+    Some(format!("{ms}-{}", seq + 1))
+}
+
+fn valid_offset(offset: &str) -> bool {
+    offset.split_once('-').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && a.bytes().all(|c| c.is_ascii_digit())
+            && b.bytes().all(|c| c.is_ascii_digit())
+    })
+}
+
+impl NsStream {
+    fn publish(
+        &self,
+        shared: &StreamsShared,
+        kind: u64,
+        data: Option<Mp>,
+        deliver: Option<DeliverWithOffset>,
+    ) {
+        *lock(&self.last_publish) = Instant::now();
+        shared.publish(&self.nsp, kind, data, deliver);
+    }
+
+    /// Forgets node `uid` and tells the pending requests.
+    fn remove_node(&self, uid: &str) {
+        lock(&self.nodes).remove(uid);
+        for tx in lock(&self.pending).values() {
+            let _ = tx.send(Heard::Gone(uid.to_owned()));
+        }
+    }
+
+    /// A stream entry of this namespace.
+    fn on_raw_entry(&self, shared: &StreamsShared, id: &str, fields: &HashMap<String, String>) {
+        let Some(entry) = decode_entry(fields) else {
+            shared.metrics.malformed();
+            tracing::warn!(
+                id,
+                "wsx-redis: streams: ignoring an entry that cannot be decoded"
+            );
+            return;
+        };
+        if entry.uid == shared.uid || entry.nsp != self.nsp {
+            return;
+        }
+        if !entry.uid.is_empty() && entry.uid != EMITTER_UID {
+            lock(&self.nodes).insert(entry.uid.clone(), Instant::now());
+        }
+        match entry.kind {
+            kind::INITIAL_HEARTBEAT => self.publish(shared, kind::HEARTBEAT, None, None),
+            kind::HEARTBEAT => {}
+            kind::ADAPTER_CLOSE => self.remove_node(&entry.uid),
+            _ => self.on_message(shared, id, entry),
+        }
+    }
+
+    /// Another node's message (Node's `ClusterAdapter.onMessage`).
+    fn on_message(&self, shared: &StreamsShared, offset: &str, entry: Entry) {
+        let Some(ns) = self.ns.get().and_then(WeakNamespace::upgrade) else {
+            return;
+        };
+        let Some(data) = entry.data else {
+            shared.metrics.malformed();
+            tracing::warn!(
+                kind = entry.kind,
+                "wsx-redis: streams: ignoring a message without data"
+            );
+            return;
+        };
+        let respond = |kind: u64, data: Mp| self.publish(shared, kind, Some(data), None);
+        let data_json = codec::to_json(&data);
+        let local_op = || ns.broadcast_with(options(&data_json["opts"]));
+        let request_id = codec::get(&data, "requestId").and_then(Mp::as_str);
+        match entry.kind {
+            kind::BROADCAST => {
+                let packet = codec::get(&data, "packet");
+                let Some(Mp::Array(args)) = packet.and_then(|p| codec::get(p, "data")) else {
+                    shared.metrics.malformed();
+                    tracing::warn!("wsx-redis: streams: ignoring a broadcast without data");
+                    return;
+                };
+                match request_id {
+                    None => {
+                        let mut payload = codec::to_payload(args);
+                        // Node's addOffsetIfNecessary: an EVENT without ack id, not volatile.
+                        let is_event = packet
+                            .and_then(|p| codec::get(p, "type"))
+                            .and_then(Mp::as_u64)
+                            .is_none_or(|t| t == 2);
+                        let no_ack = packet.and_then(|p| codec::get(p, "id")).is_none();
+                        let not_volatile = data_json["opts"]["flags"].get("volatile").is_none();
+                        if ns.recovery_config().is_some() && is_event && no_ack && not_volatile {
+                            payload.args.push(Value::String(offset.to_owned()));
+                        }
+                        let packet = Packet::event(&self.nsp, payload);
+                        if !local_op().emit_packet(&packet) {
+                            tracing::warn!(
+                                "wsx-redis: streams: ignoring a broadcast that cannot be encoded"
+                            );
+                        }
+                    }
+                    Some(request_id) => {
+                        let mut args = codec::to_payload(args).to_data().unwrap_or_default();
+                        if args.is_empty() {
+                            return;
+                        }
+                        let Data::Json(Value::String(event)) = args.remove(0) else {
+                            return;
+                        };
+                        let timeout = data_json["opts"]["flags"]["timeout"]
+                            .as_u64()
+                            .map_or(shared.requests_timeout, Duration::from_millis);
+                        let op = local_op().timeout(timeout);
+                        respond(
+                            kind::BROADCAST_CLIENT_COUNT,
+                            map(vec![
+                                ("requestId", s(request_id)),
+                                ("clientCount", Mp::from(op.sockets().len() as u64)),
+                            ]),
+                        );
+                        let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
+                        let tx = shared.publish.clone();
+                        let request_id = request_id.to_owned();
+                        shared.handle.spawn(async move {
+                            for answer in op.emit_with_ack(&event, args).await {
+                                let Ok(mut args) = answer.result else {
+                                    continue;
+                                };
+                                let first = if args.is_empty() {
+                                    Mp::Nil
+                                } else {
+                                    codec::from_data(&args.remove(0))
+                                };
+                                let data =
+                                    map(vec![("requestId", s(&request_id)), ("packet", first)]);
+                                let _ = tx.send(Outgoing {
+                                    fields: entry_fields(
+                                        &uid,
+                                        &nsp,
+                                        kind::BROADCAST_ACK,
+                                        Some(&data),
+                                    ),
+                                    deliver: None,
+                                    queued: Instant::now(),
+                                });
+                            }
+                        });
+                    }
+                }
+            }
+            kind::SOCKETS_JOIN => local_op().sockets_join(string_list(&data_json["rooms"])),
+            kind::SOCKETS_LEAVE => local_op().sockets_leave(string_list(&data_json["rooms"])),
+            kind::DISCONNECT_SOCKETS => {
+                local_op().disconnect_sockets(data_json["close"].as_bool().unwrap_or(false))
+            }
+            kind::FETCH_SOCKETS => {
+                let Some(request_id) = request_id else {
+                    return;
+                };
+                let sockets: Vec<Mp> = local_op()
+                    .sockets()
+                    .iter()
+                    .map(|socket| codec::from_json(&describe_socket(socket)))
+                    .collect();
+                respond(
+                    kind::FETCH_SOCKETS_RESPONSE,
+                    map(vec![
+                        ("requestId", s(request_id)),
+                        ("sockets", Mp::Array(sockets)),
+                    ]),
+                );
+            }
+            kind::SERVER_SIDE_EMIT => {
+                let Some(Mp::Array(packet)) = codec::get(&data, "packet") else {
+                    shared.metrics.malformed();
+                    return;
+                };
+                let mut args = codec::to_payload(packet).to_data().unwrap_or_default();
+                if args.is_empty() {
+                    return;
+                }
+                let Data::Json(Value::String(event)) = args.remove(0) else {
+                    return;
+                };
+                let Some(request_id) = request_id.map(str::to_owned) else {
+                    ns.dispatch_server_side_emit(&event, args);
+                    return;
+                };
+                let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
+                let tx = shared.publish.clone();
+                let ack = ServerSideAck::new(move |answer| {
+                    let data = map(vec![
+                        ("requestId", s(&request_id)),
+                        ("packet", codec::from_data(&answer)),
+                    ]);
+                    let _ = tx.send(Outgoing {
+                        fields: entry_fields(
+                            &uid,
+                            &nsp,
+                            kind::SERVER_SIDE_EMIT_RESPONSE,
+                            Some(&data),
+                        ),
+                        deliver: None,
+                        queued: Instant::now(),
+                    });
+                });
+                ns.dispatch_server_side_emit_with_ack(&event, args, ack);
+            }
+            kind::FETCH_SOCKETS_RESPONSE
+            | kind::SERVER_SIDE_EMIT_RESPONSE
+            | kind::BROADCAST_CLIENT_COUNT
+            | kind::BROADCAST_ACK => {
+                let Some(id) = request_id else {
+                    return;
+                };
+                let msg = map(vec![("type", Mp::from(entry.kind)), ("data", data.clone())]);
+                if let Some(tx) = lock(&self.pending).get(id) {
+                    let _ = tx.send(Heard::Answer(entry.uid, msg));
+                }
+            }
+            other => {
+                tracing::debug!(
+                    kind = other,
+                    "wsx-redis: streams: ignoring an unknown message type"
+                );
+            }
+        }
+    }
+}
+
+/// Publishes heartbeats when the namespace has been silent, forgets silent nodes; ends with
+/// the namespace's adapter.
+async fn heartbeat(shared: Weak<StreamsShared>, st: Weak<NsStream>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (Some(shared), Some(st)) = (shared.upgrade(), st.upgrade()) else {
+            return;
+        };
+        let now = Instant::now();
+        let due = now.duration_since(*lock(&st.last_publish)) >= shared.heartbeat_interval;
+        if due {
+            st.publish(&shared, kind::HEARTBEAT, None, None);
+        }
+        let gone: Vec<String> = lock(&st.nodes)
+            .iter()
+            .filter(|(_, seen)| now.duration_since(**seen) > shared.heartbeat_timeout)
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in gone {
+            tracing::info!(uid, "wsx-redis: streams: a node seems down");
+            st.remove_node(&uid);
+        }
+    }
+}
+
+impl Adapter for StreamsAdapter {
+    fn init(&self, ns: WeakNamespace) {
+        let _ = self.st.ns.set(ns);
+        lock(&self.shared.namespaces).insert(self.st.nsp.clone(), Arc::downgrade(&self.st));
+        self.st
+            .publish(&self.shared, kind::INITIAL_HEARTBEAT, None, None);
+        self.shared.handle.spawn(heartbeat(
+            Arc::downgrade(&self.shared),
+            Arc::downgrade(&self.st),
+        ));
+    }
+
+    fn add_all(&self, id: &str, rooms: &[String]) {
+        self.local.add_all(id, rooms)
+    }
+
+    fn del(&self, id: &str, room: &str) {
+        self.local.del(id, room)
+    }
+
+    fn del_all(&self, id: &str) {
+        self.local.del_all(id)
+    }
+
+    fn socket_rooms(&self, id: &str) -> Vec<String> {
+        self.local.socket_rooms(id)
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>> {
+        self.local.sockets(opts)
+    }
+
+    fn rooms(&self) -> Vec<String> {
+        self.local.rooms()
+    }
+
+    fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
+        if opts.flags.local {
+            return;
+        }
+        if let Some(data) = self.broadcast_data(packet, opts) {
+            self.publish(kind::BROADCAST, data);
+        }
+    }
+
+    fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        let data = map(vec![
+            ("opts", self.opts_value(opts)),
+            ("rooms", strings(rooms)),
+        ]);
+        self.publish(kind::SOCKETS_JOIN, data);
+    }
+
+    fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+        let data = map(vec![
+            ("opts", self.opts_value(opts)),
+            ("rooms", strings(rooms)),
+        ]);
+        self.publish(kind::SOCKETS_LEAVE, data);
+    }
+
+    fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
+        let data = map(vec![
+            ("opts", self.opts_value(opts)),
+            ("close", Mp::Boolean(close)),
+        ]);
+        self.publish(kind::DISCONNECT_SOCKETS, data);
+    }
+
+    fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
+        let timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
+        let request = self.request(
+            kind::FETCH_SOCKETS,
+            vec![("opts", self.opts_value(opts))],
+            timeout,
+        );
+        Box::pin(async move {
+            let (answers, _) = request.await;
+            answers
+                .iter()
+                .filter_map(|r| codec::get(r, "data").and_then(|d| codec::get(d, "sockets")))
+                .flat_map(|list| match codec::to_json(list) {
+                    Value::Array(a) => a,
+                    _ => Vec::new(),
+                })
+                .filter_map(|v| socket_info(&v))
+                .collect()
+        })
+    }
+
+    fn broadcast_with_ack_remote(
+        &self,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        on_ack: RemoteAck,
+    ) -> BoxFuture<usize> {
+        let PacketData::Event { payload, .. } = &packet.data else {
+            return Box::pin(async { 0 });
+        };
+        let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
+        let request_id = random_hex();
+        let data = map(vec![
+            (
+                "packet",
+                map(vec![
+                    ("type", Mp::from(2)),
+                    ("data", codec::from_payload(payload)),
+                ]),
+            ),
+            ("requestId", s(&request_id)),
+            (
+                "opts",
+                map(vec![
+                    ("rooms", strings(&opts.rooms)),
+                    ("except", strings(&opts.except)),
+                    ("flags", map(vec![("timeout", ms(ack_timeout))])),
+                ]),
+            ),
+        ]);
+        let shared = self.shared.clone();
+        let st = self.st.clone();
+        Box::pin(async move {
+            let expected = lock(&st.nodes).len();
+            if expected == 0 {
+                return 0;
+            }
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            lock(&st.pending).insert(request_id.clone(), tx);
+            st.publish(&shared, kind::BROADCAST, Some(data), None);
+            let start = Instant::now();
+            let count_deadline = start + shared.requests_timeout;
+            let ack_deadline = start + ack_timeout;
+            let forward = move |r: &Mp| {
+                if codec::get(r, "type").and_then(Mp::as_u64) == Some(kind::BROADCAST_ACK) {
+                    let data = codec::get(r, "data").cloned().unwrap_or(Mp::Nil);
+                    on_ack(vec![field_data(&data, "packet")]);
+                }
+            };
+            let (mut answered, mut clients) = (0, 0);
+            while answered < expected {
+                match tokio::time::timeout_at(count_deadline, rx.recv()).await {
+                    Ok(Some(Heard::Answer(_, r))) => {
+                        if codec::get(&r, "type").and_then(Mp::as_u64)
+                            == Some(kind::BROADCAST_CLIENT_COUNT)
+                        {
+                            answered += 1;
+                            clients += codec::get(&r, "data")
+                                .and_then(|d| codec::get(d, "clientCount"))
+                                .and_then(Mp::as_u64)
+                                .unwrap_or(0) as usize;
+                        } else {
+                            forward(&r);
+                        }
+                    }
+                    Ok(Some(Heard::Gone(_))) => {}
+                    _ => {
+                        tracing::warn!(
+                            answered,
+                            expected,
+                            "wsx-redis: streams: broadcast with acks: not every node gave its client count"
+                        );
+                        break;
+                    }
+                }
+            }
+            shared.handle.spawn(async move {
+                while let Ok(Some(h)) = tokio::time::timeout_at(ack_deadline, rx.recv()).await {
+                    if let Heard::Answer(_, r) = h {
+                        forward(&r);
+                    }
+                }
+                lock(&st.pending).remove(&request_id);
+            });
+            clients
+        })
+    }
+
+    fn server_side_emit(&self, event: &str, args: &[Data]) {
+        let mut packet = vec![s(event)];
+        packet.extend(args.iter().map(codec::from_data));
+        self.publish(
+            kind::SERVER_SIDE_EMIT,
+            map(vec![("packet", Mp::Array(packet))]),
+        );
+    }
+
+    fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
+        let mut packet = vec![s(event)];
+        packet.extend(args.iter().map(codec::from_data));
+        let request = self.request(
+            kind::SERVER_SIDE_EMIT,
+            vec![("packet", Mp::Array(packet))],
+            self.shared.requests_timeout,
+        );
+        Box::pin(async move {
+            let (answers, expected) = request.await;
+            ServerSideAcks {
+                answers: answers
+                    .iter()
+                    .map(|r| field_data(codec::get(r, "data").unwrap_or(&Mp::Nil), "packet"))
+                    .collect(),
+                expected,
+            }
+        })
+    }
+
+    fn recovers_sessions(&self) -> bool {
+        true
+    }
+
+    fn broadcast_with_offset(
+        &self,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        deliver: DeliverWithOffset,
+    ) {
+        match self.broadcast_data(packet, opts) {
+            Some(data) => self
+                .st
+                .publish(&self.shared, kind::BROADCAST, Some(data), Some(deliver)),
+            None => deliver(None),
+        }
+    }
+
+    fn persist_session(&self, session: SessionState, ttl: Duration) {
+        let key = format!("{}{}", self.shared.session_key_prefix, session.pid);
+        let value = B64.encode(codec::encode(&map(vec![
+            ("sid", s(&session.sid)),
+            ("pid", s(&session.pid)),
+            ("rooms", strings(&session.rooms)),
+            ("data", codec::from_json(&session.data)),
+        ])));
+        let mut conn = self.shared.conn.clone();
+        let metrics = self.shared.metrics.clone();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.shared.handle.spawn(async move {
+            // A few tries: a session is worth keeping across a Redis hiccup.
+            for attempt in 0..5u32 {
+                let res: Result<(), _> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&value)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await;
+                match res {
+                    Ok(()) => return,
+                    Err(e) => {
+                        metrics.failed(&e);
+                        tracing::warn!(error = %e, attempt, "wsx-redis: streams: cannot store a session");
+                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    fn restore_session(&self, pid: &str, offset: &str) -> BoxFuture<Option<RestoredSession>> {
+        if !valid_offset(offset) {
+            return Box::pin(async { None });
+        }
+        let key = format!("{}{pid}", self.shared.session_key_prefix);
+        let (offset, nsp) = (offset.to_owned(), self.st.nsp.clone());
+        let mut conn = self.shared.conn.clone();
+        let stream = self.shared.stream.clone();
+        Box::pin(async move {
+            let res = restore(&mut conn, &stream, &key, &offset, &nsp).await;
+            match res {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "wsx-redis: streams: cannot restore a session");
+                    None
+                }
+            }
+        })
+    }
+}
+
+/// Node's `restoreSession`: take the session (GET+DEL in one transaction), check that the
+/// offset is still in the stream, then read the entries after it.
+async fn restore(
+    conn: &mut redis::aio::ConnectionManager,
+    stream: &str,
+    key: &str,
+    offset: &str,
+    nsp: &str,
+) -> Result<Option<RestoredSession>, redis::RedisError> {
+    let (raw,): (Option<String>,) = redis::pipe()
+        .atomic()
+        .cmd("GET")
+        .arg(key)
+        .cmd("DEL")
+        .arg(key)
+        .ignore()
+        .query_async(conn)
+        .await?;
+    let here: redis::Value = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg(offset)
+        .arg(offset)
+        .query_async(conn)
+        .await?;
+    let (Some(raw), false) = (raw, entries_of(&here).is_empty()) else {
+        return Ok(None);
+    };
+    let Some(session) = B64.decode(&raw).ok().and_then(|b| codec::decode(&b)) else {
+        tracing::warn!("wsx-redis: streams: ignoring a session that cannot be decoded");
+        return Ok(None);
+    };
+    let json = codec::to_json(&session);
+    let session = SessionState {
+        sid: json["sid"].as_str().unwrap_or_default().to_owned(),
+        pid: json["pid"].as_str().unwrap_or_default().to_owned(),
+        rooms: string_list(&json["rooms"]),
+        data: json.get("data").cloned().unwrap_or(Value::Null),
+    };
+    if session.sid.is_empty() {
+        return Ok(None);
+    }
+    let mut missed = Vec::new();
+    let mut from = offset.to_owned();
+    for _ in 0..RESTORE_MAX_PAGES {
+        let Some(start) = next_offset(&from) else {
+            break;
+        };
+        let page: redis::Value = redis::cmd("XRANGE")
+            .arg(stream)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(RESTORE_PAGE)
+            .query_async(conn)
+            .await?;
+        let entries = entries_of(&page);
+        if entries.is_empty() {
+            break;
+        }
+        for (id, fields) in entries {
+            if fields.get("nsp").map(String::as_str) == Some(nsp)
+                && fields.get("type").map(String::as_str) == Some("3")
+                && let Some(Entry {
+                    data: Some(data), ..
+                }) = decode_entry(&fields)
+                && let Some(Mp::Array(args)) =
+                    codec::get(&data, "packet").and_then(|p| codec::get(p, "data"))
+                && should_include(&session.rooms, &codec::to_json(&data)["opts"])
+            {
+                let mut payload = codec::to_payload(args);
+                payload.args.push(Value::String(id.clone()));
+                missed.push(Packet::event(nsp, payload));
+            }
+            from = id;
+        }
+    }
+    Ok(Some(RestoredSession { session, missed }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn entries_are_encoded_as_nodes() {
+        let data = codec::from_json(&json!({
+            "packet": {"type": 2, "data": ["tick", 1]},
+            "opts": {"rooms": ["news"], "except": [], "flags": {}},
+        }));
+        let f = entry_fields("8dd0", "/", kind::BROADCAST, Some(&data));
+        assert_eq!(
+            f,
+            vec![
+                ("uid", "8dd0".to_owned()),
+                ("nsp", "/".to_owned()),
+                ("type", "3".to_owned()),
+                (
+                    "data",
+                    r#"{"packet":{"type":2,"data":["tick",1]},"opts":{"rooms":["news"],"except":[],"flags":{}}}"#
+                        .to_owned()
+                ),
+            ]
+        );
+        assert_eq!(entry_fields("u", "/", kind::HEARTBEAT, None).len(), 3);
+    }
+
+    #[test]
+    fn binary_data_is_base64_msgpack_and_decodes_back() {
+        let data = map(vec![(
+            "packet",
+            Mp::Array(vec![s("e"), Mp::Binary(vec![1, 2])]),
+        )]);
+        let f = entry_fields("u", "/", kind::SERVER_SIDE_EMIT, Some(&data));
+        assert!(!f[3].1.starts_with('{'));
+        let fields: HashMap<String, String> =
+            f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let e = decode_entry(&fields).unwrap();
+        assert_eq!(e.kind, kind::SERVER_SIDE_EMIT);
+        assert_eq!(e.data, Some(data));
+        // Binary in a join request is not expected: JSON (binary as null), as Node.
+        let join = map(vec![("rooms", Mp::Array(vec![Mp::Binary(vec![1])]))]);
+        let f = entry_fields("u", "/", kind::SOCKETS_JOIN, Some(&join));
+        assert_eq!(f[3].1, r#"{"rooms":[null]}"#);
+    }
+
+    #[test]
+    fn offsets() {
+        assert!(valid_offset("1795354590402-0"));
+        assert!(!valid_offset("Q83UEhh") && !valid_offset("1-") && !valid_offset("-1"));
+        assert_eq!(next_offset("17-9").as_deref(), Some("17-10"));
+    }
+
+    #[test]
+    fn packets_are_included_as_nodes_does() {
+        let rooms = vec!["sid1".to_owned(), "news".to_owned()];
+        assert!(should_include(&rooms, &json!({"rooms": [], "except": []})));
+        assert!(should_include(
+            &rooms,
+            &json!({"rooms": ["news"], "except": []})
+        ));
+        assert!(!should_include(
+            &rooms,
+            &json!({"rooms": ["other"], "except": []})
+        ));
+        assert!(!should_include(
+            &rooms,
+            &json!({"rooms": [], "except": ["sid1"]})
+        ));
+    }
+
+    #[test]
+    fn replies_are_parsed() {
+        use redis::Value as V;
+        let b = |s: &str| V::BulkString(s.as_bytes().to_vec());
+        let entry = V::Array(vec![
+            b("1-0"),
+            V::Array(vec![b("uid"), b("x"), b("type"), b("2")]),
+        ]);
+        let xread = V::Array(vec![V::Array(vec![
+            b("socket.io"),
+            V::Array(vec![entry.clone()]),
+        ])]);
+        let e = xread_entries(&xread);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, "1-0");
+        assert_eq!(e[0].1["type"], "2");
+        assert!(xread_entries(&V::Nil).is_empty());
+        assert_eq!(entries_of(&V::Array(vec![entry])).len(), 1);
+    }
+}
