@@ -786,3 +786,121 @@ async fn cluster_info(port: u16) -> Option<String> {
         .await
         .ok()
 }
+
+/// A wsx node with the streams adapter (`@socket.io/redis-streams-adapter`) and connection
+/// state recovery on, served on 127.0.0.1. Its sockets may emit "join"/"leave" (room, ack);
+/// "join" also sets the socket's data to `{"joined": room}`.
+pub struct StreamsNode {
+    pub io: SocketIo,
+    pub cluster: wsx_redis::StreamsCluster,
+    pub base: String,
+    /// Server-side emits received from other nodes (event name first).
+    pub server_side: UnboundedReceiver<Vec<Data>>,
+    /// Each connection: (socket id, whether it was recovered).
+    pub connections: UnboundedReceiver<(String, bool)>,
+}
+
+impl StreamsNode {
+    pub async fn start(redis_url: &str) -> StreamsNode {
+        let cluster = wsx_redis::StreamsAdapterBuilder::new(redis_url)
+            .requests_timeout(Duration::from_secs(3))
+            .connect()
+            .await
+            .expect("redis");
+        let c = cluster.clone();
+        let io = SocketIo::new(
+            Config::default()
+                .adapter(move |nsp| c.adapter(nsp))
+                .recovery(wsx_socketio::RecoveryConfig::default()),
+        );
+        let (tx, connections) = unbounded_channel();
+        io.ns("/", move |socket| {
+            let _ = tx.send((socket.id().to_owned(), socket.recovered()));
+            async move {
+                socket.on("join", |s, mut e| async move {
+                    let room: String = e.arg(0).unwrap();
+                    s.join([room.clone()]);
+                    s.set_data(json!({ "joined": room }));
+                    e.ack("joined");
+                });
+                socket.on("leave", |s, mut e| async move {
+                    let room: String = e.arg(0).unwrap();
+                    s.leave(&room);
+                    e.ack("left");
+                });
+            }
+        });
+        let server_side = server_side_handlers(&io);
+        let base = serve(io.clone()).await;
+        StreamsNode {
+            io,
+            cluster,
+            base,
+            server_side,
+            connections,
+        }
+    }
+
+    /// Waits (bounded) for the next server-side emit this node received.
+    pub async fn next_server_side(&mut self) -> Vec<Data> {
+        tokio::time::timeout(T, self.server_side.recv())
+            .await
+            .expect("no server-side emit within the deadline")
+            .expect("server-side channel closed")
+    }
+
+    /// Waits (bounded) for the next connection: (socket id, recovered).
+    pub async fn next_connection(&mut self) -> (String, bool) {
+        tokio::time::timeout(T, self.connections.recv())
+            .await
+            .expect("no connection within the deadline")
+            .expect("connection channel closed")
+    }
+
+    /// Waits until this node knows `n` nodes (itself included) serving `/`.
+    pub async fn wait_nodes(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let now = self.cluster.nodes("/");
+            if now == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{now} nodes known, not {n}, after {T:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl NodeServer {
+    /// A Node node with `@socket.io/redis-streams-adapter` and connection state recovery
+    /// (`interop/node/sio_redis_streams_server.js`).
+    pub async fn start_streams(redis_url: &str) -> NodeServer {
+        require(&interop_dir().join("node_modules/@socket.io/redis-streams-adapter/package.json"));
+        let mut proc = NodeProc::spawn("sio_redis_streams_server.js", &[redis_url]);
+        let l = proc
+            .expect("the Node server to listen", |v| v["ev"] == "listening")
+            .await;
+        let base = format!("http://127.0.0.1:{}", l["port"]);
+        NodeServer { proc, base }
+    }
+
+    /// Waits until this Node node counts `n` nodes (`serverCount()`).
+    pub async fn wait_server_count(&mut self, n: u64) {
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let r = self.proc.call(json!({ "op": "server_count" })).await;
+            if r["count"] == n {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the Node node counts {} nodes, not {n}, after {T:?}",
+                r["count"]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
