@@ -50,7 +50,8 @@
 #                      other people's builds show up here. Before each run the runner waits
 #                      (up to -W seconds) until the machine is below -q % busy, and a run
 #                      where others used more than -O % is done again (at most -R times; the
-#                      noisy line stays in the results file, marked "superseded").
+#                      noisy line stays in the results file, marked "superseded"). Idle runs
+#                      measure memory, not time: they neither wait nor are redone.
 #
 # Usage: bench/run.sh [options]
 #   -c CONFIGS   configs (default quick)
@@ -234,7 +235,8 @@ start_server() { # subject deflate port log
 run_one() {
   local cfg="$1" s="$2" rep="$3" z="" conns size port log blog busy_before
   [[ $cfg == *+z ]] && z=1
-  busy_before=$(wait_quiet)
+  busy_before=0
+  [[ $cfg == idle* ]] || busy_before=$(wait_quiet)
   port="$(free_port)"
   log="$logdir/$cfg-$s-$rep.server.log"
   blog="$logdir/$cfg-$s-$rep.bench"
@@ -331,7 +333,7 @@ for cfg in "${config_list[@]}"; do
       if [[ $cfg == *+z && $s != wsx && $s != node ]]; then continue; fi
       for try in $(seq 0 "$retries"); do
         run_one "$cfg" "$s" "$rep" || break
-        ((try < retries)) || break
+        ((try < retries)) && [[ $cfg != idle* ]] || break
         # Redo it if something else competed for the cores.
         python3 - "$out" "$noisy" <<'EOF' || break
 import json, sys
