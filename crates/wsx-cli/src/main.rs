@@ -112,6 +112,29 @@ pub struct ServeArgs {
     /// How long a graceful shutdown waits for clients to close.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// Scale out: share chat rooms, presence, history and live comments with the other
+    /// `wsx serve` processes on this Redis (redis://host:port/).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// The Socket.IO cluster adapter over --redis: classic (Pub/Sub, like
+    /// @socket.io/redis-adapter), sharded (SPUBLISH, needs a Redis Cluster) or streams.
+    #[arg(long, value_enum, default_value_t = RedisAdapterKind::Classic, requires = "redis")]
+    pub redis_adapter: RedisAdapterKind,
+    /// With --redis: how soon the chat members of a process that died (stopped refreshing its
+    /// heartbeat) disappear from the other processes' presence.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, requires = "redis")]
+    pub redis_presence_ttl: Duration,
+}
+
+/// The Socket.IO cluster adapter of `wsx serve --redis`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisAdapterKind {
+    /// Redis Pub/Sub (`@socket.io/redis-adapter`'s `createAdapter`).
+    Classic,
+    /// Redis 7 sharded Pub/Sub on a Redis Cluster (`createShardedAdapter`).
+    Sharded,
+    /// Redis Streams (`@socket.io/redis-streams-adapter`).
+    Streams,
 }
 
 /// `wsx connect` options.

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use wsx::{Hub, Message, Relay, Utf8Bytes};
 
 use crate::{Error, Metrics, MetricsInner, random_id};
@@ -109,6 +109,7 @@ impl HubRelayBuilder {
             metrics,
             conn: conn.clone(),
             subscribed: Mutex::new(HashSet::new()),
+            subscribed_changed: Notify::new(),
             ready,
         });
         tokio::spawn(publisher(conn, publish_rx, shared.metrics.clone()));
@@ -172,6 +173,8 @@ struct RelayShared {
     conn: redis::aio::ConnectionManager,
     /// The topics whose channels the subscriber connection has subscribed to (confirmed).
     subscribed: Mutex<HashSet<String>>,
+    /// Notified when `subscribed` changes.
+    subscribed_changed: Notify,
     /// Whether the subscriber connection is up and subscribed to every wanted topic.
     ready: watch::Sender<bool>,
 }
@@ -215,6 +218,22 @@ impl HubRelay {
     /// Whether this node's subscriber connection is subscribed to `topic`'s channel.
     pub fn is_subscribed(&self, topic: &str) -> bool {
         lock(&self.0.subscribed).contains(topic)
+    }
+
+    /// Waits until this node's subscriber connection is subscribed to `topic`'s channel (after
+    /// its first local listener joined); `false` if that takes longer than `timeout`. A
+    /// message published before then by another node does not reach this one.
+    pub async fn wait_subscribed(&self, topic: &str, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.0.subscribed_changed.notified();
+            if self.is_subscribed(topic) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.is_subscribed(topic);
+            }
+        }
     }
 
     /// Waits until the subscriber connection is up and subscribed to every topic that has
@@ -318,7 +337,16 @@ async fn publisher(
         for (channel, payload) in &batch {
             pipe.cmd("PUBLISH").arg(channel).arg(&payload[..]).ignore();
         }
-        match pipe.query_async::<()>(&mut conn).await {
+        let mut res = pipe.query_async::<()>(&mut conn).await;
+        if let Err(e) = &res {
+            // A connection found dead on write (Redis restarted) is replaced by the manager:
+            // try once more on the new one, so the first publishes after a restart are not lost.
+            if e.is_connection_dropped() || e.is_io_error() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                res = pipe.query_async::<()>(&mut conn).await;
+            }
+        }
+        match res {
             Ok(()) => {
                 metrics.connected();
                 for _ in 0..batch.len() {
@@ -380,6 +408,7 @@ async fn subscriber(
                 continue;
             }
             lock(&shared.subscribed).extend(topics);
+            shared.subscribed_changed.notify_waiters();
         }
         backoff = Duration::from_millis(100);
         shared.metrics.connected();
@@ -442,6 +471,7 @@ async fn reconcile(
     if want && !have {
         sink.subscribe(&channel).await?;
         lock(&shared.subscribed).insert(topic);
+        shared.subscribed_changed.notify_waiters();
     } else if !want && have {
         lock(&shared.subscribed).remove(&topic);
         sink.unsubscribe(&channel).await?;

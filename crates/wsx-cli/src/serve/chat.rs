@@ -4,14 +4,20 @@
 //! Members reach the chat over a raw WebSocket (`/chat`) or over Socket.IO (`/socket.io/`,
 //! event `chat`); both kinds share the rooms. A room broadcast is encoded once per kind: one
 //! prepared frame for the WebSocket members, one Socket.IO room broadcast for the others.
+//!
+//! With `--redis` the rooms are shared by every `wsx serve` process on that Redis (see
+//! `cluster.rs`): this module keeps each process's own members and hands the shared state
+//! (presence, history, other processes' messages) to the cluster.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
 use wsx::{Message, PreparedFrame, SendStatus, Sender};
 
+use super::cluster::Cluster;
 use super::metrics::Metrics;
 
 /// Longest nickname, room name and message text (characters).
@@ -19,7 +25,7 @@ const MAX_NICK: usize = 32;
 const MAX_ROOM: usize = 64;
 const MAX_TEXT: usize = 2000;
 /// Messages a newcomer receives from the room's recent history.
-const HISTORY: usize = 50;
+pub(super) const HISTORY: usize = 50;
 
 /// What a client sends.
 #[derive(Debug, Deserialize)]
@@ -34,7 +40,7 @@ pub enum ClientMsg {
 }
 
 /// A room member as others see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MemberInfo {
     pub id: u64,
     pub nick: String,
@@ -65,7 +71,7 @@ pub enum ServerMsg<'a> {
 }
 
 /// One chat message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatLine {
     pub room: String,
     pub id: u64,
@@ -99,27 +105,30 @@ impl Outlet {
 }
 
 /// The Socket.IO room that mirrors chat room `room`.
-fn sio_room(room: &str) -> String {
+pub(super) fn sio_room(room: &str) -> String {
     format!("chat:{room}")
 }
 
-fn json_value(text: &str) -> serde_json::Value {
+pub(super) fn json_value(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
 }
 
-struct Member {
-    nick: String,
-    outlet: Outlet,
+pub(super) struct Member {
+    pub(super) nick: String,
+    pub(super) outlet: Outlet,
 }
 
+/// A room as this process sees it: its own members (all of them without `--redis`).
 #[derive(Default)]
-struct Room {
-    members: BTreeMap<u64, Member>,
+pub(super) struct Room {
+    pub(super) members: BTreeMap<u64, Member>,
     history: VecDeque<ChatLine>,
+    /// With `--redis`: the member list this process's members were last sent.
+    pub(super) shown: Option<Vec<MemberInfo>>,
 }
 
 impl Room {
-    fn roster(&self) -> Vec<MemberInfo> {
+    pub(super) fn roster(&self) -> Vec<MemberInfo> {
         self.members
             .iter()
             .map(|(&id, m)| MemberInfo {
@@ -132,9 +141,20 @@ impl Room {
     /// Sends one JSON message to every member of room `name`: encoded once for the
     /// WebSocket members (the same bytes to all), once for the Socket.IO ones.
     fn broadcast(&self, name: &str, msg: &ServerMsg<'_>, metrics: &Metrics) {
-        let text = encode(msg);
+        self.send_encoded(name, &encode(msg), false, metrics);
+    }
+
+    /// Sends an encoded message to this process's members of room `name`, the Socket.IO ones
+    /// through the namespace's adapter (so every process's with `through_adapter`).
+    pub(super) fn send_encoded(
+        &self,
+        name: &str,
+        text: &str,
+        through_adapter: bool,
+        metrics: &Metrics,
+    ) {
         let len = text.len();
-        let frame = PreparedFrame::new(&Message::text(text.as_str()));
+        let frame = PreparedFrame::new(&Message::text(text));
         let mut n = 0;
         let mut sio = None;
         for m in self.members.values() {
@@ -154,7 +174,9 @@ impl Room {
             }
         }
         if let Some(ns) = sio {
-            ns.to([sio_room(name)]).emit("chat", json_value(&text));
+            let to = ns.to([sio_room(name)]);
+            let to = if through_adapter { to } else { to.local() };
+            to.emit("chat", json_value(text));
         }
         metrics.sent(n, len);
     }
@@ -165,10 +187,19 @@ pub fn encode(msg: &ServerMsg<'_>) -> String {
         .unwrap_or_else(|_| String::from("{\"type\":\"error\",\"message\":\"encoding failed\"}"))
 }
 
+/// This process's rooms.
+pub(super) type Rooms = Arc<Mutex<HashMap<String, Room>>>;
+
+pub(super) fn lock_rooms(rooms: &Rooms) -> MutexGuard<'_, HashMap<String, Room>> {
+    rooms.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// All rooms of the server.
 #[derive(Default, Clone)]
 pub struct Chat {
-    rooms: Arc<Mutex<HashMap<String, Room>>>,
+    rooms: Rooms,
+    /// With `--redis`: the rooms are shared with the other processes.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// One connection's place in the chat.
@@ -178,7 +209,7 @@ pub struct Session {
     pub outlet: Outlet,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -190,12 +221,39 @@ fn clean(s: &str, max: usize) -> Option<String> {
 }
 
 impl Chat {
+    /// A chat whose rooms are shared through `cluster` (made with [`Chat::rooms`]).
+    pub fn clustered(rooms: Rooms, cluster: Arc<Cluster>) -> Self {
+        Chat {
+            rooms,
+            cluster: Some(cluster),
+        }
+    }
+
+    /// A new empty set of rooms, for [`Chat::clustered`].
+    pub fn rooms() -> Rooms {
+        Rooms::default()
+    }
+
+    /// The cluster, with `--redis`.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// The chat id of this process's connection number `local` (unique across processes
+    /// with `--redis`).
+    pub fn member_id(&self, local: u64) -> u64 {
+        match &self.cluster {
+            Some(c) => c.member_id(local),
+            None => local,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Room>> {
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+        lock_rooms(&self.rooms)
     }
 
     /// Handles one text message of a client; returns the reply meant for that client alone.
-    pub fn handle(&self, s: &mut Session, text: &str, metrics: &Metrics) -> Option<String> {
+    pub async fn handle(&self, s: &mut Session, text: &str, metrics: &Metrics) -> Option<String> {
         let msg: ClientMsg = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
@@ -212,7 +270,11 @@ impl Chat {
                         message: "room (1-64 characters) and nick (1-32 characters) are required",
                     }));
                 };
-                self.leave(s, metrics);
+                self.leave(s, metrics).await;
+                if let Some(cluster) = &self.cluster {
+                    cluster.join(&self.rooms, s, room, nick, metrics).await;
+                    return None;
+                }
                 let mut rooms = self.lock();
                 let r = rooms.entry(room.clone()).or_default();
                 r.members.insert(
@@ -247,7 +309,7 @@ impl Chat {
                 None
             }
             ClientMsg::Leave => {
-                self.leave(s, metrics);
+                self.leave(s, metrics).await;
                 None
             }
             ClientMsg::Say { text } => {
@@ -261,6 +323,10 @@ impl Chat {
                         message: "text must be 1-2000 characters",
                     }));
                 };
+                if let Some(cluster) = &self.cluster {
+                    cluster.say(&self.rooms, s.id, room, text, metrics);
+                    return None;
+                }
                 let mut rooms = self.lock();
                 let r = rooms.get_mut(room)?;
                 let nick = r
@@ -286,10 +352,14 @@ impl Chat {
     }
 
     /// Removes the session from its room and tells the others.
-    pub fn leave(&self, s: &mut Session, metrics: &Metrics) {
+    pub async fn leave(&self, s: &mut Session, metrics: &Metrics) {
         let Some(room) = s.room.take() else { return };
         if let Outlet::Sio(socket) = &s.outlet {
             socket.leave(&sio_room(&room));
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.leave(&self.rooms, s.id, room).await;
+            return;
         }
         let mut rooms = self.lock();
         if let Some(r) = rooms.get_mut(&room) {

@@ -3,6 +3,7 @@
 
 mod assets;
 mod chat;
+mod cluster;
 mod metrics;
 
 use std::convert::Infallible;
@@ -36,7 +37,7 @@ struct App {
     echo_acceptor: Acceptor,
     clients: Clients,
     chat: Chat,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     open: AtomicUsize,
     io: wsx_socketio::SocketIo,
 }
@@ -101,15 +102,40 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let base = acceptor(&args);
+    let metrics = Arc::new(Metrics::default());
+    let (io, chat) = match &args.redis {
+        None => (
+            wsx_socketio::SocketIo::new(wsx_socketio::Config::default()),
+            Chat::default(),
+        ),
+        Some(url) => {
+            let adapter = cluster::AdapterCluster::connect(url, args.redis_adapter)
+                .await
+                .map_err(std::io::Error::other)?;
+            let io = wsx_socketio::SocketIo::new(adapter.config(wsx_socketio::Config::default()));
+            let rooms = Chat::rooms();
+            let c = cluster::Cluster::start(
+                url,
+                adapter,
+                args.redis_presence_ttl,
+                rooms.clone(),
+                io.of("/"),
+                metrics.clone(),
+            )
+            .await
+            .map_err(std::io::Error::other)?;
+            (io, Chat::clustered(rooms, c))
+        }
+    };
     let app = Arc::new(App {
         chat_acceptor: base.clone().protocols([CHAT_PROTOCOL]),
         // /echo takes the client's first subprotocol, whatever it is.
         echo_acceptor: base.select_protocol(|offered, _| offered.first().cloned()),
         clients: Clients::default(),
-        chat: Chat::default(),
-        metrics: Metrics::default(),
+        chat,
+        metrics,
         open: AtomicUsize::new(0),
-        io: wsx_socketio::SocketIo::new(wsx_socketio::Config::default()),
+        io,
         args,
     });
     socket_io_chat(&app);
@@ -142,6 +168,9 @@ pub async fn serve(
     tracing::info!("shutting down: closing {n} WebSocket connection(s) with 1001");
     app.io.close();
     app.clients.shutdown(app.args.shutdown_timeout).await;
+    if let Some(c) = app.chat.cluster() {
+        c.shutdown().await;
+    }
     tracing::info!("bye");
     Ok(())
 }
@@ -210,7 +239,10 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
             return text_response(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
-                app.metrics.render(),
+                match app.chat.cluster() {
+                    Some(c) => app.metrics.render() + &c.render(),
+                    None => app.metrics.render(),
+                },
             );
         }
         "/chat" | "/echo" => {
@@ -333,7 +365,7 @@ async fn run_echo(app: &App, mut ws: Ws) -> u16 {
 
 async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
     let mut session = Session {
-        id: id.0,
+        id: app.chat.member_id(id.0),
         room: None,
         outlet: Outlet::Ws(ws.sender()),
     };
@@ -341,14 +373,14 @@ async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
     let mut err = None;
     let _ = ws
         .send(Message::text(chat::encode(&ServerMsg::Welcome {
-            id: id.0,
+            id: session.id,
         })))
         .await;
     while let Some(r) = ws.recv().await {
         match r {
             Ok(Message::Text(t)) => {
                 app.metrics.received(t.len());
-                if let Some(reply) = app.chat.handle(&mut session, &t, &app.metrics) {
+                if let Some(reply) = app.chat.handle(&mut session, &t, &app.metrics).await {
                     app.metrics.sent(1, reply.len());
                     if ws.send(Message::text(reply)).await.is_err() {
                         break;
@@ -367,7 +399,7 @@ async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
             Err(e) => err = Some(e),
         }
     }
-    app.chat.leave(&mut session, &app.metrics);
+    app.chat.leave(&mut session, &app.metrics).await;
     outcome(last.as_ref(), err.as_ref())
 }
 
@@ -380,8 +412,12 @@ fn socket_io_chat(app: &Arc<App>) {
     app.io.ns("/", move |socket| {
         let weak = weak.clone();
         async move {
-            let id = NEXT_SIO_MEMBER.fetch_add(1, Ordering::Relaxed);
-            let session = Arc::new(std::sync::Mutex::new(Session {
+            let Some(app) = weak.upgrade() else { return };
+            let id = app
+                .chat
+                .member_id(NEXT_SIO_MEMBER.fetch_add(1, Ordering::Relaxed));
+            drop(app);
+            let session = Arc::new(tokio::sync::Mutex::new(Session {
                 id,
                 room: None,
                 outlet: Outlet::Sio(socket.clone()),
@@ -397,8 +433,8 @@ fn socket_io_chat(app: &Arc<App>) {
                     let Some(app) = w.upgrade() else { return };
                     let text = event.json(0).map(|v| v.to_string()).unwrap_or_default();
                     app.metrics.received(text.len());
-                    let mut session = s.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(reply) = app.chat.handle(&mut session, &text, &app.metrics) {
+                    let mut session = s.lock().await;
+                    if let Some(reply) = app.chat.handle(&mut session, &text, &app.metrics).await {
                         app.metrics.sent(1, reply.len());
                         drop(session);
                         let value: serde_json::Value =
@@ -411,8 +447,8 @@ fn socket_io_chat(app: &Arc<App>) {
                 let (w, s) = (weak.clone(), session.clone());
                 async move {
                     if let Some(app) = w.upgrade() {
-                        let mut session = s.lock().unwrap_or_else(|e| e.into_inner());
-                        app.chat.leave(&mut session, &app.metrics);
+                        let mut session = s.lock().await;
+                        app.chat.leave(&mut session, &app.metrics).await;
                     }
                 }
             });
