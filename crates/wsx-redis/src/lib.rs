@@ -6,6 +6,10 @@
 //! - [`ShardedAdapterBuilder`] → [`ShardedCluster`]: the sharded adapter
 //!   (`createShardedAdapter`, Redis 7 `SPUBLISH`/`SSUBSCRIBE` with dynamic room channels) on a
 //!   Redis Cluster, through redis-rs's cluster client (feature `cluster-async`, RESP3 pushes);
+//! - [`StreamsAdapterBuilder`] → [`StreamsCluster`]: the streams adapter
+//!   (`@socket.io/redis-streams-adapter` 0.2.x: one Redis stream, nodes counted by
+//!   heartbeat), which also keeps connection state recovery sessions and offsets in Redis, so
+//!   a client that loses its node recovers on any other;
 //! - [`HubRelayBuilder`] → [`HubRelay`]: [`wsx::Hub`] topics across processes for plain
 //!   WebSocket servers (a Redis Pub/Sub channel per topic; wire format at [`HubRelay`]).
 //!

@@ -201,12 +201,17 @@ impl StreamsAdapterBuilder {
             namespaces: Mutex::new(HashMap::new()),
             handle: handle.clone(),
             metrics: metrics.clone(),
+            read_up_to: tokio::sync::watch::Sender::new((0, 0)),
+            gate: Arc::new(tokio::sync::Mutex::new(())),
         });
         // Where the reader starts: the stream's last entry now (Node reads from `$`, which
         // misses what is added before its first XREAD; an explicit id does not).
         let start = last_id(&mut conn.clone(), &shared.stream)
             .await?
             .unwrap_or_else(|| "0-0".to_owned());
+        if let Some(pos) = parse_id(&start) {
+            shared.read_up_to.send_replace(pos);
+        }
         handle.spawn(publisher(
             conn,
             rx,
@@ -298,6 +303,11 @@ struct StreamsShared {
     namespaces: Mutex<HashMap<String, Weak<NsStream>>>,
     handle: tokio::runtime::Handle,
     metrics: Arc<MetricsInner>,
+    /// The id of the last entry the reader handed to the namespaces.
+    read_up_to: tokio::sync::watch::Sender<(u64, u64)>,
+    /// Held by the reader while it hands out a batch, and by a restoration from the end of
+    /// its replay until the socket is back in its rooms, so that no entry falls between.
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl StreamsShared {
@@ -619,6 +629,8 @@ async fn reader(
         };
         match res {
             Ok(v) => {
+                let gate = shared.gate.clone();
+                let _handing_out = gate.lock().await;
                 for (id, fields) in xread_entries(&v) {
                     shared.metrics.received();
                     let nsp = fields.get("nsp").cloned().unwrap_or_default();
@@ -627,6 +639,9 @@ async fn reader(
                         st.on_raw_entry(&shared, &id, &fields);
                     }
                     last = id;
+                }
+                if let Some(pos) = parse_id(&last) {
+                    shared.read_up_to.send_replace(pos);
                 }
             }
             Err(e) => {
@@ -649,6 +664,9 @@ enum Heard {
     Gone(String),
 }
 
+/// A socket being restored: the rooms it comes back to, and the reader's gate.
+type Restoring = (Vec<String>, tokio::sync::OwnedMutexGuard<()>);
+
 /// One namespace's part of the cluster.
 struct NsStream {
     nsp: String,
@@ -657,6 +675,9 @@ struct NsStream {
     nodes: Mutex<HashMap<String, Instant>>,
     /// Requests waiting for answers, by request id.
     pending: Mutex<HashMap<String, mpsc::UnboundedSender<Heard>>>,
+    /// Sockets being restored, by id: the rooms they come back to, and the reader's gate,
+    /// held until they are in them.
+    restoring: Mutex<HashMap<String, Restoring>>,
     /// When this namespace last published (a heartbeat is due `heartbeatInterval` after).
     last_publish: Mutex<Instant>,
 }
@@ -704,6 +725,7 @@ impl StreamsAdapter {
             ns: OnceLock::new(),
             nodes: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            restoring: Mutex::new(HashMap::new()),
             last_publish: Mutex::new(Instant::now()),
         });
         StreamsAdapter {
@@ -821,6 +843,12 @@ fn next_offset(offset: &str) -> Option<String> {
     let (ms, seq) = offset.split_once('-')?;
     let seq: u64 = seq.parse().ok()?;
     Some(format!("{ms}-{}", seq + 1))
+}
+
+/// A stream entry id as (milliseconds, sequence).
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 fn valid_offset(offset: &str) -> bool {
@@ -1088,7 +1116,15 @@ impl Adapter for StreamsAdapter {
     }
 
     fn add_all(&self, id: &str, rooms: &[String]) {
-        self.local.add_all(id, rooms)
+        self.local.add_all(id, rooms);
+        let mut restoring = lock(&self.st.restoring);
+        if let Some((expected, _)) = restoring.get(id) {
+            let now = self.local.socket_rooms(id);
+            if expected.iter().all(|r| now.contains(r)) {
+                // Back in its rooms: the reader may hand out again.
+                restoring.remove(id);
+            }
+        }
     }
 
     fn del(&self, id: &str, room: &str) {
@@ -1340,28 +1376,70 @@ impl Adapter for StreamsAdapter {
         let (offset, nsp) = (offset.to_owned(), self.st.nsp.clone());
         let mut conn = self.shared.conn.clone();
         let stream = self.shared.stream.clone();
+        let mut read_up_to = self.shared.read_up_to.subscribe();
+        let (gate, st) = (self.shared.gate.clone(), self.st.clone());
         Box::pin(async move {
             let res = restore(&mut conn, &stream, &key, &offset, &nsp).await;
-            match res {
-                Ok(r) => r,
+            let (mut restored, replayed_to) = match res {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
                 Err(e) => {
                     tracing::warn!(error = %e, "wsx-redis: streams: cannot restore a session");
-                    None
+                    return None;
+                }
+            };
+            // The reader may not have handed out every replayed entry yet: once the socket is
+            // back in its rooms it would get those twice. Wait (briefly) until it has.
+            let replayed_to_pos = parse_id(&replayed_to).unwrap_or((0, 0));
+            let caught_up = read_up_to.wait_for(|pos| *pos >= replayed_to_pos);
+            let _ = tokio::time::timeout(Duration::from_secs(1), caught_up).await;
+            // Then stop the reader until the socket is in its rooms (add_all), and replay what
+            // it handed out since the first reading, which the socket would miss otherwise.
+            let guard = gate.lock_owned().await;
+            let read = *read_up_to.borrow();
+            if read > replayed_to_pos {
+                let to = format!("{}-{}", read.0, read.1);
+                match replay(
+                    &mut conn,
+                    &stream,
+                    &nsp,
+                    &restored.session.rooms,
+                    &replayed_to,
+                    Some(&to),
+                )
+                .await
+                {
+                    Ok((more, _)) => restored.missed.extend(more),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "wsx-redis: streams: cannot finish a restoration")
+                    }
                 }
             }
+            let sid = restored.session.sid.clone();
+            lock(&st.restoring).insert(sid.clone(), (restored.session.rooms.clone(), guard));
+            // If the socket never joins (its connection closed meanwhile), let go anyway.
+            let weak = Arc::downgrade(&st);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Some(st) = weak.upgrade() {
+                    lock(&st.restoring).remove(&sid);
+                }
+            });
+            Some(restored)
         })
     }
 }
 
 /// Node's `restoreSession`: take the session (GET+DEL in one transaction), check that the
-/// offset is still in the stream, then read the entries after it.
+/// offset is still in the stream, then read the entries after it. Also returns the id of the
+/// last entry read.
 async fn restore(
     conn: &mut redis::aio::ConnectionManager,
     stream: &str,
     key: &str,
     offset: &str,
     nsp: &str,
-) -> Result<Option<RestoredSession>, redis::RedisError> {
+) -> Result<Option<(RestoredSession, String)>, redis::RedisError> {
     let (raw,): (Option<String>,) = redis::pipe()
         .atomic()
         .cmd("GET")
@@ -1394,8 +1472,22 @@ async fn restore(
     if session.sid.is_empty() {
         return Ok(None);
     }
+    let (missed, last) = replay(conn, stream, nsp, &session.rooms, offset, None).await?;
+    Ok(Some((RestoredSession { session, missed }, last)))
+}
+
+/// The broadcasts of namespace `nsp` to `rooms` in the stream after `after` (up to `upto`
+/// included, or to its end), each with its id appended; and the id of the last entry read.
+async fn replay(
+    conn: &mut redis::aio::ConnectionManager,
+    stream: &str,
+    nsp: &str,
+    rooms: &[String],
+    after: &str,
+    upto: Option<&str>,
+) -> Result<(Vec<Packet>, String), redis::RedisError> {
     let mut missed = Vec::new();
-    let mut from = offset.to_owned();
+    let mut from = after.to_owned();
     for _ in 0..RESTORE_MAX_PAGES {
         let Some(start) = next_offset(&from) else {
             break;
@@ -1403,7 +1495,7 @@ async fn restore(
         let page: redis::Value = redis::cmd("XRANGE")
             .arg(stream)
             .arg(&start)
-            .arg("+")
+            .arg(upto.unwrap_or("+"))
             .arg("COUNT")
             .arg(RESTORE_PAGE)
             .query_async(conn)
@@ -1420,7 +1512,7 @@ async fn restore(
                 }) = decode_entry(&fields)
                 && let Some(Mp::Array(args)) =
                     codec::get(&data, "packet").and_then(|p| codec::get(p, "data"))
-                && should_include(&session.rooms, &codec::to_json(&data)["opts"])
+                && should_include(rooms, &codec::to_json(&data)["opts"])
             {
                 let mut payload = codec::to_payload(args);
                 payload.args.push(Value::String(id.clone()));
@@ -1429,7 +1521,7 @@ async fn restore(
             from = id;
         }
     }
-    Ok(Some(RestoredSession { session, missed }))
+    Ok((missed, from))
 }
 
 #[cfg(test)]

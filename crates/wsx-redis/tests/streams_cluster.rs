@@ -703,3 +703,60 @@ async fn a_redis_restart_loses_no_broadcast() {
     let m = a.cluster.metrics();
     assert!(m.reconnects >= 1 && m.errors >= 1, "{m:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_while_broadcasts_go_on_misses_and_repeats_nothing() {
+    const N: i64 = 400;
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let a = StreamsNode::start(&url).await;
+    let b = StreamsNode::start(&url).await;
+    a.wait_nodes(2).await;
+    b.wait_nodes(2).await;
+    let switch = Switch::start(&a.base).await;
+    let mut c = Clients::start().await;
+    c.0.send(json!({
+        "op": "connect", "id": "c", "url": switch.base, "nsp": "/",
+        "opts": { "transports": ["websocket"], "reconnection": true,
+                  "reconnectionDelay": 50, "reconnectionDelayMax": 100 },
+    }));
+    let first =
+        c.0.expect("c to connect", |v| v["ev"] == "connect" && v["id"] == "c")
+            .await;
+    c.join("c", "news").await;
+
+    // Node a broadcasts all along, every millisecond; the client loses its connection to a and
+    // comes back on b in the middle of it.
+    let io = a.io.clone();
+    let sender = tokio::spawn(async move {
+        for i in 0..N {
+            io.to(["news"]).emit("tick", i);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    for i in 0..20 {
+        assert_eq!(without_offset(&c.event("c", "tick").await), json!([i]));
+    }
+    switch.cut();
+    let deadline = tokio::time::Instant::now() + common::T;
+    while session_keys(&url).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no session persisted"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    switch.to(&b.base);
+    let back =
+        c.0.expect("c to reconnect", |v| v["ev"] == "connect" && v["id"] == "c")
+            .await;
+    assert_eq!(back["recovered"], true, "{back}");
+    assert_eq!(back["sid"], first["sid"]);
+    sender.await.unwrap();
+    for i in 20..N {
+        let e = c.event("c", "tick").await;
+        assert_eq!(without_offset(&e), json!([i]), "every tick once, in order");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!c.received("c", "tick"), "no tick twice");
+}

@@ -217,14 +217,16 @@ impl Socket {
         packet
     }
 
-    /// Takes over a recovered session: rooms, data, then the missed packets.
+    /// Takes over a recovered session: the missed packets, then rooms and data. The missed
+    /// packets go first: once the socket is in its rooms, new broadcasts reach it, and they
+    /// must come after the ones it missed.
     pub(crate) fn restore(&self, restored: crate::recovery::Restored) {
-        self.join(restored.rooms);
-        self.set_data(restored.data);
-        self.0.recovered.store(true, Ordering::Release);
         for packet in &restored.missed {
             self.send_packet(packet);
         }
+        self.join(restored.rooms);
+        self.set_data(restored.data);
+        self.0.recovered.store(true, Ordering::Release);
     }
 
     /// Whether the socket is connected.
