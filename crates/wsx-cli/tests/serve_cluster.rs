@@ -1,7 +1,8 @@
 //! `wsx serve --redis`: several `wsx serve` processes on one Redis share the chat's rooms,
 //! presence, history and live comments, between raw WebSocket (`/chat`) and Socket.IO
 //! members; a process that dies leaves the others' presence within the TTL; Redis going away
-//! and coming back shows in `/metrics` while local delivery goes on.
+//! and coming back shows in `/metrics` while local delivery goes on; the streams adapter on
+//! one Redis and the sharded adapter on a 3-node Redis Cluster share the chat too.
 //!
 //! `redis-server` (Debian's package) is installed by `interop/setup.sh`; without it these
 //! tests fail, they never skip.
@@ -85,6 +86,75 @@ impl Redis {
     }
 }
 
+/// A 3-node Redis Cluster on 127.0.0.1 (for the sharded adapter), its files in a temporary
+/// directory.
+struct RedisCluster {
+    _nodes: Vec<Kill>,
+    ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    fn start() -> RedisCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut nodes, mut ports) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let (port, bus) = (free_port(), free_port());
+            let child = Command::new("/usr/bin/redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-port", &bus.to_string()])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .args(["--cluster-node-timeout", "2000"])
+                .arg("--dir")
+                .arg(dir.path())
+                .args(["--save", "", "--appendonly", "no"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            nodes.push(Kill(child));
+            wait_port(port, "a cluster redis-server");
+            ports.push(port);
+        }
+        let out = Command::new("/usr/bin/redis-cli")
+            .args(["--cluster", "create"])
+            .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = Instant::now() + T;
+        for port in &ports {
+            loop {
+                let out = Command::new("/usr/bin/redis-cli")
+                    .args(["-p", &port.to_string(), "cluster", "info"])
+                    .output()
+                    .unwrap();
+                let info = String::from_utf8_lossy(&out.stdout);
+                if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the Redis Cluster is not ok: {info}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        RedisCluster {
+            _nodes: nodes,
+            ports,
+            _dir: dir,
+        }
+    }
+}
+
 /// A `wsx serve --redis` process.
 struct Serve {
     child: Kill,
@@ -92,11 +162,15 @@ struct Serve {
 }
 
 fn serve(redis: &Redis, extra: &[&str]) -> Serve {
+    serve_on(&redis.url(), extra)
+}
+
+fn serve_on(redis_url: &str, extra: &[&str]) -> Serve {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
         .args(["serve", "--log", "warn", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
-        .args(["--redis", &redis.url(), "--redis-presence-ttl", "2s"])
+        .args(["--redis", redis_url, "--redis-presence-ttl", "2s"])
         .args(extra)
         .stdout(Stdio::null())
         // WSX_TEST_LOG=1 shows the processes' warnings (Redis outages are logged).
@@ -475,6 +549,53 @@ async fn the_streams_adapter_shares_the_chat_too() {
         m.no_message(Duration::from_millis(300)).await;
     }
     wait_metrics(a.port, &["wsx_redis_connected{part=\"streams\"} 1"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sharded_adapter_shares_the_chat_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    // Each process knows a different node of the cluster.
+    let a = serve_on(
+        &format!("redis://127.0.0.1:{}/", cluster.ports[0]),
+        &["--redis-adapter", "sharded"],
+    );
+    let b = serve_on(
+        &format!("redis://127.0.0.1:{}/", cluster.ports[1]),
+        &["--redis-adapter", "sharded"],
+    );
+    let mut ada = Member::sio(a.port).await;
+    ada.join("sh", "ada").await;
+    let mut bob = Member::sio(b.port).await;
+    bob.join("sh", "bob").await;
+    let mut cy = Member::ws(b.port).await;
+    cy.join("sh", "cy").await;
+    ada.presence(&["ada", "bob", "cy"]).await;
+    // The adapter's room channel is subscribed on B once bob joined; wait for it to carry.
+    let deadline = Instant::now() + T;
+    let mut i = 0;
+    loop {
+        ada.say(&format!("probe {i}")).await;
+        let crossed = tokio::time::timeout(
+            Duration::from_millis(500),
+            bob.next_where(|v| v["type"] == "message"),
+        )
+        .await;
+        if crossed.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing crosses");
+        i += 1;
+    }
+    while tokio::time::timeout(Duration::from_millis(300), bob.next())
+        .await
+        .is_ok()
+    {}
+    cy.say("from cy").await;
+    for m in [&mut ada, &mut bob] {
+        let v = m.next_where(|v| v["text"] == "from cy").await;
+        assert_eq!(v["nick"], "cy");
+    }
+    wait_metrics(a.port, &["wsx_redis_connected{part=\"sharded\"} 1"]).await;
 }
 
 #[test]

@@ -188,8 +188,14 @@ async fn only_nodes_with_subscribers_subscribe() {
 
     let mut a1 = a.client().await;
     a1.say("sub:x").await;
-    wait_nodes(&a.relay, "x", 1).await;
-    assert!(a.relay.is_subscribed("x") && !b.relay.is_subscribed("x"));
+    assert!(a.relay.wait_subscribed("x", T).await);
+    assert_eq!(a.relay.nodes("x").await.unwrap(), 1);
+    assert!(!b.relay.is_subscribed("x"));
+    assert!(
+        !b.relay
+            .wait_subscribed("x", Duration::from_millis(50))
+            .await
+    );
     let mut b1 = b.client().await;
     let mut b2 = b.client().await;
     b1.say("sub:x").await;
