@@ -379,8 +379,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Queues without waiting, applying the slow-consumer policy; then writes at once, or,
-    /// when `defer` is set, leaves the write to a batch flush. The flag returned is set when
-    /// the caller must schedule that flush (the connection was not in a batch yet).
+    /// when `defer` is set and the connection is already in a batch, leaves the write to the
+    /// batch flush. The flag returned is set when the caller must list the connection in a
+    /// batch (it was not in one yet).
     fn queue_now(
         &mut self,
         f: impl FnOnce(&mut Connection) -> std::result::Result<(), wsx_proto::Error>,
@@ -402,8 +403,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return (SendStatus::Closed, false);
         }
         if defer {
-            let schedule = !std::mem::replace(&mut self.flush_scheduled, true);
-            return (self.queued_status(), schedule);
+            if std::mem::replace(&mut self.flush_scheduled, true) {
+                return (self.queued_status(), false);
+            }
+            // The first connections of a batch are written at once, so the first receivers
+            // of a broadcast need not wait for the last to be queued; either way the
+            // connection joins the batch, and the rest of the turn's sends to it coalesce.
+            if crate::batch::eager() {
+                return (self.write_now(), true);
+            }
+            return (self.queued_status(), true);
         }
         (self.write_now(), false)
     }
@@ -827,11 +836,12 @@ impl Sender {
         self.with(|q| q.queue_prepared(frame, false)).0
     }
 
-    /// Queues a message to be written by a batch flush that runs once the current task
-    /// yields (µWebSockets' cork): everything batched to this connection until then goes out
-    /// in one write. What fan-out wants (a burst of broadcasts costs one system call per
-    /// receiver, not one per message); a lone message wants [`Sender::send`]. Outside a tokio
-    /// runtime it is written at once.
+    /// Sends with write batching (µWebSockets' cork): frames are queued until the current task
+    /// yields, then a flush task writes each connection once. What fan-out wants: a burst of
+    /// broadcasts costs one system call per receiver, not one per message and receiver. The
+    /// first few connections of each batch are written at once, so a broadcast's first
+    /// receivers need not wait for the last to be queued. Outside a tokio runtime every send
+    /// is written at once.
     pub fn send_batched(&self, msg: Message, compress: bool) -> SendStatus {
         self.batched(|q| q.queue_message(msg, compress, true))
     }
