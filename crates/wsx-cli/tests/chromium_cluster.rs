@@ -1,0 +1,175 @@
+//! The demo page in real headless Chromium across two `wsx serve --redis` processes: alice's
+//! page on process A over a plain WebSocket, bob's page on process B over Socket.IO, one room;
+//! each sees the other in presence and gets the other's messages in the log and on the stage.
+//!
+//! Needs what `interop/setup.sh` installs: Debian's `chromium` and `redis-server`, and
+//! `playwright-core` in `interop/node_modules`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The browser script: `node cluster.mjs INTEROP_DIR BASE_A BASE_B`; one JSON line per step.
+const SCRIPT: &str = r###"
+import { createRequire } from "node:module";
+const [interop, baseA, baseB] = process.argv.slice(2);
+const { chromium } = createRequire(`${interop}/package.json`)("playwright-core");
+const step = (name, extra = {}) => console.log(JSON.stringify({ step: name, ...extra }));
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const pages = [];
+  for (const [nick, url] of [["alice", `${baseA}/?room=e2e&nick=alice`],
+                             ["bob", `${baseB}/?room=e2e&nick=bob&transport=socket.io`]]) {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => step("page-error", { nick, message: String(e) }));
+    await page.goto(url);
+    await page.waitForSelector("body[data-connection=open]", { timeout: 15000 });
+    await page.click("#join-btn");
+    await page.waitForSelector("#text:not([disabled])", { timeout: 10000 });
+    pages.push(page);
+  }
+  const [alice, bob] = pages;
+  for (const p of pages) {
+    await p.waitForFunction(() => document.getElementById("count").textContent === "2", null, { timeout: 10000 });
+  }
+  step("both-joined");
+  await alice.fill("#text", "hello from process A");
+  await alice.press("#text", "Enter");
+  await bob.locator("#log li.msg", { hasText: "hello from process A" }).waitFor({ timeout: 10000 });
+  await bob.locator("#stage .bullet", { hasText: "hello from process A" }).waitFor({ timeout: 10000 });
+  step("a-to-b");
+  await bob.fill("#text", "hello from process B");
+  await bob.press("#text", "Enter");
+  await alice.locator("#log li.msg", { hasText: "hello from process B" }).waitFor({ timeout: 10000 });
+  await alice.locator("#stage .bullet", { hasText: "hello from process B" }).waitFor({ timeout: 10000 });
+  step("b-to-a");
+  step("done");
+} catch (e) {
+  step("failed", { message: String(e && e.stack || e) });
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
+"###;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(cmd: &mut Command, port: u16, what: &str) -> Kill {
+    let child = Kill(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn two_pages_on_two_processes_chat_through_redis() {
+    let root = repo_root();
+    let interop = root.join("interop");
+    assert!(
+        interop.join("node_modules/playwright-core").is_dir()
+            && Path::new("/usr/bin/chromium").exists()
+            && Path::new("/usr/bin/redis-server").exists(),
+        "playwright-core, /usr/bin/chromium or /usr/bin/redis-server is missing: run interop/setup.sh"
+    );
+    let redis_port = free_port();
+    let _redis = spawn(
+        Command::new("/usr/bin/redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"]),
+        redis_port,
+        "redis-server",
+    );
+    let redis = format!("redis://127.0.0.1:{redis_port}/");
+    let ports = [free_port(), free_port()];
+    let _servers: Vec<Kill> = ports
+        .iter()
+        .map(|port| {
+            spawn(
+                Command::new(env!("CARGO_BIN_EXE_wsx"))
+                    .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                    .args(["--redis", &redis]),
+                *port,
+                "wsx serve",
+            )
+        })
+        .collect();
+
+    let dir = root.join("target/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("cluster.mjs");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let mut node = Kill(
+        Command::new("node")
+            .arg(&script)
+            .arg(&interop)
+            .arg(format!("http://127.0.0.1:{}", ports[0]))
+            .arg(format!("http://127.0.0.1:{}", ports[1]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = node.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut steps = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the browser script stalled");
+        eprintln!("chromium: {line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let step = v["step"].as_str().unwrap_or("").to_owned();
+        assert_ne!(step, "failed", "{line}");
+        steps.push(step.clone());
+        if step == "done" {
+            break;
+        }
+    }
+    assert!(node.0.wait().unwrap().success());
+    for s in ["both-joined", "a-to-b", "b-to-a"] {
+        assert!(steps.iter().any(|x| x == s), "missing step {s}: {steps:?}");
+    }
+}
