@@ -760,3 +760,147 @@ async fn recovery_while_broadcasts_go_on_misses_and_repeats_nothing() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!c.received("c", "tick"), "no tick twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_a_node_that_died_ends_at_the_requests_timeout() {
+    let redis = Redis::start().await;
+    let w = StreamsNode::start(&redis.url()).await;
+    let mut n = NodeServer::start_streams(&redis.url()).await;
+    w.wait_nodes(2).await;
+    n.wait_server_count(2).await;
+    let mut c = Clients::start().await;
+    let w1 = c.connect("w1", &w.base).await;
+    c.connect("n1", &n.base).await;
+    assert_eq!(w.io.of("/").broadcast().fetch_sockets().await.len(), 2);
+
+    // Killed: no ADAPTER_CLOSE, so the wsx node still counts it (until the heartbeat
+    // timeout) and its requests end at the requests timeout (3 s here) with what came.
+    drop(n);
+    let started = tokio::time::Instant::now();
+    let fetched = w.io.of("/").broadcast().fetch_sockets().await;
+    assert_eq!(ids(&fetched), vec![w1]);
+    let acks = w.io.of("/").server_side_emit_with_ack("srv_ack", 1).await;
+    assert!(acks.timed_out() && acks.answers.is_empty(), "{acks:?}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_are_counted_by_heartbeat_and_forgotten_when_they_leave_or_fall_silent() {
+    let redis = Redis::start().await;
+    let builder = || {
+        wsx_redis::StreamsAdapterBuilder::new(redis.url())
+            .heartbeat_interval(Duration::from_millis(100))
+            .heartbeat_timeout(Duration::from_millis(500))
+    };
+    let node = |cluster: wsx_redis::StreamsCluster| {
+        let io = wsx_socketio::SocketIo::new(
+            wsx_socketio::Config::default().adapter(move |nsp| cluster.adapter(nsp)),
+        );
+        io.ns("/", |_socket| async {});
+        io
+    };
+    let a = builder().connect().await.unwrap();
+    let b = builder().connect().await.unwrap();
+    let c = builder().connect().await.unwrap();
+    let (_io_a, io_b, io_c) = (node(a.clone()), node(b.clone()), node(c.clone()));
+    until("a knows b and c", || a.nodes("/") == 3).await;
+    // Silent nodes publish heartbeats: still counted well past the timeout.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(a.nodes("/"), 3);
+    assert_eq!(b.nodes("/"), 3);
+    // b leaves (its adapter publishes ADAPTER_CLOSE): forgotten at once.
+    drop(io_b);
+    until("a forgets b", || a.nodes("/") == 2).await;
+    drop(io_c);
+    until("a forgets c", || a.nodes("/") == 1).await;
+    // A node that falls silent without a goodbye (here one heartbeat written by hand) is
+    // forgotten after the heartbeat timeout.
+    let mut conn = redis_conn(&redis.url()).await;
+    let _: String = redis::cmd("XADD")
+        .arg("socket.io")
+        .arg("*")
+        .arg(&["uid", "ghost", "nsp", "/", "type", "2"])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    until("a hears the ghost", || a.nodes("/") == 2).await;
+    let heard = tokio::time::Instant::now();
+    until("a forgets the ghost", || a.nodes("/") == 1).await;
+    assert!(
+        heard.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        heard.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_entries_in_the_stream_are_ignored() {
+    let redis = Redis::start().await;
+    let a = StreamsNode::start(&redis.url()).await;
+    let mut c = Clients::start().await;
+    c.connect("a1", &a.base).await;
+    let mut conn = redis_conn(&redis.url()).await;
+    let bad: [&[&str]; 5] = [
+        &[
+            "uid",
+            "x",
+            "nsp",
+            "/",
+            "type",
+            "3",
+            "data",
+            "!!not base64!!",
+        ],
+        &["uid", "x", "nsp", "/", "type", "three", "data", "{}"],
+        &[
+            "uid",
+            "x",
+            "nsp",
+            "/",
+            "type",
+            "3",
+            "data",
+            "{\"packet\":7}",
+        ],
+        &["uid", "x", "nsp", "/", "type", "7", "data", "{not json"],
+        &["hello", "world"],
+    ];
+    for fields in bad {
+        let _: String = redis::cmd("XADD")
+            .arg("socket.io")
+            .arg("*")
+            .arg(fields)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    // A foreign node's well-formed broadcast still gets through, after the garbage.
+    let _: String = redis::cmd("XADD")
+        .arg("socket.io")
+        .arg("*")
+        .arg(&[
+            "uid",
+            "emitter",
+            "nsp",
+            "/",
+            "type",
+            "3",
+            "data",
+            r#"{"packet":{"type":2,"data":["hello",1]},"opts":{"rooms":[],"except":[],"flags":{}}}"#,
+        ])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(without_offset(&c.event("a1", "hello").await), json!([1]));
+    assert!(
+        a.cluster.metrics().malformed >= 2,
+        "{:?}",
+        a.cluster.metrics()
+    );
+    // "x" counts as a node (as in Node: its decodable entries say it exists); "emitter" not.
+    assert_eq!(a.cluster.nodes("/"), 2);
+}
