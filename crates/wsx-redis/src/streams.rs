@@ -21,7 +21,25 @@
 //!
 //! Faults: publishes go through one ordered queue; when Redis cannot be reached they are kept
 //! and retried (for at most [`StreamsAdapterBuilder::max_outage`]), and the reader resumes
-//! from the last entry it read, so a short outage loses nothing.
+//! from the last entry it read, so a short outage loses nothing. As with Node, a recoverable
+//! broadcast (recovery on) reaches this node's own sockets once its entry is in the stream,
+//! since its offset is the entry id: during an outage local delivery of those waits too.
+//!
+//! Where this differs from Node's adapter (0.2.3):
+//! - the reader starts from the stream's last entry when the cluster connects, not from `$`
+//!   at its first `XREAD`, so an entry added in between (another node's INITIAL_HEARTBEAT)
+//!   is not missed;
+//! - entries are kept and retried while Redis is unreachable (Node's client queues commands
+//!   while it reconnects, and drops those in flight when the connection breaks); an entry
+//!   whose `XADD` was executed just before the connection broke may be added twice;
+//! - a restoration waits until the reader is past the replayed entries, then holds the
+//!   reader until the socket is back in its rooms (at most 500 ms, e.g. while a middleware
+//!   runs when `skip_middlewares` is off) and replays what the reader handed out meanwhile:
+//!   a client recovering while broadcasts go on misses none and gets none twice (Node has a
+//!   window for both);
+//! - 0.3.x nodes are not understood: 0.3 publishes its requests and answers with Redis
+//!   Pub/Sub (msgpack on `<prefix>#<nsp>#` and `<prefix>#<nsp>#<uid>#`) and counts nodes
+//!   with `PUBSUB NUMSUB`, without heartbeats; a mixed cluster pins 0.2.x on the Node side.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -1081,8 +1099,14 @@ impl NsStream {
 /// Publishes heartbeats when the namespace has been silent, forgets silent nodes; ends with
 /// the namespace's adapter.
 async fn heartbeat(shared: Weak<StreamsShared>, st: Weak<NsStream>) {
+    // Often enough for both periods (Node checks for silent nodes every second).
+    let tick = shared.upgrade().map_or(Duration::from_millis(250), |s| {
+        (s.heartbeat_interval / 4)
+            .min(s.heartbeat_timeout / 4)
+            .clamp(Duration::from_millis(10), Duration::from_millis(250))
+    });
     loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(tick).await;
         let (Some(shared), Some(st)) = (shared.upgrade(), st.upgrade()) else {
             return;
         };
