@@ -93,6 +93,14 @@ struct Heartbeat {
     awaiting_pong: bool,
 }
 
+/// The parts of [`Options`] a connection consults after it starts (the protocol limits live
+/// in its `Connection`, the heartbeat in `Heartbeat`).
+struct Limits {
+    close_timeout: Duration,
+    max_buffered: usize,
+    slow_consumer: SlowConsumer,
+}
+
 pub(crate) struct Inner<S> {
     io: S,
     conn: Connection,
@@ -110,7 +118,7 @@ pub(crate) struct Inner<S> {
     flush_scheduled: bool,
     close_timer: Option<Pin<Box<Sleep>>>,
     heartbeat: Option<Heartbeat>,
-    opts: Options,
+    limits: Limits,
 }
 
 /// Reads smaller than this go through a per-thread scratch buffer, so an idle connection
@@ -130,6 +138,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         opts: Options,
         leftover: BytesMut,
     ) -> Self {
+        let limits = Limits {
+            close_timeout: opts.close_timeout,
+            max_buffered: opts.max_buffered,
+            slow_consumer: opts.slow_consumer,
+        };
         let heartbeat = opts.heartbeat.map(|(interval, timeout)| Heartbeat {
             interval,
             timeout,
@@ -138,7 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         });
         Self {
             io,
-            conn: Connection::new(role, opts.config.clone(), deflate),
+            conn: Connection::new(role, opts.config, deflate),
             rbuf: leftover,
             read_eof: false,
             done: false,
@@ -150,7 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             flush_scheduled: false,
             close_timer: None,
             heartbeat,
-            opts,
+            limits,
         }
     }
 
@@ -264,14 +277,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 continue;
             }
             if self.conn.close_sent() && self.poll_close_timer(cx) {
-                self.error = Some(Error::CloseTimeout(self.opts.close_timeout));
+                self.error = Some(Error::CloseTimeout(self.limits.close_timeout));
                 return self.finish(cx);
             }
             if let Some(dead) = self.poll_heartbeat(cx) {
                 self.error = Some(dead);
                 return self.finish(cx);
             }
-            if !flushed && self.conn.output().len() > self.opts.max_buffered {
+            if !flushed && self.conn.output().len() > self.limits.max_buffered {
                 // The peer is not reading what we owe it (pongs): stop reading until it does.
                 self.reader_waits_output = true;
                 return Poll::Pending;
@@ -324,7 +337,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Arms the close timer on first call; true once it has fired.
     fn poll_close_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let timeout = self.opts.close_timeout;
+        let timeout = self.limits.close_timeout;
         let t = self
             .close_timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
@@ -360,7 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.check_open()?;
-        if self.conn.output().len() >= self.opts.max_buffered {
+        if self.conn.output().len() >= self.limits.max_buffered {
             if let Err(e) = ready!(self.poll_write_out(cx)) {
                 return Poll::Ready(Err(e.into()));
             }
@@ -390,8 +403,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         if self.check_open().is_err() {
             return (SendStatus::Closed, false);
         }
-        if self.conn.output().len() > self.opts.max_buffered {
-            match self.opts.slow_consumer {
+        if self.conn.output().len() > self.limits.max_buffered {
+            match self.limits.slow_consumer {
                 SlowConsumer::Drop => return (SendStatus::Dropped, false),
                 SlowConsumer::Close => {
                     self.terminate(Error::Terminated("slow consumer"));
@@ -418,7 +431,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn queued_status(&self) -> SendStatus {
-        if self.conn.output().len() > self.opts.max_buffered {
+        if self.conn.output().len() > self.limits.max_buffered {
             SendStatus::Backpressure
         } else {
             SendStatus::Queued
@@ -892,5 +905,16 @@ impl Sender {
 
     pub(crate) fn kill(&self, why: &'static str) {
         self.with(|q| q.kill(why));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Memory per idle connection is a goal: keep the state that every connection carries
+    /// small (the rare parts, deflate and fragment reassembly, are boxed).
+    #[test]
+    fn connection_state_stays_small() {
+        let size = std::mem::size_of::<super::Inner<tokio::net::TcpStream>>();
+        assert!(size <= 480, "Inner<TcpStream> grew to {size} bytes");
     }
 }
