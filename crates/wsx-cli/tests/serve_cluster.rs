@@ -170,8 +170,13 @@ fn serve_on(redis_url: &str, extra: &[&str]) -> Serve {
     let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
         .args(["serve", "--log", "warn", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
-        .args(["--redis", redis_url, "--redis-presence-ttl", "2s"])
+        .args(["--redis", redis_url])
         .args(extra)
+        .args(if extra.contains(&"--redis-presence-ttl") {
+            &[][..]
+        } else {
+            &["--redis-presence-ttl", "2s"][..]
+        })
         .stdout(Stdio::null())
         // WSX_TEST_LOG=1 shows the processes' warnings (Redis outages are logged).
         .stderr(if std::env::var_os("WSX_TEST_LOG").is_some() {
@@ -449,6 +454,40 @@ async fn two_processes_share_rooms_presence_history_and_messages() {
         "{:?}",
         killed.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_stops_gracefully_takes_its_members_out_at_once() {
+    let redis = Redis::start();
+    let ttl = ["--redis-presence-ttl", "60s", "--shutdown-timeout", "1s"];
+    let a = serve(&redis, &ttl);
+    let b = serve(&redis, &ttl);
+    let mut ada = Member::ws(a.port).await;
+    ada.join("g", "ada").await;
+    let mut bob = Member::sio(b.port).await;
+    bob.join("g", "bob").await;
+    let mut cy = Member::ws(b.port).await;
+    cy.join("g", "cy").await;
+    ada.presence(&["ada", "bob", "cy"]).await;
+    // SIGINT, as Ctrl-C: B closes its clients, which leave, and exits.
+    let stopped = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &b.child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    ada.presence(&["ada"]).await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopped.elapsed()
+    );
+    // The history of the room survives B.
+    ada.say("still here").await;
+    let mut dee = Member::ws(a.port).await;
+    let joined = dee.join("g", "dee").await;
+    assert_eq!(joined["history"][0]["text"], "still here");
+    drop(b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

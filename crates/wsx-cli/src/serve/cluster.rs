@@ -344,9 +344,6 @@ impl Cluster {
         if !self.relay.wait_subscribed(&room, wait).await {
             tracing::warn!(room, "chat cluster: room channel not subscribed yet");
         }
-        if let Outlet::Sio(socket) = &s.outlet {
-            socket.join([sio_room(&room)]);
-        }
         let _: Option<()> = self
             .run(
                 redis::cmd("HSET")
@@ -377,6 +374,10 @@ impl Cluster {
             });
             metrics.sent(1, reply.len());
             s.outlet.send_text(reply);
+            // Room broadcasts reach a Socket.IO member from now on, after "joined".
+            if let Outlet::Sio(socket) = &s.outlet {
+                socket.join([sio_room(&room)]);
+            }
             if created {
                 self.relay.subscribed(&room);
             }
