@@ -494,6 +494,28 @@ impl Side {
         }
     }
 
+    /// Broadcasts `event` with `[n, <bytes of hex>]`.
+    async fn broadcast_binary(&mut self, rooms: &[&str], event: &str, n: i64, hex: &str) {
+        match self {
+            Side::Wsx(w) => {
+                let bytes: Vec<u8> = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect();
+                assert!(
+                    w.io.to(rooms.iter().copied())
+                        .emit(event, vec![Data::from(n), Data::Binary(bytes.into())])
+                );
+            }
+            Side::Node(n_) => {
+                n_.proc
+                    .call(json!({"op": "broadcast", "rooms": rooms, "event": event,
+                                 "args": [n, {"$bin": hex}]}))
+                    .await;
+            }
+        }
+    }
+
     /// The connection of `sid` on this node: whether it was recovered.
     async fn connection(&mut self, sid: &str) -> bool {
         match self {
@@ -601,12 +623,12 @@ async fn recovery_across(from_wsx: bool, to_wsx: bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // Missed: 2 (from the first node), 3 (from the second), 5 (to everyone); not 4 (another
-    // room).
+    // Missed: 2 (from the first node), 3 (from the second, with binary), 5 (to everyone);
+    // not 4 (another room).
     // Each in the stream before the next: two nodes' publishes have no order of their own.
     from.broadcast(&["news"], "tick", 2).await;
     wait_stream_broadcasts(&url, 2).await;
-    to.broadcast(&["news"], "tick", 3).await;
+    to.broadcast_binary(&["news"], "tick", 3, "0a0b").await;
     wait_stream_broadcasts(&url, 3).await;
     from.broadcast(&["elsewhere"], "tick", 4).await;
     wait_stream_broadcasts(&url, 4).await;
@@ -621,9 +643,13 @@ async fn recovery_across(from_wsx: bool, to_wsx: bool) {
     assert_eq!(back["sid"], sid, "the same socket id");
     assert!(to.connection(&sid).await, "recovered on the second node");
     let mut offsets = vec![t1.as_array().unwrap().last().unwrap().clone()];
-    for i in [2, 3, 5] {
+    for want in [json!([2]), json!([3, {"$bin": "0a0b"}]), json!([5])] {
         let e = c.event("c", "tick").await;
-        assert_eq!(without_offset(&e), json!([i]), "missed packets in order");
+        assert_eq!(
+            without_offset(&e),
+            want,
+            "missed packets in order, binary kept"
+        );
         offsets.push(e.as_array().unwrap().last().unwrap().clone());
     }
     let mut increasing = offsets.clone();
@@ -903,4 +929,54 @@ async fn foreign_entries_in_the_stream_are_ignored() {
     );
     // "x" counts as a node (as in Node: its decodable entries say it exists); "emitter" not.
     assert_eq!(a.cluster.nodes("/"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_offset_is_gone_connects_as_new() {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let a = StreamsNode::start(&url).await;
+    let b = StreamsNode::start(&url).await;
+    a.wait_nodes(2).await;
+    let switch = Switch::start(&a.base).await;
+    let mut c = Clients::start().await;
+    c.0.send(json!({
+        "op": "connect", "id": "c", "url": switch.base, "nsp": "/",
+        "opts": { "transports": ["websocket"], "reconnection": true,
+                  "reconnectionDelay": 50, "reconnectionDelayMax": 100 },
+    }));
+    let first =
+        c.0.expect("c to connect", |v| v["ev"] == "connect" && v["id"] == "c")
+            .await;
+    c.join("c", "news").await;
+    a.io.to(["news"]).emit("tick", 1);
+    without_offset(&c.event("c", "tick").await);
+    switch.cut();
+    let deadline = tokio::time::Instant::now() + common::T;
+    while session_keys(&url).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no session persisted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The stream is trimmed past the client's offset (MAXLEN, or a Redis that lost it).
+    let mut conn = redis_conn(&url).await;
+    let _: usize = redis::cmd("XTRIM")
+        .arg("socket.io")
+        .arg("MAXLEN")
+        .arg(0)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    switch.to(&b.base);
+    let back =
+        c.0.expect("c to reconnect", |v| v["ev"] == "connect" && v["id"] == "c")
+            .await;
+    assert_eq!(back["recovered"], false, "{back}");
+    assert_ne!(back["sid"], first["sid"], "a new socket");
+    assert!(
+        session_keys(&url).await.is_empty(),
+        "the session was taken anyway, as Node does"
+    );
 }
