@@ -25,6 +25,7 @@
 //! ```
 
 mod config;
+mod heartbeat;
 mod polling;
 mod session;
 mod websocket;
@@ -86,6 +87,13 @@ pub(crate) struct EngineInner {
     pub(crate) handler: Box<dyn Handler>,
     pub(crate) sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     pub(crate) acceptor: wsx::Acceptor,
+    pub(crate) heartbeats: Arc<heartbeat::Heartbeats>,
+}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        self.heartbeats.stop();
+    }
 }
 
 impl EngineInner {
@@ -168,6 +176,7 @@ impl Engine {
                 handler: Box::new(handler),
                 sessions: Mutex::new(HashMap::new()),
                 acceptor,
+                heartbeats: Arc::default(),
             }),
         }
     }

@@ -11,9 +11,10 @@ use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, Request, Uri};
 use tokio::sync::Notify;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 use wsx::{SendStatus, Utf8Bytes};
 
+use super::heartbeat::{Beat, Heartbeats};
 use super::{Engine, EngineInner};
 use crate::engineio::{self, Handshake, RECORD_SEPARATOR};
 
@@ -222,7 +223,6 @@ pub struct Session {
     info: Arc<RequestInfo>,
     state: Mutex<State>,
     poll_notify: Notify,
-    heartbeat_notify: Notify,
     engine: Weak<EngineInner>,
     data: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
@@ -261,7 +261,6 @@ impl Session {
                 ping_due: Instant::now() + engine.inner.config.ping_interval,
             }),
             poll_notify: Notify::new(),
-            heartbeat_notify: Notify::new(),
             engine: Arc::downgrade(&engine.inner),
             data: OnceLock::new(),
         })
@@ -442,7 +441,6 @@ impl Session {
             let _ = s.close(wsx::CloseCode::NORMAL, "");
         }
         self.poll_notify.notify_one();
-        self.heartbeat_notify.notify_one();
         if let Some(engine) = self.engine.upgrade() {
             if linger {
                 let grace = engine.config.ping_interval + engine.config.ping_timeout;
@@ -488,17 +486,19 @@ impl Session {
         use engineio::Packet as P;
         match packet {
             P::Pong(_) => {
-                let interval = self
-                    .engine
-                    .upgrade()
-                    .map_or(std::time::Duration::ZERO, |e| e.config.ping_interval);
-                let mut st = self.state();
-                if st.awaiting_pong {
+                let Some(engine) = self.engine.upgrade() else {
+                    return;
+                };
+                let next = {
+                    let mut st = self.state();
+                    if !st.awaiting_pong || st.closed.is_some() {
+                        return;
+                    }
                     st.awaiting_pong = false;
-                    st.ping_due = Instant::now() + interval;
-                }
-                drop(st);
-                self.heartbeat_notify.notify_one();
+                    st.ping_due = Instant::now() + engine.config.ping_interval;
+                    st.ping_due
+                };
+                engine.heartbeats.schedule(self, Beat::Ping, next);
             }
             P::Message(text) => self.deliver(Message::Text(Utf8Bytes::from(&*text))),
             P::Binary(data) => self.deliver(Message::Binary(data)),
@@ -515,55 +515,46 @@ impl Session {
 
     // ----- heartbeat -----
 
+    /// Schedules the first ping (Node sends it `ping_interval` after the handshake).
     pub(crate) fn start_heartbeat(self: &Arc<Self>) {
+        if let Some(engine) = self.engine.upgrade() {
+            let due = self.state().ping_due;
+            engine.heartbeats.schedule(self, Beat::Ping, due);
+        }
+    }
+
+    /// A heartbeat event came due (see [`super::heartbeat`]); stale ones are ignored.
+    pub(crate) fn heartbeat(self: &Arc<Self>, beat: Beat, heartbeats: &Arc<Heartbeats>) {
         let Some(engine) = self.engine.upgrade() else {
             return;
         };
-        let timeout = engine.config.ping_timeout;
-        let s = self.clone();
-        tokio::spawn(async move {
-            loop {
-                // wait until the ping is due, unless the session closes
-                let deadline = s.state().ping_due;
-                loop {
-                    let notified = s.heartbeat_notify.notified();
-                    if s.is_closed() {
+        let now = Instant::now();
+        match beat {
+            Beat::Ping => {
+                let deadline = {
+                    let mut st = self.state();
+                    if st.closed.is_some() || st.awaiting_pong || now < st.ping_due {
                         return;
                     }
-                    tokio::select! {
-                        _ = sleep_until(deadline) => break,
-                        _ = notified => {}
-                    }
-                }
-                s.state().awaiting_pong = true;
-                if !s.send_out([Out::packet(&engineio::Packet::ping())]) {
-                    return;
-                }
-                // wait for the pong, at most `timeout` after the ping was due
-                let deadline = s.state().ping_due + timeout;
-                loop {
-                    let notified = s.heartbeat_notify.notified();
-                    {
-                        let st = s.state();
-                        if st.closed.is_some() {
-                            return;
-                        }
-                        if !st.awaiting_pong {
-                            break;
-                        }
-                    }
-                    tokio::select! {
-                        _ = sleep_until(deadline) => {
-                            if s.state().awaiting_pong {
-                                s.close(CloseReason::PingTimeout);
-                                return;
-                            }
-                        }
-                        _ = notified => {}
-                    }
+                    st.awaiting_pong = true;
+                    st.ping_due + engine.config.ping_timeout
+                };
+                if self.send_out([Out::packet(&engineio::Packet::ping())]) {
+                    heartbeats.schedule(self, Beat::PongDeadline, deadline);
                 }
             }
-        });
+            Beat::PongDeadline => {
+                let dead = {
+                    let st = self.state();
+                    st.closed.is_none()
+                        && st.awaiting_pong
+                        && now >= st.ping_due + engine.config.ping_timeout
+                };
+                if dead {
+                    self.close(CloseReason::PingTimeout);
+                }
+            }
+        }
     }
 
     /// Whether the client missed its pong deadline (checked on every request, so that a
