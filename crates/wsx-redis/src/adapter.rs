@@ -862,7 +862,7 @@ pub(crate) fn describe_socket(socket: &wsx_socketio::Socket) -> Value {
     let hs = socket.handshake();
     let req = &hs.request;
     let headers: Map<String, Value> = req
-        .headers
+        .headers()
         .iter()
         .map(|(k, v)| {
             (

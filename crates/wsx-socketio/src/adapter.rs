@@ -251,10 +251,70 @@ pub trait Adapter: Send + Sync + 'static {
     }
 }
 
+/// A room's members. Most rooms have one (every socket is in the room named after its id),
+/// and a set for each of those would cost about 150 bytes per client.
+enum Members {
+    One(Arc<str>),
+    Many(HashSet<Arc<str>>),
+}
+
+impl Members {
+    fn contains(&self, id: &str) -> bool {
+        match self {
+            Members::One(m) => &**m == id,
+            Members::Many(set) => set.contains(id),
+        }
+    }
+
+    fn insert(&mut self, id: &Arc<str>) {
+        match self {
+            Members::One(m) if *m == *id => {}
+            Members::One(m) => {
+                let set = HashSet::from([m.clone(), id.clone()]);
+                *self = Members::Many(set);
+            }
+            Members::Many(set) => {
+                set.insert(id.clone());
+            }
+        }
+    }
+
+    /// Removes `id`; `true` when the room is now empty.
+    fn remove(&mut self, id: &str) -> bool {
+        match self {
+            Members::One(m) => &**m == id,
+            Members::Many(set) => {
+                set.remove(id);
+                set.is_empty()
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<str>> {
+        let (one, many) = match self {
+            Members::One(m) => (Some(m), None),
+            Members::Many(set) => (None, Some(set.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
 #[derive(Default)]
 struct Rooms {
-    rooms: HashMap<String, HashSet<Arc<str>>>,
-    sids: HashMap<Arc<str>, HashSet<String>>,
+    /// Room name → members. Names are shared with `sids`.
+    rooms: HashMap<Arc<str>, Members>,
+    /// Socket id → the rooms it is in (a short list: sockets are in a handful of rooms).
+    sids: HashMap<Arc<str>, Vec<Arc<str>>>,
+}
+
+impl Rooms {
+    fn remove_member(&mut self, room: &str, id: &str) {
+        if let Some(members) = self.rooms.get_mut(room) {
+            if members.remove(id) {
+                self.rooms.remove(room);
+            }
+        }
+    }
 }
 
 /// The default adapter: rooms in this process's memory.
@@ -278,27 +338,38 @@ impl MemoryAdapter {
 impl Adapter for MemoryAdapter {
     fn add_all(&self, id: &str, rooms: &[String]) {
         let mut st = self.state();
+        let st = &mut *st;
         let id: Arc<str> = match st.sids.get_key_value(id) {
             Some((k, _)) => k.clone(),
             None => id.into(),
         };
+        let list = st.sids.entry(id.clone()).or_default();
         for room in rooms {
-            st.rooms.entry(room.clone()).or_default().insert(id.clone());
-            st.sids.entry(id.clone()).or_default().insert(room.clone());
+            if list.iter().any(|r| **r == **room) {
+                continue;
+            }
+            let key: Arc<str> = match st.rooms.get_key_value(room.as_str()) {
+                Some((k, _)) => k.clone(),
+                // A socket's own room shares the id's allocation.
+                None if **room == *id => id.clone(),
+                None => room.as_str().into(),
+            };
+            match st.rooms.get_mut(&key) {
+                Some(members) => members.insert(&id),
+                None => {
+                    st.rooms.insert(key.clone(), Members::One(id.clone()));
+                }
+            }
+            list.push(key);
         }
     }
 
     fn del(&self, id: &str, room: &str) {
         let mut st = self.state();
-        if let Some(set) = st.sids.get_mut(id) {
-            set.remove(room);
+        if let Some(list) = st.sids.get_mut(id) {
+            list.retain(|r| &**r != room);
         }
-        if let Some(members) = st.rooms.get_mut(room) {
-            members.remove(id);
-            if members.is_empty() {
-                st.rooms.remove(room);
-            }
-        }
+        st.remove_member(room, id);
     }
 
     fn del_all(&self, id: &str) {
@@ -307,12 +378,7 @@ impl Adapter for MemoryAdapter {
             return;
         };
         for room in rooms {
-            if let Some(members) = st.rooms.get_mut(&room) {
-                members.remove(id);
-                if members.is_empty() {
-                    st.rooms.remove(&room);
-                }
-            }
+            st.remove_member(&room, id);
         }
     }
 
@@ -320,7 +386,7 @@ impl Adapter for MemoryAdapter {
         self.state()
             .sids
             .get(id)
-            .map(|r| r.iter().cloned().collect())
+            .map(|r| r.iter().map(|r| r.to_string()).collect())
             .unwrap_or_default()
     }
 
@@ -329,19 +395,19 @@ impl Adapter for MemoryAdapter {
         let excluded = |id: &Arc<str>| {
             opts.except
                 .iter()
-                .any(|room| st.rooms.get(room).is_some_and(|m| m.contains(id)))
+                .any(|room| st.rooms.get(room.as_str()).is_some_and(|m| m.contains(id)))
         };
         if opts.rooms.is_empty() {
             return st.sids.keys().filter(|id| !excluded(id)).cloned().collect();
         }
         if let [room] = opts.rooms.as_slice() {
-            return st.rooms.get(room).map_or_else(Vec::new, |m| {
+            return st.rooms.get(room.as_str()).map_or_else(Vec::new, |m| {
                 m.iter().filter(|id| !excluded(id)).cloned().collect()
             });
         }
         let mut seen = HashSet::new();
         for room in &opts.rooms {
-            if let Some(members) = st.rooms.get(room) {
+            if let Some(members) = st.rooms.get(room.as_str()) {
                 seen.extend(members.iter().filter(|id| !excluded(id)).cloned());
             }
         }
@@ -349,6 +415,56 @@ impl Adapter for MemoryAdapter {
     }
 
     fn rooms(&self) -> Vec<String> {
-        self.state().rooms.keys().cloned().collect()
+        self.state().rooms.keys().map(|r| r.to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(rooms: &[&str], except: &[&str]) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: rooms.iter().map(|r| r.to_string()).collect(),
+            except: except.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn sorted(mut v: Vec<Arc<str>>) -> Vec<String> {
+        v.sort();
+        v.into_iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn rooms_grow_from_one_member_to_many_and_back() {
+        let a = MemoryAdapter::default();
+        a.add_all("s1", &["s1".into(), "lobby".into()]);
+        a.add_all("s2", &["s2".into(), "lobby".into(), "lobby".into()]);
+        a.add_all("s3", &["s3".into()]);
+        assert_eq!(sorted(a.sockets(&to(&["lobby"], &[]))), ["s1", "s2"]);
+        assert_eq!(sorted(a.sockets(&to(&["s2"], &[]))), ["s2"]);
+        assert_eq!(sorted(a.sockets(&to(&[], &["lobby"]))), ["s3"]);
+        assert_eq!(
+            sorted(a.sockets(&to(&["lobby", "s3"], &["s1"]))),
+            ["s2", "s3"]
+        );
+        assert_eq!(a.socket_rooms("s2"), ["s2", "lobby"]);
+
+        // A third member, then back down to one, then none: the room disappears.
+        a.add_all("s3", &["lobby".into()]);
+        a.del("s1", "lobby");
+        a.del("s2", "lobby");
+        assert_eq!(sorted(a.sockets(&to(&["lobby"], &[]))), ["s3"]);
+        a.del_all("s3");
+        assert!(a.sockets(&to(&["lobby"], &[])).is_empty());
+        let mut rooms = a.rooms();
+        rooms.sort();
+        assert_eq!(rooms, ["s1", "s2"]);
+
+        // Leaving one's own room is allowed, as in Node.
+        a.del("s1", "s1");
+        assert!(a.sockets(&to(&["s1"], &[])).is_empty());
+        assert!(a.socket_rooms("s1").is_empty());
     }
 }

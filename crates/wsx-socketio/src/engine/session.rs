@@ -82,8 +82,11 @@ impl std::fmt::Display for CloseReason {
 pub struct RequestInfo {
     /// The request URI (path and query).
     pub uri: Uri,
-    /// The request headers.
-    pub headers: HeaderMap,
+    /// The headers as `name \n value \n` pairs in one allocation: a `HeaderMap` costs
+    /// about 600 bytes per client for a handful of headers, kept for the session's life and
+    /// mostly never read. [`RequestInfo::headers`] builds one on first use.
+    raw_headers: Box<[u8]>,
+    headers: OnceLock<HeaderMap>,
     /// The client's address, when the server recorded it.
     pub remote_addr: Option<SocketAddr>,
     /// When the session was created.
@@ -95,11 +98,18 @@ impl RequestInfo {
     /// slices of its 8 KiB read buffer: cloning them would keep that whole buffer alive for
     /// the life of the session, so the bytes are copied out instead.
     pub(crate) fn from_request<B>(req: &Request<B>) -> Self {
-        let mut headers = HeaderMap::with_capacity(req.headers().len());
+        let size = req
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 2)
+            .sum();
+        let mut raw = Vec::with_capacity(size);
         for (name, value) in req.headers() {
-            if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                headers.append(name.clone(), v);
-            }
+            // Header values never hold a line feed, so it can separate them.
+            raw.extend_from_slice(name.as_str().as_bytes());
+            raw.push(b'\n');
+            raw.extend_from_slice(value.as_bytes());
+            raw.push(b'\n');
         }
         let uri = req
             .uri()
@@ -108,10 +118,39 @@ impl RequestInfo {
             .unwrap_or_else(|| req.uri().clone());
         RequestInfo {
             uri,
-            headers,
+            raw_headers: raw.into_boxed_slice(),
+            headers: OnceLock::new(),
             remote_addr: super::peer_addr(req),
             issued: SystemTime::now(),
         }
+    }
+
+    fn header_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let mut parts = self.raw_headers.split(|&b| b == b'\n');
+        std::iter::from_fn(move || Some((parts.next()?, parts.next()?)))
+    }
+
+    /// The request headers (built from the compact copy on first use).
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers.get_or_init(|| {
+            let mut map = HeaderMap::new();
+            for (name, value) in self.header_pairs() {
+                if let (Ok(n), Ok(v)) = (
+                    http::HeaderName::from_bytes(name),
+                    http::HeaderValue::from_bytes(value),
+                ) {
+                    map.append(n, v);
+                }
+            }
+            map
+        })
+    }
+
+    /// The first value of header `name` (any case), without building the header map.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.header_pairs()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 
     /// The value of query parameter `name`, percent-decoded.
@@ -738,7 +777,8 @@ mod tests {
             .body(())
             .unwrap();
         let info = RequestInfo::from_request(&req);
-        let kept = info.headers.get("x-long").unwrap();
+        assert_eq!(info.header("X-Long"), Some(&[b'x'; 16][..]));
+        let kept = info.headers().get("x-long").unwrap();
         assert_eq!(kept.as_bytes(), &[b'x'; 16]);
         assert!(
             !range.contains(&(kept.as_bytes().as_ptr() as usize)),

@@ -1207,7 +1207,7 @@ pub async fn cors(kind: Kind) {
                 socket
                     .handshake()
                     .request
-                    .headers
+                    .headers()
                     .get(name)
                     .and_then(|o| o.to_str().ok())
                     .map(str::to_owned)
