@@ -3,7 +3,7 @@
 // A Node `socket.io` server on Redis with either adapter of `@socket.io/redis-adapter` 8.3:
 // the classic one (`createAdapter`, Pub/Sub on one Redis) or the sharded one
 // (`createShardedAdapter`, SPUBLISH/SSUBSCRIBE, here on a Redis Cluster through node-redis's
-// `createCluster`). The Node half of crates/wsx-redis/tests/{mixed_cluster,sharded_cluster}.rs.
+// `createCluster`). The Node half of crates/wsx-redis/tests/{classic_cluster,mixed_cluster,sharded_cluster}.rs.
 //
 //   node interop/node/sio_redis_cluster_server.js classic <redis-url> [key]
 //   node interop/node/sio_redis_cluster_server.js sharded <url,url,...> [channelPrefix] [subscriptionMode]
@@ -26,6 +26,7 @@
 //   {"op":"server_side_emit_ack","event":E,"args":[..]} → {"responses":[..]} or {"timeout":msg,"responses":[..]}
 //   {"op":"disconnect_sockets","rooms":[..],"close":B}
 //   {"op":"server_count"}                            → {"count":N}
+//   {"op":"all_rooms"}                               → {"rooms":[..]} (cluster-wide)
 //   {"op":"exit"}
 // Exits when stdin closes.
 
@@ -134,6 +135,8 @@ async function main() {
         });
       case 'server_count':
         return { count: await nsp.adapter.serverCount() };
+      case 'all_rooms':
+        return { rooms: [...(await nsp.adapter.allRooms())] };
       case 'exit':
         process.exit(0);
       default:

@@ -1,14 +1,12 @@
 //! The classic adapter: one namespace's rooms, and its traffic on the Redis Pub/Sub channels
 //! of Node's `@socket.io/redis-adapter` 8.x.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use rmpv::Value as Mp;
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use wsx_socketio::adapter::{
     Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck,
@@ -18,6 +16,9 @@ use wsx_socketio::socketio::{Packet, PacketData};
 use wsx_socketio::{Data, Namespace, WeakNamespace};
 
 use crate::codec::{self, map, s, strings};
+use crate::request::{
+    AckReply, Pending, answer_broadcast_with_ack, broadcast_acks, ms, value_data,
+};
 use crate::{Shared, random_id};
 
 /// Request types of the classic protocol.
@@ -57,7 +58,7 @@ struct Channels {
 #[derive(Default)]
 struct NsState {
     /// Requests waiting for answers, by request id.
-    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Response>>>,
+    pending: Arc<Pending<Response>>,
     /// The subscriber task.
     task: Mutex<Option<JoinHandle<()>>>,
     /// Set once the subscriptions are in place (and again after a reconnection).
@@ -270,32 +271,15 @@ impl Adapter for RedisAdapter {
             if expected == 0 {
                 return Vec::new();
             }
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            lock(&state.pending).insert(request_id.clone(), tx);
+            let waiter = state.pending.open(request_id);
             shared.publish(channel, bytes);
             let deadline = tokio::time::Instant::now() + shared.requests_timeout;
-            let mut found = Vec::new();
-            let mut answered = 0;
-            while answered < expected {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(response)) => {
-                        answered += 1;
-                        if let Some(list) = response.json["sockets"].as_array() {
-                            found.extend(list.iter().filter_map(socket_info));
-                        }
-                    }
-                    _ => {
-                        tracing::warn!(
-                            answered,
-                            expected,
-                            "wsx-redis: fetchSockets timed out waiting for other nodes"
-                        );
-                        break;
-                    }
-                }
-            }
-            lock(&state.pending).remove(&request_id);
-            found
+            let answers = waiter.answers(expected, deadline, "fetchSockets").await;
+            answers
+                .iter()
+                .filter_map(|r| r.json["sockets"].as_array())
+                .flat_map(|list| list.iter().filter_map(socket_info))
+                .collect()
         })
     }
 
@@ -327,13 +311,7 @@ impl Adapter for RedisAdapter {
                 map(vec![
                     ("rooms", strings(&opts.rooms)),
                     ("except", strings(&opts.except)),
-                    (
-                        "flags",
-                        map(vec![(
-                            "timeout",
-                            Mp::from(u64::try_from(ack_timeout.as_millis()).unwrap_or(u64::MAX)),
-                        )]),
-                    ),
+                    ("flags", map(vec![("timeout", ms(ack_timeout))])),
                 ]),
             ),
         ]);
@@ -353,46 +331,17 @@ impl Adapter for RedisAdapter {
             if expected == 0 {
                 return 0;
             }
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            lock(&state.pending).insert(request_id.clone(), tx);
+            let waiter = state.pending.open(request_id);
             shared.publish(channel, bytes);
-            let start = tokio::time::Instant::now();
-            let count_deadline = start + shared.requests_timeout;
-            let ack_deadline = start + ack_timeout;
-            let forward = move |r: &Response| {
-                if r.json["type"].as_u64() == Some(kind::BROADCAST_ACK) {
-                    on_ack(ack_args(r));
+            let read = |r: &Response| match r.json["type"].as_u64() {
+                Some(kind::BROADCAST_CLIENT_COUNT) => {
+                    AckReply::Count(r.json["clientCount"].as_u64().unwrap_or(0) as usize)
                 }
+                Some(kind::BROADCAST_ACK) => AckReply::Ack(response_data(r, "packet")),
+                _ => AckReply::Other,
             };
-            let (mut answered, mut clients) = (0, 0);
-            while answered < expected {
-                match tokio::time::timeout_at(count_deadline, rx.recv()).await {
-                    Ok(Some(r)) => {
-                        if r.json["type"].as_u64() == Some(kind::BROADCAST_CLIENT_COUNT) {
-                            answered += 1;
-                            clients += r.json["clientCount"].as_u64().unwrap_or(0) as usize;
-                        } else {
-                            forward(&r);
-                        }
-                    }
-                    _ => {
-                        tracing::warn!(
-                            answered,
-                            expected,
-                            "wsx-redis: broadcast with acks: not every node gave its client count"
-                        );
-                        break;
-                    }
-                }
-            }
-            // The acknowledgements go on arriving until the ack timeout.
-            shared.handle.spawn(async move {
-                while let Ok(Some(r)) = tokio::time::timeout_at(ack_deadline, rx.recv()).await {
-                    forward(&r);
-                }
-                lock(&state.pending).remove(&request_id);
-            });
-            clients
+            let timeouts = (shared.requests_timeout, ack_timeout);
+            broadcast_acks(waiter, expected, timeouts, &shared.handle, read, on_ack).await
         })
     }
 
@@ -434,32 +383,22 @@ impl Adapter for RedisAdapter {
                 }
             };
             let expected = nodes.saturating_sub(1);
-            let mut acks = ServerSideAcks {
-                answers: Vec::new(),
-                expected,
-            };
             if expected == 0 {
-                return acks;
+                return ServerSideAcks {
+                    answers: Vec::new(),
+                    expected,
+                };
             }
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            lock(&state.pending).insert(request_id.clone(), tx);
+            let waiter = state.pending.open(request_id);
             shared.publish(channel, bytes);
             let deadline = tokio::time::Instant::now() + shared.requests_timeout;
-            while acks.answers.len() < expected {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(r)) => acks.answers.push(response_data(&r, "data")),
-                    _ => {
-                        tracing::warn!(
-                            answered = acks.answers.len(),
-                            expected,
-                            "wsx-redis: serverSideEmitWithAck timed out waiting for other nodes"
-                        );
-                        break;
-                    }
-                }
+            let answers = waiter
+                .answers(expected, deadline, "serverSideEmitWithAck")
+                .await;
+            ServerSideAcks {
+                answers: answers.iter().map(|r| response_data(r, "data")).collect(),
+                expected,
             }
-            lock(&state.pending).remove(&request_id);
-            acks
         })
     }
 }
@@ -467,18 +406,9 @@ impl Adapter for RedisAdapter {
 /// Field `key` of a response as application data (binary kept when it came as msgpack).
 fn response_data(r: &Response, key: &str) -> Data {
     match r.mp.as_ref().and_then(|mp| codec::get(mp, key)) {
-        Some(v) => codec::to_payload(std::slice::from_ref(v))
-            .to_data()
-            .ok()
-            .and_then(|mut d| d.pop())
-            .unwrap_or(Data::Json(Value::Null)),
+        Some(v) => value_data(Some(v)),
         None => Data::Json(r.json[key].clone()),
     }
-}
-
-/// The arguments of a remote client's acknowledgement (Node forwards the first one).
-fn ack_args(r: &Response) -> Vec<Data> {
-    vec![response_data(r, "packet")]
 }
 
 pub(crate) fn socket_info(v: &Value) -> Option<SocketInfo> {
@@ -654,12 +584,10 @@ fn on_response(shared: &Shared, state: &NsState, payload: &[u8]) {
         tracing::warn!("wsx-redis: ignoring an undecodable response");
         return;
     };
-    let Some(id) = json["requestId"].as_str() else {
+    let Some(id) = json["requestId"].as_str().map(str::to_owned) else {
         return;
     };
-    if let Some(tx) = lock(&state.pending).get(id) {
-        let _ = tx.send(Response { json, mp });
-    }
+    state.pending.deliver(&id, Response { json, mp });
 }
 
 fn local_op(ns: &Namespace, request: &Value) -> wsx_socketio::BroadcastOperator {
@@ -807,7 +735,7 @@ fn on_broadcast_with_ack(
         return;
     };
     let mp = codec::decode(payload).filter(|_| payload.first() != Some(&b'{'));
-    let mut args = match mp
+    let args = match mp
         .as_ref()
         .and_then(|mp| codec::get(mp, "packet"))
         .and_then(|p| codec::get(p, "data"))
@@ -818,35 +746,19 @@ fn on_broadcast_with_ack(
             .map(|a| a.iter().cloned().map(Data::Json).collect())
             .unwrap_or_default(),
     };
-    if args.is_empty() {
-        return;
-    }
-    let Data::Json(Value::String(event)) = args.remove(0) else {
-        return;
-    };
-    let timeout = request["opts"]["flags"]["timeout"]
-        .as_u64()
-        .map_or(shared.requests_timeout, Duration::from_millis);
-    let op = local_op(ns, request).timeout(timeout);
-    let count = op.sockets().len();
     let response = channels.response.clone();
-    shared.publish(
-        response.clone(),
-        json!({"type": kind::BROADCAST_CLIENT_COUNT, "requestId": request_id, "clientCount": count})
-            .to_string()
-            .into_bytes(),
-    );
+    let count = |count: usize| {
+        shared.publish(
+            response.clone(),
+            json!({"type": kind::BROADCAST_CLIENT_COUNT, "requestId": request_id, "clientCount": count})
+                .to_string()
+                .into_bytes(),
+        );
+    };
     let publish = shared.publish.clone();
-    shared.handle.spawn(async move {
-        for answer in op.emit_with_ack(&event, args).await {
-            let Ok(mut args) = answer.result else {
-                continue;
-            };
-            let first = if args.is_empty() {
-                Mp::Nil
-            } else {
-                codec::from_data(&args.remove(0))
-            };
+    let ack = {
+        let (request_id, response) = (request_id.clone(), response.clone());
+        move |first: Mp| {
             let msg = map(vec![
                 ("type", Mp::from(kind::BROADCAST_ACK)),
                 ("requestId", s(&request_id)),
@@ -854,7 +766,16 @@ fn on_broadcast_with_ack(
             ]);
             let _ = publish.send((response.clone(), codec::encode(&msg)));
         }
-    });
+    };
+    answer_broadcast_with_ack(
+        &shared.handle,
+        local_op(ns, request),
+        &request["opts"],
+        shared.requests_timeout,
+        args,
+        count,
+        ack,
+    );
 }
 
 /// A local socket as `fetchSockets` answers describe it (Node's `RemoteSocket` fields).

@@ -44,6 +44,7 @@
 mod adapter;
 mod codec;
 mod hub;
+mod request;
 mod sharded;
 mod streams;
 

@@ -36,6 +36,9 @@ use wsx_socketio::{Data, WeakNamespace};
 
 use crate::adapter::{describe_socket, flags_value, options, socket_info, string_list};
 use crate::codec::{self, map, s, strings};
+use crate::request::{
+    AckReply, Pending, answer_broadcast_with_ack, broadcast_acks, ms, value_data,
+};
 use crate::{Error, Metrics, MetricsInner};
 
 /// Message types of socket.io-adapter's `ClusterAdapter`.
@@ -435,7 +438,7 @@ struct NsShard {
     response_channel: String,
     ns: OnceLock<WeakNamespace>,
     /// Requests waiting for answers, by request id.
-    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Mp>>>,
+    pending: Arc<Pending<Mp>>,
     /// Rooms whose channel this node subscribed to.
     room_channels: Mutex<HashSet<String>>,
     subscribed: watch::Sender<bool>,
@@ -483,7 +486,7 @@ impl ShardedAdapter {
             channel,
             response_channel,
             ns: OnceLock::new(),
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
             room_channels: Mutex::new(HashSet::new()),
             subscribed: watch::Sender::new(false),
         });
@@ -579,25 +582,10 @@ impl ShardedAdapter {
             if expected == 0 {
                 return (Vec::new(), 0);
             }
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            lock(&st.pending).insert(request_id.clone(), tx);
+            let waiter = st.pending.open(request_id);
             shared.publish(st.channel.clone(), bytes);
             let deadline = tokio::time::Instant::now() + timeout;
-            let mut answers = Vec::new();
-            while answers.len() < expected {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(r)) => answers.push(r),
-                    _ => {
-                        tracing::warn!(
-                            answered = answers.len(),
-                            expected,
-                            "wsx-redis: a request timed out waiting for other nodes"
-                        );
-                        break;
-                    }
-                }
-            }
-            lock(&st.pending).remove(&request_id);
+            let answers = waiter.answers(expected, deadline, "a request").await;
             (answers, expected)
         })
     }
@@ -607,10 +595,6 @@ impl ShardedAdapter {
 /// binary, else JSON.
 fn encode(shared: &ShardedShared, nsp: &str, kind: u64, data: Mp) -> Vec<u8> {
     encode_with(&shared.uid, nsp, kind, data)
-}
-
-fn ms(d: Duration) -> Mp {
-    Mp::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Adapter for ShardedAdapter {
@@ -747,24 +731,7 @@ impl Adapter for ShardedAdapter {
         };
         let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
         let request_id = random_hex();
-        let data = map(vec![
-            (
-                "packet",
-                map(vec![
-                    ("type", Mp::from(2)),
-                    ("data", codec::from_payload(payload)),
-                ]),
-            ),
-            ("requestId", s(&request_id)),
-            (
-                "opts",
-                map(vec![
-                    ("rooms", strings(&opts.rooms)),
-                    ("except", strings(&opts.except)),
-                    ("flags", map(vec![("timeout", ms(ack_timeout))])),
-                ]),
-            ),
-        ]);
+        let data = ack_broadcast_data(payload, opts, &request_id, ack_timeout);
         let bytes = encode(&self.shared, &self.st.nsp, kind::BROADCAST, data);
         let shared = self.shared.clone();
         let st = self.st.clone();
@@ -780,50 +747,18 @@ impl Adapter for ShardedAdapter {
             if expected == 0 {
                 return 0;
             }
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            lock(&st.pending).insert(request_id.clone(), tx);
+            let waiter = st.pending.open(request_id);
             shared.publish(st.channel.clone(), bytes);
-            let start = tokio::time::Instant::now();
-            let count_deadline = start + shared.requests_timeout;
-            let ack_deadline = start + ack_timeout;
-            let forward = move |r: &Mp| {
-                if codec::get(r, "type").and_then(Mp::as_u64) == Some(kind::BROADCAST_ACK) {
-                    on_ack(vec![field_data(r, "packet")]);
-                }
-            };
-            let (mut answered, mut clients) = (0, 0);
-            while answered < expected {
-                match tokio::time::timeout_at(count_deadline, rx.recv()).await {
-                    Ok(Some(r)) => {
-                        if codec::get(&r, "type").and_then(Mp::as_u64)
-                            == Some(kind::BROADCAST_CLIENT_COUNT)
-                        {
-                            answered += 1;
-                            clients += codec::get(&r, "data")
-                                .and_then(|d| codec::get(d, "clientCount"))
-                                .and_then(Mp::as_u64)
-                                .unwrap_or(0) as usize;
-                        } else {
-                            forward(&r);
-                        }
-                    }
-                    _ => {
-                        tracing::warn!(
-                            answered,
-                            expected,
-                            "wsx-redis: broadcast with acks: not every node gave its client count"
-                        );
-                        break;
-                    }
-                }
-            }
-            shared.handle.spawn(async move {
-                while let Ok(Some(r)) = tokio::time::timeout_at(ack_deadline, rx.recv()).await {
-                    forward(&r);
-                }
-                lock(&st.pending).remove(&request_id);
-            });
-            clients
+            let timeouts = (shared.requests_timeout, ack_timeout);
+            broadcast_acks(
+                waiter,
+                expected,
+                timeouts,
+                &shared.handle,
+                read_ack_reply,
+                on_ack,
+            )
+            .await
         })
     }
 
@@ -857,13 +792,48 @@ impl Adapter for ShardedAdapter {
 
 /// `data.<key>` of a message as application data (binary kept).
 fn field_data(msg: &Mp, key: &str) -> Data {
-    match codec::get(msg, "data").and_then(|d| codec::get(d, key)) {
-        Some(v) => codec::to_payload(std::slice::from_ref(v))
-            .to_data()
-            .ok()
-            .and_then(|mut d| d.pop())
-            .unwrap_or(Data::Json(Value::Null)),
-        None => Data::Json(Value::Null),
+    value_data(codec::get(msg, "data").and_then(|d| codec::get(d, key)))
+}
+
+/// The `data` of a broadcast with acknowledgements (the sharded and streams adapters').
+pub(crate) fn ack_broadcast_data(
+    payload: &wsx_socketio::socketio::Payload,
+    opts: &BroadcastOptions,
+    request_id: &str,
+    ack_timeout: Duration,
+) -> Mp {
+    map(vec![
+        (
+            "packet",
+            map(vec![
+                ("type", Mp::from(2)),
+                ("data", codec::from_payload(payload)),
+            ]),
+        ),
+        ("requestId", s(request_id)),
+        (
+            "opts",
+            map(vec![
+                ("rooms", strings(&opts.rooms)),
+                ("except", strings(&opts.except)),
+                ("flags", map(vec![("timeout", ms(ack_timeout))])),
+            ]),
+        ),
+    ])
+}
+
+/// What a `{type, data}` answer to a broadcast with acknowledgements says (the sharded and
+/// streams adapters' messages).
+pub(crate) fn read_ack_reply(r: &Mp) -> AckReply {
+    match codec::get(r, "type").and_then(Mp::as_u64) {
+        Some(kind::BROADCAST_CLIENT_COUNT) => AckReply::Count(
+            codec::get(r, "data")
+                .and_then(|d| codec::get(d, "clientCount"))
+                .and_then(Mp::as_u64)
+                .unwrap_or(0) as usize,
+        ),
+        Some(kind::BROADCAST_ACK) => AckReply::Ack(field_data(r, "packet")),
+        _ => AckReply::Other,
     }
 }
 
@@ -939,44 +909,34 @@ impl NsShard {
                         }
                     }
                     Some(request_id) => {
-                        let mut args = codec::to_payload(args).to_data().unwrap_or_default();
-                        if args.is_empty() {
-                            return;
-                        }
-                        let Data::Json(Value::String(event)) = args.remove(0) else {
-                            return;
+                        let args = codec::to_payload(args).to_data().unwrap_or_default();
+                        let count = |n: usize| {
+                            respond(
+                                kind::BROADCAST_CLIENT_COUNT,
+                                map(vec![
+                                    ("requestId", s(request_id)),
+                                    ("clientCount", Mp::from(n as u64)),
+                                ]),
+                            )
                         };
-                        let timeout = data_json["opts"]["flags"]["timeout"]
-                            .as_u64()
-                            .map_or(shared.requests_timeout, Duration::from_millis);
-                        let op = local_op().timeout(timeout);
-                        respond(
-                            kind::BROADCAST_CLIENT_COUNT,
-                            map(vec![
-                                ("requestId", s(request_id)),
-                                ("clientCount", Mp::from(op.sockets().len() as u64)),
-                            ]),
-                        );
                         let channel = format!("{}{requester}#", self.channel);
                         let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
                         let commands = shared.commands.clone();
                         let request_id = request_id.to_owned();
-                        shared.handle.spawn(async move {
-                            for answer in op.emit_with_ack(&event, args).await {
-                                let Ok(mut args) = answer.result else {
-                                    continue;
-                                };
-                                let first = if args.is_empty() {
-                                    Mp::Nil
-                                } else {
-                                    codec::from_data(&args.remove(0))
-                                };
-                                let data =
-                                    map(vec![("requestId", s(&request_id)), ("packet", first)]);
-                                let bytes = encode_with(&uid, &nsp, kind::BROADCAST_ACK, data);
-                                let _ = commands.send(Command::Publish(channel.clone(), bytes));
-                            }
-                        });
+                        let ack = move |first: Mp| {
+                            let data = map(vec![("requestId", s(&request_id)), ("packet", first)]);
+                            let bytes = encode_with(&uid, &nsp, kind::BROADCAST_ACK, data);
+                            let _ = commands.send(Command::Publish(channel.clone(), bytes));
+                        };
+                        answer_broadcast_with_ack(
+                            &shared.handle,
+                            local_op(),
+                            &data_json["opts"],
+                            shared.requests_timeout,
+                            args,
+                            count,
+                            ack,
+                        );
                     }
                 }
             }
@@ -1049,9 +1009,8 @@ impl NsShard {
         let Some(id) = id else {
             return;
         };
-        if let Some(tx) = lock(&self.pending).get(id) {
-            let _ = tx.send(msg);
-        }
+        let id = id.to_owned();
+        self.pending.deliver(&id, msg);
     }
 }
 

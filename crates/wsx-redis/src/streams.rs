@@ -60,6 +60,8 @@ use wsx_socketio::{Data, WeakNamespace};
 
 use crate::adapter::{describe_socket, flags_value, options, socket_info, string_list};
 use crate::codec::{self, map, s, strings};
+use crate::request::{AckReply, Pending, answer_broadcast_with_ack, broadcast_acks, value_data};
+use crate::sharded::{ack_broadcast_data, read_ack_reply};
 use crate::{Error, Metrics, MetricsInner};
 
 /// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
@@ -692,7 +694,7 @@ struct NsStream {
     /// The other nodes heard from, and when.
     nodes: Mutex<HashMap<String, Instant>>,
     /// Requests waiting for answers, by request id.
-    pending: Mutex<HashMap<String, mpsc::UnboundedSender<Heard>>>,
+    pending: Arc<Pending<Heard>>,
     /// Sockets being restored, by id: the rooms they come back to, and the reader's gate,
     /// held until they are in them.
     restoring: Mutex<HashMap<String, Restoring>>,
@@ -742,7 +744,7 @@ impl StreamsAdapter {
             nsp: nsp.to_owned(),
             ns: OnceLock::new(),
             nodes: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
             restoring: Mutex::new(HashMap::new()),
             last_publish: Mutex::new(Instant::now()),
         });
@@ -801,50 +803,39 @@ impl StreamsAdapter {
             if expected == 0 {
                 return (Vec::new(), 0);
             }
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            lock(&st.pending).insert(request_id.clone(), tx);
+            let mut waiter = st.pending.open(request_id);
             st.publish(&shared, kind, Some(data), None);
             let deadline = Instant::now() + timeout;
             let mut answers = Vec::new();
-            while !missing.is_empty() {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(Heard::Answer(uid, r))) => {
-                        missing.remove(&uid);
-                        answers.push(r);
+            let complete = waiter
+                .gather(deadline, |heard| {
+                    match heard {
+                        Heard::Answer(uid, r) => {
+                            missing.remove(&uid);
+                            answers.push(r);
+                        }
+                        Heard::Gone(uid) => {
+                            missing.remove(&uid);
+                        }
                     }
-                    Ok(Some(Heard::Gone(uid))) => {
-                        missing.remove(&uid);
-                    }
-                    _ => {
-                        tracing::warn!(
-                            missing = missing.len(),
-                            expected,
-                            "wsx-redis: streams: a request timed out waiting for other nodes"
-                        );
-                        break;
-                    }
-                }
+                    missing.is_empty()
+                })
+                .await;
+            if !complete {
+                tracing::warn!(
+                    missing = missing.len(),
+                    expected,
+                    "wsx-redis: streams: a request timed out waiting for other nodes"
+                );
             }
-            lock(&st.pending).remove(&request_id);
             (answers, expected)
         })
     }
 }
 
-fn ms(d: Duration) -> Mp {
-    Mp::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// `data.<key>` of a message as application data (binary kept).
 fn field_data(data: &Mp, key: &str) -> Data {
-    match codec::get(data, key) {
-        Some(v) => codec::to_payload(std::slice::from_ref(v))
-            .to_data()
-            .ok()
-            .and_then(|mut d| d.pop())
-            .unwrap_or(Data::Json(Value::Null)),
-        None => Data::Json(Value::Null),
-    }
+    value_data(codec::get(data, key))
 }
 
 /// Whether a broadcast to `opts` reaches a socket in `rooms` (Node's `shouldIncludePacket`).
@@ -893,9 +884,7 @@ impl NsStream {
     /// Forgets node `uid` and tells the pending requests.
     fn remove_node(&self, uid: &str) {
         lock(&self.nodes).remove(uid);
-        for tx in lock(&self.pending).values() {
-            let _ = tx.send(Heard::Gone(uid.to_owned()));
-        }
+        self.pending.deliver_all(|| Heard::Gone(uid.to_owned()));
     }
 
     /// A stream entry of this namespace.
@@ -968,51 +957,36 @@ impl NsStream {
                         }
                     }
                     Some(request_id) => {
-                        let mut args = codec::to_payload(args).to_data().unwrap_or_default();
-                        if args.is_empty() {
-                            return;
-                        }
-                        let Data::Json(Value::String(event)) = args.remove(0) else {
-                            return;
+                        let args = codec::to_payload(args).to_data().unwrap_or_default();
+                        let count = |n: usize| {
+                            respond(
+                                kind::BROADCAST_CLIENT_COUNT,
+                                map(vec![
+                                    ("requestId", s(request_id)),
+                                    ("clientCount", Mp::from(n as u64)),
+                                ]),
+                            )
                         };
-                        let timeout = data_json["opts"]["flags"]["timeout"]
-                            .as_u64()
-                            .map_or(shared.requests_timeout, Duration::from_millis);
-                        let op = local_op().timeout(timeout);
-                        respond(
-                            kind::BROADCAST_CLIENT_COUNT,
-                            map(vec![
-                                ("requestId", s(request_id)),
-                                ("clientCount", Mp::from(op.sockets().len() as u64)),
-                            ]),
-                        );
                         let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
                         let tx = shared.publish.clone();
                         let request_id = request_id.to_owned();
-                        shared.handle.spawn(async move {
-                            for answer in op.emit_with_ack(&event, args).await {
-                                let Ok(mut args) = answer.result else {
-                                    continue;
-                                };
-                                let first = if args.is_empty() {
-                                    Mp::Nil
-                                } else {
-                                    codec::from_data(&args.remove(0))
-                                };
-                                let data =
-                                    map(vec![("requestId", s(&request_id)), ("packet", first)]);
-                                let _ = tx.send(Outgoing {
-                                    fields: entry_fields(
-                                        &uid,
-                                        &nsp,
-                                        kind::BROADCAST_ACK,
-                                        Some(&data),
-                                    ),
-                                    deliver: None,
-                                    queued: Instant::now(),
-                                });
-                            }
-                        });
+                        let ack = move |first: Mp| {
+                            let data = map(vec![("requestId", s(&request_id)), ("packet", first)]);
+                            let _ = tx.send(Outgoing {
+                                fields: entry_fields(&uid, &nsp, kind::BROADCAST_ACK, Some(&data)),
+                                deliver: None,
+                                queued: Instant::now(),
+                            });
+                        };
+                        answer_broadcast_with_ack(
+                            &shared.handle,
+                            local_op(),
+                            &data_json["opts"],
+                            shared.requests_timeout,
+                            args,
+                            count,
+                            ack,
+                        );
                     }
                 }
             }
@@ -1082,9 +1056,7 @@ impl NsStream {
                     return;
                 };
                 let msg = map(vec![("type", Mp::from(entry.kind)), ("data", data.clone())]);
-                if let Some(tx) = lock(&self.pending).get(id) {
-                    let _ = tx.send(Heard::Answer(entry.uid, msg));
-                }
+                self.pending.deliver(id, Heard::Answer(entry.uid, msg));
             }
             other => {
                 tracing::debug!(
@@ -1236,24 +1208,7 @@ impl Adapter for StreamsAdapter {
         };
         let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
         let request_id = random_hex();
-        let data = map(vec![
-            (
-                "packet",
-                map(vec![
-                    ("type", Mp::from(2)),
-                    ("data", codec::from_payload(payload)),
-                ]),
-            ),
-            ("requestId", s(&request_id)),
-            (
-                "opts",
-                map(vec![
-                    ("rooms", strings(&opts.rooms)),
-                    ("except", strings(&opts.except)),
-                    ("flags", map(vec![("timeout", ms(ack_timeout))])),
-                ]),
-            ),
-        ]);
+        let data = ack_broadcast_data(payload, opts, &request_id, ack_timeout);
         let shared = self.shared.clone();
         let st = self.st.clone();
         Box::pin(async move {
@@ -1261,54 +1216,14 @@ impl Adapter for StreamsAdapter {
             if expected == 0 {
                 return 0;
             }
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            lock(&st.pending).insert(request_id.clone(), tx);
+            let waiter = st.pending.open(request_id);
             st.publish(&shared, kind::BROADCAST, Some(data), None);
-            let start = Instant::now();
-            let count_deadline = start + shared.requests_timeout;
-            let ack_deadline = start + ack_timeout;
-            let forward = move |r: &Mp| {
-                if codec::get(r, "type").and_then(Mp::as_u64) == Some(kind::BROADCAST_ACK) {
-                    let data = codec::get(r, "data").cloned().unwrap_or(Mp::Nil);
-                    on_ack(vec![field_data(&data, "packet")]);
-                }
+            let read = |h: &Heard| match h {
+                Heard::Answer(_, r) => read_ack_reply(r),
+                Heard::Gone(_) => AckReply::Other,
             };
-            let (mut answered, mut clients) = (0, 0);
-            while answered < expected {
-                match tokio::time::timeout_at(count_deadline, rx.recv()).await {
-                    Ok(Some(Heard::Answer(_, r))) => {
-                        if codec::get(&r, "type").and_then(Mp::as_u64)
-                            == Some(kind::BROADCAST_CLIENT_COUNT)
-                        {
-                            answered += 1;
-                            clients += codec::get(&r, "data")
-                                .and_then(|d| codec::get(d, "clientCount"))
-                                .and_then(Mp::as_u64)
-                                .unwrap_or(0) as usize;
-                        } else {
-                            forward(&r);
-                        }
-                    }
-                    Ok(Some(Heard::Gone(_))) => {}
-                    _ => {
-                        tracing::warn!(
-                            answered,
-                            expected,
-                            "wsx-redis: streams: broadcast with acks: not every node gave its client count"
-                        );
-                        break;
-                    }
-                }
-            }
-            shared.handle.spawn(async move {
-                while let Ok(Some(h)) = tokio::time::timeout_at(ack_deadline, rx.recv()).await {
-                    if let Heard::Answer(_, r) = h {
-                        forward(&r);
-                    }
-                }
-                lock(&st.pending).remove(&request_id);
-            });
-            clients
+            let timeouts = (shared.requests_timeout, ack_timeout);
+            broadcast_acks(waiter, expected, timeouts, &shared.handle, read, on_ack).await
         })
     }
 

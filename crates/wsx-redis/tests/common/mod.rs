@@ -1,6 +1,6 @@
 //! Harness for the cluster tests: a `redis-server` of our own on 127.0.0.1 (a free port), wsx
 //! `SocketIo` nodes with the Redis adapter, Node `socket.io` nodes with
-//! `@socket.io/redis-adapter` (`interop/node/sio_redis_server.js`) and `socket.io-client`
+//! `@socket.io/redis-adapter` (`interop/node/sio_redis_cluster_server.js`) and `socket.io-client`
 //! peers (`interop/node/sio_client.js`). Every process is killed on drop; every wait is
 //! bounded by [`T`].
 //!
@@ -486,13 +486,9 @@ pub struct NodeServer {
 }
 
 impl NodeServer {
+    /// A Node node with the classic adapter on the Redis at `redis_url`.
     pub async fn start(redis_url: &str) -> NodeServer {
-        let mut proc = NodeProc::spawn("sio_redis_server.js", &[redis_url]);
-        let l = proc
-            .expect("the Node server to listen", |v| v["ev"] == "listening")
-            .await;
-        let base = format!("http://127.0.0.1:{}", l["port"]);
-        NodeServer { proc, base }
+        Self::start_cluster_script(&["classic", redis_url]).await
     }
 
     /// A Node node run by `interop/node/sio_redis_cluster_server.js` (`args`: the adapter,

@@ -1,0 +1,233 @@
+//! Requests to the other nodes, shared by the three adapters: the table of requests waiting for
+//! answers, gathering the answers until every node counted has answered or the timeout, the
+//! requester's and the answerer's halves of a broadcast with acknowledgements.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rmpv::Value as Mp;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use wsx_socketio::adapter::RemoteAck;
+use wsx_socketio::{BroadcastOperator, Data};
+
+use crate::codec;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The requests of one namespace waiting for answers, by request id; `T` is what an answer is
+/// handed over as.
+pub(crate) struct Pending<T>(Mutex<HashMap<String, mpsc::UnboundedSender<T>>>);
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<T> Pending<T> {
+    /// Registers request `id` (before it is published, so that no answer is missed); the
+    /// request is forgotten when the returned [`Waiter`] is dropped.
+    pub(crate) fn open(self: &Arc<Self>, id: String) -> Waiter<T> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.0).insert(id.clone(), tx);
+        Waiter {
+            rx,
+            id,
+            pending: self.clone(),
+        }
+    }
+
+    /// Hands `msg` to request `id` if it still waits.
+    pub(crate) fn deliver(&self, id: &str, msg: T) {
+        if let Some(tx) = lock(&self.0).get(id) {
+            let _ = tx.send(msg);
+        }
+    }
+
+    /// Hands a message made by `msg` to every waiting request.
+    pub(crate) fn deliver_all(&self, msg: impl Fn() -> T) {
+        for tx in lock(&self.0).values() {
+            let _ = tx.send(msg());
+        }
+    }
+}
+
+/// One request's end of the [`Pending`] table.
+pub(crate) struct Waiter<T> {
+    rx: mpsc::UnboundedReceiver<T>,
+    id: String,
+    pending: Arc<Pending<T>>,
+}
+
+impl<T> Drop for Waiter<T> {
+    fn drop(&mut self) {
+        lock(&self.pending.0).remove(&self.id);
+    }
+}
+
+impl<T> Waiter<T> {
+    /// Hands what arrives to `on` until it returns `true` (every answer is in) or `deadline`
+    /// passes; returns whether every answer came.
+    pub(crate) async fn gather(
+        &mut self,
+        deadline: Instant,
+        mut on: impl FnMut(T) -> bool,
+    ) -> bool {
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(msg)) => {
+                    if on(msg) {
+                        return true;
+                    }
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// One answer from each of `expected` nodes (at least one), or those that came before
+    /// `deadline`; a timeout is logged with `what` the request was.
+    pub(crate) async fn answers(
+        mut self,
+        expected: usize,
+        deadline: Instant,
+        what: &str,
+    ) -> Vec<T> {
+        let mut answers = Vec::new();
+        let complete = self
+            .gather(deadline, |msg| {
+                answers.push(msg);
+                answers.len() >= expected
+            })
+            .await;
+        if !complete {
+            tracing::warn!(
+                answered = answers.len(),
+                expected,
+                "wsx-redis: {what} timed out waiting for other nodes"
+            );
+        }
+        answers
+    }
+
+    /// Hands everything that arrives before `deadline` to `on`.
+    pub(crate) async fn drain(mut self, deadline: Instant, mut on: impl FnMut(T)) {
+        while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            on(msg);
+        }
+    }
+}
+
+/// What an answer to a broadcast with acknowledgements says.
+pub(crate) enum AckReply {
+    /// A node's count of the clients it sent the broadcast to.
+    Count(usize),
+    /// A client's acknowledgement (its first argument).
+    Ack(Data),
+    /// Anything else.
+    Other,
+}
+
+/// The requester's half of a broadcast with acknowledgements, once published: gathers each of
+/// the `expected` nodes' (at least one) client counts within `requests_timeout`, and hands every
+/// acknowledgement to `on_ack`, those that come later too, until `ack_timeout` (on a task of
+/// `handle`). Both times count from now. Returns how many remote clients were sent the packet.
+pub(crate) async fn broadcast_acks<T: Send + 'static>(
+    mut waiter: Waiter<T>,
+    expected: usize,
+    (requests_timeout, ack_timeout): (Duration, Duration),
+    handle: &tokio::runtime::Handle,
+    read: fn(&T) -> AckReply,
+    on_ack: RemoteAck,
+) -> usize {
+    let start = Instant::now();
+    let (mut answered, mut clients) = (0, 0);
+    let complete = waiter
+        .gather(start + requests_timeout, |msg| {
+            match read(&msg) {
+                AckReply::Count(n) => {
+                    answered += 1;
+                    clients += n;
+                }
+                AckReply::Ack(data) => on_ack(vec![data]),
+                AckReply::Other => {}
+            }
+            answered >= expected
+        })
+        .await;
+    if !complete {
+        tracing::warn!(
+            answered,
+            expected,
+            "wsx-redis: broadcast with acks: not every node gave its client count"
+        );
+    }
+    // The acknowledgements go on arriving until the ack timeout.
+    handle.spawn(waiter.drain(start + ack_timeout, move |msg| {
+        if let AckReply::Ack(data) = read(&msg) {
+            on_ack(vec![data]);
+        }
+    }));
+    clients
+}
+
+/// The answerer's half of another node's broadcast with acknowledgements: `args` (the event
+/// name first) go to the local sockets `op` selects, with the request's ack timeout
+/// (`opts.flags.timeout` in ms, else `default_timeout`). `count` is told first how many
+/// sockets that is (the type-8 answer), then `ack` gets each client's first answer argument
+/// (the type-9 answers) as it comes, on a task of `handle`.
+pub(crate) fn answer_broadcast_with_ack(
+    handle: &tokio::runtime::Handle,
+    op: BroadcastOperator,
+    opts: &Value,
+    default_timeout: Duration,
+    mut args: Vec<Data>,
+    count: impl FnOnce(usize),
+    ack: impl Fn(Mp) + Send + 'static,
+) {
+    if args.is_empty() {
+        return;
+    }
+    let Data::Json(Value::String(event)) = args.remove(0) else {
+        return;
+    };
+    let timeout = opts["flags"]["timeout"]
+        .as_u64()
+        .map_or(default_timeout, Duration::from_millis);
+    let op = op.timeout(timeout);
+    count(op.sockets().len());
+    handle.spawn(async move {
+        for answer in op.emit_with_ack(&event, args).await {
+            let Ok(mut args) = answer.result else {
+                continue;
+            };
+            ack(if args.is_empty() {
+                Mp::Nil
+            } else {
+                codec::from_data(&args.remove(0))
+            });
+        }
+    });
+}
+
+/// A msgpack value as one piece of application data (binary kept); null when absent.
+pub(crate) fn value_data(v: Option<&Mp>) -> Data {
+    match v {
+        Some(v) => codec::to_payload(std::slice::from_ref(v))
+            .to_data()
+            .ok()
+            .and_then(|mut d| d.pop())
+            .unwrap_or(Data::Json(Value::Null)),
+        None => Data::Json(Value::Null),
+    }
+}
+
+/// A duration in whole milliseconds, as the adapters' `timeout` fields carry it.
+pub(crate) fn ms(d: Duration) -> Mp {
+    Mp::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
