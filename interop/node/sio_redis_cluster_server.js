@@ -18,6 +18,7 @@
 // {"node":"node","got":[args]}. Clients may emit "join" (room[, ack]) to join a room.
 // Commands, one JSON object per line on stdin (each may carry "seq", echoed in "ok"):
 //   {"op":"broadcast","rooms":[..],"except":[..],"event":E,"args":[..]}
+//   {"op":"broadcast_many","rooms":[..],"event":E,"from":F,"count":N}  emits (F, 0) … (F, N-1)
 //   {"op":"broadcast_ack","rooms":[..],"event":E,"args":[..],"timeout":ms} → {"responses":[..]}
 //   {"op":"sockets_join","rooms":[..],"join":[..]}
 //   {"op":"sockets_leave","rooms":[..],"leave":[..]}
@@ -106,6 +107,10 @@ async function main() {
         target().emit(cmd.event, ...args);
         return {};
       }
+      case 'broadcast_many':
+        // `count` numbered broadcasts in one go: (from, 0), (from, 1), ...
+        for (let i = 0; i < cmd.count; i++) target().emit(cmd.event, cmd.from, i);
+        return {};
       case 'broadcast_ack': {
         const responses = await target().timeout(cmd.timeout || 3000).emitWithAck(cmd.event, ...(cmd.args || []));
         return { responses: plain(responses) };

@@ -16,7 +16,7 @@
 // Server-side handlers: "srv" prints a server_side line; "srv_ack" prints one too and answers
 // {"node":"node","got":[args]}. Clients may emit "join" (room[, ack]) to join a room (and
 // set socket.data to {joined: room}).
-// Commands: those of sio_redis_cluster_server.js (broadcast, broadcast_ack, sockets_join,
+// Commands: those of sio_redis_cluster_server.js (broadcast, broadcast_many, broadcast_ack, sockets_join,
 // sockets_leave, fetch_sockets, server_side_emit, server_side_emit_ack, disconnect_sockets,
 // server_count, exit), and {"op":"emit_to","sid":S,"event":E,"args":[..]} (socket.emit on a
 // local socket).
@@ -88,6 +88,10 @@ async function main() {
         target().emit(cmd.event, ...args);
         return {};
       }
+      case 'broadcast_many':
+        // `count` numbered broadcasts in one go: (from, 0), (from, 1), ...
+        for (let i = 0; i < cmd.count; i++) target().emit(cmd.event, cmd.from, i);
+        return {};
       case 'broadcast_ack': {
         const responses = await target().timeout(cmd.timeout || 3000).emitWithAck(cmd.event, ...(cmd.args || []));
         return { responses: plain(responses) };

@@ -185,6 +185,41 @@ impl Lines {
         }
     }
 
+    /// The first `n` lines matching `pred`, in order (others are kept); fails after [`T`].
+    pub async fn take(
+        &mut self,
+        what: &str,
+        n: usize,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let mut got = Vec::with_capacity(n);
+        let mut rest = VecDeque::new();
+        for v in self.backlog.drain(..) {
+            if got.len() < n && pred(&v) {
+                got.push(v);
+            } else {
+                rest.push_back(v);
+            }
+        }
+        self.backlog = rest;
+        let deadline = tokio::time::Instant::now() + T;
+        while got.len() < n {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(v)) => {
+                    assert!(v["ev"] != "error", "{}: {v}", self.name);
+                    if pred(&v) {
+                        got.push(v);
+                    } else {
+                        self.backlog.push_back(v);
+                    }
+                }
+                Ok(None) => panic!("{} exited while waiting for {what}", self.name),
+                Err(_) => panic!("{}: {} of {n} {what} within {T:?}", self.name, got.len()),
+            }
+        }
+        got
+    }
+
     /// Whether a line matching `pred` arrived (without waiting).
     pub fn seen(&mut self, pred: impl Fn(&Value) -> bool) -> bool {
         while let Ok(v) = self.rx.try_recv() {
