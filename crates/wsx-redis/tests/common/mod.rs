@@ -161,7 +161,7 @@ pub struct Lines {
 
 impl Lines {
     /// The first line matching `pred` (others are kept, in order); fails after [`T`], or on
-    /// an `error` line.
+    /// an `error` line that `pred` does not match.
     pub async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         if let Some(i) = self.backlog.iter().position(&pred) {
             return self.backlog.remove(i).unwrap();
@@ -170,10 +170,10 @@ impl Lines {
         loop {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(v)) => {
-                    assert!(v["ev"] != "error", "{}: {v}", self.name);
                     if pred(&v) {
                         return v;
                     }
+                    assert!(v["ev"] != "error", "{}: {v}", self.name);
                     self.backlog.push_back(v);
                 }
                 Ok(None) => panic!("{} exited while waiting for {what}", self.name),
@@ -243,15 +243,22 @@ impl NodeProc {
         require(&dir.join("node_modules/socket.io/package.json"));
         require(&dir.join("node_modules/@socket.io/redis-adapter/package.json"));
         require(&dir.join("node_modules/socket.io-client/package.json"));
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg(dir.join("node").join(script))
             .args(args)
-            .current_dir(&dir)
+            .current_dir(&dir);
+        Self::spawn_command(script, command)
+    }
+
+    /// Any process printing JSON lines on stdout (`name` for messages).
+    pub fn spawn_command(name: &str, mut command: Command) -> NodeProc {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("node does not start");
+            .expect("the process does not start");
         let stdout = child.stdout.take().unwrap();
         let stdin = child.stdin.take().unwrap();
         let (tx, rx) = unbounded_channel();
@@ -268,13 +275,28 @@ impl NodeProc {
         NodeProc {
             stdin,
             lines: Lines {
-                name: script.to_owned(),
+                name: name.to_owned(),
                 rx,
                 backlog: VecDeque::new(),
             },
             seq: 0,
             _child: Kill(child),
         }
+    }
+
+    /// Sends signal `sig` (`STOP`, `KILL`, …) to the process.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self._child.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{sig} failed");
+    }
+
+    /// Kills the process with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self._child.0.kill();
+        let _ = self._child.0.wait();
     }
 
     pub fn send(&mut self, cmd: Value) {
