@@ -1,7 +1,6 @@
 //! The Socket.IO side of one Engine.IO session: the packet decoder and the sockets it has
 //! in each namespace.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::engine::{CloseReason, Message, Session};
@@ -11,9 +10,28 @@ use crate::socketio::{Decoder, Packet, PacketData};
 
 #[derive(Default)]
 struct Sockets {
-    connected: HashMap<String, Socket>,
+    /// By namespace: a client is in one or a few, so a list costs less than a map (about
+    /// 250 bytes per client).
+    connected: Vec<(Box<str>, Socket)>,
     /// Namespaces whose CONNECT is being processed (middleware running).
     connecting: Vec<String>,
+}
+
+impl Sockets {
+    fn get(&self, nsp: &str) -> Option<Socket> {
+        self.connected
+            .iter()
+            .find(|(n, _)| &**n == nsp)
+            .map(|(_, s)| s.clone())
+    }
+
+    fn connect_done(&mut self, nsp: &str) {
+        self.connecting.retain(|n| n != nsp);
+        if self.connecting.is_empty() {
+            // Do not keep the capacity for the life of the connection.
+            self.connecting = Vec::new();
+        }
+    }
 }
 
 pub(crate) struct Client {
@@ -42,16 +60,19 @@ impl Client {
 
     pub(crate) fn add_socket(&self, nsp: &str, socket: Socket) {
         let mut s = self.sockets();
-        s.connecting.retain(|n| n != nsp);
-        s.connected.insert(nsp.to_owned(), socket);
+        s.connect_done(nsp);
+        match s.connected.iter_mut().find(|(n, _)| &**n == nsp) {
+            Some(entry) => entry.1 = socket,
+            None => s.connected.push((nsp.into(), socket)),
+        }
     }
 
     pub(crate) fn connect_done(&self, nsp: &str) {
-        self.sockets().connecting.retain(|n| n != nsp);
+        self.sockets().connect_done(nsp);
     }
 
     pub(crate) fn remove_socket(&self, nsp: &str) {
-        self.sockets().connected.remove(nsp);
+        self.sockets().connected.retain(|(n, _)| &**n != nsp);
     }
 
     pub(crate) fn on_message(self: &Arc<Self>, session: &Arc<Session>, message: Message) {
@@ -77,7 +98,7 @@ impl Client {
             self.on_connect(session, packet.nsp, auth.unwrap_or_default());
             return;
         }
-        let socket = self.sockets().connected.get(&packet.nsp).cloned();
+        let socket = self.sockets().get(&packet.nsp);
         match socket {
             Some(socket) => socket.on_packet(packet),
             None => tracing::debug!(nsp = packet.nsp, "packet for a namespace not connected"),
@@ -95,7 +116,7 @@ impl Client {
         };
         {
             let mut s = self.sockets();
-            if s.connected.contains_key(&nsp) || s.connecting.contains(&nsp) {
+            if s.get(&nsp).is_some() || s.connecting.contains(&nsp) {
                 return;
             }
             s.connecting.push(nsp.clone());
@@ -114,7 +135,7 @@ impl Client {
 
     pub(crate) fn on_close(&self, reason: CloseReason) {
         let sockets = std::mem::take(&mut self.sockets().connected);
-        for socket in sockets.into_values() {
+        for (_, socket) in sockets {
             socket.on_disconnect_inner(DisconnectReason::Transport(reason));
         }
         self.decoder

@@ -83,7 +83,9 @@ pub struct Handshake {
 
 #[derive(Default)]
 struct Handlers {
-    events: HashMap<String, EventHandler>,
+    /// By event name. A socket handles a handful of events: a list is smaller than a map
+    /// (this is kept for every connected client) and as fast to search at that size.
+    events: Vec<(Box<str>, EventHandler)>,
     any: Option<EventHandler>,
     disconnecting: Vec<DisconnectHandler>,
     disconnect: Vec<DisconnectHandler>,
@@ -263,7 +265,12 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let h: EventHandler = Arc::new(move |s, e| Box::pin(handler(s, e)));
-        lock(&self.0.handlers).events.insert(name.into(), h);
+        let mut handlers = lock(&self.0.handlers);
+        let name: &str = &name.into();
+        match handlers.events.iter_mut().find(|(n, _)| &**n == name) {
+            Some(entry) => entry.1 = h,
+            None => handlers.events.push((name.into(), h)),
+        }
     }
 
     /// Sees every incoming event, before its own handler (`onAny` in Node); the event's name
@@ -507,7 +514,8 @@ impl Socket {
         };
         let (own, any) = {
             let h = lock(&self.0.handlers);
-            (h.events.get(&name).cloned(), h.any.clone())
+            let handler = h.events.iter().find(|(n, _)| **n == *name);
+            (handler.map(|(_, h)| h.clone()), h.any.clone())
         };
         let mut ack = id.map(|id| AckSender {
             socket: self.clone(),

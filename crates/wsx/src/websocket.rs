@@ -86,6 +86,23 @@ pub(crate) struct Info {
     pub peer_addr: Option<SocketAddr>,
 }
 
+impl Info {
+    /// Connections that know nothing of their handshake (upgrades through hyper, raw
+    /// streams) share one empty `Info` instead of allocating one each.
+    fn shared(info: Info) -> Arc<Info> {
+        static EMPTY: std::sync::OnceLock<Arc<Info>> = std::sync::OnceLock::new();
+        let empty = info.protocol.is_none()
+            && info.extensions.is_none()
+            && info.url.is_none()
+            && info.peer_addr.is_none();
+        if empty {
+            EMPTY.get_or_init(|| Arc::new(Info::default())).clone()
+        } else {
+            Arc::new(info)
+        }
+    }
+}
+
 struct Heartbeat {
     interval: Duration,
     timeout: Duration,
@@ -526,7 +543,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     ) -> Self {
         Self {
             shared: Arc::new(Mutex::new(Inner::new(io, role, deflate, opts, leftover))),
-            info: Arc::new(info),
+            info: Info::shared(info),
         }
     }
 
