@@ -25,13 +25,13 @@ const REQUESTS_TIMEOUT: Duration = Duration::from_secs(3);
 /// `{"ev":"listening","base":…}`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a wsx node process for the tests of this file"]
+#[allow(clippy::print_stdout)]
 async fn wsx_node_process() {
     let Ok(url) = std::env::var(NODE_ENV) else {
         return;
     };
     let w = WsxNode::start(&url).await;
     // Its stdout is the parent test's channel (libtest's own lines are not JSON).
-    #[allow(clippy::print_stdout)]
     println!("{}", json!({"ev": "listening", "base": w.base}));
     tokio::time::sleep(Duration::from_secs(60)).await;
 }
