@@ -60,6 +60,10 @@ pub struct Args {
     pub settle: Duration,
     pub gap: Duration,
     pub server_pid: Option<u32>,
+    /// A second server (a node of the same cluster): the odd-numbered receivers connect there.
+    pub receivers_at: Option<SocketAddr>,
+    /// The second server's pid, read as `server_pid` is.
+    pub server_pid2: Option<u32>,
     /// Time deliveries by the kernel's receive timestamps (else by `Instant::now()`).
     pub kernel_clock: bool,
     pub label: String,
@@ -95,6 +99,11 @@ room `bench`, answer `bcast` (payload, ack) by emitting `msg` to the room then a
                           timestamp, SO_TIMESTAMPNS) | driver (when the driver read it)
                           (default kernel)
       --server-pid PID    read the server's CPU time and RSS from /proc at phase boundaries
+      --receivers-at ADDR a second server, another node of the same cluster (e.g. Socket.IO
+                          over Redis): every second receiver connects there, the publisher and
+                          the other receivers to HOST:PORT; the table adds the deliveries/s
+                          that crossed to the second node
+      --server-pid2 PID   as --server-pid, for the server at --receivers-at
       --label NAME        subject name carried into the JSON line
   -h, --help
 ";
@@ -139,6 +148,8 @@ impl Args {
             settle: Duration::from_secs(1),
             gap: Duration::from_millis(5),
             server_pid: None,
+            receivers_at: None,
+            server_pid2: None,
             kernel_clock: true,
             label: String::new(),
         };
@@ -190,6 +201,15 @@ impl Args {
                 "--server-pid" => {
                     a.server_pid = Some(v.parse().map_err(|_| format!("bad pid {v:?}"))?)
                 }
+                "--receivers-at" => {
+                    a.receivers_at = Some(
+                        v.parse::<SocketAddr>()
+                            .map_err(|e| format!("--receivers-at {v:?}: {e}"))?,
+                    )
+                }
+                "--server-pid2" => {
+                    a.server_pid2 = Some(v.parse().map_err(|_| format!("bad pid {v:?}"))?)
+                }
                 "--label" => a.label = v,
                 "--clock" => {
                     a.kernel_clock = match v.as_str() {
@@ -217,6 +237,23 @@ impl Args {
             crate::rxstream::RxClock::kernel()
         } else {
             crate::rxstream::RxClock::driver()
+        }
+    }
+
+    /// The server receiver `id` connects to (every second one to `--receivers-at`, if given).
+    pub fn receiver_server(&self, id: usize) -> SocketAddr {
+        match self.receivers_at {
+            Some(second) if id % 2 == 1 => second,
+            _ => self.server,
+        }
+    }
+
+    /// How many receivers connect to `--receivers-at` (0 without it).
+    pub fn remote_receivers(&self) -> usize {
+        if self.receivers_at.is_some() {
+            self.receivers / 2
+        } else {
+            0
         }
     }
 

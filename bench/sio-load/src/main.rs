@@ -127,6 +127,7 @@ fn source(args: &Args, id: usize) -> Option<IpAddr> {
 async fn run(args: &Args) -> Result<bool, Error> {
     let shared = Rc::new(Shared::new(args.receivers, args.max_broadcasts()));
     let proc_start = args.server_pid.and_then(Proc::read);
+    let proc2_start = args.server_pid2.and_then(Proc::read);
     let cpu0 = sysstat::self_cpu();
     let t0 = Instant::now();
 
@@ -134,7 +135,7 @@ async fn run(args: &Args) -> Result<bool, Error> {
     let sem = Rc::new(Semaphore::new(args.concurrency));
     for id in 0..args.receivers {
         let (shared, sem) = (shared.clone(), sem.clone());
-        let (server, src) = (args.server, source(args, id));
+        let (server, src) = (args.receiver_server(id), source(args, id));
         let connect_timeout = args.connect_timeout;
         let clock = args.clock();
         if args.transport == Transport::Polling {
@@ -232,6 +233,7 @@ async fn run(args: &Args) -> Result<bool, Error> {
 
     tokio::time::sleep(args.settle).await;
     let proc_idle = args.server_pid.and_then(Proc::read);
+    let proc2_idle = args.server_pid2.and_then(Proc::read);
     let cpu_connected = sysstat::self_cpu();
     shared.expected.set(shared.connected.get() as u32);
 
@@ -244,6 +246,7 @@ async fn run(args: &Args) -> Result<bool, Error> {
     let deliveries0 = shared.deliveries.get();
     let cpu_measure0 = sysstat::self_cpu();
     let proc_measure0 = args.server_pid.and_then(Proc::read);
+    let proc2_measure0 = args.server_pid2.and_then(Proc::read);
     let first_measured = seq;
     let measure_start = Instant::now();
     // Throughput: the most broadcasts sent and not acked at once (at most --window).
@@ -292,6 +295,7 @@ async fn run(args: &Args) -> Result<bool, Error> {
     let measure_end = Instant::now();
     let cpu_measure1 = sysstat::self_cpu();
     let proc_measure1 = args.server_pid.and_then(Proc::read);
+    let proc2_measure1 = args.server_pid2.and_then(Proc::read);
     let deliveries = shared.deliveries.get() - deliveries0;
     let sent = seq as u64;
     // Anything still in flight for a broadcast that timed out has had --round-timeout.
@@ -318,6 +322,13 @@ async fn run(args: &Args) -> Result<bool, Error> {
             idle: proc_idle.unwrap_or_default(),
             measure0: proc_measure0.unwrap_or_default(),
             measure1: proc_measure1.unwrap_or_default(),
+        }),
+        server2: args.server_pid2.map(|pid| ProcPhases {
+            pid,
+            start: proc2_start.unwrap_or_default(),
+            idle: proc2_idle.unwrap_or_default(),
+            measure0: proc2_measure0.unwrap_or_default(),
+            measure1: proc2_measure1.unwrap_or_default(),
         }),
     };
     Ok(report::print(&measured))

@@ -42,6 +42,8 @@ pub struct Measured {
     pub driver_cpu_connect: Duration,
     pub driver_cpu_measure: Duration,
     pub server: Option<ProcPhases>,
+    /// The server at `--receivers-at`, with `--server-pid2`.
+    pub server2: Option<ProcPhases>,
 }
 
 /// p50, p99 and max (nearest rank) of some durations, in microseconds.
@@ -218,38 +220,23 @@ pub fn print(m: &Measured) -> bool {
             ""
         }
     );
-    let server = m.server.map(|s| {
-        let cpu_connect = cpu_between(&s.start, &s.idle);
-        let cpu_measure = cpu_between(&s.measure0, &s.measure1);
-        let per_conn_kb =
-            s.idle.rss_kb.saturating_sub(s.start.rss_kb) as f64 / m.connected.max(1) as f64;
+    // With --receivers-at, each server's connections are its own receivers.
+    let remote = a.remote_receivers().min(m.connected);
+    let server = m
+        .server
+        .map(|s| server_stats("server", &s, m.connected - remote, m.deliveries));
+    let server2 = m
+        .server2
+        .map(|s| server_stats("second server", &s, remote, m.deliveries));
+    // Deliveries to the second server's receivers: exact when the check is OK (every receiver
+    // got every broadcast).
+    let cross_rate = rate * remote as f64 / m.connected.max(1) as f64;
+    if let Some(second) = a.receivers_at {
         println!(
-            "  server pid {}: CPU connect {:.3} s, measure {:.3} s ({:.2} µs/delivery, source {}); RSS start {}, idle {} ({:.1} KiB/connection), end {}, peak {}",
-            s.pid,
-            cpu_connect.as_secs_f64(),
-            cpu_measure.as_secs_f64(),
-            us_per(cpu_measure, m.deliveries),
-            if s.measure1.cpu_sched.is_some() { "schedstat" } else { "stat ticks" },
-            mib(s.start.rss_kb),
-            mib(s.idle.rss_kb),
-            per_conn_kb,
-            mib(s.measure1.rss_kb),
-            mib(s.measure1.hwm_kb),
+            "  cross-node: {remote} of {} receivers at {second}: {cross_rate:.0} deliveries/s crossed to it",
+            m.connected
         );
-        json!({
-            "pid": s.pid,
-            "cpu_connect_s": cpu_connect.as_secs_f64(),
-            "cpu_measure_s": cpu_measure.as_secs_f64(),
-            "cpu_us_per_delivery": us_per(cpu_measure, m.deliveries),
-            "cpu_source": if s.measure1.cpu_sched.is_some() { "schedstat" } else { "stat" },
-            "cpu_total_ticks_s": s.measure1.cpu_ticks.as_secs_f64(),
-            "rss_start_kb": s.start.rss_kb,
-            "rss_idle_kb": s.idle.rss_kb,
-            "rss_per_connection_kb": per_conn_kb,
-            "rss_end_kb": s.measure1.rss_kb,
-            "rss_peak_kb": s.measure1.hwm_kb,
-        })
-    });
+    }
     let p = |p: Pct| json!({"p50": p.p50, "p99": p.p99, "max": p.max, "n": p.n});
     let line = json!({
         "bench": "sio-load",
@@ -289,7 +276,56 @@ pub fn print(m: &Measured) -> bool {
         "clock_fallbacks": crate::rxstream::fallbacks(),
         "measure_wall_s": m.measure_time.as_secs_f64(),
         "server_stats": server,
+        "receivers_at": a.receivers_at.map(|s| s.to_string()),
+        "remote_receivers": remote,
+        "cross_node_deliveries_per_s": cross_rate,
+        "server2_stats": server2,
     });
     println!("{line}");
     ok
+}
+
+/// Prints a server's line (`connections`: the receivers it holds) and returns its JSON.
+#[allow(clippy::print_stdout)]
+fn server_stats(
+    name: &str,
+    s: &ProcPhases,
+    connections: usize,
+    deliveries: u64,
+) -> serde_json::Value {
+    let cpu_connect = cpu_between(&s.start, &s.idle);
+    let cpu_measure = cpu_between(&s.measure0, &s.measure1);
+    let per_conn_kb =
+        s.idle.rss_kb.saturating_sub(s.start.rss_kb) as f64 / connections.max(1) as f64;
+    println!(
+        "  {name} pid {}: CPU connect {:.3} s, measure {:.3} s ({:.2} µs/delivery, source {}); RSS start {}, idle {} ({:.1} KiB/connection), end {}, peak {}",
+        s.pid,
+        cpu_connect.as_secs_f64(),
+        cpu_measure.as_secs_f64(),
+        us_per(cpu_measure, deliveries),
+        if s.measure1.cpu_sched.is_some() {
+            "schedstat"
+        } else {
+            "stat ticks"
+        },
+        mib(s.start.rss_kb),
+        mib(s.idle.rss_kb),
+        per_conn_kb,
+        mib(s.measure1.rss_kb),
+        mib(s.measure1.hwm_kb),
+    );
+    json!({
+        "pid": s.pid,
+        "connections": connections,
+        "cpu_connect_s": cpu_connect.as_secs_f64(),
+        "cpu_measure_s": cpu_measure.as_secs_f64(),
+        "cpu_us_per_delivery": us_per(cpu_measure, deliveries),
+        "cpu_source": if s.measure1.cpu_sched.is_some() { "schedstat" } else { "stat" },
+        "cpu_total_ticks_s": s.measure1.cpu_ticks.as_secs_f64(),
+        "rss_start_kb": s.start.rss_kb,
+        "rss_idle_kb": s.idle.rss_kb,
+        "rss_per_connection_kb": per_conn_kb,
+        "rss_end_kb": s.measure1.rss_kb,
+        "rss_peak_kb": s.measure1.hwm_kb,
+    })
 }
