@@ -293,6 +293,32 @@ impl NodeProc {
         assert!(status.success(), "kill -{sig} failed");
     }
 
+    /// Freezes the process (SIGSTOP) and waits until every thread of it is stopped.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+        let task_dir = format!("/proc/{}/task", self._child.0.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let states: Vec<String> = std::fs::read_dir(&task_dir)
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+                .map(|stat| {
+                    stat.rsplit_once(") ")
+                        .map(|(_, rest)| rest[..1].to_owned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            if states.iter().all(|s| s == "T" || s == "t") {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the process does not stop: thread states {states:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Kills the process with SIGKILL and reaps it.
     pub fn kill(&mut self) {
         let _ = self._child.0.kill();
