@@ -1,10 +1,10 @@
 //! Classic adapter: a node process killed with SIGKILL while another node's `fetchSockets`
 //! waits for it. The node is frozen (SIGSTOP) first, so that the request is surely pending when
-//! it dies; the request then ends at the requests timeout (3 s here) with the answers that
-//! came, it never hangs (the test waits until every thread of the frozen process is stopped:
-//! a SIGSTOP takes effect only when its threads are next scheduled). Both kinds die: a Node `socket.io` node under a wsx request, and a wsx
-//! node process (this test binary run again as a node, see [`wsx_node_process`]) under a Node
-//! request and a wsx one.
+//! it dies (the test waits until every thread of the frozen process is stopped: a SIGSTOP takes
+//! effect only when its threads are next scheduled); the request then ends at the requests
+//! timeout (3 s here) with the answers that came, it never hangs. Both kinds die: a Node
+//! `socket.io` node under a wsx request, and a wsx node process (this test binary run again as
+//! a node, see [`wsx_node_process`]) under a Node request and a wsx one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -437,13 +437,7 @@ impl WsxNode {
             .expect("redis");
         let c = cluster.clone();
         let io = SocketIo::new(Config::default().adapter(move |nsp| c.adapter(nsp)));
-        io.ns("/", |socket| async move {
-            socket.on("join", |s, mut e| async move {
-                let room: String = e.arg(0).unwrap();
-                s.join([room]);
-                e.ack("joined");
-            });
-        });
+        io.ns("/", |socket| async move { room_handlers(&socket, false) });
         let server_side = server_side_handlers(&io);
         let base = serve(io.clone()).await;
         WsxNode {
@@ -484,18 +478,7 @@ impl ShardedNode {
             .expect("redis cluster");
         let c = cluster.clone();
         let io = SocketIo::new(Config::default().adapter(move |nsp| c.adapter(nsp)));
-        io.ns("/", |socket| async move {
-            socket.on("join", |s, mut e| async move {
-                let room: String = e.arg(0).unwrap();
-                s.join([room]);
-                e.ack("joined");
-            });
-            socket.on("leave", |s, mut e| async move {
-                let room: String = e.arg(0).unwrap();
-                s.leave(&room);
-                e.ack("left");
-            });
-        });
+        io.ns("/", |socket| async move { room_handlers(&socket, false) });
         let server_side = server_side_handlers(&io);
         let base = serve(io.clone()).await;
         ShardedNode {
@@ -508,10 +491,7 @@ impl ShardedNode {
 
     /// Waits (bounded) for the next server-side emit this node received.
     pub async fn next_server_side(&mut self) -> Vec<Data> {
-        tokio::time::timeout(T, self.server_side.recv())
-            .await
-            .expect("no server-side emit within the deadline")
-            .expect("server-side channel closed")
+        next_within(&mut self.server_side, "server-side emit").await
     }
 }
 
@@ -635,10 +615,33 @@ pub async fn serve(io: SocketIo) -> String {
 
 /// Waits (bounded) for the next server-side emit a wsx node received.
 pub async fn next_server_side(node: &mut WsxNode) -> Vec<Data> {
-    tokio::time::timeout(T, node.server_side.recv())
+    next_within(&mut node.server_side, "server-side emit").await
+}
+
+/// The next item of `rx`, waited on at most [`T`].
+pub async fn next_within<V>(rx: &mut UnboundedReceiver<V>, what: &str) -> V {
+    tokio::time::timeout(T, rx.recv())
         .await
-        .expect("no server-side emit within the deadline")
-        .expect("server-side channel closed")
+        .unwrap_or_else(|_| panic!("no {what} within {T:?}"))
+        .unwrap_or_else(|| panic!("the {what} channel closed"))
+}
+
+/// The test nodes' room events: "join" (room; acked "joined") and "leave" (room; acked
+/// "left"); with `set_data`, "join" also sets the socket's data to `{"joined": room}`.
+pub fn room_handlers(socket: &wsx_socketio::Socket, set_data: bool) {
+    socket.on("join", move |s, mut e| async move {
+        let room: String = e.arg(0).unwrap();
+        s.join([room.clone()]);
+        if set_data {
+            s.set_data(json!({ "joined": room }));
+        }
+        e.ack("joined");
+    });
+    socket.on("leave", |s, mut e| async move {
+        let room: String = e.arg(0).unwrap();
+        s.leave(&room);
+        e.ack("left");
+    });
 }
 
 fn free_port() -> u16 {
@@ -895,19 +898,7 @@ impl StreamsNode {
         let (tx, connections) = unbounded_channel();
         io.ns("/", move |socket| {
             let _ = tx.send((socket.id().to_owned(), socket.recovered()));
-            async move {
-                socket.on("join", |s, mut e| async move {
-                    let room: String = e.arg(0).unwrap();
-                    s.join([room.clone()]);
-                    s.set_data(json!({ "joined": room }));
-                    e.ack("joined");
-                });
-                socket.on("leave", |s, mut e| async move {
-                    let room: String = e.arg(0).unwrap();
-                    s.leave(&room);
-                    e.ack("left");
-                });
-            }
+            async move { room_handlers(&socket, true) }
         });
         let server_side = server_side_handlers(&io);
         let base = serve(io.clone()).await;
@@ -922,18 +913,12 @@ impl StreamsNode {
 
     /// Waits (bounded) for the next server-side emit this node received.
     pub async fn next_server_side(&mut self) -> Vec<Data> {
-        tokio::time::timeout(T, self.server_side.recv())
-            .await
-            .expect("no server-side emit within the deadline")
-            .expect("server-side channel closed")
+        next_within(&mut self.server_side, "server-side emit").await
     }
 
     /// Waits (bounded) for the next connection: (socket id, recovered).
     pub async fn next_connection(&mut self) -> (String, bool) {
-        tokio::time::timeout(T, self.connections.recv())
-            .await
-            .expect("no connection within the deadline")
-            .expect("connection channel closed")
+        next_within(&mut self.connections, "connection").await
     }
 
     /// Waits until this node knows `n` nodes (itself included) serving `/`.
