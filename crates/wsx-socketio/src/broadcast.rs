@@ -204,7 +204,7 @@ impl BroadcastOperator {
             for id in &ids {
                 if let Some(socket) = map.get(id) {
                     if !volatile || socket.writable() {
-                        socket.send_encoded_with(&encoded, compress);
+                        socket.send_broadcast(&encoded, compress);
                     }
                 }
             }

@@ -374,12 +374,18 @@ impl Socket {
         }
     }
 
+    /// Sends to this socket alone, written at once.
     pub(crate) fn send_encoded(&self, encoded: &Encoded) -> bool {
-        self.send_encoded_with(encoded, true)
+        self.connected() && self.0.session.send_out_with(encoded.frames(), true, false)
     }
 
-    pub(crate) fn send_encoded_with(&self, encoded: &Encoded, compress: bool) -> bool {
-        self.connected() && self.0.session.send_out_with(encoded.frames(), compress)
+    /// Sends one receiver's copy of a broadcast, batched with this turn's other broadcasts.
+    pub(crate) fn send_broadcast(&self, encoded: &Encoded, compress: bool) -> bool {
+        self.connected()
+            && self
+                .0
+                .session
+                .send_out_with(encoded.frames(), compress, true)
     }
 
     /// Whether a packet would go out now (a volatile emit is dropped otherwise).

@@ -379,14 +379,18 @@ impl Session {
 
     /// Sends pre-encoded packets, in order and atomically (no other packet in between).
     pub(crate) fn send_out(self: &Arc<Self>, packets: impl IntoIterator<Item = Out>) -> bool {
-        self.send_out_with(packets, true)
+        self.send_out_with(packets, true, false)
     }
 
-    /// [`send_out`](Self::send_out), choosing whether WebSocket frames may be compressed.
+    /// [`send_out`](Self::send_out), choosing whether WebSocket frames may be compressed,
+    /// and whether they are written at once or with the other frames of this turn's
+    /// broadcasts (`batched`, [`wsx::Sender::send_batched`]): a room broadcast wants one
+    /// write per receiver for a burst of messages, an ack to its sender wants no wait.
     pub(crate) fn send_out_with(
         self: &Arc<Self>,
         packets: impl IntoIterator<Item = Out>,
         compress: bool,
+        batched: bool,
     ) -> bool {
         let mut st = self.state();
         if st.closed.is_some() || st.closing {
@@ -395,7 +399,12 @@ impl Session {
         match &st.transport {
             Transport::WebSocket(sender) => {
                 for p in packets {
-                    match sender.send_batched(p.to_ws(), compress) {
+                    let status = if batched {
+                        sender.send_batched(p.to_ws(), compress)
+                    } else {
+                        sender.send_with(p.to_ws(), compress)
+                    };
+                    match status {
                         SendStatus::Queued | SendStatus::Backpressure => {}
                         SendStatus::Dropped | SendStatus::Closed => {
                             drop(st);
