@@ -42,6 +42,7 @@
 #![forbid(unsafe_code)]
 
 mod adapter;
+mod cluster;
 mod codec;
 mod hub;
 mod request;

@@ -28,32 +28,18 @@ use rmpv::Value as Mp;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use wsx_socketio::adapter::{
-    Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck, ServerSideAcks,
-    SocketInfo,
+    Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAcks, SocketInfo,
 };
 use wsx_socketio::socketio::{Packet, PacketData};
 use wsx_socketio::{Data, WeakNamespace};
 
-use crate::adapter::{describe_socket, flags_value, options, socket_info, string_list};
+use crate::adapter::{flags_value, options, socket_info};
 use crate::codec::{self, map, s, strings};
-use crate::request::{
-    AckReply, Pending, answer_broadcast_with_ack, broadcast_acks, ms, value_data,
-};
+use crate::request::{AckReply, Pending, broadcast_acks, ms, value_data};
 use crate::{Error, Metrics, MetricsInner};
 
 /// Message types of socket.io-adapter's `ClusterAdapter`.
-mod kind {
-    pub const BROADCAST: u64 = 3;
-    pub const SOCKETS_JOIN: u64 = 4;
-    pub const SOCKETS_LEAVE: u64 = 5;
-    pub const DISCONNECT_SOCKETS: u64 = 6;
-    pub const FETCH_SOCKETS: u64 = 7;
-    pub const FETCH_SOCKETS_RESPONSE: u64 = 8;
-    pub const SERVER_SIDE_EMIT: u64 = 9;
-    pub const SERVER_SIDE_EMIT_RESPONSE: u64 = 10;
-    pub const BROADCAST_CLIENT_COUNT: u64 = 11;
-    pub const BROADCAST_ACK: u64 = 12;
-}
+use crate::cluster::{self, kind};
 
 /// Which rooms get a channel of their own (Node's `subscriptionMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -881,17 +867,9 @@ impl NsShard {
             .and_then(Mp::as_str)
             .unwrap_or_default()
             .to_owned();
-        let respond = |kind: u64, data: Mp| {
-            shared.publish(
-                format!("{}{requester}#", self.channel),
-                encode(shared, &self.nsp, kind, data),
-            );
-        };
-        let data_json = codec::to_json(data);
-        let local_op = || ns.broadcast_with(options(&data_json["opts"]));
-        let request_id = codec::get(data, "requestId").and_then(Mp::as_str);
+        let reply_channel = format!("{}{requester}#", self.channel);
         match kind {
-            kind::BROADCAST => {
+            kind::BROADCAST if codec::get(data, "requestId").and_then(Mp::as_str).is_none() => {
                 let Some(Mp::Array(args)) =
                     codec::get(data, "packet").and_then(|p| codec::get(p, "data"))
                 else {
@@ -899,104 +877,35 @@ impl NsShard {
                     tracing::warn!("wsx-redis: ignoring a broadcast without data");
                     return;
                 };
-                match request_id {
-                    None => {
-                        let packet = Packet::event(&self.nsp, codec::to_payload(args));
-                        if !local_op().emit_packet(&packet) {
-                            tracing::warn!(
-                                "wsx-redis: ignoring a broadcast that cannot be encoded"
-                            );
-                        }
-                    }
-                    Some(request_id) => {
-                        let args = codec::to_payload(args).to_data().unwrap_or_default();
-                        let count = |n: usize| {
-                            respond(
-                                kind::BROADCAST_CLIENT_COUNT,
-                                map(vec![
-                                    ("requestId", s(request_id)),
-                                    ("clientCount", Mp::from(n as u64)),
-                                ]),
-                            )
-                        };
-                        let channel = format!("{}{requester}#", self.channel);
-                        let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
-                        let commands = shared.commands.clone();
-                        let request_id = request_id.to_owned();
-                        let ack = move |first: Mp| {
-                            let data = map(vec![("requestId", s(&request_id)), ("packet", first)]);
-                            let bytes = encode_with(&uid, &nsp, kind::BROADCAST_ACK, data);
-                            let _ = commands.send(Command::Publish(channel.clone(), bytes));
-                        };
-                        answer_broadcast_with_ack(
-                            &shared.handle,
-                            local_op(),
-                            &data_json["opts"],
-                            shared.requests_timeout,
-                            args,
-                            count,
-                            ack,
-                        );
-                    }
+                let opts = options(&codec::to_json(data)["opts"]);
+                let packet = Packet::event(&self.nsp, codec::to_payload(args));
+                if !ns.broadcast_with(opts).emit_packet(&packet) {
+                    tracing::warn!("wsx-redis: ignoring a broadcast that cannot be encoded");
                 }
-            }
-            kind::SOCKETS_JOIN => local_op().sockets_join(string_list(&data_json["rooms"])),
-            kind::SOCKETS_LEAVE => local_op().sockets_leave(string_list(&data_json["rooms"])),
-            kind::DISCONNECT_SOCKETS => {
-                local_op().disconnect_sockets(data_json["close"].as_bool().unwrap_or(false))
-            }
-            kind::FETCH_SOCKETS => {
-                let Some(request_id) = request_id else {
-                    return;
-                };
-                let sockets: Vec<Mp> = local_op()
-                    .sockets()
-                    .iter()
-                    .map(|socket| codec::from_json(&describe_socket(socket)))
-                    .collect();
-                respond(
-                    kind::FETCH_SOCKETS_RESPONSE,
-                    map(vec![
-                        ("requestId", s(request_id)),
-                        ("sockets", Mp::Array(sockets)),
-                    ]),
-                );
-            }
-            kind::SERVER_SIDE_EMIT => {
-                let Some(Mp::Array(packet)) = codec::get(data, "packet") else {
-                    shared.metrics.malformed();
-                    return;
-                };
-                let mut args = codec::to_payload(packet).to_data().unwrap_or_default();
-                if args.is_empty() {
-                    return;
-                }
-                let Data::Json(Value::String(event)) = args.remove(0) else {
-                    return;
-                };
-                let Some(request_id) = request_id.map(str::to_owned) else {
-                    ns.dispatch_server_side_emit(&event, args);
-                    return;
-                };
-                let channel = format!("{}{requester}#", self.channel);
-                let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
-                let commands = shared.commands.clone();
-                let ack = ServerSideAck::new(move |answer| {
-                    let data = map(vec![
-                        ("requestId", s(&request_id)),
-                        ("packet", codec::from_data(&answer)),
-                    ]);
-                    let bytes = encode_with(&uid, &nsp, kind::SERVER_SIDE_EMIT_RESPONSE, data);
-                    let _ = commands.send(Command::Publish(channel, bytes));
-                });
-                ns.dispatch_server_side_emit_with_ack(&event, args, ack);
             }
             kind::FETCH_SOCKETS_RESPONSE
             | kind::SERVER_SIDE_EMIT_RESPONSE
             | kind::BROADCAST_CLIENT_COUNT
             | kind::BROADCAST_ACK => self.on_response(msg),
             other => {
-                tracing::debug!(kind = other, "wsx-redis: ignoring an unknown message type");
+                let reply = |kind: u64, data: Mp| {
+                    shared.publish(reply_channel.clone(), encode(shared, &self.nsp, kind, data));
+                };
+                let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
+                let (commands, later_channel) = (shared.commands.clone(), reply_channel.clone());
+                let reply_later = move |kind: u64, data: Mp| {
+                    let bytes = encode_with(&uid, &nsp, kind, data);
+                    let _ = commands.send(Command::Publish(later_channel.clone(), bytes));
+                };
+                let local = cluster::Local {
+                    ns: &ns,
+                    metrics: &shared.metrics,
+                    handle: &shared.handle,
+                    requests_timeout: shared.requests_timeout,
+                };
+                if !cluster::on_request(&local, other, data, &reply, reply_later) {
+                    tracing::debug!(kind = other, "wsx-redis: ignoring an unknown message type");
+                }
             }
         }
     }

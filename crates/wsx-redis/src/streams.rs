@@ -53,31 +53,23 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use wsx_socketio::adapter::{
     Adapter, BoxFuture, BroadcastOptions, DeliverWithOffset, MemoryAdapter, RemoteAck,
-    RestoredSession, ServerSideAck, ServerSideAcks, SessionState, SocketInfo,
+    RestoredSession, ServerSideAcks, SessionState, SocketInfo,
 };
 use wsx_socketio::socketio::{Packet, PacketData};
 use wsx_socketio::{Data, WeakNamespace};
 
-use crate::adapter::{describe_socket, flags_value, options, socket_info, string_list};
+use crate::adapter::{flags_value, options, socket_info, string_list};
+use crate::cluster;
 use crate::codec::{self, map, s, strings};
-use crate::request::{AckReply, Pending, answer_broadcast_with_ack, broadcast_acks, value_data};
+use crate::request::{AckReply, Pending, broadcast_acks, value_data};
 use crate::sharded::{ack_broadcast_data, read_ack_reply};
 use crate::{Error, Metrics, MetricsInner};
 
 /// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
 mod kind {
+    pub use crate::cluster::kind::*;
     pub const INITIAL_HEARTBEAT: u64 = 1;
     pub const HEARTBEAT: u64 = 2;
-    pub const BROADCAST: u64 = 3;
-    pub const SOCKETS_JOIN: u64 = 4;
-    pub const SOCKETS_LEAVE: u64 = 5;
-    pub const DISCONNECT_SOCKETS: u64 = 6;
-    pub const FETCH_SOCKETS: u64 = 7;
-    pub const FETCH_SOCKETS_RESPONSE: u64 = 8;
-    pub const SERVER_SIDE_EMIT: u64 = 9;
-    pub const SERVER_SIDE_EMIT_RESPONSE: u64 = 10;
-    pub const BROADCAST_CLIENT_COUNT: u64 = 11;
-    pub const BROADCAST_ACK: u64 = 12;
     pub const ADAPTER_CLOSE: u64 = 13;
 }
 
@@ -924,129 +916,36 @@ impl NsStream {
             );
             return;
         };
-        let respond = |kind: u64, data: Mp| self.publish(shared, kind, Some(data), None);
-        let data_json = codec::to_json(&data);
-        let local_op = || ns.broadcast_with(options(&data_json["opts"]));
         let request_id = codec::get(&data, "requestId").and_then(Mp::as_str);
         match entry.kind {
-            kind::BROADCAST => {
+            kind::BROADCAST if request_id.is_none() => {
                 let packet = codec::get(&data, "packet");
                 let Some(Mp::Array(args)) = packet.and_then(|p| codec::get(p, "data")) else {
                     shared.metrics.malformed();
                     tracing::warn!("wsx-redis: streams: ignoring a broadcast without data");
                     return;
                 };
-                match request_id {
-                    None => {
-                        let mut payload = codec::to_payload(args);
-                        // Node's addOffsetIfNecessary: an EVENT without ack id, not volatile.
-                        let is_event = packet
-                            .and_then(|p| codec::get(p, "type"))
-                            .and_then(Mp::as_u64)
-                            .is_none_or(|t| t == 2);
-                        let no_ack = packet.and_then(|p| codec::get(p, "id")).is_none();
-                        let not_volatile = data_json["opts"]["flags"].get("volatile").is_none();
-                        if ns.recovery_config().is_some() && is_event && no_ack && not_volatile {
-                            payload.args.push(Value::String(offset.to_owned()));
-                        }
-                        let packet = Packet::event(&self.nsp, payload);
-                        if !local_op().emit_packet(&packet) {
-                            tracing::warn!(
-                                "wsx-redis: streams: ignoring a broadcast that cannot be encoded"
-                            );
-                        }
-                    }
-                    Some(request_id) => {
-                        let args = codec::to_payload(args).to_data().unwrap_or_default();
-                        let count = |n: usize| {
-                            respond(
-                                kind::BROADCAST_CLIENT_COUNT,
-                                map(vec![
-                                    ("requestId", s(request_id)),
-                                    ("clientCount", Mp::from(n as u64)),
-                                ]),
-                            )
-                        };
-                        let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
-                        let tx = shared.publish.clone();
-                        let request_id = request_id.to_owned();
-                        let ack = move |first: Mp| {
-                            let data = map(vec![("requestId", s(&request_id)), ("packet", first)]);
-                            let _ = tx.send(Outgoing {
-                                fields: entry_fields(&uid, &nsp, kind::BROADCAST_ACK, Some(&data)),
-                                deliver: None,
-                                queued: Instant::now(),
-                            });
-                        };
-                        answer_broadcast_with_ack(
-                            &shared.handle,
-                            local_op(),
-                            &data_json["opts"],
-                            shared.requests_timeout,
-                            args,
-                            count,
-                            ack,
-                        );
-                    }
+                let data_json = codec::to_json(&data);
+                let mut payload = codec::to_payload(args);
+                // Node's addOffsetIfNecessary: an EVENT without ack id, not volatile.
+                let is_event = packet
+                    .and_then(|p| codec::get(p, "type"))
+                    .and_then(Mp::as_u64)
+                    .is_none_or(|t| t == 2);
+                let no_ack = packet.and_then(|p| codec::get(p, "id")).is_none();
+                let not_volatile = data_json["opts"]["flags"].get("volatile").is_none();
+                if ns.recovery_config().is_some() && is_event && no_ack && not_volatile {
+                    payload.args.push(Value::String(offset.to_owned()));
                 }
-            }
-            kind::SOCKETS_JOIN => local_op().sockets_join(string_list(&data_json["rooms"])),
-            kind::SOCKETS_LEAVE => local_op().sockets_leave(string_list(&data_json["rooms"])),
-            kind::DISCONNECT_SOCKETS => {
-                local_op().disconnect_sockets(data_json["close"].as_bool().unwrap_or(false))
-            }
-            kind::FETCH_SOCKETS => {
-                let Some(request_id) = request_id else {
-                    return;
-                };
-                let sockets: Vec<Mp> = local_op()
-                    .sockets()
-                    .iter()
-                    .map(|socket| codec::from_json(&describe_socket(socket)))
-                    .collect();
-                respond(
-                    kind::FETCH_SOCKETS_RESPONSE,
-                    map(vec![
-                        ("requestId", s(request_id)),
-                        ("sockets", Mp::Array(sockets)),
-                    ]),
-                );
-            }
-            kind::SERVER_SIDE_EMIT => {
-                let Some(Mp::Array(packet)) = codec::get(&data, "packet") else {
-                    shared.metrics.malformed();
-                    return;
-                };
-                let mut args = codec::to_payload(packet).to_data().unwrap_or_default();
-                if args.is_empty() {
-                    return;
+                let packet = Packet::event(&self.nsp, payload);
+                if !ns
+                    .broadcast_with(options(&data_json["opts"]))
+                    .emit_packet(&packet)
+                {
+                    tracing::warn!(
+                        "wsx-redis: streams: ignoring a broadcast that cannot be encoded"
+                    );
                 }
-                let Data::Json(Value::String(event)) = args.remove(0) else {
-                    return;
-                };
-                let Some(request_id) = request_id.map(str::to_owned) else {
-                    ns.dispatch_server_side_emit(&event, args);
-                    return;
-                };
-                let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
-                let tx = shared.publish.clone();
-                let ack = ServerSideAck::new(move |answer| {
-                    let data = map(vec![
-                        ("requestId", s(&request_id)),
-                        ("packet", codec::from_data(&answer)),
-                    ]);
-                    let _ = tx.send(Outgoing {
-                        fields: entry_fields(
-                            &uid,
-                            &nsp,
-                            kind::SERVER_SIDE_EMIT_RESPONSE,
-                            Some(&data),
-                        ),
-                        deliver: None,
-                        queued: Instant::now(),
-                    });
-                });
-                ns.dispatch_server_side_emit_with_ack(&event, args, ack);
             }
             kind::FETCH_SOCKETS_RESPONSE
             | kind::SERVER_SIDE_EMIT_RESPONSE
@@ -1059,10 +958,28 @@ impl NsStream {
                 self.pending.deliver(id, Heard::Answer(entry.uid, msg));
             }
             other => {
-                tracing::debug!(
-                    kind = other,
-                    "wsx-redis: streams: ignoring an unknown message type"
-                );
+                let reply = |kind: u64, data: Mp| self.publish(shared, kind, Some(data), None);
+                let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
+                let tx = shared.publish.clone();
+                let reply_later = move |kind: u64, data: Mp| {
+                    let _ = tx.send(Outgoing {
+                        fields: entry_fields(&uid, &nsp, kind, Some(&data)),
+                        deliver: None,
+                        queued: Instant::now(),
+                    });
+                };
+                let local = cluster::Local {
+                    ns: &ns,
+                    metrics: &shared.metrics,
+                    handle: &shared.handle,
+                    requests_timeout: shared.requests_timeout,
+                };
+                if !cluster::on_request(&local, other, &data, &reply, reply_later) {
+                    tracing::debug!(
+                        kind = other,
+                        "wsx-redis: streams: ignoring an unknown message type"
+                    );
+                }
             }
         }
     }
