@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use rmpv::Value as Mp;
 use serde_json::Value;
-use wsx_socketio::adapter::ServerSideAck;
+use wsx_socketio::adapter::{BroadcastOptions, ServerSideAck, ServerSideAcks, SocketInfo};
 use wsx_socketio::{Data, Namespace};
 
 use crate::MetricsInner;
-use crate::adapter::{describe_socket, options, string_list};
-use crate::codec::{self, map, s};
-use crate::request::answer_broadcast_with_ack;
+use crate::adapter::{describe_socket, options, socket_info, string_list};
+use crate::codec::{self, map, s, strings};
+use crate::request::{AckReply, answer_broadcast_with_ack, ms, value_data};
 
 /// Message types of `ClusterAdapter` (the streams adapter adds its heartbeats).
 pub(crate) mod kind {
@@ -138,4 +138,79 @@ pub(crate) fn on_request(
         _ => return false,
     }
     true
+}
+
+/// `data.<key>` of a message as application data (binary kept).
+pub(crate) fn field_data(msg: &Mp, key: &str) -> Data {
+    value_data(codec::get(msg, "data").and_then(|d| codec::get(d, key)))
+}
+
+/// The `data` of a broadcast with acknowledgements (the sharded and streams adapters').
+pub(crate) fn ack_broadcast_data(
+    payload: &wsx_socketio::socketio::Payload,
+    opts: &BroadcastOptions,
+    request_id: &str,
+    ack_timeout: Duration,
+) -> Mp {
+    map(vec![
+        (
+            "packet",
+            map(vec![
+                ("type", Mp::from(2)),
+                ("data", codec::from_payload(payload)),
+            ]),
+        ),
+        ("requestId", s(request_id)),
+        (
+            "opts",
+            map(vec![
+                ("rooms", strings(&opts.rooms)),
+                ("except", strings(&opts.except)),
+                ("flags", map(vec![("timeout", ms(ack_timeout))])),
+            ]),
+        ),
+    ])
+}
+
+/// What a `{type, data}` answer to a broadcast with acknowledgements says (the sharded and
+/// streams adapters' messages).
+pub(crate) fn read_ack_reply(r: &Mp) -> AckReply {
+    match codec::get(r, "type").and_then(Mp::as_u64) {
+        Some(kind::BROADCAST_CLIENT_COUNT) => AckReply::Count(
+            codec::get(r, "data")
+                .and_then(|d| codec::get(d, "clientCount"))
+                .and_then(Mp::as_u64)
+                .unwrap_or(0) as usize,
+        ),
+        Some(kind::BROADCAST_ACK) => AckReply::Ack(field_data(r, "packet")),
+        _ => AckReply::Other,
+    }
+}
+
+/// `[event, ...args]`: a server-side emit's `packet`.
+pub(crate) fn event_packet(event: &str, args: &[Data]) -> Mp {
+    let mut packet = vec![s(event)];
+    packet.extend(args.iter().map(codec::from_data));
+    Mp::Array(packet)
+}
+
+/// The sockets in the answers to a fetch (`{type, data: {sockets}}` each).
+pub(crate) fn fetched_sockets(answers: &[Mp]) -> Vec<SocketInfo> {
+    answers
+        .iter()
+        .filter_map(|r| codec::get(r, "data").and_then(|d| codec::get(d, "sockets")))
+        .flat_map(|list| match codec::to_json(list) {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        })
+        .filter_map(|v| socket_info(&v))
+        .collect()
+}
+
+/// The answers to a server-side emit with acknowledgement (`{type, data: {packet}}` each).
+pub(crate) fn server_side_acks(answers: &[Mp], expected: usize) -> ServerSideAcks {
+    ServerSideAcks {
+        answers: answers.iter().map(|r| field_data(r, "packet")).collect(),
+        expected,
+    }
 }

@@ -33,13 +33,15 @@ use wsx_socketio::adapter::{
 use wsx_socketio::socketio::{Packet, PacketData};
 use wsx_socketio::{Data, WeakNamespace};
 
-use crate::adapter::{flags_value, options, socket_info};
+use crate::adapter::{flags_value, options};
 use crate::codec::{self, map, s, strings};
-use crate::request::{AckReply, Pending, broadcast_acks, ms, value_data};
+use crate::request::{Pending, broadcast_acks};
 use crate::{Error, Metrics, MetricsInner};
 
 /// Message types of socket.io-adapter's `ClusterAdapter`.
-use crate::cluster::{self, kind};
+use crate::cluster::{
+    self, ack_broadcast_data, event_packet, fetched_sockets, kind, read_ack_reply, server_side_acks,
+};
 
 /// Which rooms get a channel of their own (Node's `subscriptionMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -692,18 +694,7 @@ impl Adapter for ShardedAdapter {
             vec![("opts", self.opts_value(opts))],
             timeout,
         );
-        Box::pin(async move {
-            let (answers, _) = request.await;
-            answers
-                .iter()
-                .filter_map(|r| codec::get(r, "data").and_then(|d| codec::get(d, "sockets")))
-                .flat_map(|list| match codec::to_json(list) {
-                    Value::Array(a) => a,
-                    _ => Vec::new(),
-                })
-                .filter_map(|v| socket_info(&v))
-                .collect()
-        })
+        Box::pin(async move { fetched_sockets(&request.await.0) })
     }
 
     fn broadcast_with_ack_remote(
@@ -749,77 +740,23 @@ impl Adapter for ShardedAdapter {
     }
 
     fn server_side_emit(&self, event: &str, args: &[Data]) {
-        let mut packet = vec![s(event)];
-        packet.extend(args.iter().map(codec::from_data));
         self.publish(
             self.st.channel.clone(),
             kind::SERVER_SIDE_EMIT,
-            map(vec![("packet", Mp::Array(packet))]),
+            map(vec![("packet", event_packet(event, args))]),
         );
     }
 
     fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
-        let mut packet = vec![s(event)];
-        packet.extend(args.iter().map(codec::from_data));
         let request = self.request(
             kind::SERVER_SIDE_EMIT,
-            vec![("packet", Mp::Array(packet))],
+            vec![("packet", event_packet(event, args))],
             self.shared.requests_timeout,
         );
         Box::pin(async move {
             let (answers, expected) = request.await;
-            ServerSideAcks {
-                answers: answers.iter().map(|r| field_data(r, "packet")).collect(),
-                expected,
-            }
+            server_side_acks(&answers, expected)
         })
-    }
-}
-
-/// `data.<key>` of a message as application data (binary kept).
-fn field_data(msg: &Mp, key: &str) -> Data {
-    value_data(codec::get(msg, "data").and_then(|d| codec::get(d, key)))
-}
-
-/// The `data` of a broadcast with acknowledgements (the sharded and streams adapters').
-pub(crate) fn ack_broadcast_data(
-    payload: &wsx_socketio::socketio::Payload,
-    opts: &BroadcastOptions,
-    request_id: &str,
-    ack_timeout: Duration,
-) -> Mp {
-    map(vec![
-        (
-            "packet",
-            map(vec![
-                ("type", Mp::from(2)),
-                ("data", codec::from_payload(payload)),
-            ]),
-        ),
-        ("requestId", s(request_id)),
-        (
-            "opts",
-            map(vec![
-                ("rooms", strings(&opts.rooms)),
-                ("except", strings(&opts.except)),
-                ("flags", map(vec![("timeout", ms(ack_timeout))])),
-            ]),
-        ),
-    ])
-}
-
-/// What a `{type, data}` answer to a broadcast with acknowledgements says (the sharded and
-/// streams adapters' messages).
-pub(crate) fn read_ack_reply(r: &Mp) -> AckReply {
-    match codec::get(r, "type").and_then(Mp::as_u64) {
-        Some(kind::BROADCAST_CLIENT_COUNT) => AckReply::Count(
-            codec::get(r, "data")
-                .and_then(|d| codec::get(d, "clientCount"))
-                .and_then(Mp::as_u64)
-                .unwrap_or(0) as usize,
-        ),
-        Some(kind::BROADCAST_ACK) => AckReply::Ack(field_data(r, "packet")),
-        _ => AckReply::Other,
     }
 }
 

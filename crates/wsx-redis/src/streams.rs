@@ -58,11 +58,12 @@ use wsx_socketio::adapter::{
 use wsx_socketio::socketio::{Packet, PacketData};
 use wsx_socketio::{Data, WeakNamespace};
 
-use crate::adapter::{flags_value, options, socket_info, string_list};
-use crate::cluster;
+use crate::adapter::{flags_value, options, string_list};
+use crate::cluster::{
+    self, ack_broadcast_data, event_packet, fetched_sockets, read_ack_reply, server_side_acks,
+};
 use crate::codec::{self, map, s, strings};
-use crate::request::{AckReply, Pending, broadcast_acks, value_data};
-use crate::sharded::{ack_broadcast_data, read_ack_reply};
+use crate::request::{AckReply, Pending, broadcast_acks};
 use crate::{Error, Metrics, MetricsInner};
 
 /// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
@@ -825,11 +826,6 @@ impl StreamsAdapter {
     }
 }
 
-/// `data.<key>` of a message as application data (binary kept).
-fn field_data(data: &Mp, key: &str) -> Data {
-    value_data(codec::get(data, key))
-}
-
 /// Whether a broadcast to `opts` reaches a socket in `rooms` (Node's `shouldIncludePacket`).
 fn should_include(rooms: &[String], opts: &Value) -> bool {
     let list = |k: &str| string_list(&opts[k]);
@@ -1100,18 +1096,7 @@ impl Adapter for StreamsAdapter {
             vec![("opts", self.opts_value(opts))],
             timeout,
         );
-        Box::pin(async move {
-            let (answers, _) = request.await;
-            answers
-                .iter()
-                .filter_map(|r| codec::get(r, "data").and_then(|d| codec::get(d, "sockets")))
-                .flat_map(|list| match codec::to_json(list) {
-                    Value::Array(a) => a,
-                    _ => Vec::new(),
-                })
-                .filter_map(|v| socket_info(&v))
-                .collect()
-        })
+        Box::pin(async move { fetched_sockets(&request.await.0) })
     }
 
     fn broadcast_with_ack_remote(
@@ -1145,31 +1130,21 @@ impl Adapter for StreamsAdapter {
     }
 
     fn server_side_emit(&self, event: &str, args: &[Data]) {
-        let mut packet = vec![s(event)];
-        packet.extend(args.iter().map(codec::from_data));
         self.publish(
             kind::SERVER_SIDE_EMIT,
-            map(vec![("packet", Mp::Array(packet))]),
+            map(vec![("packet", event_packet(event, args))]),
         );
     }
 
     fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
-        let mut packet = vec![s(event)];
-        packet.extend(args.iter().map(codec::from_data));
         let request = self.request(
             kind::SERVER_SIDE_EMIT,
-            vec![("packet", Mp::Array(packet))],
+            vec![("packet", event_packet(event, args))],
             self.shared.requests_timeout,
         );
         Box::pin(async move {
             let (answers, expected) = request.await;
-            ServerSideAcks {
-                answers: answers
-                    .iter()
-                    .map(|r| field_data(codec::get(r, "data").unwrap_or(&Mp::Nil), "packet"))
-                    .collect(),
-                expected,
-            }
+            server_side_acks(&answers, expected)
         })
     }
 
