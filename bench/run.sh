@@ -57,7 +57,7 @@
 #   -c CONFIGS   configs (default quick)
 #   -s SUBJECTS  comma-separated subjects (default all available)
 #   -k REPEAT    runs per subject and config, interleaved (default 2)
-#   -d SECONDS   measured seconds per run (default 4)
+#   -d SECONDS   measured seconds per run (default 3)
 #   -w SECONDS   warm-up seconds per run (default 1)
 #   -o FILE      append the JSON lines to FILE (default bench/results/core-DATE.jsonl)
 #   -n           no build (use the binaries already built)
@@ -75,7 +75,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-configs=quick subjects_arg="" repeat=2 dur=4 warm=1 out="" build=1 docs=1 table_only=""
+configs=quick subjects_arg="" repeat=2 dur=3 warm=1 out="" build=1 docs=1 table_only=""
 quiet=15 quiet_wait=60 noisy=25 retries=2
 while (($#)); do
   case "$1" in
