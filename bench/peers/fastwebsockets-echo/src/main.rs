@@ -35,7 +35,9 @@ async fn server_upgrade(
 }
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -44,7 +46,9 @@ fn main() {
         let listener = TcpListener::bind(&addr).await.expect("bind");
         eprintln!("fastwebsockets-echo listening on {addr}");
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);

@@ -17,7 +17,9 @@ use tokio::net::{TcpListener, TcpStream};
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -26,7 +28,9 @@ fn main() {
         let listener = TcpListener::bind(&addr).await.expect("bind");
         eprintln!("raw-tcp-echo listening on {addr}");
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let _ = conn(stream).await;
@@ -52,7 +56,8 @@ async fn conn(mut s: TcpStream) -> std::io::Result<()> {
     let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let Some(key) = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("sec-websocket-key").then(|| v.trim().to_owned())
+        k.eq_ignore_ascii_case("sec-websocket-key")
+            .then(|| v.trim().to_owned())
     }) else {
         return Ok(());
     };

@@ -7,7 +7,9 @@ use tokio::net::TcpListener;
 use tokio_websockets::{Config, Limits, ServerBuilder};
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -16,7 +18,9 @@ fn main() {
         let listener = TcpListener::bind(&addr).await.expect("bind");
         eprintln!("tokio-websockets-echo listening on {addr}");
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             tokio::spawn(tokio::task::unconstrained(async move {
                 let Ok((_request, mut ws)) = ServerBuilder::new()
