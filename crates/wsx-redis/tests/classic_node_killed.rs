@@ -4,7 +4,7 @@
 //! effect only when its threads are next scheduled); the request then ends at the requests
 //! timeout (3 s here) with the answers that came, it never hangs. Both kinds die: a Node
 //! `socket.io` node under a wsx request, and a wsx node process (this test binary run again as
-//! a node, see [`wsx_node_process`]) under a Node request and a wsx one.
+//! a node, the `test_node` example) under a Node request and a wsx one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -15,34 +15,27 @@ use std::time::{Duration, Instant};
 use common::{Clients, NodeProc, NodeServer, Redis, WsxNode, wait_nodes};
 use serde_json::{Value, json};
 
-/// Set to a Redis URL, [`wsx_node_process`] serves a wsx node on it.
-const NODE_ENV: &str = "WSX_REDIS_TEST_NODE_REDIS";
-
 /// The requests timeout of every node here (WsxNode's and the Node script's).
 const REQUESTS_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Not a test on its own: with [`NODE_ENV`] set, a wsx node (the classic adapter, as
-/// `WsxNode`) served until the process is killed (60 s at most), which prints
-/// `{"ev":"listening","base":…}`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a wsx node process for the tests of this file"]
-#[allow(clippy::print_stdout)]
-async fn wsx_node_process() {
-    let Ok(url) = std::env::var(NODE_ENV) else {
-        return;
-    };
-    let w = WsxNode::start(&url).await;
-    // Its stdout is the parent test's channel (libtest's own lines are not JSON).
-    println!("{}", json!({"ev": "listening", "base": w.base}));
-    tokio::time::sleep(Duration::from_secs(60)).await;
-}
-
-/// This test binary run again as a wsx node on `redis_url`; returns it and its base URL.
+/// The `test_node` example (built by `cargo test` with the tests) as a wsx node on
+/// `redis_url`; returns it and its base URL.
 async fn spawn_wsx_process(redis_url: &str) -> (NodeProc, String) {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["wsx_node_process", "--exact", "--ignored", "--nocapture"])
-        .env(NODE_ENV, redis_url);
+    // This binary is target/<profile>/deps/classic_node_killed-<hash>.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let node = profile_dir.join("examples").join("test_node");
+    if !node.exists() {
+        // `cargo test` builds the examples with the tests; `cargo test --test …` does not.
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "wsx-redis", "--example", "test_node"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example test_node failed");
+    }
+    assert!(node.exists(), "{} not built", node.display());
+    let mut command = Command::new(node);
+    command.arg(redis_url);
     let mut proc = NodeProc::spawn_command("wsx node process", command);
     let l = proc
         .expect("the wsx node process to listen", |v| v["ev"] == "listening")
