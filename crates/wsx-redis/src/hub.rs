@@ -89,11 +89,7 @@ impl HubRelayBuilder {
     /// for a topic. Must be called inside a tokio runtime.
     pub async fn connect_sink(self, sink: Arc<dyn TopicSink>) -> Result<HubRelay, Error> {
         let client = redis::Client::open(self.url.as_str())?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(2))
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)));
+        let config = crate::reconnecting(Duration::from_secs(2), Duration::from_secs(5));
         let conn = client.get_connection_manager_with_config(config).await?;
         // Fail early (as the classic adapter does) when Redis cannot be reached at all.
         let pubsub = client.get_async_pubsub().await?;

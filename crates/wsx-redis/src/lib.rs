@@ -57,6 +57,20 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 pub use adapter::RedisAdapter;
+
+/// The publishing connection's settings, shared by every adapter and the relay: it
+/// reconnects by itself after Redis restarts, backing off from 50 ms to `max_delay`, gives up
+/// a connection attempt after 2 s and a command after `response_timeout`.
+pub(crate) fn reconnecting(
+    max_delay: Duration,
+    response_timeout: Duration,
+) -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(max_delay)
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(response_timeout))
+}
 pub use hub::{HubRelay, HubRelayBuilder, TopicSink};
 pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsAdapterBuilder, StreamsCluster};
@@ -106,11 +120,7 @@ impl RedisAdapterBuilder {
         let client = redis::Client::open(self.url.as_str())?;
         // The publisher reconnects by itself (with backoff) after Redis restarts; the
         // subscribers reconnect and resubscribe in their own loop (adapter.rs).
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(2))
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(self.requests_timeout));
+        let config = reconnecting(Duration::from_secs(2), self.requests_timeout);
         let conn = client.get_connection_manager_with_config(config).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::runtime::Handle::current();

@@ -193,11 +193,7 @@ impl StreamsAdapterBuilder {
     /// then run on.
     pub async fn connect(self) -> Result<StreamsCluster, Error> {
         let client = redis::Client::open(self.url.as_str())?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1))
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(self.requests_timeout));
+        let config = crate::reconnecting(Duration::from_secs(1), self.requests_timeout);
         let conn = client.get_connection_manager_with_config(config).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::runtime::Handle::current();
