@@ -189,6 +189,10 @@ impl Adapter for RedisAdapter {
         self.local.sockets(opts)
     }
 
+    fn membership_version(&self) -> Option<u64> {
+        self.local.membership_version()
+    }
+
     fn rooms(&self) -> Vec<String> {
         self.local.rooms()
     }

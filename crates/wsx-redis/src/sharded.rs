@@ -632,6 +632,10 @@ impl Adapter for ShardedAdapter {
         self.local.sockets(opts)
     }
 
+    fn membership_version(&self) -> Option<u64> {
+        self.local.membership_version()
+    }
+
     fn rooms(&self) -> Vec<String> {
         self.local.rooms()
     }

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -152,6 +153,16 @@ pub trait Adapter: Send + Sync + 'static {
     fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>>;
     /// Every room with a local member.
     fn rooms(&self) -> Vec<String>;
+
+    /// A number that changes whenever local membership changes (a socket joins or leaves a
+    /// room), changed only after the change is visible to [`sockets`](Self::sockets). A
+    /// namespace then keeps the receivers of a room it broadcasts to again and again, instead
+    /// of looking each up every time. `None` (the default): no version, every broadcast looks
+    /// its receivers up. An adapter that keeps its local rooms in a [`MemoryAdapter`] returns
+    /// that adapter's version.
+    fn membership_version(&self) -> Option<u64> {
+        None
+    }
 
     /// Forwards a broadcast to the other nodes (called after local delivery, unless
     /// `opts.flags.local`). A single node has nothing to do.
@@ -321,6 +332,8 @@ impl Rooms {
 #[derive(Default)]
 pub struct MemoryAdapter {
     state: Mutex<Rooms>,
+    /// [`Adapter::membership_version`]: bumped under the `state` lock by every change.
+    version: AtomicU64,
 }
 
 impl std::fmt::Debug for MemoryAdapter {
@@ -333,11 +346,19 @@ impl MemoryAdapter {
     fn state(&self) -> MutexGuard<'_, Rooms> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The state, to change: the version moves on with it (still under the lock, so that a
+    /// reader that sees the new version sees the change).
+    fn change(&self) -> MutexGuard<'_, Rooms> {
+        let st = self.state();
+        self.version.fetch_add(1, Ordering::AcqRel);
+        st
+    }
 }
 
 impl Adapter for MemoryAdapter {
     fn add_all(&self, id: &str, rooms: &[String]) {
-        let mut st = self.state();
+        let mut st = self.change();
         let st = &mut *st;
         let id: Arc<str> = match st.sids.get_key_value(id) {
             Some((k, _)) => k.clone(),
@@ -365,7 +386,7 @@ impl Adapter for MemoryAdapter {
     }
 
     fn del(&self, id: &str, room: &str) {
-        let mut st = self.state();
+        let mut st = self.change();
         if let Some(list) = st.sids.get_mut(id) {
             list.retain(|r| &**r != room);
         }
@@ -373,7 +394,7 @@ impl Adapter for MemoryAdapter {
     }
 
     fn del_all(&self, id: &str) {
-        let mut st = self.state();
+        let mut st = self.change();
         let Some(rooms) = st.sids.remove(id) else {
             return;
         };
@@ -416,6 +437,10 @@ impl Adapter for MemoryAdapter {
 
     fn rooms(&self) -> Vec<String> {
         self.state().rooms.keys().map(|r| r.to_string()).collect()
+    }
+
+    fn membership_version(&self) -> Option<u64> {
+        Some(self.version.load(Ordering::Acquire))
     }
 }
 

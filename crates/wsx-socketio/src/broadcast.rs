@@ -1,6 +1,7 @@
 //! Broadcasts and operations on groups of sockets, narrowed with `to`/`except`/`local`/…
 //! like Node's `BroadcastOperator`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use crate::encoded::Encoded;
 use crate::namespace::Namespace;
 use crate::socket::{Socket, event_packet};
 use crate::socketio::{Data, Packet};
+use crate::targets::Target;
+use wsx::SendStatus;
 
 /// A set of sockets chosen by rooms and flags, and what can be done to them.
 ///
@@ -197,22 +200,75 @@ impl BroadcastOperator {
         let Ok(encoded) = Encoded::new(packet) else {
             return false;
         };
-        let ids = self.ns.adapter().sockets(&self.opts);
         let volatile = self.opts.flags.volatile;
         let compress = self.opts.flags.compress.unwrap_or(true);
-        self.ns.with_sockets(|map| {
-            for id in &ids {
-                if let Some(socket) = map.get(id) {
-                    if !volatile || socket.writable() {
-                        socket.send_broadcast(&encoded, compress);
+        match self
+            .ns
+            .cached_targets(&self.opts.rooms)
+            .filter(|_| !volatile)
+        {
+            Some(targets) => self.deliver(&targets, &encoded, compress),
+            None => {
+                let ids = self.ns.adapter().sockets(&self.opts);
+                self.ns.with_sockets(|map| {
+                    for id in &ids {
+                        if let Some(socket) = map.get(id) {
+                            if !volatile || socket.writable() {
+                                socket.send_broadcast(&encoded, compress);
+                            }
+                        }
                     }
-                }
+                });
             }
-        });
+        }
         if !self.opts.flags.local {
             self.ns.adapter().broadcast_remote(packet, &self.opts);
         }
         true
+    }
+
+    /// Delivers to a kept list of receivers (see [`crate::targets`]): one that has a WebSocket
+    /// gets the frame straight on it, encoded once for all (unless it is to be compressed),
+    /// the others through their session.
+    fn deliver(&self, targets: &[Target], encoded: &Encoded, compress: bool) {
+        let except = self.except_sockets();
+        let message = encoded.single_ws();
+        let prepared = message.as_ref().map(wsx::PreparedFrame::new);
+        for t in targets {
+            if !except.is_empty() && except.contains(&t.socket.addr()) {
+                continue;
+            }
+            let status = match (&t.ws, &message, &prepared) {
+                (Some(ws), Some(msg), _) if t.deflate && compress => {
+                    ws.send_batched(msg.clone(), true)
+                }
+                (Some(ws), _, Some(frame)) => ws.send_prepared_batched(frame),
+                _ => {
+                    t.socket.send_broadcast(encoded, compress);
+                    continue;
+                }
+            };
+            if matches!(status, SendStatus::Dropped | SendStatus::Closed) {
+                t.socket.0.session.slow_consumer();
+            }
+        }
+    }
+
+    /// The local sockets in the `except` rooms, by address.
+    fn except_sockets(&self) -> HashSet<usize> {
+        if self.opts.except.is_empty() {
+            return HashSet::new();
+        }
+        let ids = self.ns.adapter().sockets(&BroadcastOptions {
+            rooms: self.opts.except.clone(),
+            ..Default::default()
+        });
+        self.ns.with_sockets(|map| {
+            ids.iter()
+                .filter_map(|id| map.get(id))
+                .map(Socket::addr)
+                .collect()
+        })
     }
 
     /// Emits with an acknowledgement requested from every receiver, and gathers the answers

@@ -26,4 +26,12 @@ impl Encoded {
     pub(crate) fn frames(&self) -> impl Iterator<Item = Out> + '_ {
         self.frames.iter().cloned()
     }
+
+    /// The WebSocket message, when the packet is one frame (no binary attachments).
+    pub(crate) fn single_ws(&self) -> Option<wsx::Message> {
+        match self.frames.as_slice() {
+            [one] => Some(one.to_ws()),
+            _ => None,
+        }
+    }
 }

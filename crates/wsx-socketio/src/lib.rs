@@ -50,6 +50,7 @@ mod recovery;
 mod service;
 mod socket;
 pub mod socketio;
+mod targets;
 
 pub use ack::{AckError, AckFuture, AckSender};
 pub use args::{Event, IntoArgs};

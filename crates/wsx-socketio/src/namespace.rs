@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::adapter::{Adapter, ServerSideAck, ServerSideAcks};
+use crate::adapter::{Adapter, BroadcastOptions, ServerSideAck, ServerSideAcks};
 use crate::args::IntoArgs;
 use crate::broadcast::BroadcastOperator;
 use crate::engine::Session;
 use crate::recovery::{Recovery, RecoveryConfig};
 use crate::socket::{BoxFuture, Socket, run};
 use crate::socketio::{Data, Packet, PacketData};
+use crate::targets::{MIN_TARGETS, Target, TargetCache};
 
 type ConnectionHandler = Arc<dyn Fn(Socket) -> BoxFuture + Send + Sync>;
 type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>>;
@@ -81,6 +82,7 @@ pub(crate) struct NsInner {
     next_ack: AtomicU64,
     recovery: Option<Recovery>,
     server_side: RwLock<HashMap<String, ServerSideHandler>>,
+    targets: Mutex<TargetCache>,
 }
 
 type ServerSideHandler = Arc<dyn Fn(Vec<Data>, Option<ServerSideAck>) -> BoxFuture + Send + Sync>;
@@ -133,6 +135,7 @@ impl Namespace {
             next_ack: AtomicU64::new(0),
             recovery,
             server_side: RwLock::new(HashMap::new()),
+            targets: Mutex::new(TargetCache::default()),
         }));
         ns.0.adapter.init(WeakNamespace(Arc::downgrade(&ns.0)));
         ns
@@ -302,6 +305,34 @@ impl Namespace {
     pub(crate) fn remove_socket(&self, socket: &Socket) {
         write(&self.0.sockets).remove(socket.id());
         self.0.adapter.del_all(socket.id());
+        lock(&self.0.targets).clear();
+    }
+
+    /// The receivers of a broadcast to `rooms` (every socket when empty), when a list of them
+    /// is kept for the current membership (see [`crate::targets`]).
+    pub(crate) fn cached_targets(&self, rooms: &[String]) -> Option<Arc<[Target]>> {
+        let version = self.0.adapter.membership_version()?;
+        let mut cache = lock(&self.0.targets);
+        match cache.get(version, rooms) {
+            Ok(list) => Some(list),
+            Err(false) => None,
+            Err(true) => {
+                let ids = self.0.adapter.sockets(&BroadcastOptions {
+                    rooms: rooms.to_vec(),
+                    ..Default::default()
+                });
+                let list = (ids.len() >= MIN_TARGETS).then(|| {
+                    self.with_sockets(|map| {
+                        ids.iter()
+                            .filter_map(|id| map.get(id))
+                            .map(Target::new)
+                            .collect::<Arc<[Target]>>()
+                    })
+                });
+                cache.insert(rooms, list.clone());
+                list
+            }
+        }
     }
 
     /// A client asked to connect: run the middleware, then accept.

@@ -180,6 +180,11 @@ impl Socket {
         &self.0.id
     }
 
+    /// This socket's address: the same for every clone, different from any other live socket.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     pub(crate) fn id_arc(&self) -> Arc<str> {
         self.0.id.clone()
     }

@@ -179,7 +179,7 @@ impl Out {
         }
     }
 
-    fn to_ws(&self) -> wsx::Message {
+    pub(crate) fn to_ws(&self) -> wsx::Message {
         match self {
             Out::Text(t) => wsx::Message::Text(t.clone()),
             Out::Binary(b) => wsx::Message::Binary(b.clone()),
@@ -442,6 +442,34 @@ impl Session {
     /// Packets already queued are still delivered first. Does nothing if already closed.
     pub fn close(self: &Arc<Self>, reason: CloseReason) {
         self.close_with(reason, Out::packet(&engineio::Packet::Close), false);
+    }
+
+    /// The WebSocket this session writes to, while it is open, and whether permessage-deflate
+    /// is configured for it (then frames to it may be compressed).
+    pub(crate) fn ws_sender(&self) -> Option<(wsx::Sender, bool)> {
+        let st = self.state();
+        if st.closed.is_some() || st.closing {
+            return None;
+        }
+        let Transport::WebSocket(sender) = &st.transport else {
+            return None;
+        };
+        let deflate = self
+            .engine
+            .upgrade()
+            .is_some_and(|e| e.config.ws_deflate.is_some());
+        Some((sender.clone(), deflate))
+    }
+
+    /// A send straight to this session's WebSocket found it gone or over its limit: close the
+    /// session as a slow consumer, as [`send_out`](Self::send_out) does (once).
+    pub(crate) fn slow_consumer(self: &Arc<Self>) {
+        let st = self.state();
+        if st.closed.is_some() || st.closing {
+            return;
+        }
+        drop(st);
+        self.close_later(CloseReason::SlowConsumer);
     }
 
     /// Closes from a send path: the session is marked closed at once (later sends fail), but
