@@ -390,11 +390,7 @@ impl SocketIo {
     /// # }
     /// ```
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        crate::engine::serve(listener, move |req| {
-            let io = self.clone();
-            async move { io.handle(req).await }
-        })
-        .await
+        crate::engine::serve(listener, self.0.engine.clone()).await
     }
 
     /// Closes every session (clients see "transport close" and reconnect elsewhere).

@@ -99,7 +99,8 @@ pub(crate) struct SocketInner {
     handlers: Mutex<Handlers>,
     acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Data>>>>,
     connected: AtomicBool,
-    data: Mutex<Value>,
+    /// Boxed, `None` for `null`: most sockets never get data, and a `Value` is 80 bytes.
+    data: Mutex<Option<Box<Value>>>,
     /// The private session id, when recovery is on.
     pid: Option<Arc<str>>,
     recovered: AtomicBool,
@@ -167,7 +168,7 @@ impl Socket {
             handlers: Mutex::new(Handlers::default()),
             acks: Mutex::new(HashMap::new()),
             connected: AtomicBool::new(false),
-            data: Mutex::new(Value::Null),
+            data: Mutex::new(None),
         }))
     }
 
@@ -243,12 +244,12 @@ impl Socket {
 
     /// Application data attached to the socket (`socket.data` in Node; `null` at first).
     pub fn data(&self) -> Value {
-        lock(&self.0.data).clone()
+        lock(&self.0.data).as_deref().cloned().unwrap_or_default()
     }
 
     /// Replaces the socket's application data.
     pub fn set_data(&self, value: Value) {
-        *lock(&self.0.data) = value;
+        *lock(&self.0.data) = (!value.is_null()).then(|| Box::new(value));
     }
 
     // ----- handlers -----

@@ -344,7 +344,25 @@ impl Acceptor {
             }
             Err(e) => return Err(e),
         };
-        let accepted = match self.negotiate(&req, peer_addr) {
+        let ws = self.accept_request(io, &req, leftover, peer_addr).await?;
+        Ok((ws, req))
+    }
+
+    /// Completes the handshake of an upgrade request already read from `io` (by a server that
+    /// routes requests itself): checks it as [`negotiate`](Self::negotiate) does, writes the
+    /// `101` response, or the error response followed by a shutdown, and returns the
+    /// connection. `leftover` holds the bytes read after the request head, if any.
+    pub async fn accept_request<S>(
+        &self,
+        mut io: S,
+        req: &Request<()>,
+        leftover: BytesMut,
+        peer_addr: Option<SocketAddr>,
+    ) -> Result<WebSocket<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let accepted = match self.negotiate(req, peer_addr) {
             Ok(a) => a,
             Err(rej) => {
                 let mut out = Vec::new();
@@ -361,7 +379,7 @@ impl Acceptor {
         handshake::write_response(&accepted.response, b"", &mut out);
         io.write_all(&out).await?;
         io.flush().await?;
-        Ok((self.wrap(io, accepted, leftover, peer_addr), req))
+        Ok(self.wrap(io, accepted, leftover, peer_addr))
     }
 
     pub(crate) fn wrap<S: AsyncRead + AsyncWrite + Unpin>(

@@ -34,9 +34,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 
 pub use config::{Cors, EngineConfig};
 pub use session::{CloseReason, Message, RequestInfo, Session, TransportKind};
@@ -233,39 +233,18 @@ impl Engine {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if !self.matches_path(req.uri().path()) {
-            return plain(StatusCode::NOT_FOUND, "Not Found");
+        let admitted = match self.admit(&req) {
+            Ok(a) => a,
+            Err(resp) => return *resp,
+        };
+        if admitted.upgrade {
+            return websocket::upgrade(self, &mut req, admitted.sid.as_deref()).await;
         }
-        if req.method() == Method::OPTIONS && self.inner.config.cors.is_some() {
-            return plain(StatusCode::NO_CONTENT, "");
-        }
-        let query = req.uri().query().unwrap_or("").to_owned();
-        let q = Query::parse(&query);
-        if q.eio != Some("4") {
-            return error(ErrorCode::UnsupportedProtocolVersion);
-        }
-        let config = &self.inner.config;
-        let is_upgrade = wsx::hyper::is_upgrade_request(&req);
-        match q.transport {
-            Some("polling") if config.polling && !is_upgrade => {}
-            Some("websocket") if config.websocket && is_upgrade => {}
-            Some("websocket") if config.websocket => return error(ErrorCode::BadRequest),
-            _ => return error(ErrorCode::UnknownTransport),
-        }
-        if let Some(allow) = &config.allow_request {
-            let info = RequestInfo::from_request(&req);
-            if !allow(&info) {
-                return error(ErrorCode::Forbidden);
-            }
-        }
-        if is_upgrade {
-            return websocket::upgrade(self, &mut req, q.sid).await;
-        }
-        match q.sid {
+        match admitted.sid {
             None if req.method() == Method::GET => polling::handshake(self, &req),
             None => error(ErrorCode::BadHandshakeMethod),
             Some(sid) => {
-                let Some(session) = self.inner.live_session(sid) else {
+                let Some(session) = self.inner.live_session(&sid) else {
                     return error(ErrorCode::UnknownSid);
                 };
                 match *req.method() {
@@ -275,6 +254,74 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The checks every request to the endpoint passes (path, protocol version, transport,
+    /// the `allow_request` hook), or the response that ends it.
+    fn admit<B>(&self, req: &Request<B>) -> Result<Admitted, Box<Response<Body>>> {
+        if !self.matches_path(req.uri().path()) {
+            return Err(Box::new(plain(StatusCode::NOT_FOUND, "Not Found")));
+        }
+        if req.method() == Method::OPTIONS && self.inner.config.cors.is_some() {
+            return Err(Box::new(plain(StatusCode::NO_CONTENT, "")));
+        }
+        let q = Query::parse(req.uri().query().unwrap_or(""));
+        if q.eio != Some("4") {
+            return Err(Box::new(error(ErrorCode::UnsupportedProtocolVersion)));
+        }
+        let config = &self.inner.config;
+        let upgrade = wsx::hyper::is_upgrade_request(req);
+        match q.transport {
+            Some("polling") if config.polling && !upgrade => {}
+            Some("websocket") if config.websocket && upgrade => {}
+            Some("websocket") if config.websocket => {
+                return Err(Box::new(error(ErrorCode::BadRequest)));
+            }
+            _ => return Err(Box::new(error(ErrorCode::UnknownTransport))),
+        }
+        if let Some(allow) = &config.allow_request {
+            let info = RequestInfo::from_request(req);
+            if !allow(&info) {
+                return Err(Box::new(error(ErrorCode::Forbidden)));
+            }
+        }
+        Ok(Admitted {
+            upgrade,
+            sid: q.sid.map(str::to_owned),
+        })
+    }
+
+    /// An upgrade request the engine's own server read from a connection: answered on that
+    /// connection, without hyper (whose buffers, 8 KiB and more per connection being set up,
+    /// left about 1.5 KiB of heap per client behind when a thousand connected at once).
+    async fn upgrade_raw<S>(&self, mut req: Request<()>, mut io: S, leftover: BytesMut)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        use tokio::io::AsyncWriteExt;
+        let cors = self.inner.config.cors.as_ref().map(|c| c.headers_for(&req));
+        let mut resp = match self.admit(&req) {
+            Ok(Admitted { upgrade: true, sid }) => {
+                return websocket::upgrade_raw(self, &mut req, io, leftover, sid.as_deref()).await;
+            }
+            Ok(_) => error(ErrorCode::BadRequest),
+            Err(resp) => *resp,
+        };
+        if let Some(headers) = cors {
+            resp.headers_mut().extend(headers);
+        }
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let (parts, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(256 + body.len());
+        wsx_proto::handshake::write_response(&Response::from_parts(parts, ()), &body, &mut out);
+        let _ = io.write_all(&out).await;
+        let _ = io.shutdown().await;
     }
 
     /// Registers a new session, starts its heartbeat and tells the handler.
@@ -287,15 +334,14 @@ impl Engine {
     }
 }
 
-/// Serves HTTP/1.1 with upgrades on `listener`, answering every request with `handle`.
-pub(crate) async fn serve<F, Fut>(
+/// Serves HTTP/1.1 on `listener` with `engine`. Each connection's first request head is read
+/// here: a WebSocket upgrade is answered on the connection itself ([`Engine::upgrade_raw`]),
+/// anything else goes to hyper (with the bytes already read), which answers it and what
+/// follows on that connection with [`Engine::handle`].
+pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
-    handle: F,
-) -> std::io::Result<()>
-where
-    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
-{
+    engine: Engine,
+) -> std::io::Result<()> {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -307,30 +353,139 @@ where
             }
         };
         let _ = tcp.set_nodelay(true);
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(peer);
-                let fut = handle(req);
-                async move { Ok::<_, std::convert::Infallible>(fut.await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
-                .with_upgrades()
-                .await;
-        });
+        let engine = engine.clone();
+        tokio::spawn(async move { serve_connection(engine, tcp, peer).await });
+    }
+}
+
+/// The most bytes of a first request head read before handing the connection to hyper.
+const MAX_HEAD: usize = 16 << 10;
+/// How long a new connection may take to send its first request head.
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[allow(clippy::large_enum_variant)] // one per new connection, briefly, on its task's stack
+enum Head {
+    Parsed(Request<()>, usize),
+    /// Not a request this server reads itself: hyper gets it.
+    Other,
+    /// Closed (or timed out) before a whole head came.
+    Gone,
+}
+
+async fn serve_connection(engine: Engine, mut tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = BytesMut::with_capacity(1024);
+    let head = async {
+        loop {
+            match wsx_proto::handshake::parse_request(&buf, MAX_HEAD) {
+                Ok(Some((req, n))) => return Head::Parsed(req, n),
+                Ok(None) => {}
+                // Not for us to judge: hyper answers malformed or oversized requests.
+                Err(_) => return Head::Other,
+            }
+            match tcp.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return Head::Gone,
+                Ok(_) => {}
+            }
+        }
+    };
+    let head = match tokio::time::timeout(HEAD_TIMEOUT, head).await {
+        Ok(Head::Gone) | Err(_) => return,
+        Ok(head) => head,
+    };
+    if let Head::Parsed(mut req, n) = head {
+        if wsx::hyper::is_upgrade_request(&req) {
+            let leftover = buf.split_off(n);
+            drop(buf);
+            req.extensions_mut().insert(peer);
+            engine.upgrade_raw(req, tcp, leftover).await;
+            return;
+        }
+    }
+    let io = Prefixed {
+        prefix: buf.freeze(),
+        io: tcp,
+    };
+    let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(peer);
+        let engine = engine.clone();
+        async move { Ok::<_, std::convert::Infallible>(engine.handle(req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
+        .with_upgrades()
+        .await;
+}
+
+/// A connection whose first bytes were already read: they are read again first.
+struct Prefixed {
+    prefix: Bytes,
+    io: tokio::net::TcpStream,
+}
+
+impl tokio::io::AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        out: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(out.remaining());
+            out.put_slice(&self.prefix.split_to(n));
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.io).poll_read(cx, out)
+    }
+}
+
+impl tokio::io::AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
 impl Engine {
     /// Serves HTTP/1.1 on `listener` with this engine (see [`SocketIo::serve`](crate::SocketIo::serve)).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        serve(listener, move |req| {
-            let engine = self.clone();
-            async move { engine.handle(req).await }
-        })
-        .await
+        serve(listener, self).await
     }
+}
+
+/// What [`Engine::admit`] let through.
+struct Admitted {
+    /// A WebSocket upgrade (else a polling request).
+    upgrade: bool,
+    sid: Option<String>,
 }
 
 /// A plain-text response.

@@ -86,7 +86,8 @@ pub struct RequestInfo {
     /// about 600 bytes per client for a handful of headers, kept for the session's life and
     /// mostly never read. [`RequestInfo::headers`] builds one on first use.
     raw_headers: Box<[u8]>,
-    headers: OnceLock<HeaderMap>,
+    /// Boxed: the map (about 100 bytes even empty) is for the few sessions that ask.
+    headers: OnceLock<Box<HeaderMap>>,
     /// The client's address, when the server recorded it.
     pub remote_addr: Option<SocketAddr>,
     /// When the session was created.
@@ -142,7 +143,7 @@ impl RequestInfo {
                     map.append(n, v);
                 }
             }
-            map
+            Box::new(map)
         })
     }
 

@@ -3,17 +3,56 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
+use http_body_util::BodyExt;
 use http_body_util::Full;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
-use wsx::hyper::Upgraded;
 
 use super::session::{Out, Transport};
 use super::{Body, Engine, ErrorCode, Message, RequestInfo, Session, error};
 use crate::engineio::Packet;
 
-type Ws = wsx::WebSocket<Upgraded>;
+type Ws<S> = wsx::WebSocket<S>;
+
+/// What an upgrade request with this sid (or none) leads to; `Err`: an unknown sid.
+enum Target {
+    /// A new session on the WebSocket.
+    New,
+    /// The upgrade of this polling session.
+    Upgrade(Arc<Session>),
+    /// The session exists but cannot be upgraded (already on WebSocket, or upgrading): Node
+    /// accepts that WebSocket and closes it at once.
+    Refuse,
+}
+
+fn target(engine: &Engine, sid: Option<&str>) -> Result<Target, ErrorCode> {
+    match sid {
+        None => Ok(Target::New),
+        Some(sid) => match engine.inner.live_session(sid) {
+            Some(s) if s.can_upgrade() => Ok(Target::Upgrade(s)),
+            Some(_) => Ok(Target::Refuse),
+            None => Err(ErrorCode::UnknownSid),
+        },
+    }
+}
+
+/// Runs the accepted WebSocket as `target` says.
+async fn run<S>(engine: Engine, ws: Ws<S>, target: Target, info: RequestInfo)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match target {
+        Target::New => run_new(engine, ws, info),
+        Target::Upgrade(session) => run_upgrade(engine, ws, session).await,
+        Target::Refuse => {
+            let mut ws = ws;
+            let _ = ws.close(wsx::CloseCode::NORMAL, "").await;
+            while let Some(Ok(_)) = ws.recv().await {}
+        }
+    }
+}
 
 /// Answers an upgrade request: a new session, or the upgrade of polling session `sid`.
 pub(crate) async fn upgrade<B>(
@@ -21,15 +60,9 @@ pub(crate) async fn upgrade<B>(
     req: &mut Request<B>,
     sid: Option<&str>,
 ) -> Response<Body> {
-    // `Some(None)`: the session exists but cannot be upgraded (already on WebSocket, or
-    // upgrading): Node accepts that WebSocket and closes it at once.
-    let existing = match sid {
-        None => None,
-        Some(sid) => match engine.inner.live_session(sid) {
-            Some(s) if s.can_upgrade() => Some(Some(s)),
-            Some(_) => Some(None),
-            None => return error(ErrorCode::UnknownSid),
-        },
+    let target = match target(engine, sid) {
+        Ok(t) => t,
+        Err(code) => return error(code),
     };
     let info = RequestInfo::from_request(req);
     match wsx::hyper::upgrade(req, &engine.inner.acceptor) {
@@ -37,15 +70,7 @@ pub(crate) async fn upgrade<B>(
             let engine = engine.clone();
             tokio::spawn(async move {
                 match fut.await {
-                    Ok(ws) => match existing {
-                        None => run_new(engine, ws, info),
-                        Some(Some(session)) => run_upgrade(engine, ws, session).await,
-                        Some(None) => {
-                            let mut ws = ws;
-                            let _ = ws.close(wsx::CloseCode::NORMAL, "").await;
-                            while let Some(Ok(_)) = ws.recv().await {}
-                        }
-                    },
+                    Ok(ws) => run(engine, ws, target, info).await,
                     Err(e) => tracing::debug!(error = %e, "engine.io websocket upgrade failed"),
                 }
             });
@@ -55,8 +80,52 @@ pub(crate) async fn upgrade<B>(
     }
 }
 
+/// [`upgrade`] on a connection the engine's own server read the request from: the answer is
+/// written there, and the session runs on the connection itself.
+pub(crate) async fn upgrade_raw<S>(
+    engine: &Engine,
+    req: &mut Request<()>,
+    mut io: S,
+    leftover: BytesMut,
+    sid: Option<&str>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let target = match target(engine, sid) {
+        Ok(t) => t,
+        Err(code) => {
+            let (parts, body) = error(code).into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let mut out = Vec::new();
+            wsx_proto::handshake::write_response(&Response::from_parts(parts, ()), &body, &mut out);
+            let _ = io.write_all(&out).await;
+            let _ = io.shutdown().await;
+            return;
+        }
+    };
+    let info = RequestInfo::from_request(req);
+    // The peer address is in the session's request info: the WebSocket need not keep its own
+    // copy (without one it shares an empty connection info, about 100 bytes less per client).
+    match engine
+        .inner
+        .acceptor
+        .accept_request(io, req, leftover, None)
+        .await
+    {
+        Ok(ws) => run(engine.clone(), ws, target, info).await,
+        Err(e) => tracing::debug!(error = %e, "engine.io websocket upgrade failed"),
+    }
+}
+
 /// A session that lives on this WebSocket from its handshake on.
-fn run_new(engine: Engine, ws: Ws, info: RequestInfo) {
+fn run_new<S>(engine: Engine, ws: Ws<S>, info: RequestInfo)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let sender = ws.sender();
     let session = Session::new(info, Transport::WebSocket(sender.clone()), &engine);
     let Out::Text(open) = session.open_packet(&engine.inner, Vec::new()) else {
@@ -70,12 +139,18 @@ fn run_new(engine: Engine, ws: Ws, info: RequestInfo) {
 /// Reads the session's packets on a task of its own, so that what the upgrade needed (the
 /// request, hyper's upgrade future, the probe) is freed rather than kept for the life of the
 /// connection inside one large future: about 600 bytes less per idle client.
-fn spawn_read_loop(ws: Ws, session: Arc<Session>) {
+fn spawn_read_loop<S>(ws: Ws<S>, session: Arc<Session>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     tokio::spawn(async move { read_loop(ws, &session).await });
 }
 
 /// Reads packets until the connection or the session ends.
-async fn read_loop(mut ws: Ws, session: &Arc<Session>) {
+async fn read_loop<S>(mut ws: Ws<S>, session: &Arc<Session>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let reason = loop {
         match ws.recv().await {
             Some(Ok(msg)) => {
@@ -122,7 +197,10 @@ fn dispatch(session: &Arc<Session>, msg: wsx::Message) -> bool {
 }
 
 /// The upgrade of a polling session: probe, wait for `5`, then carry the session.
-async fn run_upgrade(engine: Engine, mut ws: Ws, session: Arc<Session>) {
+async fn run_upgrade<S>(engine: Engine, mut ws: Ws<S>, session: Arc<Session>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let sender = ws.sender();
     let probe = async {
         let mut probed = false;

@@ -840,7 +840,8 @@ pub fn decode(text: &str, max_attachments: usize) -> Result<Decoded> {
 #[derive(Debug, Clone)]
 pub struct Decoder {
     max_attachments: usize,
-    partial: Option<PartialBinary>,
+    /// Boxed: a binary packet being reassembled is rare, and its state is over 100 bytes.
+    partial: Option<Box<PartialBinary>>,
 }
 
 impl Default for Decoder {
@@ -873,7 +874,7 @@ impl Decoder {
         match decode(text, self.max_attachments)? {
             Decoded::Packet(packet) => Ok(Some(packet)),
             Decoded::Partial(partial) => {
-                self.partial = Some(partial);
+                self.partial = Some(Box::new(partial));
                 Ok(None)
             }
         }
@@ -903,7 +904,7 @@ impl Decoder {
 
     /// The binary packet being reconstructed, if any.
     pub fn partial(&self) -> Option<&PartialBinary> {
-        self.partial.as_ref()
+        self.partial.as_deref()
     }
 
     /// Drops a packet being reconstructed (the JS decoder's `destroy`).
