@@ -12,9 +12,9 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["wsx", "wsx-mt", "uws", "fastwebsockets", "tokio-websockets", "tokio-tungstenite",
+ORDER = ["wsx", "wsx-ev", "wsx-mt", "uws", "fastwebsockets", "tokio-websockets", "tokio-tungstenite",
          "raw", "node"]
-NAMES = {"wsx": "wsx", "wsx-mt": "wsx (multi-thread)", "uws": "µWS", "fastwebsockets":
+NAMES = {"wsx": "wsx", "wsx-ev": "wsx (events)", "wsx-mt": "wsx (multi-thread)", "uws": "µWS", "fastwebsockets":
          "fastwebsockets", "tokio-websockets": "tokio-websockets", "tokio-tungstenite":
          "tokio-tungstenite", "raw": "raw echo (floor)", "node": "Node ws"}
 # What wsx is compared with: the real peers, not itself and not the floor.
@@ -108,8 +108,10 @@ def render(rows, root):
         L.append("")
         L.append("**Echoes per second, and server CPU time per message (µs)**")
         L.append("")
-        L.append("| config | " + " | ".join(NAMES[s] for s in subjects) + " | wsx ÷ best peer (msgs/s · CPU) |")
-        L.append("|---|" + "---:|" * len(subjects) + "---|")
+        ours = [s for s in ("wsx", "wsx-ev") if s in subjects]
+        L.append("| config | " + " | ".join(NAMES[s] for s in subjects) + "".join(
+            f" | {NAMES[o]} ÷ best peer (msgs/s · CPU)" for o in ours) + " |")
+        L.append("|---|" + "---:|" * len(subjects) + "---|" * len(ours))
         for c in echo:
             cells, best_rate, best_cpu = [], None, None
             for s in subjects:
@@ -126,12 +128,15 @@ def render(rows, root):
                     best_rate = max(best_rate or 0, rate)
                     if cpu:
                         best_cpu = min(best_cpu or 1e18, cpu)
-            ratio = ""
-            if ("wsx" in subjects) and g.get((c, "wsx")) and best_rate:
-                wr = med([r["msgs_per_sec"] for r in g[(c, "wsx")]])
-                wc = med([r.get("server_cpu_us_per_msg") for r in g[(c, "wsx")]])
-                ratio = f"{wr / best_rate:.2f} · {wc / best_cpu:.2f}" if wc and best_cpu else f"{wr / best_rate:.2f}"
-            L.append(f"| {cfg_name(c)} | " + " | ".join(cells) + f" | {ratio} |")
+            ratios = []
+            for o in ours:
+                ratio = ""
+                if g.get((c, o)) and best_rate:
+                    wr = med([r["msgs_per_sec"] for r in g[(c, o)]])
+                    wc = med([r.get("server_cpu_us_per_msg") for r in g[(c, o)]])
+                    ratio = f"{wr / best_rate:.2f} · {wc / best_cpu:.2f}" if wc and best_cpu else f"{wr / best_rate:.2f}"
+                ratios.append(ratio)
+            L.append(f"| {cfg_name(c)} | " + " | ".join(cells) + "".join(f" | {r}" for r in ratios) + " |")
         L.append("")
         L.append("**Server peak RSS (VmHWM, MiB)**")
         L.append("")

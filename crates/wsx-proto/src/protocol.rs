@@ -132,10 +132,16 @@ struct Partial {
 
 #[derive(Debug, Clone, Copy)]
 struct InFrame {
+    /// Its payload length is at most `max_frame_size` (checked), so it fits a `usize`.
     header: FrameHeader,
-    len: usize,
     /// Payload bytes already unmasked (and UTF-8-checked when inline validation applies).
     processed: usize,
+}
+
+impl InFrame {
+    fn len(&self) -> usize {
+        self.header.payload_len as usize
+    }
 }
 
 /// A WebSocket connection after the handshake, without I/O.
@@ -280,7 +286,7 @@ impl Connection {
 
     /// How many more payload bytes the frame being received needs (a hint for read sizes).
     pub fn pending_frame_bytes(&self, buffered: usize) -> usize {
-        self.current.map_or(0, |f| f.len.saturating_sub(buffered))
+        self.current.map_or(0, |f| f.len().saturating_sub(buffered))
     }
 
     /// Decodes as much of `buf` as forms the next message or control frame, consuming those
@@ -314,12 +320,11 @@ impl Connection {
                     let _ = buf.split_to(hlen);
                     InFrame {
                         header,
-                        len: header.payload_len as usize,
                         processed: 0,
                     }
                 }
             };
-            let avail = buf.len().min(f.len);
+            let avail = buf.len().min(f.len());
             if avail > f.processed {
                 let fresh = &mut buf[f.processed..avail];
                 if let Some(key) = f.header.mask {
@@ -330,12 +335,12 @@ impl Connection {
                 }
                 f.processed = avail;
             }
-            if avail < f.len {
+            if avail < f.len() {
                 self.current = Some(f);
                 return Ok(None);
             }
             self.current = None;
-            let payload = buf.split_to(f.len).freeze();
+            let payload = buf.split_to(f.len()).freeze();
             if let Some(m) = self.on_frame(&f.header, payload)? {
                 return Ok(Some(m));
             }

@@ -137,6 +137,9 @@ pub struct Acceptor {
     paths: Vec<String>,
     origins: Option<Vec<String>>,
     pub(crate) handshake_timeout: Duration,
+    /// Whether accepted connections keep the peer's address (`WebSocket::peer_addr`). Event-
+    /// driven connections ask the socket instead and save the allocation.
+    pub(crate) keep_peer_addr: bool,
 }
 
 impl std::fmt::Debug for Acceptor {
@@ -163,6 +166,7 @@ impl Default for Acceptor {
             paths: Vec::new(),
             origins: None,
             handshake_timeout: Duration::from_secs(10),
+            keep_peer_addr: true,
         }
     }
 }
@@ -393,7 +397,7 @@ impl Acceptor {
             protocol: accepted.protocol.map(Into::into),
             extensions: accepted.extensions.map(Into::into),
             url: None,
-            peer_addr,
+            peer_addr: peer_addr.filter(|_| self.keep_peer_addr),
         };
         WebSocket::from_parts(
             io,

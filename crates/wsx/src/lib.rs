@@ -15,6 +15,7 @@ mod accept;
 mod batch;
 mod client;
 mod error;
+mod events;
 mod hub;
 mod server;
 mod stream;
@@ -30,6 +31,7 @@ pub mod hyper;
 pub use accept::{Accepted, Acceptor, HandshakeRequest, Rejection, accept};
 pub use client::{ClientBuilder, client_handshake, connect};
 pub use error::{Error, Result};
+pub use events::{Conn, Handler};
 pub use hub::{Hub, Relay};
 pub use server::{
     BroadcastReport, ClientId, Clients, Connected, Server, ServerBuilder, ShutdownHandle,

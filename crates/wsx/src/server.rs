@@ -382,7 +382,7 @@ impl std::fmt::Debug for Server {
     }
 }
 
-struct ActiveGuard(Arc<AtomicUsize>);
+pub(crate) struct ActiveGuard(Arc<AtomicUsize>);
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
@@ -430,6 +430,71 @@ impl Server {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler = Arc::new(handler);
+        let clients = self.clients.clone();
+        self.run(move |ws, request, peer, guard| {
+            let id = clients.insert(ws.sender());
+            let (handler, clients) = (handler.clone(), clients.clone());
+            // The handler runs on a task of its own, so that the handshake's task, sized for
+            // the TLS and HTTP handshakes, is freed: measured on the echo server, a task of
+            // 1,920 bytes per idle connection otherwise.
+            tokio::spawn(async move {
+                let _guard = guard;
+                handler(Connected {
+                    ws,
+                    request,
+                    id,
+                    peer_addr: peer,
+                })
+                .await;
+                clients.remove(id);
+            });
+        })
+        .await
+    }
+
+    /// Accepts connections until shut down, driving them with `handler`'s callbacks instead of
+    /// a task each (see [`Handler`](crate::Handler)): the leanest way to hold many
+    /// connections, at the price of callbacks that must not block. Shuts down as
+    /// [`serve`](Self::serve) does.
+    ///
+    /// ```no_run
+    /// struct Echo;
+    /// impl wsx::Handler for Echo {
+    ///     type State = ();
+    ///     fn open(&self, _: &wsx::Conn<'_>, _: &http::Request<()>) {}
+    ///     fn message(&self, _: &mut (), conn: &wsx::Conn<'_>, msg: wsx::Message) {
+    ///         if msg.is_data() {
+    ///             conn.send(msg);
+    ///         }
+    ///     }
+    /// }
+    /// # async fn run() -> wsx::Result<()> {
+    /// wsx::Server::bind("127.0.0.1:9001").await?.serve_events(Echo).await
+    /// # }
+    /// ```
+    pub async fn serve_events<H: crate::Handler>(mut self, handler: H) -> Result<()> {
+        let mut acceptor = (*self.acceptor).clone();
+        acceptor.keep_peer_addr = false;
+        self.acceptor = Arc::new(acceptor);
+        let drivers = crate::events::Drivers::start(
+            Arc::new(handler),
+            self.clients.clone(),
+            self.active.clone(),
+        );
+        self.run(move |ws, request, peer, guard| drivers.adopt(ws, request, peer, guard))
+            .await
+    }
+
+    /// The accept loop shared by the serve methods: limits, TLS and the WebSocket handshake on
+    /// a task per connection, then `open` with the result; graceful shutdown at the end.
+    async fn run<O>(self, open: O) -> Result<()>
+    where
+        O: Fn(WebSocket<MaybeTlsStream>, Request<()>, SocketAddr, ActiveGuard)
+            + Send
+            + Sync
+            + 'static,
+    {
+        let open = Arc::new(open);
         let mut shutdown = self.shutdown_rx.clone();
         loop {
             let (tcp, peer) = tokio::select! {
@@ -443,12 +508,10 @@ impl Server {
             self.active.fetch_add(1, Ordering::AcqRel);
             let guard = ActiveGuard(self.active.clone());
             let acceptor = self.acceptor.clone();
-            let clients = self.clients.clone();
-            let handler = handler.clone();
+            let open = open.clone();
             #[cfg(feature = "tls")]
             let tls = self.tls.clone();
             tokio::spawn(async move {
-                let _guard = guard;
                 #[cfg(feature = "tls")]
                 let io = match tls {
                     Some(t) => {
@@ -467,23 +530,7 @@ impl Server {
                 #[cfg(not(feature = "tls"))]
                 let io = MaybeTlsStream::Plain(tcp);
                 match acceptor.accept(io, Some(peer)).await {
-                    Ok((ws, request)) => {
-                        let id = clients.insert(ws.sender());
-                        // The handler runs on a task of its own, so that this one, sized for
-                        // the TLS and HTTP handshakes, is freed: measured on the echo server,
-                        // a task of 1,920 bytes per idle connection otherwise.
-                        tokio::spawn(async move {
-                            let _guard = _guard;
-                            handler(Connected {
-                                ws,
-                                request,
-                                id,
-                                peer_addr: peer,
-                            })
-                            .await;
-                            clients.remove(id);
-                        });
-                    }
+                    Ok((ws, request)) => open(ws, request, peer, guard),
                     Err(e) => tracing::debug!(%peer, "handshake failed: {e}"),
                 }
             });

@@ -1,19 +1,22 @@
 //! wsx echo server for `bench/run.sh`: echoes every text and binary message, answers pings
 //! (wsx does), closes cleanly.
 //!
-//! `wsx-echo ADDR [--deflate] [--threads N]`: on a `current_thread` runtime unless
+//! `wsx-echo ADDR [--deflate] [--threads N] [--events]`: on a `current_thread` runtime unless
 //! `--threads N` (N > 1) asks for a multi-thread one; `--deflate` accepts permessage-deflate
-//! (compressing every message, like the client's offer); no heartbeat; messages up to 64 MiB.
+//! (compressing every message, like the client's offer); `--events` drives the connections
+//! with callbacks (`Server::serve_events`) instead of a task each; no heartbeat; messages up
+//! to 64 MiB.
 
-use wsx::{Connected, DeflateConfig, Message, Server};
+use wsx::{Conn, Connected, DeflateConfig, Message, Server};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
-    let (mut deflate, mut threads) = (false, 1usize);
+    let (mut deflate, mut threads, mut events) = (false, 1usize, false);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--deflate" => deflate = true,
+            "--events" => events = true,
             "--threads" => threads = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             other => {
                 eprintln!("wsx-echo: unknown argument {other}");
@@ -35,13 +38,28 @@ fn main() {
         eprintln!("wsx-echo: cannot start the runtime: {e}");
         std::process::exit(1);
     });
-    if let Err(e) = rt.block_on(serve(addr, deflate)) {
+    if let Err(e) = rt.block_on(serve(addr, deflate, events)) {
         eprintln!("wsx-echo: {e}");
         std::process::exit(1);
     }
 }
 
-async fn serve(addr: String, deflate: bool) -> wsx::Result<()> {
+/// The echo as callbacks.
+struct Echo;
+
+impl wsx::Handler for Echo {
+    type State = ();
+
+    fn open(&self, _: &Conn<'_>, _: &http::Request<()>) {}
+
+    fn message(&self, _: &mut (), conn: &Conn<'_>, msg: Message) {
+        if msg.is_data() {
+            conn.send(msg);
+        }
+    }
+}
+
+async fn serve(addr: String, deflate: bool, events: bool) -> wsx::Result<()> {
     let server = Server::builder()
         .max_payload(64 << 20)
         .backlog(4096)
@@ -49,6 +67,9 @@ async fn serve(addr: String, deflate: bool) -> wsx::Result<()> {
         .bind(&addr)
         .await?;
     eprintln!("wsx-echo listening on ws://{}", server.local_addr()?);
+    if events {
+        return server.serve_events(Echo).await;
+    }
     server
         .serve(|mut c: Connected| async move {
             while let Some(Ok(msg)) = c.ws.recv().await {
