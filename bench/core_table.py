@@ -25,6 +25,8 @@ BEGIN, END = "<!-- core-table:begin -->", "<!-- core-table:end -->"
 def cfg_key(c):
     if c.startswith("idle"):
         return (2, int(c[4:].replace("k", "000")), 0, "")
+    if c.startswith("fanout"):
+        return (3, int(c[6:].replace("k", "000")), 0, "")
     z = c.endswith("+z")
     conns, size = c.removesuffix("+z").split("x")
     size = int(size.lower().replace("k", "")) * (1024 if "k" in size.lower() else 1)
@@ -34,6 +36,8 @@ def cfg_key(c):
 def cfg_name(c):
     if c.startswith("idle"):
         return f"idle {c[4:]}"
+    if c.startswith("fanout"):
+        return f"1 publisher → {c[6:]} receivers, 20 B"
     conns, size = c.removesuffix("+z").split("x")
     size = size.replace("k", " KiB") if "k" in size else f"{size} B"
     return f"{conns} × {size}" + (", deflate" if c.endswith("+z") else "")
@@ -95,8 +99,9 @@ def versions(root):
 
 def render(rows, root):
     g, configs, subjects = groups(rows)
-    echo = [c for c in configs if not c.startswith("idle")]
+    echo = [c for c in configs if not c.startswith(("idle", "fanout"))]
     idle = [c for c in configs if c.startswith("idle")]
+    fan = [c for c in configs if c.startswith("fanout")]
     L = []
     reps = max(len(v) for v in g.values())
     L.append(f"Machine: {machine(rows)}. Peers: {versions(root)}.")
@@ -168,6 +173,32 @@ def render(rows, root):
             held = max(r.get("idle_n", 0) for s in subjects for r in g.get((c, s), []))
             name = cfg_name(c) + (f" (capped at {held:,} by the fd limit)" if held < asked else "")
             L.append(f"| {name} | " + " | ".join(cells) + " |")
+    if fan:
+        L.append("")
+        L.append("**Broadcast (`wsx bench --fanout`, 32 broadcasts in flight): deliveries per second, "
+                 "server CPU per delivery (µs), peak RSS, delivery latency p50 / p99 (ms), errors**")
+        L.append("")
+        L.append("| config | " + " | ".join(NAMES[s] for s in subjects if any(g.get((c, s)) for c in fan)) + " |")
+        fs = [s for s in subjects if any(g.get((c, s)) for c in fan)]
+        L.append("|---|" + "---:|" * len(fs))
+        for c in fan:
+            cells = []
+            for s in fs:
+                rs = g.get((c, s))
+                if not rs:
+                    cells.append("")
+                    continue
+                rate = med([r["msgs_per_sec"] for r in rs])
+                cpu = med([r.get("server_cpu_us_per_msg") for r in rs])
+                rss = med([r["server_rss_peak_kb"] for r in rs]) / 1024
+                p50 = med([(r.get("latency_us") or {}).get("p50") for r in rs])
+                p99 = med([(r.get("latency_us") or {}).get("p99") for r in rs])
+                star = "*" if any(r["client_bound"] for r in rs) else ""
+                errs = sum(r["errors"] for r in rs)
+                lat = f"{p50 / 1000:.1f} / {p99 / 1000:.1f} ms" if p50 and p99 else "-"
+                cells.append(f"{k(rate)}{star} ({cpu:.2f} µs), {rss:.0f} MiB, {lat}, {errs} errors"
+                             if cpu else f"{k(rate)}{star}, {rss:.0f} MiB, {lat}, {errs} errors")
+            L.append(f"| {cfg_name(c)} | " + " | ".join(cells) + " |")
     if echo:
         L.append("")
         L.append("<details><summary>Every cell: median [min – max] of msgs/s, server CPU µs/msg, "

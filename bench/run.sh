@@ -31,7 +31,13 @@
 #   idleN     N connections opened and held idle (10k, 50k): RSS delta / N after a settle.
 #             Both processes need N file descriptors: N is capped at the hard fd limit less
 #             200 (the cap is printed and recorded); connections come from 127.0.0.2-.9.
-#   all       the whole matrix: {1,100,1000} x {20,1k,16k,64k} x {off,+z}, idle10k, idle50k
+#   fanoutN   broadcast: one publisher and N receivers (1k, 10k), 20 B text, at most 32
+#             broadcasts in flight (`wsx bench --fanout`); the server sends each message to
+#             every client but its sender. Only the subjects with a broadcast run it: wsx and
+#             wsx-ev (Clients::broadcast_except, encoded once), uws (publish), node (a loop
+#             over wss.clients, as ws's README does). msgs/s there is deliveries per second.
+#   all       the whole matrix: {1,100,1000} x {20,1k,16k,64k} x {off,+z}, idle10k, idle50k,
+#             fanout10k
 #   quick     100x20,1000x1k,1000x16k,100x1k+z,idle10k (the default)
 #
 # Measurements, per run:
@@ -122,7 +128,7 @@ case "$configs" in
         for s in 20 1k 16k 64k; do configs+="${c}x$s$z,"; done
       done
     done
-    configs+="idle10k,idle50k"
+    configs+="idle10k,idle50k,fanout10k"
     ;;
 esac
 IFS=, read -r -a config_list <<<"$configs"
@@ -212,13 +218,13 @@ start_server() { # subject deflate port log
   local s="$1" z="$2" addr="127.0.0.1:$3" log="$4"
   local cmd=()
   case "$s" in
-    wsx) cmd=("$wsx_echo" "$addr" ${z:+--deflate}) ;;
-    wsx-ev) cmd=("$wsx_echo" "$addr" --events ${z:+--deflate}) ;;
+    wsx) cmd=("$wsx_echo" "$addr" ${z:+--deflate} ${fan:+--fanout}) ;;
+    wsx-ev) cmd=("$wsx_echo" "$addr" --events ${z:+--deflate} ${fan:+--fanout}) ;;
     wsx-mt) cmd=("$wsx_echo" "$addr" --threads 2) ;;
-    uws) cmd=("$UWS_ECHO" "$addr") ;;
+    uws) cmd=("$UWS_ECHO" "$addr" ${fan:+--fanout}) ;;
     fastwebsockets|tokio-websockets|tokio-tungstenite) cmd=("$bt/$s-echo" "$addr") ;;
     raw) cmd=("$bt/raw-tcp-echo" "$addr") ;;
-    node) cmd=(node "$root/bench/peers/node-ws/server.js" "$addr" ${z:+--deflate}) ;;
+    node) cmd=(node "$root/bench/peers/node-ws/server.js" "$addr" ${z:+--deflate} ${fan:+--fanout}) ;;
   esac
   # taskset execs the server, so $! is the server's PID.
   taskset -c 0 "${cmd[@]}" >"$log" 2>&1 &
@@ -236,8 +242,9 @@ start_server() { # subject deflate port log
 
 # One run: config, subject, rep. Appends one JSON line to $out.
 run_one() {
-  local cfg="$1" s="$2" rep="$3" z="" conns size port log blog busy_before
+  local cfg="$1" s="$2" rep="$3" z="" fan="" conns size port log blog busy_before
   [[ $cfg == *+z ]] && z=1
+  [[ $cfg == fanout* ]] && fan=1
   busy_before=0
   [[ $cfg == idle* ]] || busy_before=$(wait_quiet)
   port="$(free_port)"
@@ -275,6 +282,13 @@ a,n,o,r0,r1=sys.argv[1:6]
 o=int(o or 0)
 print(json.dumps({"idle_asked": int(a), "idle_n": int(n), "idle_open": o, "server_rss_idle_kb": int(r1) if r1 else None,
   "idle_bytes_per_conn": (int(r1)-int(r0))*1024/o if r1 and o else None}))' "$asked" "$n" "${open:-0}" "$rss0" "$rss1")
+  elif [[ -n $fan ]]; then
+    local n="${cfg#fanout}"
+    n="${n/k/000}"
+    TIMEFORMAT='%U %S'
+    { time taskset -c 1 timeout 120 "$wsx" bench "$url" -c "$((n + 1))" --fanout --pipeline 32 \
+      -s 20 -d "${dur}s" --warmup "${warm}s" --source 127.0.0.2-127.0.0.9 \
+      --server-pid "$server_pid" --json >"$blog.json" 2>"$blog.err"; } 2>"$blog.time" || rc=$?
   else
     conns="${cfg%%x*}" size="${cfg#*x}"
     size="${size%+z}"
@@ -329,11 +343,12 @@ t0=$(date +%s)
 echo "subjects: ${avail[*]}; configs: ${config_list[*]}; $repeat runs each, ${warm}s warm-up + ${dur}s measured; fd limit $hard (idle connections at most $max_idle)" >&2
 for cfg in "${config_list[@]}"; do
   [[ -n $cfg ]] || continue
-  [[ $cfg =~ ^(idle[0-9]+k?|[0-9]+x[0-9]+[kK]?(\+z)?)$ ]] || { echo "run: bad config $cfg" >&2; exit 2; }
+  [[ $cfg =~ ^(idle[0-9]+k?|fanout[0-9]+k?|[0-9]+x[0-9]+[kK]?(\+z)?)$ ]] || { echo "run: bad config $cfg" >&2; exit 2; }
   echo "== $cfg" >&2
   for rep in $(seq "$repeat"); do
     for s in "${avail[@]}"; do
       if [[ $cfg == *+z && $s != wsx && $s != wsx-ev && $s != node ]]; then continue; fi
+      if [[ $cfg == fanout* && $s != wsx && $s != wsx-ev && $s != uws && $s != node ]]; then continue; fi
       for try in $(seq 0 "$retries"); do
         run_one "$cfg" "$s" "$rep" || break
         ((try < retries)) && [[ $cfg != idle* ]] || break

@@ -2,6 +2,8 @@
 // against an unmodified uWebSockets + uSockets checkout outside this repository (see
 // docs/BENCHMARKS.md); run.sh takes the binary from UWS_ECHO. One event loop (one thread),
 // no TLS, no compression, no idle timeout or automatic pings, messages up to 64 MiB.
+// `uws-echo ADDR --fanout`: every client subscribes to one topic and every message is
+// published to the others (µWS's publish: encoded once, for `wsx bench --fanout`).
 #include "App.h"
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@ int main(int argc, char **argv) {
     size_t colon = addr.rfind(':');
     std::string host = addr.substr(0, colon);
     int port = std::atoi(addr.c_str() + colon + 1);
+    static bool fanout = argc > 2 && std::string(argv[2]) == "--fanout";
     struct PerSocketData {};
     uWS::App()
         .ws<PerSocketData>("/*", {
@@ -22,8 +25,15 @@ int main(int argc, char **argv) {
             .closeOnBackpressureLimit = false,
             .resetIdleTimeoutOnSend = false,
             .sendPingsAutomatically = false,
+            .open = [](auto *ws) {
+                if (fanout) ws->subscribe("all");
+            },
             .message = [](auto *ws, std::string_view message, uWS::OpCode opCode) {
-                ws->send(message, opCode, false);
+                if (fanout) {
+                    ws->publish("all", message, opCode, false);
+                } else {
+                    ws->send(message, opCode, false);
+                }
             },
         })
         .listen(host, port, [&](auto *listen_socket) {

@@ -205,6 +205,11 @@ pub struct BenchArgs {
     /// Send binary messages (default: text).
     #[arg(long)]
     pub binary: bool,
+    /// Broadcast benchmark: the first connection publishes, keeping --pipeline broadcasts in
+    /// flight; the others only receive and check every message. The server must send each
+    /// message to every client but its sender (`wsx-echo --fanout`). Reports deliveries.
+    #[arg(long)]
+    pub fanout: bool,
     /// Offer permessage-deflate.
     #[arg(long)]
     pub deflate: bool,

@@ -391,3 +391,96 @@ fn server_pid_gives_the_server_cpu_per_message() {
         assert!(r["server_cpu_us_per_msg"].as_f64().unwrap() > 0.0, "{r}");
     }
 }
+
+/// A broadcast server: every data message goes to every other client, encoded once
+/// (`serve_events`, `Clients::broadcast_except`).
+fn fanout_server() -> SocketAddr {
+    struct Fan(wsx::Clients);
+    impl wsx::Handler for Fan {
+        type State = ();
+        fn open(&self, _: &wsx::Conn<'_>, _: &http::Request<()>) {}
+        fn message(&self, _: &mut (), conn: &wsx::Conn<'_>, msg: Message) {
+            if msg.is_data() {
+                self.0.broadcast_except(&msg, conn.id());
+            }
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = Server::bind("127.0.0.1:0").await.unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            let clients = server.clients();
+            server.serve_events(Fan(clients)).await.unwrap();
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
+#[test]
+fn fanout_counts_every_delivery_checked_in_order() {
+    let u = url(fanout_server());
+    let (out, took) = bench(&[
+        &u,
+        "-c",
+        "21",
+        "--fanout",
+        "--pipeline",
+        "8",
+        "-s",
+        "32",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let r = json(&out);
+    assert_eq!(r["mode"], "fanout");
+    assert_eq!(r["errors"], 0, "{r}");
+    let broadcasts = r["sent"].as_u64().unwrap();
+    assert!(broadcasts > 0, "{r}");
+    // Every broadcast of the measurement reached each of the 20 receivers once.
+    assert_eq!(r["msgs"].as_u64().unwrap(), broadcasts * 20, "{r}");
+    assert_eq!(r["bytes"].as_u64().unwrap(), broadcasts * 20 * 32, "{r}");
+    assert!(r["latency_us"]["p50"].as_f64().unwrap() > 0.0, "{r}");
+    assert_eq!(r["close_codes"]["1000"], 21, "{r}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+}
+
+#[test]
+fn fanout_against_an_echo_server_is_an_error() {
+    // The publisher gets its messages back and the receivers get nothing.
+    let u = url(echo_server(None));
+    let (out, _) = bench(&[
+        &u, "-c", "3", "--fanout", "-d", "1s", "--warmup", "0s", "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let r = json(&out);
+    assert_eq!(r["msgs"], 0, "{r}");
+    assert!(
+        r["errors_by_kind"]["unexpected echo"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+    assert!(r["errors_by_kind"]["no echo"].as_u64().unwrap() > 0, "{r}");
+}
+
+#[test]
+fn fanout_needs_a_receiver_and_a_closed_loop() {
+    for args in [
+        &["-c", "1", "--fanout"][..],
+        &["-c", "4", "--fanout", "--rate", "100"],
+        &["-c", "4", "--fanout", "--pipeline", "600"],
+    ] {
+        let mut a = vec!["ws://127.0.0.1:9/"];
+        a.extend_from_slice(args);
+        let (out, _) = bench(&a);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+}

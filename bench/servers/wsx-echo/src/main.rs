@@ -4,19 +4,21 @@
 //! `wsx-echo ADDR [--deflate] [--threads N] [--events]`: on a `current_thread` runtime unless
 //! `--threads N` (N > 1) asks for a multi-thread one; `--deflate` accepts permessage-deflate
 //! (compressing every message, like the client's offer); `--events` drives the connections
-//! with callbacks (`Server::serve_events`) instead of a task each; no heartbeat; messages up
-//! to 64 MiB.
+//! with callbacks (`Server::serve_events`) instead of a task each; `--fanout` sends every
+//! message to every other client instead of echoing it (encoded once, `Clients::broadcast_except`,
+//! for `wsx bench --fanout`); no heartbeat; messages up to 64 MiB.
 
-use wsx::{Conn, Connected, DeflateConfig, Message, Server};
+use wsx::{Clients, Conn, Connected, DeflateConfig, Message, Server};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
-    let (mut deflate, mut threads, mut events) = (false, 1usize, false);
+    let (mut deflate, mut threads, mut events, mut fanout) = (false, 1usize, false, false);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--deflate" => deflate = true,
             "--events" => events = true,
+            "--fanout" => fanout = true,
             "--threads" => threads = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             other => {
                 eprintln!("wsx-echo: unknown argument {other}");
@@ -38,14 +40,16 @@ fn main() {
         eprintln!("wsx-echo: cannot start the runtime: {e}");
         std::process::exit(1);
     });
-    if let Err(e) = rt.block_on(serve(addr, deflate, events)) {
+    if let Err(e) = rt.block_on(serve(addr, deflate, events, fanout)) {
         eprintln!("wsx-echo: {e}");
         std::process::exit(1);
     }
 }
 
-/// The echo as callbacks.
-struct Echo;
+/// The echo (or with `fanout`, the broadcast) as callbacks.
+struct Echo {
+    fanout: Option<Clients>,
+}
 
 impl wsx::Handler for Echo {
     type State = ();
@@ -53,13 +57,21 @@ impl wsx::Handler for Echo {
     fn open(&self, _: &Conn<'_>, _: &http::Request<()>) {}
 
     fn message(&self, _: &mut (), conn: &Conn<'_>, msg: Message) {
-        if msg.is_data() {
-            conn.send(msg);
+        if !msg.is_data() {
+            return;
+        }
+        match &self.fanout {
+            Some(clients) => {
+                clients.broadcast_except(&msg, conn.id());
+            }
+            None => {
+                conn.send(msg);
+            }
         }
     }
 }
 
-async fn serve(addr: String, deflate: bool, events: bool) -> wsx::Result<()> {
+async fn serve(addr: String, deflate: bool, events: bool, fanout: bool) -> wsx::Result<()> {
     let server = Server::builder()
         .max_payload(64 << 20)
         .backlog(4096)
@@ -67,8 +79,24 @@ async fn serve(addr: String, deflate: bool, events: bool) -> wsx::Result<()> {
         .bind(&addr)
         .await?;
     eprintln!("wsx-echo listening on ws://{}", server.local_addr()?);
+    let clients = server.clients();
     if events {
-        return server.serve_events(Echo).await;
+        let fanout = fanout.then_some(clients);
+        return server.serve_events(Echo { fanout }).await;
+    }
+    if fanout {
+        return server
+            .serve(move |mut c: Connected| {
+                let clients = clients.clone();
+                async move {
+                    while let Some(Ok(msg)) = c.ws.recv().await {
+                        if msg.is_data() {
+                            clients.broadcast_except(&msg, c.id);
+                        }
+                    }
+                }
+            })
+            .await;
     }
     server
         .serve(|mut c: Connected| async move {

@@ -107,10 +107,12 @@ pub struct Plan {
     pub end: Instant,
     /// Echoes still missing then are counted as `no echo`.
     pub drain_end: Instant,
+    /// `--fanout`: connection 0 publishes, the others receive (see [`super::fanout`]).
+    pub fanout: Option<Arc<super::fanout::Fanout>>,
 }
 
 impl Plan {
-    fn measured(&self, t: Instant) -> bool {
+    pub(super) fn measured(&self, t: Instant) -> bool {
         t >= self.warm_end && t < self.end
     }
 }
@@ -143,7 +145,7 @@ impl ConnReport {
         self.lag_max_ns = self.lag_max_ns.max(ns);
     }
 
-    fn error(&mut self, kind: ErrorKind, n: u64) {
+    pub(super) fn error(&mut self, kind: ErrorKind, n: u64) {
         if let Some(i) = ErrorKind::ALL.iter().position(|k| *k == kind) {
             self.errors[i] += n;
         }
@@ -224,6 +226,9 @@ impl State {
 
 /// Runs connection `id` (0-based among those connected) through the plan.
 pub async fn run(mut ws: WebSocket<MaybeTlsStream>, id: u32, plan: Arc<Plan>) -> ConnReport {
+    if let Some(fan) = plan.fanout.clone() {
+        return super::fanout::run(ws, id, plan, fan).await;
+    }
     let mut st = State {
         payloads: Payloads::new(id, plan.size, plan.binary),
         sender: ws.sender(),

@@ -28,6 +28,7 @@
 
 mod conn;
 mod dial;
+mod fanout;
 mod payload;
 mod report;
 mod stats;
@@ -163,6 +164,9 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         warm_end,
         end,
         drain_end: end + DRAIN,
+        fanout: args
+            .fanout
+            .then(|| Arc::new(fanout::Fanout::new(n as u64 - 1))),
     });
     let mut first_id = 0u32;
     for (l, c) in loads.iter_mut().zip(&per_thread) {
@@ -251,6 +255,24 @@ fn validate(a: &BenchArgs) -> Result<(), String> {
     }
     if a.idle.is_some_and(|d| d.is_zero()) {
         return Err("--idle must be more than 0".into());
+    }
+    if a.fanout {
+        if a.connections < 2 {
+            return Err(
+                "--fanout needs at least 2 connections (a publisher and a receiver)".into(),
+            );
+        }
+        if a.idle.is_some() || a.rate.is_some() {
+            return Err(
+                "--fanout is a closed loop: it cannot be used with --idle or --rate".into(),
+            );
+        }
+        if a.pipeline > fanout::RING / 2 {
+            return Err(format!(
+                "--fanout allows at most {} in --pipeline",
+                fanout::RING / 2
+            ));
+        }
     }
     if a.idle.is_some() && a.rate.is_some() {
         return Err("--idle sends nothing: it cannot be used with --rate".into());
@@ -459,6 +481,8 @@ fn build_report(
         binary: args.binary,
         mode: if args.idle.is_some() {
             "idle"
+        } else if args.fanout {
+            "fanout"
         } else if args.rate.is_some() {
             "open"
         } else {
