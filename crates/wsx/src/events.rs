@@ -209,7 +209,12 @@ impl<H: Handler> Drivers<H> {
                         stopped: false,
                     }),
                 });
-                tokio::spawn(Driver {
+                // Outside tokio's cooperative budget: with it, a poll that reaches many
+                // ready connections would find all but the first hundred or so "out of
+                // budget", and each would be polled, fail and be queued again. A poll is
+                // bounded anyway: the connections ready when it began, at most PER_CONN
+                // messages each; then other tasks run.
+                tokio::spawn(tokio::task::unconstrained(Driver {
                     handler: handler.clone(),
                     clients: clients.clone(),
                     active: active.clone(),
@@ -218,7 +223,7 @@ impl<H: Handler> Drivers<H> {
                     free: Vec::new(),
                     live: 0,
                     batch: Vec::new(),
-                });
+                }));
                 inbox
             })
             .collect();
