@@ -44,6 +44,8 @@ def cfg_name(c):
 
 
 def k(n):
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M"
     return f"{n / 1000:.0f}k" if n >= 10000 else f"{n / 1000:.1f}k"
 
 
