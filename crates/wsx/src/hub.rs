@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use indexmap::IndexMap;
 use wsx_proto::{Message, PreparedFrame};
 
 use crate::server::{BroadcastReport, ClientId};
@@ -32,8 +33,10 @@ pub trait Relay: Send + Sync + 'static {
 #[derive(Default)]
 struct State {
     next: u64,
-    clients: HashMap<u64, Client>,
-    topics: HashMap<Arc<str>, HashMap<u64, Sender>>,
+    /// Members are kept insertion-ordered and dense, so a publish walks them roughly in the
+    /// order their connections were allocated (see [`crate::Clients`]).
+    clients: IndexMap<u64, Client>,
+    topics: HashMap<Arc<str>, IndexMap<u64, Sender>>,
 }
 
 struct Client {
@@ -146,7 +149,7 @@ impl Hub {
         let mut emptied = Vec::new();
         let sender = {
             let mut g = self.write();
-            let client = g.clients.remove(&id.0)?;
+            let client = g.clients.swap_remove(&id.0)?;
             for t in &client.topics {
                 if leave(&mut g.topics, t, id.0) {
                     emptied.push(t.clone());
@@ -243,7 +246,7 @@ impl Hub {
 
     /// Local subscribers of `topic`.
     pub fn subscribers(&self, topic: &str) -> usize {
-        self.read().topics.get(topic).map_or(0, HashMap::len)
+        self.read().topics.get(topic).map_or(0, IndexMap::len)
     }
 
     /// Topics with at least one local subscriber.
@@ -332,11 +335,11 @@ impl Hub {
 }
 
 /// Removes `id` from `topic`'s members; `true` when the topic became empty (and was dropped).
-fn leave(topics: &mut HashMap<Arc<str>, HashMap<u64, Sender>>, topic: &str, id: u64) -> bool {
+fn leave(topics: &mut HashMap<Arc<str>, IndexMap<u64, Sender>>, topic: &str, id: u64) -> bool {
     let Some(members) = topics.get_mut(topic) else {
         return false;
     };
-    members.remove(&id);
+    members.swap_remove(&id);
     if members.is_empty() {
         topics.remove(topic);
         return true;
