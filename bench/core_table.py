@@ -12,9 +12,9 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["wsx", "wsx-ev", "wsx-mt", "uws", "fastwebsockets", "tokio-websockets", "tokio-tungstenite",
+ORDER = ["wsx", "wsx-ev", "wsx-mt", "wsx-loop", "uws", "fastwebsockets", "tokio-websockets", "tokio-tungstenite",
          "raw", "node"]
-NAMES = {"wsx": "wsx", "wsx-ev": "wsx (events)", "wsx-mt": "wsx (multi-thread)", "uws": "µWS", "fastwebsockets":
+NAMES = {"wsx": "wsx", "wsx-ev": "wsx (events)", "wsx-mt": "wsx (multi-thread)", "wsx-loop": "wsx (loop of sends)", "uws": "µWS", "fastwebsockets":
          "fastwebsockets", "tokio-websockets": "tokio-websockets", "tokio-tungstenite":
          "tokio-tungstenite", "raw": "raw echo (floor)", "node": "Node ws"}
 # What wsx is compared with: the real peers, not itself and not the floor.
@@ -111,17 +111,19 @@ def render(rows, root):
     L.append(f"Medians of {reps} interleaved runs per cell (server on core 0, `wsx bench` on core 1). "
              "`*`: in at least one run the load generator used ≥ 90% of its core (client-bound), "
              "so msgs/s there is a lower bound for the server; compare server CPU µs/msg instead.")
+    # A subject's columns appear only in the tables of the configs it ran.
+    es = [s for s in subjects if any(g.get((c, s)) for c in echo + idle)]
     if echo:
         L.append("")
         L.append("**Echoes per second, and server CPU time per message (µs)**")
         L.append("")
-        ours = [s for s in ("wsx", "wsx-ev") if s in subjects]
-        L.append("| config | " + " | ".join(NAMES[s] for s in subjects) + "".join(
+        ours = [s for s in ("wsx", "wsx-ev") if s in es]
+        L.append("| config | " + " | ".join(NAMES[s] for s in es) + "".join(
             f" | {NAMES[o]} ÷ best peer (msgs/s · CPU)" for o in ours) + " |")
-        L.append("|---|" + "---:|" * len(subjects) + "---|" * len(ours))
+        L.append("|---|" + "---:|" * len(es) + "---|" * len(ours))
         for c in echo:
             cells, best_rate, best_cpu = [], None, None
-            for s in subjects:
+            for s in es:
                 rs = g.get((c, s))
                 if not rs:
                     cells.append("")
@@ -147,11 +149,11 @@ def render(rows, root):
         L.append("")
         L.append("**Server peak RSS (VmHWM, MiB)**")
         L.append("")
-        L.append("| config | " + " | ".join(NAMES[s] for s in subjects) + " |")
-        L.append("|---|" + "---:|" * len(subjects))
+        L.append("| config | " + " | ".join(NAMES[s] for s in es) + " |")
+        L.append("|---|" + "---:|" * len(es))
         for c in echo:
             cells = []
-            for s in subjects:
+            for s in es:
                 rs = g.get((c, s))
                 cells.append(f"{med([r['server_rss_peak_kb'] for r in rs]) / 1024:.1f}" if rs else "")
             L.append(f"| {cfg_name(c)} | " + " | ".join(cells) + " |")
@@ -159,11 +161,11 @@ def render(rows, root):
         L.append("")
         L.append("**Idle connections: server RSS per connection (bytes), connections held**")
         L.append("")
-        L.append("| config | " + " | ".join(NAMES[s] for s in subjects) + " |")
-        L.append("|---|" + "---:|" * len(subjects))
+        L.append("| config | " + " | ".join(NAMES[s] for s in es) + " |")
+        L.append("|---|" + "---:|" * len(es))
         for c in idle:
             cells = []
-            for s in subjects:
+            for s in es:
                 rs = g.get((c, s))
                 if not rs:
                     cells.append("")
@@ -171,8 +173,8 @@ def render(rows, root):
                 b = med([r.get("idle_bytes_per_conn") for r in rs])
                 n = min(r.get("idle_open", 0) for r in rs)
                 cells.append((f"{b:,.0f} B" if b is not None else "-") + f" ({n:,})")
-            asked = max(r.get("idle_asked", 0) for s in subjects for r in g.get((c, s), []))
-            held = max(r.get("idle_n", 0) for s in subjects for r in g.get((c, s), []))
+            asked = max(r.get("idle_asked", 0) for s in es for r in g.get((c, s), []))
+            held = max(r.get("idle_n", 0) for s in es for r in g.get((c, s), []))
             name = cfg_name(c) + (f" (capped at {held:,} by the fd limit)" if held < asked else "")
             L.append(f"| {name} | " + " | ".join(cells) + " |")
     if fan:
@@ -210,7 +212,7 @@ def render(rows, root):
         L.append("| config | subject | msgs/s | server µs/msg | server CPU % | peak RSS MiB | client CPU % | client-bound | errors | others' CPU % (max) |")
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for c in echo:
-            for s in subjects:
+            for s in es:
                 rs = g.get((c, s))
                 if not rs:
                     continue

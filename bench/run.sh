@@ -10,6 +10,9 @@
 #   wsx-ev             the same binary with --events: connections driven by callbacks
 #                      (Server::serve_events) instead of a task each
 #   wsx-mt             the same on a multi-thread runtime (--threads 2), still pinned to core 0
+#   wsx-loop           fanout configs only: the same binary with --fanout-loop, a loop of
+#                      per-client Sender::send (an encode and a write per receiver), the
+#                      baseline a broadcast must beat
 #   uws                µWebSockets (C++): set UWS_ECHO=/path/to/binary built from our
 #                      bench/peers/uws/echo.cpp (see docs/BENCHMARKS.md); skipped when unset
 #   fastwebsockets     bench/peers/fastwebsockets-echo (hyper 1 upgrade, FragmentCollector)
@@ -118,7 +121,7 @@ for tool in taskset ss python3 cargo; do
 done
 [[ $(nproc) -ge 2 ]] || { echo "run: needs 2 cores (server on 0, load generator on 1)" >&2; exit 2; }
 
-all_subjects=(wsx wsx-ev wsx-mt uws fastwebsockets tokio-websockets tokio-tungstenite raw node)
+all_subjects=(wsx wsx-ev wsx-mt wsx-loop uws fastwebsockets tokio-websockets tokio-tungstenite raw node)
 case "$configs" in
   quick) configs="100x20,1000x1k,1000x16k,100x1k+z,idle10k" ;;
   all)
@@ -150,7 +153,7 @@ for s in "${subjects[@]}"; do
       if ! command -v node >/dev/null || [[ ! -d $root/bench/peers/node-ws/node_modules/ws ]]; then
         echo "run: skipping node: run \`npm install\` in bench/peers/node-ws first" >&2; continue
       fi ;;
-    wsx|wsx-ev|wsx-mt|fastwebsockets|tokio-websockets|tokio-tungstenite|raw) ;;
+    wsx|wsx-ev|wsx-mt|wsx-loop|fastwebsockets|tokio-websockets|tokio-tungstenite|raw) ;;
     *) echo "run: unknown subject $s (one of: ${all_subjects[*]})" >&2; exit 2 ;;
   esac
   avail+=("$s")
@@ -221,6 +224,7 @@ start_server() { # subject deflate port log
     wsx) cmd=("$wsx_echo" "$addr" ${z:+--deflate} ${fan:+--fanout}) ;;
     wsx-ev) cmd=("$wsx_echo" "$addr" --events ${z:+--deflate} ${fan:+--fanout}) ;;
     wsx-mt) cmd=("$wsx_echo" "$addr" --threads 2) ;;
+    wsx-loop) cmd=("$wsx_echo" "$addr" --fanout-loop) ;;
     uws) cmd=("$UWS_ECHO" "$addr" ${fan:+--fanout}) ;;
     fastwebsockets|tokio-websockets|tokio-tungstenite) cmd=("$bt/$s-echo" "$addr") ;;
     raw) cmd=("$bt/raw-tcp-echo" "$addr") ;;
@@ -348,7 +352,8 @@ for cfg in "${config_list[@]}"; do
   for rep in $(seq "$repeat"); do
     for s in "${avail[@]}"; do
       if [[ $cfg == *+z && $s != wsx && $s != wsx-ev && $s != node ]]; then continue; fi
-      if [[ $cfg == fanout* && $s != wsx && $s != wsx-ev && $s != uws && $s != node ]]; then continue; fi
+      if [[ $cfg == fanout* && $s != wsx && $s != wsx-ev && $s != wsx-loop && $s != uws && $s != node ]]; then continue; fi
+      if [[ $cfg != fanout* && $s == wsx-loop ]]; then continue; fi
       for try in $(seq 0 "$retries"); do
         run_one "$cfg" "$s" "$rep" || break
         ((try < retries)) && [[ $cfg != idle* ]] || break

@@ -6,7 +6,9 @@
 //! (compressing every message, like the client's offer); `--events` drives the connections
 //! with callbacks (`Server::serve_events`) instead of a task each; `--fanout` sends every
 //! message to every other client instead of echoing it (encoded once, `Clients::broadcast_except`,
-//! for `wsx bench --fanout`); no heartbeat; messages up to 64 MiB.
+//! for `wsx bench --fanout`); `--fanout-loop` does the same with a loop of per-client
+//! `Sender::send` (an encode and a write per receiver, no batching), the baseline a broadcast
+//! must beat; no heartbeat; messages up to 64 MiB.
 
 use wsx::{Clients, Conn, Connected, DeflateConfig, Message, Server};
 
@@ -14,11 +16,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
     let (mut deflate, mut threads, mut events, mut fanout) = (false, 1usize, false, false);
+    let mut fanout_loop = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--deflate" => deflate = true,
             "--events" => events = true,
             "--fanout" => fanout = true,
+            "--fanout-loop" => fanout_loop = true,
             "--threads" => threads = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             other => {
                 eprintln!("wsx-echo: unknown argument {other}");
@@ -40,7 +44,7 @@ fn main() {
         eprintln!("wsx-echo: cannot start the runtime: {e}");
         std::process::exit(1);
     });
-    if let Err(e) = rt.block_on(serve(addr, deflate, events, fanout)) {
+    if let Err(e) = rt.block_on(serve(addr, deflate, events, fanout, fanout_loop)) {
         eprintln!("wsx-echo: {e}");
         std::process::exit(1);
     }
@@ -71,7 +75,13 @@ impl wsx::Handler for Echo {
     }
 }
 
-async fn serve(addr: String, deflate: bool, events: bool, fanout: bool) -> wsx::Result<()> {
+async fn serve(
+    addr: String,
+    deflate: bool,
+    events: bool,
+    fanout: bool,
+    fanout_loop: bool,
+) -> wsx::Result<()> {
     let server = Server::builder()
         .max_payload(64 << 20)
         .backlog(4096)
@@ -83,6 +93,28 @@ async fn serve(addr: String, deflate: bool, events: bool, fanout: bool) -> wsx::
     if events {
         let fanout = fanout.then_some(clients);
         return server.serve_events(Echo { fanout }).await;
+    }
+    if fanout_loop {
+        type Senders = std::sync::Arc<std::sync::Mutex<Vec<(wsx::ClientId, wsx::Sender)>>>;
+        let all = Senders::default();
+        return server
+            .serve(move |mut c: Connected| {
+                let all = all.clone();
+                async move {
+                    all.lock().unwrap().push((c.id, c.ws.sender()));
+                    while let Some(Ok(msg)) = c.ws.recv().await {
+                        if msg.is_data() {
+                            for (id, s) in all.lock().unwrap().iter() {
+                                if *id != c.id {
+                                    s.send(msg.clone());
+                                }
+                            }
+                        }
+                    }
+                    all.lock().unwrap().retain(|(id, _)| *id != c.id);
+                }
+            })
+            .await;
     }
     if fanout {
         return server
