@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value};
 
 use crate::namespace::WeakNamespace;
@@ -263,10 +264,12 @@ pub trait Adapter: Send + Sync + 'static {
 }
 
 /// A room's members. Most rooms have one (every socket is in the room named after its id),
-/// and a set for each of those would cost about 150 bytes per client.
+/// and a set for each of those would cost about 150 bytes per client. Sets keep join order,
+/// so a broadcast walks its receivers roughly in the order they were allocated (see
+/// `wsx::Clients`).
 enum Members {
     One(Arc<str>),
-    Many(HashSet<Arc<str>>),
+    Many(IndexSet<Arc<str>>),
 }
 
 impl Members {
@@ -281,7 +284,7 @@ impl Members {
         match self {
             Members::One(m) if *m == *id => {}
             Members::One(m) => {
-                let set = HashSet::from([m.clone(), id.clone()]);
+                let set = IndexSet::from([m.clone(), id.clone()]);
                 *self = Members::Many(set);
             }
             Members::Many(set) => {
@@ -295,7 +298,7 @@ impl Members {
         match self {
             Members::One(m) => &**m == id,
             Members::Many(set) => {
-                set.remove(id);
+                set.swap_remove(id);
                 set.is_empty()
             }
         }
@@ -315,7 +318,8 @@ struct Rooms {
     /// Room name → members. Names are shared with `sids`.
     rooms: HashMap<Arc<str>, Members>,
     /// Socket id → the rooms it is in (a short list: sockets are in a handful of rooms).
-    sids: HashMap<Arc<str>, Vec<Arc<str>>>,
+    /// In join order, like room members.
+    sids: IndexMap<Arc<str>, Vec<Arc<str>>>,
 }
 
 impl Rooms {
@@ -395,7 +399,7 @@ impl Adapter for MemoryAdapter {
 
     fn del_all(&self, id: &str) {
         let mut st = self.change();
-        let Some(rooms) = st.sids.remove(id) else {
+        let Some(rooms) = st.sids.swap_remove(id) else {
             return;
         };
         for room in rooms {
