@@ -264,9 +264,9 @@ pub trait Adapter: Send + Sync + 'static {
 }
 
 /// A room's members. Most rooms have one (every socket is in the room named after its id),
-/// and a set for each of those would cost about 150 bytes per client. Sets keep join order,
-/// so a broadcast walks its receivers roughly in the order they were allocated (see
-/// `wsx::Clients`).
+/// and a set for each of those would cost about 150 bytes per client. Sets keep join order
+/// (but for the swap on removal), so a broadcast reaches its receivers in about the order
+/// they joined, as Node's adapter does (its `Set`s iterate in insertion order).
 enum Members {
     One(Arc<str>),
     Many(IndexSet<Arc<str>>),
