@@ -42,8 +42,8 @@ else
     echo "interop/setup.sh: installing node modules (npm install: no package-lock.json)"
     "$NPM" install --no-audit --no-fund --loglevel=error || die "npm install failed"
   fi
-  "$NODE" -e 'require("ws"); require("playwright-core"); require("socket.io-client"); require("socket.io"); require("@socket.io/redis-adapter"); require("redis")' \
-    || die "ws, playwright-core, socket.io(-client), @socket.io/redis-adapter or redis does not load after npm ci"
+  "$NODE" -e 'require("ws"); require("playwright-core"); require("socket.io-client"); require("socket.io"); require("@socket.io/redis-adapter"); require("redis"); require("yjs"); require("y-websocket"); require("y-protocols/sync"); require("lib0/encoding"); require("y-websocket-server-ref/bin/utils")' \
+    || die "ws, playwright-core, socket.io(-client), @socket.io/redis-adapter, redis, yjs, y-websocket, y-protocols, lib0 or y-websocket-server-ref does not load after npm ci"
   echo "$node_hash" >"$node_stamp"
 fi
 

@@ -124,6 +124,9 @@ pub struct ServeArgs {
     /// heartbeat) disappear from the other processes' presence.
     #[arg(long, default_value = "10s", value_parser = parse_duration, requires = "redis")]
     pub redis_presence_ttl: Duration,
+    /// Where collaborative documents (`/yjs/<room>`, the pad) are stored; created if missing.
+    #[arg(long, value_name = "DIR", default_value = "wsx-data")]
+    pub data_dir: PathBuf,
 }
 
 /// The Socket.IO cluster adapter of `wsx serve --redis`.

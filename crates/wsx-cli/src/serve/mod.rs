@@ -29,6 +29,9 @@ use metrics::Metrics;
 /// The subprotocol of the demo chat.
 pub const CHAT_PROTOCOL: &str = "wsx.chat.v1";
 
+/// Where y-websocket clients connect: `ws://HOST/yjs/<room>`.
+const YJS_PREFIX: &str = "/yjs/";
+
 type Body = Full<Bytes>;
 
 struct App {
@@ -40,6 +43,7 @@ struct App {
     metrics: Arc<Metrics>,
     open: AtomicUsize,
     io: wsx_socketio::SocketIo,
+    yjs: wsx_yjs::YjsServer,
 }
 
 /// Runs the server until Ctrl-C (or SIGTERM), then shuts down gracefully.
@@ -127,6 +131,14 @@ pub async fn serve(
             (io, Chat::clustered(rooms, c))
         }
     };
+    std::fs::create_dir_all(&args.data_dir)?;
+    let store = wsx_yjs::store::SqliteStore::open(args.data_dir.join("yjs.db"))
+        .map_err(std::io::Error::other)?;
+    let yjs = wsx_yjs::YjsServer::builder()
+        .store(store)
+        .max_message_size(args.max_payload)
+        .acceptor(base.clone())
+        .build();
     let app = Arc::new(App {
         chat_acceptor: base.clone().protocols([CHAT_PROTOCOL]),
         // /echo takes the client's first subprotocol, whatever it is.
@@ -136,11 +148,13 @@ pub async fn serve(
         metrics,
         open: AtomicUsize::new(0),
         io,
+        yjs,
         args,
     });
     socket_io_chat(&app);
     tracing::info!(
-        "wsx serve listening on {scheme}://{addr}/ (WebSocket endpoints /chat and /echo, Socket.IO at /socket.io/)"
+        "wsx serve listening on {scheme}://{addr}/ (WebSocket endpoints /chat and /echo, Socket.IO at /socket.io/, Yjs documents at /yjs/<room>, stored in {})",
+        app.args.data_dir.display()
     );
     eprintln!("listening on {scheme}://{addr}/");
     tokio::pin!(shutdown);
@@ -168,6 +182,7 @@ pub async fn serve(
     tracing::info!("shutting down: closing {n} WebSocket connection(s) with 1001");
     app.io.close();
     app.clients.shutdown(app.args.shutdown_timeout).await;
+    app.yjs.shutdown(app.args.shutdown_timeout).await;
     if let Some(c) = app.chat.cluster() {
         c.shutdown().await;
     }
@@ -211,6 +226,25 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if app.io.engine().matches_path(&path) {
         return app.io.handle(req).await;
+    }
+    if let Some(room) = path.strip_prefix(YJS_PREFIX) {
+        if !wsx::hyper::is_upgrade_request(&req) {
+            return text_response(
+                StatusCode::UPGRADE_REQUIRED,
+                "text/plain; charset=utf-8",
+                "this is a y-websocket endpoint: point a WebsocketProvider at ws://HOST/yjs\n",
+            );
+        }
+        if app.open.load(Ordering::Acquire) + app.yjs.connections() >= app.args.max_connections {
+            app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+            return rejection(Rejection::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many connections\n",
+            ));
+        }
+        let room = room.to_owned();
+        let (parts, body) = app.yjs.upgrade(&mut req, &room).await.into_parts();
+        return Response::from_parts(parts, Full::new(Bytes::from(body)));
     }
     if wsx::hyper::is_upgrade_request(&req) {
         return match path.as_str() {
@@ -266,7 +300,13 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
             };
         }
     }
-    match assets::embedded(&path) {
+    // The collaborative pad: one page for every room, which it reads from its own URL.
+    let asset = if path.starts_with("/pad/") {
+        "/pad.html"
+    } else {
+        path.as_str()
+    };
+    match assets::embedded(asset) {
         Some((ct, body)) => text_response(StatusCode::OK, ct, Bytes::from_static(body)),
         None => text_response(
             StatusCode::NOT_FOUND,

@@ -1,0 +1,78 @@
+//! Collaborative editing over wsx: a Yjs document server that speaks the `y-websocket`
+//! protocol, on `yrs`, with durable storage.
+//!
+//! Any front end that syncs through the `y-websocket` client (`WebsocketProvider`) works
+//! unchanged against it: CodeMirror, ProseMirror/Tiptap, Quill, Monaco, BlockNote and the rest
+//! of the Yjs ecosystem.
+//!
+//! # The protocol
+//! A room is a URL path; each binary frame holds y-protocols messages (decoded with
+//! `yrs::sync`'s own types). On connect the server sends SyncStep1 and every awareness state
+//! it knows; it answers SyncStep1 with SyncStep2; it applies SyncStep2 and Update messages and
+//! sends what each changed to every connection of the room, the sender included (as the Node
+//! reference server does; the stock client reconnects after 30 s without a message, and
+//! awareness renewals echoed back are what keep an idle one alive). Awareness updates are
+//! relayed likewise; a connection's awareness states are removed (and the removal announced)
+//! when it closes, and states not renewed for 30 s are dropped. QueryAwareness is answered.
+//! Malformed input closes the connection (1007 for what does not decode, 1003 for unknown
+//! message types and text frames, 1009 for messages over the size limit) and leaves the
+//! document and the other connections untouched.
+//!
+//! # Guarantees
+//! - **Stored before seen.** An update is appended to the store before any client is sent
+//!   it, and a SyncStep2 waits for the updates applied before it: whatever a client has seen
+//!   survives the process being killed right after (with [`store::SqliteStore`]'s default
+//!   [`store::Sync::Normal`]; [`store::Sync::Full`] also survives a power loss).
+//! - **One order per room.** Updates are applied under the room's lock and stored and sent in
+//!   that order; each is encoded once and the same frame goes to every connection.
+//! - **Bounded.** Messages are bounded in size; each connection has a bounded number of
+//!   updates waiting for the store (then it is not read: TCP backpressure); the stored updates
+//!   of a document are compacted into one state after a number of updates or bytes; a document
+//!   leaves memory a grace period after its last connection.
+//! - **Group commits.** One task writes every update waiting in one store transaction, so the
+//!   store costs a commit per batch, not per keystroke.
+//!
+//! # Use
+//! ```no_run
+//! use std::convert::Infallible;
+//! use hyper::{Request, body::Incoming, service::service_fn};
+//! use wsx_yjs::{YjsServer, store::SqliteStore};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let yjs = YjsServer::builder().store(SqliteStore::open("docs.db")?).build();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:1234").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let yjs = yjs.clone();
+//!     tokio::spawn(async move {
+//!         let svc = service_fn(move |mut req: Request<Incoming>| {
+//!             let yjs = yjs.clone();
+//!             async move {
+//!                 let room = req.uri().path().trim_start_matches('/').to_owned();
+//!                 Ok::<_, Infallible>(yjs.upgrade(&mut req, &room).await)
+//!             }
+//!         });
+//!         let io = hyper_util::rt::TokioIo::new(tcp);
+//!         let _ = hyper::server::conn::http1::Builder::new()
+//!             .serve_connection(io, svc)
+//!             .with_upgrades()
+//!             .await;
+//!     });
+//! }
+//! # }
+//! ```
+
+mod access;
+mod config;
+mod error;
+mod journal;
+mod message;
+mod room;
+pub mod store;
+mod yjs_server;
+
+pub use access::{Access, AuthRequest};
+pub use config::Config;
+pub use error::{Error, Result};
+pub use journal::JournalStats;
+pub use yjs_server::{YjsServer, YjsServerBuilder};

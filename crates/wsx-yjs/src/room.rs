@@ -1,0 +1,355 @@
+//! A room: one yrs document with its awareness, the connections editing it, and the rules of
+//! the sync protocol between them.
+//!
+//! Everything a room does happens under its lock, so the order in which updates are applied is
+//! the order in which they are queued to the journal, and so the order every client sees them
+//! in. An update is applied once, encoded once (the changes of its transaction, as Yjs'
+//! `update` event gives them) and the same frame goes to every connection of the room, the
+//! sender included, once the journal has stored it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use wsx::{Message, PreparedFrame, Sender};
+use yrs::sync::{Awareness, AwarenessUpdate};
+use yrs::updates::decoder::Decode;
+use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::access::Access;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::message::{self, Incoming};
+use crate::store::Stored;
+
+/// One document and its connections.
+pub(crate) struct Room {
+    name: Arc<str>,
+    state: Mutex<State>,
+    journal: Option<Journal>,
+    config: Arc<Config>,
+    /// Connections in the room, readable without the lock.
+    members: AtomicUsize,
+}
+
+struct State {
+    awareness: Awareness,
+    members: IndexMap<u64, Member>,
+    /// Updates applied but not yet stored: while there are some, a SyncStep2 waits for them.
+    undurable: usize,
+    /// Stored since the last compaction.
+    since_compaction: (u64, u64),
+}
+
+struct Member {
+    sender: Sender,
+    access: Access,
+    /// The awareness client ids this connection set, removed when it closes.
+    clients: Vec<ClientID>,
+    /// Whether this read-only connection was told its updates are dropped.
+    told_read_only: bool,
+}
+
+impl Room {
+    /// A room holding the document `stored` describes.
+    pub(crate) fn load(
+        name: Arc<str>,
+        stored: Stored,
+        journal: Option<Journal>,
+        config: Arc<Config>,
+    ) -> Result<Self> {
+        let doc = Doc::new();
+        {
+            let mut txn = doc.transact_mut();
+            for u in stored.state.iter().chain(stored.updates.iter()) {
+                let u = Update::decode_v1(u)
+                    .map_err(|e| Error::store(format!("stored update of {name:?}: {e}")))?;
+                txn.apply_update(u)
+                    .map_err(|e| Error::store(format!("stored update of {name:?}: {e}")))?;
+            }
+        }
+        let since = (stored.updates.len() as u64, stored.update_bytes() as u64);
+        Ok(Self {
+            name,
+            state: Mutex::new(State {
+                awareness: Awareness::new(doc),
+                members: IndexMap::new(),
+                undurable: 0,
+                since_compaction: since,
+            }),
+            journal,
+            config,
+            members: AtomicUsize::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connections in the room.
+    pub(crate) fn members(&self) -> usize {
+        self.members.load(Ordering::Relaxed)
+    }
+
+    /// Adds a connection and greets it as the reference server does: SyncStep1 with the
+    /// document's state vector, then every awareness state, if there are any.
+    pub(crate) fn join(&self, id: u64, sender: Sender, access: Access) {
+        let mut st = self.lock();
+        let sv = st.awareness.doc().transact().state_vector();
+        sender.send(Message::binary(message::sync_step1(&sv)));
+        if let Some(frame) = full_awareness(&st.awareness) {
+            sender.send(Message::binary(frame));
+        }
+        st.members.insert(
+            id,
+            Member {
+                sender,
+                access,
+                clients: Vec::new(),
+                told_read_only: false,
+            },
+        );
+        self.members.store(st.members.len(), Ordering::Relaxed);
+    }
+
+    /// Handles the messages of one frame from connection `id`. `permit` is held until the
+    /// frame's updates are stored (the connection's in-flight bound).
+    pub(crate) fn handle(
+        self: &Arc<Self>,
+        id: u64,
+        msgs: Vec<Incoming>,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        let Some(member) = st.members.get_mut(&id) else {
+            return Ok(());
+        };
+        let access = member.access;
+        let sender = member.sender.clone();
+        let mut permit = permit;
+        for msg in msgs {
+            if msg.is_write() && access == Access::ReadOnly {
+                tracing::debug!(room = %self.name, "dropped an update from a read-only connection");
+                if let Some(m) = st.members.get_mut(&id).filter(|m| !m.told_read_only) {
+                    // y-websocket clients log the reason of a denied message.
+                    m.told_read_only = true;
+                    m.sender
+                        .send(Message::binary(message::permission_denied("read-only")));
+                }
+                continue;
+            }
+            match msg {
+                Incoming::SyncStep1(sv) => {
+                    let update = st.awareness.doc().transact().encode_state_as_update_v1(&sv);
+                    let frame = Message::binary(message::sync_step2(&update));
+                    match (&self.journal, st.undurable) {
+                        (Some(j), n) if n > 0 => {
+                            let sender = sender.clone();
+                            j.barrier(Box::new(move || {
+                                sender.send(frame);
+                            }))
+                        }
+                        _ => {
+                            sender.send(frame);
+                        }
+                    }
+                }
+                Incoming::Update(update) => {
+                    self.apply(&mut st, update, permit.take())?;
+                }
+                Incoming::Awareness(update) => self.awareness(&mut st, id, update),
+                Incoming::QueryAwareness => {
+                    if let Some(frame) = full_awareness(&st.awareness) {
+                        sender.send(Message::binary(frame));
+                    }
+                }
+                Incoming::Auth => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a document update; what it changed is stored, then sent to everyone.
+    fn apply(
+        self: &Arc<Self>,
+        st: &mut State,
+        update: Update,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<()> {
+        let (result, changes) = {
+            let doc = st.awareness.doc();
+            let mut txn = doc.transact_mut();
+            let result = txn.apply_update(update);
+            // Commit first: the update event of Yjs is what is left after garbage collection
+            // and squashing, and yrs computes it the same way on commit.
+            txn.commit();
+            let changed = !txn.delete_set().is_empty() || txn.after_state() != txn.before_state();
+            (result, changed.then(|| txn.encode_update_v1()))
+        };
+        // Whatever the document took in is stored and sent, even if the rest was refused.
+        if let Some(update) = changes {
+            let frame = PreparedFrame::new(&Message::binary(message::update(&update)));
+            st.since_compaction.0 += 1;
+            st.since_compaction.1 += update.len() as u64;
+            match &self.journal {
+                Some(j) => {
+                    st.undurable += 1;
+                    let room = self.clone();
+                    j.append(
+                        self.name.clone(),
+                        Bytes::from(update),
+                        Box::new(move || {
+                            let mut st = room.lock();
+                            st.undurable -= 1;
+                            broadcast(&st, &frame);
+                            drop(permit);
+                        }),
+                    );
+                }
+                None => broadcast(st, &frame),
+            }
+            self.maybe_compact(st);
+        }
+        result.map_err(Error::from)
+    }
+
+    /// Queues a compaction if enough was stored since the last one.
+    fn maybe_compact(&self, st: &mut State) {
+        let (n, bytes) = st.since_compaction;
+        if n >= self.config.compact_after_updates || bytes >= self.config.compact_after_bytes {
+            self.compact(st);
+        }
+    }
+
+    fn compact(&self, st: &mut State) {
+        if let Some(j) = &self.journal {
+            let state = st
+                .awareness
+                .doc()
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            j.compact(self.name.clone(), Bytes::from(state));
+            st.since_compaction = (0, 0);
+        }
+    }
+
+    /// Compacts what was stored since the last compaction (when the document is freed).
+    pub(crate) fn compact_if_needed(&self) {
+        let mut st = self.lock();
+        if st.since_compaction.0 > 1 {
+            self.compact(&mut st);
+        }
+    }
+
+    /// Applies an awareness update from connection `id` and relays what changed to everyone.
+    fn awareness(&self, st: &mut State, id: u64, update: AwarenessUpdate) {
+        let set: Vec<ClientID> = update
+            .clients
+            .iter()
+            .filter(|(_, e)| &*e.json != "null")
+            .map(|(c, _)| *c)
+            .collect();
+        let summary = match st.awareness.apply_update_summary(update) {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(room = %self.name, "awareness update: {e}");
+                return;
+            }
+        };
+        if let Some(m) = st.members.get_mut(&id) {
+            for c in summary.added.iter().chain(summary.updated.iter()) {
+                if set.contains(c) && !m.clients.contains(c) {
+                    m.clients.push(*c);
+                }
+            }
+            m.clients.retain(|c| !summary.removed.contains(c));
+        }
+        if let Ok(u) = st.awareness.update_with_clients(summary.all_changes()) {
+            broadcast(
+                st,
+                &PreparedFrame::new(&Message::binary(message::awareness(&u))),
+            );
+        }
+    }
+
+    /// Removes connection `id`, announcing its awareness states as removed. Returns the
+    /// connections left.
+    pub(crate) fn leave(&self, id: u64) -> usize {
+        let mut st = self.lock();
+        if let Some(m) = st.members.shift_remove(&id) {
+            self.remove_states(&mut st, &m.clients);
+        }
+        self.members.store(st.members.len(), Ordering::Relaxed);
+        st.members.len()
+    }
+
+    /// Drops awareness states not renewed within the configured timeout.
+    pub(crate) fn sweep(&self, now_ms: u64) {
+        let timeout = self.config.awareness_timeout.as_millis() as u64;
+        let mut st = self.lock();
+        let stale: Vec<ClientID> = st
+            .awareness
+            .iter()
+            .filter(|(_, s)| s.data.is_some() && now_ms.saturating_sub(s.last_updated) >= timeout)
+            .map(|(c, _)| c)
+            .collect();
+        if !stale.is_empty() {
+            for m in st.members.values_mut() {
+                m.clients.retain(|c| !stale.contains(c));
+            }
+            self.remove_states(&mut st, &stale);
+        }
+    }
+
+    fn remove_states(&self, st: &mut State, clients: &[ClientID]) {
+        let mut removed = Vec::with_capacity(clients.len());
+        for &c in clients {
+            if st.awareness.meta(c).is_some() {
+                st.awareness.remove_state(c);
+                removed.push(c);
+            }
+        }
+        if removed.is_empty() {
+            return;
+        }
+        if let Ok(u) = st.awareness.update_with_clients(removed) {
+            broadcast(
+                st,
+                &PreparedFrame::new(&Message::binary(message::awareness(&u))),
+            );
+        }
+    }
+
+    /// Closes every connection of the room with `code`.
+    pub(crate) fn close_all(&self, code: wsx::CloseCode, reason: &str) {
+        let st = self.lock();
+        for m in st.members.values() {
+            m.sender.close(code, reason);
+        }
+    }
+
+    /// The document's whole state as one v1 update.
+    pub(crate) fn snapshot(&self) -> Vec<u8> {
+        self.lock()
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+}
+
+/// Every awareness state the room knows, as a message, if there is any.
+fn full_awareness(awareness: &Awareness) -> Option<Bytes> {
+    let u = awareness.update().ok()?;
+    (!u.clients.is_empty()).then(|| message::awareness(&u))
+}
+
+fn broadcast(st: &State, frame: &PreparedFrame) {
+    for m in st.members.values() {
+        m.sender.send_prepared_batched(frame);
+    }
+}
