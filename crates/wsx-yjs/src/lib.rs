@@ -63,6 +63,7 @@
 //! ```
 
 mod access;
+pub mod client;
 mod config;
 mod error;
 mod journal;
@@ -76,3 +77,6 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use journal::JournalStats;
 pub use yjs_server::{YjsServer, YjsServerBuilder};
+/// The yrs crate this server is built on (for documents on the Rust side, e.g. with
+/// [`client::YjsClient`]).
+pub use yrs;

@@ -24,7 +24,9 @@ use crate::error::{Error, Result};
 pub(crate) enum Incoming {
     /// SyncStep1: the client's state vector; answered with SyncStep2.
     SyncStep1(StateVector),
-    /// SyncStep2 or Update: a document update (both are applied the same way).
+    /// SyncStep2: the update answering our SyncStep1.
+    SyncStep2(Update),
+    /// Update: a document update (applied the same way as SyncStep2).
     Update(Update),
     /// An awareness update whose states are all well-formed JSON.
     Awareness(AwarenessUpdate),
@@ -37,7 +39,7 @@ pub(crate) enum Incoming {
 impl Incoming {
     /// Whether this message would change the document (what a read-only connection may not send).
     pub(crate) fn is_write(&self) -> bool {
-        matches!(self, Self::Update(_))
+        matches!(self, Self::SyncStep2(_) | Self::Update(_))
     }
 }
 
@@ -84,9 +86,8 @@ fn delimit(cur: &mut Cursor<'_>) -> Result<()> {
 fn decode(bytes: &[u8]) -> Result<Incoming> {
     Ok(match Message::decode_v1(bytes)? {
         Message::Sync(SyncMessage::SyncStep1(sv)) => Incoming::SyncStep1(sv),
-        Message::Sync(SyncMessage::SyncStep2(u)) | Message::Sync(SyncMessage::Update(u)) => {
-            Incoming::Update(Update::decode_v1(&u)?)
-        }
+        Message::Sync(SyncMessage::SyncStep2(u)) => Incoming::SyncStep2(Update::decode_v1(&u)?),
+        Message::Sync(SyncMessage::Update(u)) => Incoming::Update(Update::decode_v1(&u)?),
         Message::Awareness(update) => {
             for entry in update.clients.values() {
                 serde_json::from_str::<serde::de::IgnoredAny>(&entry.json)

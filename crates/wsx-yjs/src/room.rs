@@ -157,7 +157,7 @@ impl Room {
                         }
                     }
                 }
-                Incoming::Update(update) => {
+                Incoming::SyncStep2(update) | Incoming::Update(update) => {
                     self.apply(&mut st, update, permit.take())?;
                 }
                 Incoming::Awareness(update) => self.awareness(&mut st, id, update),
