@@ -25,7 +25,7 @@ impl Drop for Kill {
     }
 }
 
-fn start_server(port: u16) -> Kill {
+fn start_server(port: u16, data: &Path) -> Kill {
     let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
         .args([
             "serve",
@@ -34,6 +34,8 @@ fn start_server(port: u16) -> Kill {
             "--shutdown-timeout",
             "2s",
         ])
+        .arg("--data-dir")
+        .arg(data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -84,7 +86,8 @@ fn two_pages_chat_see_live_comments_and_reconnect_after_a_restart() {
     let shot = shot_dir.join("demo.png");
     let _ = std::fs::remove_file(&shot);
 
-    let mut server = Some(start_server(port));
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Some(start_server(port, data.path()));
     let mut node = Kill(
         Command::new("node")
             .arg(&script)
@@ -113,7 +116,7 @@ fn two_pages_chat_see_live_comments_and_reconnect_after_a_restart() {
         assert_ne!(step, "failed", "{line}");
         if step == "restart-now" {
             stop_gracefully(server.take().unwrap());
-            server = Some(start_server(port));
+            server = Some(start_server(port, data.path()));
             let stdin = node.0.stdin.as_mut().unwrap();
             stdin.write_all(b"restarted\n").unwrap();
             stdin.flush().unwrap();

@@ -119,12 +119,16 @@ fn two_pages_on_two_processes_chat_through_redis() {
     );
     let redis = format!("redis://127.0.0.1:{redis_port}/");
     let ports = [free_port(), free_port()];
+    let data = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let _servers: Vec<Kill> = ports
         .iter()
-        .map(|port| {
+        .zip(&data)
+        .map(|(port, data)| {
             spawn(
                 Command::new(env!("CARGO_BIN_EXE_wsx"))
                     .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                    .arg("--data-dir")
+                    .arg(data.path())
                     .args(["--redis", &redis]),
                 *port,
                 "wsx serve",

@@ -11,6 +11,7 @@ use wsx::{ClientBuilder, CloseCode, Message};
 struct Server {
     child: Child,
     port: u16,
+    _data: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -30,8 +31,11 @@ fn free_port() -> u16 {
 
 fn serve(extra: &[&str]) -> Server {
     let port = free_port();
+    let data = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data.path())
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -42,7 +46,11 @@ fn serve(extra: &[&str]) -> Server {
         assert!(Instant::now() < deadline, "wsx serve did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Server { child, port }
+    Server {
+        child,
+        port,
+        _data: data,
+    }
 }
 
 /// A plain HTTP/1.1 GET: (status, headers in lower case, body).

@@ -159,6 +159,7 @@ impl RedisCluster {
 struct Serve {
     child: Kill,
     port: u16,
+    _data: tempfile::TempDir,
 }
 
 fn serve(redis: &Redis, extra: &[&str]) -> Serve {
@@ -167,9 +168,12 @@ fn serve(redis: &Redis, extra: &[&str]) -> Serve {
 
 fn serve_on(redis_url: &str, extra: &[&str]) -> Serve {
     let port = free_port();
+    let data = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
         .args(["serve", "--log", "warn", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data.path())
         .args(["--redis", redis_url])
         .args(extra)
         .args(if extra.contains(&"--redis-presence-ttl") {
@@ -190,6 +194,7 @@ fn serve_on(redis_url: &str, extra: &[&str]) -> Serve {
     Serve {
         child: Kill(child),
         port,
+        _data: data,
     }
 }
 
@@ -665,4 +670,60 @@ fn unreachable_redis_and_a_sharded_adapter_without_a_cluster_fail_clearly() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// Types `n` tokens into `c`'s text, each its own update; returns them.
+async fn yjs_type(c: &mut wsx_yjs::client::YjsClient, tag: &str, n: usize) -> Vec<String> {
+    use wsx_yjs::yrs::Text;
+    let t = c.doc().get_or_insert_text("t");
+    let mut tokens = Vec::with_capacity(n);
+    for i in 0..n {
+        let token = format!("[{tag}.{i}]");
+        c.edit(|txn| t.push(txn, &token)).await.unwrap();
+        tokens.push(token);
+    }
+    tokens
+}
+
+async fn yjs_wait_all(c: &mut wsx_yjs::client::YjsClient, tokens: &[String]) -> String {
+    use wsx_yjs::yrs::{GetString, Transact};
+    let t = c.doc().get_or_insert_text("t");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        c.wait_until(|d| {
+            let s = t.get_string(&d.transact());
+            tokens.iter().all(|k| s.contains(k.as_str()))
+        }),
+    )
+    .await
+    .expect("every edit arrives")
+    .unwrap();
+    t.get_string(&c.doc().transact())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_yjs_documents_and_a_redis_restart_loses_nothing() {
+    use wsx_yjs::client::YjsClient;
+    let mut redis = Redis::start();
+    let (a, b) = (serve(&redis, &[]), serve(&redis, &[]));
+    let url = |s: &Serve| format!("ws://127.0.0.1:{}/yjs/shared-pad", s.port);
+    let mut ca = YjsClient::connect(&url(&a)).await.unwrap();
+    ca.wait_synced().await.unwrap();
+    let mut cb = YjsClient::connect(&url(&b)).await.unwrap();
+    cb.wait_synced().await.unwrap();
+    let mut all = yjs_type(&mut ca, "a", 40).await;
+    all.extend(yjs_type(&mut cb, "b", 40).await);
+    yjs_wait_all(&mut ca, &all).await;
+    yjs_wait_all(&mut cb, &all).await;
+
+    // Redis restarts (empty) in the middle of the editing.
+    redis.stop();
+    all.extend(yjs_type(&mut ca, "a-outage", 20).await);
+    all.extend(yjs_type(&mut cb, "b-outage", 20).await);
+    redis.restart();
+    all.extend(yjs_type(&mut ca, "a-after", 20).await);
+    all.extend(yjs_type(&mut cb, "b-after", 20).await);
+    let ta = yjs_wait_all(&mut ca, &all).await;
+    let tb = yjs_wait_all(&mut cb, &all).await;
+    assert_eq!(ta, tb, "both processes' clients converge");
 }

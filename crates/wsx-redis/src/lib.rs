@@ -11,7 +11,10 @@
 //!   heartbeat), which also keeps connection state recovery sessions and offsets in Redis, so
 //!   a client that loses its node recovers on any other;
 //! - [`HubRelayBuilder`] → [`HubRelay`]: [`wsx::Hub`] topics across processes for plain
-//!   WebSocket servers (a Redis Pub/Sub channel per topic; wire format at [`HubRelay`]).
+//!   WebSocket servers (a Redis Pub/Sub channel per topic; wire format at [`HubRelay`]);
+//! - [`YjsRedisBuilder`] → [`YjsRedis`]: collaborative documents of `wsx-yjs` across
+//!   processes (a Redis stream per room, compacted into a hash; design and guarantees at
+//!   [`YjsRedis`]).
 //!
 //! # Choice of Redis client: `redis` (redis-rs), not `fred`
 //! 1. redis-rs is the Redis organisation's own Rust client, the most used one, with an async
@@ -48,6 +51,7 @@ mod hub;
 mod request;
 mod sharded;
 mod streams;
+mod yjs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,6 +78,7 @@ pub(crate) fn reconnecting(
 pub use hub::{HubRelay, HubRelayBuilder, TopicSink};
 pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsAdapterBuilder, StreamsCluster};
+pub use yjs::{YjsMetrics, YjsRedis, YjsRedisBuilder};
 
 /// What can go wrong when joining a cluster.
 #[derive(Debug, thiserror::Error)]

@@ -39,6 +39,8 @@ enum Job {
         doc: Arc<str>,
         reply: oneshot::Sender<Result<Stored>>,
     },
+    /// Closes the store once everything before is written.
+    Stop(oneshot::Sender<()>),
 }
 
 /// Jobs and bytes one group commit takes at most.
@@ -102,6 +104,15 @@ impl Journal {
         let _ = rx.await;
     }
 
+    /// Writes everything queued, then closes the store (releasing its file); later jobs are
+    /// ignored.
+    pub(crate) async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Job::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Loads `doc` once every write queued before is stored.
     pub(crate) async fn load(&self, doc: Arc<str>) -> Result<Stored> {
         let (reply, rx) = oneshot::channel();
@@ -134,17 +145,25 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, store: SharedStore, stats: Ar
             }
         }
         while !batch.is_empty() {
-            process(&mut batch, &store, &stats).await;
+            if let Some(stopped) = process(&mut batch, &store, &stats).await {
+                drop(store);
+                let _ = stopped.send(());
+                return;
+            }
         }
     }
 }
 
-/// Writes the jobs at the front of `batch` up to the first load, completes them, then serves
-/// that load.
-async fn process(batch: &mut VecDeque<Job>, store: &SharedStore, stats: &Arc<JournalStats>) {
+/// Writes the jobs at the front of `batch` up to the first load or stop, completes them, then
+/// serves that load, or returns the stop.
+async fn process(
+    batch: &mut VecDeque<Job>,
+    store: &SharedStore,
+    stats: &Arc<JournalStats>,
+) -> Option<oneshot::Sender<()>> {
     let upto = batch
         .iter()
-        .position(|j| matches!(j, Job::Load { .. }))
+        .position(|j| matches!(j, Job::Load { .. } | Job::Stop(_)))
         .unwrap_or(batch.len());
     let jobs: Vec<Job> = batch.drain(..upto).collect();
     let writes: Vec<(bool, Arc<str>, Bytes)> = jobs
@@ -183,15 +202,20 @@ async fn process(batch: &mut VecDeque<Job>, store: &SharedStore, stats: &Arc<Jou
     for job in jobs {
         match job {
             Job::Append { done, .. } | Job::Barrier(done) => done(),
-            Job::Compact { .. } | Job::Load { .. } => {}
+            Job::Compact { .. } | Job::Load { .. } | Job::Stop(_) => {}
         }
     }
-    if let Some(Job::Load { doc, reply }) = batch.pop_front() {
-        let s = store.clone();
-        let r = tokio::task::spawn_blocking(move || lock(&s).load(&doc))
-            .await
-            .unwrap_or_else(|e| Err(Error::store(format!("store load panicked: {e}"))));
-        let _ = reply.send(r);
+    match batch.pop_front() {
+        Some(Job::Load { doc, reply }) => {
+            let s = store.clone();
+            let r = tokio::task::spawn_blocking(move || lock(&s).load(&doc))
+                .await
+                .unwrap_or_else(|e| Err(Error::store(format!("store load panicked: {e}"))));
+            let _ = reply.send(r);
+            None
+        }
+        Some(Job::Stop(stopped)) => Some(stopped),
+        _ => None,
     }
 }
 

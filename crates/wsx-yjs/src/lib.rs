@@ -32,47 +32,40 @@
 //! - **Group commits.** One task writes every update waiting in one store transaction, so the
 //!   store costs a commit per batch, not per keystroke.
 //!
+//! # Scale-out
+//! The clients of one room may sit on several processes: a [`Cluster`] carries each process's
+//! accepted updates and awareness to the others (`wsx_redis::YjsRedis` does it with a Redis
+//! stream per room, compacted into a hash, replayable, so a process opening a room late or
+//! after a Redis restart converges). A cluster needs to deliver every update at least once:
+//! updates are idempotent and commute, so duplicates change nothing and are neither stored
+//! again nor sent to clients.
+//!
 //! # Use
 //! ```no_run
-//! use std::convert::Infallible;
-//! use hyper::{Request, body::Incoming, service::service_fn};
 //! use wsx_yjs::{YjsServer, store::SqliteStore};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let yjs = YjsServer::builder().store(SqliteStore::open("docs.db")?).build();
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:1234").await?;
-//! loop {
-//!     let (tcp, _) = listener.accept().await?;
-//!     let yjs = yjs.clone();
-//!     tokio::spawn(async move {
-//!         let svc = service_fn(move |mut req: Request<Incoming>| {
-//!             let yjs = yjs.clone();
-//!             async move {
-//!                 let room = req.uri().path().trim_start_matches('/').to_owned();
-//!                 Ok::<_, Infallible>(yjs.upgrade(&mut req, &room).await)
-//!             }
-//!         });
-//!         let io = hyper_util::rt::TokioIo::new(tcp);
-//!         let _ = hyper::server::conn::http1::Builder::new()
-//!             .serve_connection(io, svc)
-//!             .with_upgrades()
-//!             .await;
-//!     });
-//! }
-//! # }
+//! // y-websocket clients: new WebsocketProvider('ws://127.0.0.1:1234', 'my-room', doc)
+//! yjs.serve_tcp(tokio::net::TcpListener::bind("127.0.0.1:1234").await?).await?;
+//! # Ok(()) }
 //! ```
+//! Inside an existing hyper server, [`YjsServer::upgrade`] takes a request and a room.
 
 mod access;
 pub mod client;
+mod cluster;
 mod config;
 mod error;
 mod journal;
+mod listener;
 mod message;
 mod room;
 pub mod store;
 mod yjs_server;
 
 pub use access::{Access, AuthRequest};
+pub use cluster::{BoxFuture, Cluster, RoomLink};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use journal::JournalStats;

@@ -15,9 +15,11 @@ use indexmap::IndexMap;
 use wsx::{Message, PreparedFrame, Sender};
 use yrs::sync::{Awareness, AwarenessUpdate};
 use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
 use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::access::Access;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
@@ -29,9 +31,18 @@ pub(crate) struct Room {
     name: Arc<str>,
     state: Mutex<State>,
     journal: Option<Journal>,
+    cluster: Option<Arc<dyn Cluster>>,
     config: Arc<Config>,
     /// Connections in the room, readable without the lock.
     members: AtomicUsize,
+}
+
+/// Where an update or awareness change came from: a connection here (then the other
+/// processes get it too) or another process.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Local,
+    Remote,
 }
 
 struct State {
@@ -58,6 +69,7 @@ impl Room {
         name: Arc<str>,
         stored: Stored,
         journal: Option<Journal>,
+        cluster: Option<Arc<dyn Cluster>>,
         config: Arc<Config>,
     ) -> Result<Self> {
         let doc = Doc::new();
@@ -80,6 +92,7 @@ impl Room {
                 since_compaction: since,
             }),
             journal,
+            cluster,
             config,
             members: AtomicUsize::new(0),
         })
@@ -158,9 +171,11 @@ impl Room {
                     }
                 }
                 Incoming::SyncStep2(update) | Incoming::Update(update) => {
-                    self.apply(&mut st, update, permit.take())?;
+                    self.apply(&mut st, update, Origin::Local, permit.take())?;
                 }
-                Incoming::Awareness(update) => self.awareness(&mut st, id, update),
+                Incoming::Awareness(update) => {
+                    self.awareness(&mut st, Some(id), update, Origin::Local)
+                }
                 Incoming::QueryAwareness => {
                     if let Some(frame) = full_awareness(&st.awareness) {
                         sender.send(Message::binary(frame));
@@ -172,11 +187,28 @@ impl Room {
         Ok(())
     }
 
-    /// Applies a document update; what it changed is stored, then sent to everyone.
+    /// Applies a document update from another process.
+    pub(crate) fn apply_remote_update(self: &Arc<Self>, update: &[u8]) -> Result<()> {
+        let update = Update::decode_v1(update)?;
+        let mut st = self.lock();
+        self.apply(&mut st, update, Origin::Remote, None)
+    }
+
+    /// Applies an awareness update from another process.
+    pub(crate) fn apply_remote_awareness(&self, update: &[u8]) -> Result<()> {
+        let update = AwarenessUpdate::decode_v1(update)?;
+        let mut st = self.lock();
+        self.awareness(&mut st, None, update, Origin::Remote);
+        Ok(())
+    }
+
+    /// Applies a document update; what it changed is stored, then sent to everyone (and, if it
+    /// came from a connection here, to the other processes).
     fn apply(
         self: &Arc<Self>,
         st: &mut State,
         update: Update,
+        origin: Origin,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<()> {
         let (result, changes) = {
@@ -191,25 +223,40 @@ impl Room {
         };
         // Whatever the document took in is stored and sent, even if the rest was refused.
         if let Some(update) = changes {
+            let update = Bytes::from(update);
             let frame = PreparedFrame::new(&Message::binary(message::update(&update)));
             st.since_compaction.0 += 1;
             st.since_compaction.1 += update.len() as u64;
+            let publish = match (&self.cluster, origin) {
+                (Some(c), Origin::Local) => Some((c.clone(), update.clone())),
+                _ => None,
+            };
+            let name = self.name.clone();
             match &self.journal {
                 Some(j) => {
                     st.undurable += 1;
                     let room = self.clone();
                     j.append(
                         self.name.clone(),
-                        Bytes::from(update),
+                        update,
                         Box::new(move || {
                             let mut st = room.lock();
                             st.undurable -= 1;
                             broadcast(&st, &frame);
+                            drop(st);
+                            if let Some((c, u)) = publish {
+                                c.publish_update(&name, u);
+                            }
                             drop(permit);
                         }),
                     );
                 }
-                None => broadcast(st, &frame),
+                None => {
+                    broadcast(st, &frame);
+                    if let Some((c, u)) = publish {
+                        c.publish_update(&name, u);
+                    }
+                }
             }
             self.maybe_compact(st);
         }
@@ -244,8 +291,9 @@ impl Room {
         }
     }
 
-    /// Applies an awareness update from connection `id` and relays what changed to everyone.
-    fn awareness(&self, st: &mut State, id: u64, update: AwarenessUpdate) {
+    /// Applies an awareness update from connection `id` (or another process) and relays what
+    /// changed to everyone.
+    fn awareness(&self, st: &mut State, id: Option<u64>, update: AwarenessUpdate, origin: Origin) {
         let set: Vec<ClientID> = update
             .clients
             .iter()
@@ -260,7 +308,7 @@ impl Room {
                 return;
             }
         };
-        if let Some(m) = st.members.get_mut(&id) {
+        if let Some(m) = id.and_then(|id| st.members.get_mut(&id)) {
             for c in summary.added.iter().chain(summary.updated.iter()) {
                 if set.contains(c) && !m.clients.contains(c) {
                     m.clients.push(*c);
@@ -269,10 +317,19 @@ impl Room {
             m.clients.retain(|c| !summary.removed.contains(c));
         }
         if let Ok(u) = st.awareness.update_with_clients(summary.all_changes()) {
-            broadcast(
-                st,
-                &PreparedFrame::new(&Message::binary(message::awareness(&u))),
-            );
+            self.relay_awareness(st, &u, origin);
+        }
+    }
+
+    /// Sends an awareness change to the room's connections, and to the other processes when
+    /// it happened here.
+    fn relay_awareness(&self, st: &State, u: &AwarenessUpdate, origin: Origin) {
+        broadcast(
+            st,
+            &PreparedFrame::new(&Message::binary(message::awareness(u))),
+        );
+        if let (Some(c), Origin::Local) = (&self.cluster, origin) {
+            c.publish_awareness(&self.name, Bytes::from(u.encode_v1()));
         }
     }
 
@@ -281,7 +338,7 @@ impl Room {
     pub(crate) fn leave(&self, id: u64) -> usize {
         let mut st = self.lock();
         if let Some(m) = st.members.shift_remove(&id) {
-            self.remove_states(&mut st, &m.clients);
+            self.remove_states(&mut st, &m.clients, Origin::Local);
         }
         self.members.store(st.members.len(), Ordering::Relaxed);
         st.members.len()
@@ -301,11 +358,12 @@ impl Room {
             for m in st.members.values_mut() {
                 m.clients.retain(|c| !stale.contains(c));
             }
-            self.remove_states(&mut st, &stale);
+            // Every process drops the states it stopped hearing about: nothing to publish.
+            self.remove_states(&mut st, &stale, Origin::Remote);
         }
     }
 
-    fn remove_states(&self, st: &mut State, clients: &[ClientID]) {
+    fn remove_states(&self, st: &mut State, clients: &[ClientID], origin: Origin) {
         let mut removed = Vec::with_capacity(clients.len());
         for &c in clients {
             if st.awareness.meta(c).is_some() {
@@ -317,10 +375,7 @@ impl Room {
             return;
         }
         if let Ok(u) = st.awareness.update_with_clients(removed) {
-            broadcast(
-                st,
-                &PreparedFrame::new(&Message::binary(message::awareness(&u))),
-            );
+            self.relay_awareness(st, &u, origin);
         }
     }
 

@@ -15,6 +15,7 @@ use tokio::sync::{Notify, OnceCell, Semaphore};
 use wsx::{Acceptor, CloseCode, Message, Rejection, WebSocket};
 
 use crate::access::{Access, AuthRequest};
+use crate::cluster::{Cluster, RoomLink};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, JournalStats};
@@ -29,6 +30,7 @@ type AuthFn = dyn Fn(AuthRequest) -> AuthFuture + Send + Sync;
 pub struct YjsServerBuilder {
     config: Config,
     store: Option<Box<dyn Store>>,
+    cluster: Option<Arc<dyn Cluster>>,
     auth: Option<Arc<AuthFn>>,
     acceptor: Option<Acceptor>,
 }
@@ -38,6 +40,7 @@ impl std::fmt::Debug for YjsServerBuilder {
         f.debug_struct("YjsServerBuilder")
             .field("config", &self.config)
             .field("store", &self.store.is_some())
+            .field("cluster", &self.cluster.is_some())
             .field("auth", &self.auth.is_some())
             .finish_non_exhaustive()
     }
@@ -47,6 +50,12 @@ impl YjsServerBuilder {
     /// Keeps documents in `store` (without one, a document lives only while it is open).
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Shares rooms with other processes through `cluster` (e.g. `wsx_redis::YjsRedis`).
+    pub fn cluster(mut self, cluster: impl Cluster) -> Self {
+        self.cluster = Some(Arc::new(cluster));
         self
     }
 
@@ -110,6 +119,7 @@ impl YjsServerBuilder {
         let inner = Arc::new(Inner {
             rooms: Mutex::new(HashMap::new()),
             journal: self.store.map(Journal::start),
+            cluster: self.cluster,
             auth: self.auth,
             acceptor,
             next_conn: AtomicU64::new(1),
@@ -155,6 +165,7 @@ impl std::fmt::Debug for YjsServer {
 struct Inner {
     rooms: Mutex<HashMap<Arc<str>, Slot>>,
     journal: Option<Journal>,
+    cluster: Option<Arc<dyn Cluster>>,
     auth: Option<Arc<AuthFn>>,
     acceptor: Acceptor,
     next_conn: AtomicU64,
@@ -171,6 +182,9 @@ struct Slot {
     generation: u64,
 }
 
+/// How long opening a room waits for the cluster to bring it up to date.
+const CLUSTER_OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Longest room name accepted, in bytes.
 const MAX_ROOM_LEN: usize = 1024;
 
@@ -180,6 +194,7 @@ impl YjsServer {
         YjsServerBuilder {
             config: Config::default(),
             store: None,
+            cluster: None,
             auth: None,
             acceptor: None,
         }
@@ -294,7 +309,8 @@ impl YjsServer {
     }
 
     /// Closes every connection with 1001 (going away), waits up to `timeout` for them to
-    /// finish closing, and until everything accepted is stored.
+    /// finish closing and until everything accepted is stored, then closes the store (its
+    /// file is free for another server). The server takes no more updates after this.
     pub async fn shutdown(&self, timeout: Duration) {
         let rooms: Vec<_> = self
             .inner
@@ -318,7 +334,9 @@ impl YjsServer {
         for r in &rooms {
             r.compact_if_needed();
         }
-        self.flush().await;
+        if let Some(j) = &self.inner.journal {
+            j.stop().await;
+        }
     }
 
     /// Waits until every update accepted so far is stored.
@@ -361,17 +379,36 @@ impl Inner {
         };
         let room = cell
             .get_or_try_init(|| async {
-                let stored = match &self.journal {
+                let stored: crate::store::Stored = match &self.journal {
                     Some(j) => j.load(name.clone()).await?,
                     None => Default::default(),
                 };
-                Room::load(
+                let had_history = stored.state.is_some() || !stored.updates.is_empty();
+                let room = Arc::new(Room::load(
                     name.clone(),
                     stored,
                     self.journal.clone(),
+                    self.cluster.clone(),
                     self.config.clone(),
-                )
-                .map(Arc::new)
+                )?);
+                if let Some(c) = &self.cluster {
+                    let link = RoomLink {
+                        name: name.clone(),
+                        room: Arc::downgrade(&room),
+                        had_history,
+                    };
+                    match tokio::time::timeout(CLUSTER_OPEN_TIMEOUT, c.open(link)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(room = %name, "cluster: {e}; serving the local copy")
+                        }
+                        Err(_) => tracing::warn!(
+                            room = %name,
+                            "cluster: no answer in {CLUSTER_OPEN_TIMEOUT:?}; serving the local copy until it catches up"
+                        ),
+                    }
+                }
+                Ok::<_, Error>(room)
             })
             .await?;
         Ok(room.clone())
@@ -409,6 +446,9 @@ impl Inner {
                 }
             };
             if let Some(room) = freed.and_then(|s| s.room.get().cloned()) {
+                if let Some(c) = &inner.cluster {
+                    c.close(&name);
+                }
                 room.compact_if_needed();
                 tracing::debug!(room = %name, "document freed");
             }

@@ -135,7 +135,10 @@ async fn compaction_keeps_the_store_bounded_under_100k_small_updates() {
         }
     }
     a.edit(|txn| t.push(txn, "end")).await.unwrap();
-    yjs.flush().await;
+    while !matches!(a.next().await.unwrap(), Event::Update) {}
+    a.close().await.unwrap();
+    // Everything is written and the store's file released.
+    yjs.shutdown(Duration::from_secs(5)).await;
     let stats = yjs.journal_stats().unwrap();
     let appends = stats.appends.load(std::sync::atomic::Ordering::Relaxed);
     let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed);

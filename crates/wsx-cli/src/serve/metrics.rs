@@ -105,3 +105,53 @@ impl Metrics {
         s
     }
 }
+
+/// The collaborative documents' figures (`/yjs/<room>`).
+pub fn render_yjs(yjs: &wsx_yjs::YjsServer) -> String {
+    let mut s = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            s,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "wsx_yjs_documents_open",
+        "gauge",
+        "Collaborative documents in memory.",
+        yjs.open_rooms() as u64,
+    );
+    metric(
+        "wsx_yjs_connections_open",
+        "gauge",
+        "Connections to collaborative documents.",
+        yjs.connections() as u64,
+    );
+    if let Some(j) = yjs.journal_stats() {
+        metric(
+            "wsx_yjs_updates_stored_total",
+            "counter",
+            "Document updates appended to the store.",
+            j.appends.load(Relaxed),
+        );
+        metric(
+            "wsx_yjs_store_commits_total",
+            "counter",
+            "Store transactions (group commits).",
+            j.commits.load(Relaxed),
+        );
+        metric(
+            "wsx_yjs_compactions_total",
+            "counter",
+            "Documents compacted into one state in the store.",
+            j.compactions.load(Relaxed),
+        );
+        metric(
+            "wsx_yjs_store_failures_total",
+            "counter",
+            "Store writes that failed (and were retried).",
+            j.failures.load(Relaxed),
+        );
+    }
+    s
+}

@@ -134,11 +134,19 @@ pub async fn serve(
     std::fs::create_dir_all(&args.data_dir)?;
     let store = wsx_yjs::store::SqliteStore::open(args.data_dir.join("yjs.db"))
         .map_err(std::io::Error::other)?;
-    let yjs = wsx_yjs::YjsServer::builder()
+    let mut yjs = wsx_yjs::YjsServer::builder()
         .store(store)
         .max_message_size(args.max_payload)
-        .acceptor(base.clone())
-        .build();
+        .acceptor(base.clone());
+    if let Some(url) = &args.redis {
+        // Documents are shared like the chat: a Redis stream per room.
+        let cluster = wsx_redis::YjsRedisBuilder::new(url.as_str())
+            .connect()
+            .await
+            .map_err(std::io::Error::other)?;
+        yjs = yjs.cluster(cluster);
+    }
+    let yjs = yjs.build();
     let app = Arc::new(App {
         chat_acceptor: base.clone().protocols([CHAT_PROTOCOL]),
         // /echo takes the client's first subprotocol, whatever it is.
@@ -276,7 +284,7 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
                 match app.chat.cluster() {
                     Some(c) => app.metrics.render() + &c.render(),
                     None => app.metrics.render(),
-                },
+                } + &metrics::render_yjs(&app.yjs),
             );
         }
         "/chat" | "/echo" => {

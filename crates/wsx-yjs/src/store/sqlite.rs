@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, Stored, Write};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// How far a commit goes before it counts as done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,8 +53,22 @@ impl SqliteStore {
     }
 
     /// Opens (or creates) the database file at `path` with the given commit durability.
+    ///
+    /// The file is locked for this process alone (SQLite's exclusive locking mode): the
+    /// journal assumes it is the only writer, so a second process on the same file is refused
+    /// with a clear error instead of corrupting what the first one compacts.
     pub fn open_with(path: impl AsRef<Path>, sync: Sync) -> Result<Self> {
+        let path = path.as_ref();
         let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::ZERO)?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        // The first write takes the lock, and exclusive mode keeps it.
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE; COMMIT;") {
+            return Err(Error::store(format!(
+                "{} is in use by another process ({e}): give each server a data directory of its own",
+                path.display()
+            )));
+        }
         Self::setup(conn, sync)
     }
 
@@ -185,5 +199,16 @@ mod tests {
         assert_eq!(a.updates, vec![b"3".to_vec()]);
         assert_eq!(s.update_count("a").unwrap(), 1);
         assert_eq!(s.load("b").unwrap().updates, vec![b"x".to_vec()]);
+    }
+
+    #[test]
+    fn a_second_opener_of_the_same_file_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docs.db");
+        let first = SqliteStore::open(&path).unwrap();
+        let second = SqliteStore::open(&path).unwrap_err().to_string();
+        assert!(second.contains("in use by another process"), "{second}");
+        drop(first);
+        assert!(SqliteStore::open(&path).is_ok());
     }
 }
