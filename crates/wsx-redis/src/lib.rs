@@ -75,6 +75,19 @@ pub(crate) fn reconnecting(
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(response_timeout))
 }
+/// A connection of its own for a reader that blocks up to `block` on `XREAD`: its response
+/// timeout leaves room for the block.
+pub(crate) async fn blocking_reader(
+    client: &redis::Client,
+    block: Duration,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(block + Duration::from_secs(3)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
 pub use hub::{HubRelay, HubRelayBuilder, TopicSink};
 pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsAdapterBuilder, StreamsCluster};

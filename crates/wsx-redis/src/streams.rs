@@ -596,32 +596,24 @@ async fn reader(
         };
         let c = match &mut conn {
             Some(c) => c,
-            None => {
-                let config = redis::AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(block + Duration::from_secs(3)));
-                match client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                {
-                    Ok(c) => {
-                        if let Some(shared) = shared.upgrade() {
-                            shared.metrics.connected();
-                        }
-                        backoff = Duration::from_millis(50);
-                        conn.insert(c)
+            None => match crate::blocking_reader(&client, block).await {
+                Ok(c) => {
+                    if let Some(shared) = shared.upgrade() {
+                        shared.metrics.connected();
                     }
-                    Err(e) => {
-                        if let Some(shared) = shared.upgrade() {
-                            shared.metrics.failed(&e);
-                        }
-                        tracing::debug!(error = %e, "wsx-redis: streams: cannot connect the reader; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
-                        continue;
-                    }
+                    backoff = Duration::from_millis(50);
+                    conn.insert(c)
                 }
-            }
+                Err(e) => {
+                    if let Some(shared) = shared.upgrade() {
+                        shared.metrics.failed(&e);
+                    }
+                    tracing::debug!(error = %e, "wsx-redis: streams: cannot connect the reader; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
         };
         let res: Result<redis::Value, _> = redis::cmd("XREAD")
             .arg("BLOCK")

@@ -462,27 +462,19 @@ async fn reader(client: redis::Client, shared: Weak<Shared>, block: Duration) {
         let Some(sh) = shared.upgrade() else { return };
         let c = match &mut conn {
             Some(c) => c,
-            None => {
-                let config = redis::AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(block + Duration::from_secs(3)));
-                match client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                {
-                    Ok(c) => {
-                        backoff = Duration::from_millis(50);
-                        conn.insert(c)
-                    }
-                    Err(e) => {
-                        sh.failed(&e);
-                        drop(sh);
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
-                        continue;
-                    }
+            None => match crate::blocking_reader(&client, block).await {
+                Ok(c) => {
+                    backoff = Duration::from_millis(50);
+                    conn.insert(c)
                 }
-            }
+                Err(e) => {
+                    sh.failed(&e);
+                    drop(sh);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
         };
         // Rooms to read from their hash.
         let unread: Vec<RoomLink> = sh

@@ -207,13 +207,7 @@ impl YjsServer {
 
     /// Connections in all rooms.
     pub fn connections(&self) -> usize {
-        let rooms: Vec<_> = self
-            .inner
-            .lock_rooms()
-            .values()
-            .filter_map(|s| s.room.get().cloned())
-            .collect();
-        rooms.iter().map(|r| r.members()).sum()
+        self.inner.loaded_rooms().iter().map(|r| r.members()).sum()
     }
 
     /// The journal's counters (`None` without a store).
@@ -312,12 +306,7 @@ impl YjsServer {
     /// finish closing and until everything accepted is stored, then closes the store (its
     /// file is free for another server). The server takes no more updates after this.
     pub async fn shutdown(&self, timeout: Duration) {
-        let rooms: Vec<_> = self
-            .inner
-            .lock_rooms()
-            .values()
-            .filter_map(|s| s.room.get().cloned())
-            .collect();
+        let rooms = self.inner.loaded_rooms();
         for r in &rooms {
             r.close_all(CloseCode::GOING_AWAY, "server shutting down");
         }
@@ -362,6 +351,14 @@ impl YjsServer {
 impl Inner {
     fn lock_rooms(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Slot>> {
         self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The rooms loaded now.
+    fn loaded_rooms(&self) -> Vec<Arc<Room>> {
+        self.lock_rooms()
+            .values()
+            .filter_map(|s| s.room.get().cloned())
+            .collect()
     }
 
     /// The room `name`, loaded if it is not; counted as used until [`Inner::release`].
@@ -467,11 +464,7 @@ async fn sweep(inner: Weak<Inner>) {
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
-        let rooms: Vec<_> = inner
-            .lock_rooms()
-            .values()
-            .filter_map(|s| s.room.get().cloned())
-            .collect();
+        let rooms = inner.loaded_rooms();
         drop(inner);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
