@@ -15,7 +15,6 @@ use std::sync::{Arc, Weak};
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::room::Room;
 
 /// A boxed future, as the trait's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -38,11 +37,18 @@ pub trait Cluster: Send + Sync + 'static {
     fn publish_awareness(&self, room: &str, update: Bytes);
 }
 
+/// What a room offers its cluster (the room implements it).
+pub(crate) trait Linked: Send + Sync {
+    fn apply_remote_update(self: Arc<Self>, update: &[u8]) -> Result<()>;
+    fn apply_remote_awareness(&self, update: &[u8]) -> Result<()>;
+    fn state(&self) -> Vec<u8>;
+}
+
 /// A cluster's handle to an open room. It does not keep the room open.
 #[derive(Clone)]
 pub struct RoomLink {
     pub(crate) name: Arc<str>,
-    pub(crate) room: Weak<Room>,
+    pub(crate) room: Weak<dyn Linked>,
     pub(crate) had_history: bool,
 }
 
@@ -71,7 +77,7 @@ impl RoomLink {
         self.room.strong_count() > 0
     }
 
-    fn room(&self) -> Result<Arc<Room>> {
+    fn room(&self) -> Result<Arc<dyn Linked>> {
         self.room
             .upgrade()
             .ok_or_else(|| Error::store(format!("room {:?} is closed", self.name)))
@@ -92,6 +98,6 @@ impl RoomLink {
 
     /// The room's whole state as one v1 update.
     pub fn state(&self) -> Result<Vec<u8>> {
-        Ok(self.room()?.snapshot())
+        Ok(self.room()?.state())
     }
 }

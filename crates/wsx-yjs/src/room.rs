@@ -19,7 +19,7 @@ use yrs::updates::encoder::Encode;
 use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::access::Access;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Linked};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
@@ -184,21 +184,6 @@ impl Room {
                 Incoming::Auth => {}
             }
         }
-        Ok(())
-    }
-
-    /// Applies a document update from another process.
-    pub(crate) fn apply_remote_update(self: &Arc<Self>, update: &[u8]) -> Result<()> {
-        let update = Update::decode_v1(update)?;
-        let mut st = self.lock();
-        self.apply(&mut st, update, Origin::Remote, None)
-    }
-
-    /// Applies an awareness update from another process.
-    pub(crate) fn apply_remote_awareness(&self, update: &[u8]) -> Result<()> {
-        let update = AwarenessUpdate::decode_v1(update)?;
-        let mut st = self.lock();
-        self.awareness(&mut st, None, update, Origin::Remote);
         Ok(())
     }
 
@@ -379,14 +364,6 @@ impl Room {
         }
     }
 
-    /// Closes every connection of the room with `code`.
-    pub(crate) fn close_all(&self, code: wsx::CloseCode, reason: &str) {
-        let st = self.lock();
-        for m in st.members.values() {
-            m.sender.close(code, reason);
-        }
-    }
-
     /// The document's whole state as one v1 update.
     pub(crate) fn snapshot(&self) -> Vec<u8> {
         self.lock()
@@ -394,6 +371,35 @@ impl Room {
             .doc()
             .transact()
             .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// Closes every connection of the room with `code`.
+    pub(crate) fn close_all(&self, code: wsx::CloseCode, reason: &str) {
+        let st = self.lock();
+        for m in st.members.values() {
+            m.sender.close(code, reason);
+        }
+    }
+}
+
+impl Linked for Room {
+    /// Applies a document update from another process.
+    fn apply_remote_update(self: Arc<Self>, update: &[u8]) -> Result<()> {
+        let update = Update::decode_v1(update)?;
+        let mut st = self.lock();
+        self.apply(&mut st, update, Origin::Remote, None)
+    }
+
+    /// Applies an awareness update from another process.
+    fn apply_remote_awareness(&self, update: &[u8]) -> Result<()> {
+        let update = AwarenessUpdate::decode_v1(update)?;
+        let mut st = self.lock();
+        self.awareness(&mut st, None, update, Origin::Remote);
+        Ok(())
+    }
+
+    fn state(&self) -> Vec<u8> {
+        self.snapshot()
     }
 }
 

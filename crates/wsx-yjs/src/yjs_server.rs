@@ -389,9 +389,10 @@ impl Inner {
                     self.config.clone(),
                 )?);
                 if let Some(c) = &self.cluster {
+                    let weak: std::sync::Weak<Room> = Arc::downgrade(&room);
                     let link = RoomLink {
                         name: name.clone(),
-                        room: Arc::downgrade(&room),
+                        room: weak,
                         had_history,
                     };
                     match tokio::time::timeout(CLUSTER_OPEN_TIMEOUT, c.open(link)).await {
