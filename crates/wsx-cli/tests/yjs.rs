@@ -4,52 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wsx_yjs::client::{Event, YjsClient};
 use wsx_yjs::yrs::{GetString, Map, Text, Transact};
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(port: u16, data: &Path) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "wsx serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server(child)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_update_seen_by_a_client_survives_sigkill() {
     let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = start(port, data.path());
+    let port = common::free_port();
+    let mut server = common::start_serve(port, data.path());
     let url = format!("ws://127.0.0.1:{port}/yjs/durable");
 
     let mut writer = YjsClient::connect(&url).await.unwrap();
@@ -81,7 +47,7 @@ async fn every_update_seen_by_a_client_survives_sigkill() {
     server.0.wait().unwrap();
     drop(server);
 
-    let _server = start(port, data.path());
+    let _server = common::start_serve(port, data.path());
     let mut fresh = YjsClient::connect(&url).await.unwrap();
     fresh.wait_synced().await.unwrap();
     let ft = fresh.doc().get_or_insert_text("t");
@@ -95,8 +61,8 @@ async fn every_update_seen_by_a_client_survives_sigkill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_yjs_endpoint_answers_plain_requests_and_echoes_updates() {
     let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _server = start(port, data.path());
+    let port = common::free_port();
+    let _server = common::start_serve(port, data.path());
     // Not an upgrade: 426 with a hint.
     let resp = {
         use std::io::{Read, Write};

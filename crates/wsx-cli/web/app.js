@@ -100,6 +100,7 @@
         case "joined":
           state.room = m.room; state.nick = m.nick; setJoined(true);
           $("stage-room").textContent = "#" + m.room;
+          $("pad-link").href = "/pad/" + encodeURIComponent(m.room); // the room's own pad
           $("log").replaceChildren();
           log(`You joined #${m.room} as ${m.nick}.`, "sys");
           (m.history || []).forEach(showMessage);

@@ -3,36 +3,57 @@
 use std::path::{Component, Path, PathBuf};
 
 /// An embedded file: path, content type, body.
-const EMBEDDED: &[(&str, &str, &str)] = &[
+const EMBEDDED: &[(&str, &str, &[u8])] = &[
     (
         "/",
         "text/html; charset=utf-8",
-        include_str!("../../web/index.html"),
+        include_str!("../../web/index.html").as_bytes(),
     ),
     (
         "/index.html",
         "text/html; charset=utf-8",
-        include_str!("../../web/index.html"),
+        include_str!("../../web/index.html").as_bytes(),
     ),
     (
         "/app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../web/app.js"),
+        include_str!("../../web/app.js").as_bytes(),
     ),
     (
         "/sio.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../web/sio.js"),
+        include_str!("../../web/sio.js").as_bytes(),
     ),
     (
         "/style.css",
         "text/css; charset=utf-8",
-        include_str!("../../web/style.css"),
+        include_str!("../../web/style.css").as_bytes(),
     ),
     (
         "/PROTOCOL.md",
         "text/markdown; charset=utf-8",
-        include_str!("../../web/PROTOCOL.md"),
+        include_str!("../../web/PROTOCOL.md").as_bytes(),
+    ),
+    (
+        "/pad.html",
+        "text/html; charset=utf-8",
+        include_str!("../../web/pad.html").as_bytes(),
+    ),
+    (
+        "/pad.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/pad.js").as_bytes(),
+    ),
+    (
+        "/pad.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/pad.css").as_bytes(),
+    ),
+    // crates/wsx-web compiled to wasm32 by build.rs: the pad's Yjs document and protocol.
+    (
+        "/pad.wasm",
+        "application/wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/pad.wasm")),
     ),
 ];
 
@@ -41,7 +62,7 @@ pub fn embedded(path: &str) -> Option<(&'static str, &'static [u8])> {
     EMBEDDED
         .iter()
         .find(|(p, ..)| *p == path)
-        .map(|(_, ct, body)| (*ct, body.as_bytes()))
+        .map(|(_, ct, body)| (*ct, *body))
 }
 
 /// Content type by file extension.
