@@ -19,6 +19,10 @@ pub struct Config {
     pub compact_after_updates: u64,
     /// ...or this many bytes of updates (default 4 MiB), whichever comes first.
     pub compact_after_bytes: u64,
+    /// A document without updates for this long is held encoded (its state's bytes) instead
+    /// of as a yrs document, until the next update (default 10 s): an idle document costs
+    /// the size of its state, not a few KiB.
+    pub encode_idle_after: Duration,
     /// Document updates of one connection that may wait for the store at once (default 64);
     /// past that the connection is not read until the store catches up (TCP backpressure).
     pub in_flight_per_connection: usize,
@@ -32,6 +36,7 @@ impl Default for Config {
             max_message_size: 16 << 20,
             compact_after_updates: 1000,
             compact_after_bytes: 4 << 20,
+            encode_idle_after: Duration::from_secs(10),
             in_flight_per_connection: 64,
         }
     }

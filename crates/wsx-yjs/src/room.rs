@@ -13,17 +13,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use indexmap::IndexMap;
 use wsx::{Message, PreparedFrame, Sender};
-use yrs::sync::{Awareness, AwarenessUpdate};
+use yrs::sync::AwarenessUpdate;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{ClientID, Update};
 
 use crate::access::Access;
 use crate::cluster::{Cluster, Linked};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::document::Document;
+use crate::error::Result;
 use crate::journal::Journal;
 use crate::message::{self, Incoming};
+use crate::presence::Presence;
 use crate::store::Stored;
 
 /// One document and its connections.
@@ -46,7 +48,8 @@ enum Origin {
 }
 
 struct State {
-    awareness: Awareness,
+    doc: Document,
+    presence: Presence,
     members: IndexMap<u64, Member>,
     /// Updates applied but not yet stored: while there are some, a SyncStep2 waits for them.
     undurable: usize,
@@ -72,21 +75,13 @@ impl Room {
         cluster: Option<Arc<dyn Cluster>>,
         config: Arc<Config>,
     ) -> Result<Self> {
-        let doc = Doc::new();
-        {
-            let mut txn = doc.transact_mut();
-            for u in stored.state.iter().chain(stored.updates.iter()) {
-                let u = Update::decode_v1(u)
-                    .map_err(|e| Error::store(format!("stored update of {name:?}: {e}")))?;
-                txn.apply_update(u)
-                    .map_err(|e| Error::store(format!("stored update of {name:?}: {e}")))?;
-            }
-        }
         let since = (stored.updates.len() as u64, stored.update_bytes() as u64);
+        let doc = Document::load(stored)?;
         Ok(Self {
             name,
             state: Mutex::new(State {
-                awareness: Awareness::new(doc),
+                doc,
+                presence: Presence::default(),
                 members: IndexMap::new(),
                 undurable: 0,
                 since_compaction: since,
@@ -102,6 +97,11 @@ impl Room {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the document is held encoded now (idle).
+    pub(crate) fn is_encoded(&self) -> bool {
+        self.lock().doc.is_cold()
+    }
+
     /// Connections in the room.
     pub(crate) fn members(&self) -> usize {
         self.members.load(Ordering::Relaxed)
@@ -109,12 +109,12 @@ impl Room {
 
     /// Adds a connection and greets it as the reference server does: SyncStep1 with the
     /// document's state vector, then every awareness state, if there are any.
-    pub(crate) fn join(&self, id: u64, sender: Sender, access: Access) {
+    pub(crate) fn join(&self, id: u64, sender: Sender, access: Access) -> Result<()> {
         let mut st = self.lock();
-        let sv = st.awareness.doc().transact().state_vector();
+        let sv = st.doc.state_vector()?;
         sender.send(Message::binary(message::sync_step1(&sv)));
-        if let Some(frame) = full_awareness(&st.awareness) {
-            sender.send(Message::binary(frame));
+        if let Some(u) = st.presence.full() {
+            sender.send(Message::binary(message::awareness(&u)));
         }
         st.members.insert(
             id,
@@ -126,6 +126,7 @@ impl Room {
             },
         );
         self.members.store(st.members.len(), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Handles the messages of one frame from connection `id`. `permit` is held until the
@@ -156,7 +157,7 @@ impl Room {
             }
             match msg {
                 Incoming::SyncStep1(sv) => {
-                    let update = st.awareness.doc().transact().encode_state_as_update_v1(&sv);
+                    let update = st.doc.diff(&sv)?;
                     let frame = Message::binary(message::sync_step2(&update));
                     match (&self.journal, st.undurable) {
                         (Some(j), n) if n > 0 => {
@@ -177,8 +178,8 @@ impl Room {
                     self.awareness(&mut st, Some(id), update, Origin::Local)
                 }
                 Incoming::QueryAwareness => {
-                    if let Some(frame) = full_awareness(&st.awareness) {
-                        sender.send(Message::binary(frame));
+                    if let Some(u) = st.presence.full() {
+                        sender.send(Message::binary(message::awareness(&u)));
                     }
                 }
                 Incoming::Auth => {}
@@ -196,16 +197,7 @@ impl Room {
         origin: Origin,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<()> {
-        let (result, changes) = {
-            let doc = st.awareness.doc();
-            let mut txn = doc.transact_mut();
-            let result = txn.apply_update(update);
-            // Commit first: the update event of Yjs is what is left after garbage collection
-            // and squashing, and yrs computes it the same way on commit.
-            txn.commit();
-            let changed = !txn.delete_set().is_empty() || txn.after_state() != txn.before_state();
-            (result, changed.then(|| txn.encode_update_v1()))
-        };
+        let (changes, result) = st.doc.apply(update);
         // Whatever the document took in is stored and sent, even if the rest was refused.
         if let Some(update) = changes {
             let update = Bytes::from(update);
@@ -245,7 +237,7 @@ impl Room {
             }
             self.maybe_compact(st);
         }
-        result.map_err(Error::from)
+        result
     }
 
     /// Queues a compaction if enough was stored since the last one.
@@ -258,12 +250,7 @@ impl Room {
 
     fn compact(&self, st: &mut State) {
         if let Some(j) = &self.journal {
-            let state = st
-                .awareness
-                .doc()
-                .transact()
-                .encode_state_as_update_v1(&StateVector::default());
-            j.compact(self.name.clone(), Bytes::from(state));
+            j.compact(self.name.clone(), Bytes::from(st.doc.snapshot()));
             st.since_compaction = (0, 0);
         }
     }
@@ -279,31 +266,20 @@ impl Room {
     /// Applies an awareness update from connection `id` (or another process) and relays what
     /// changed to everyone.
     fn awareness(&self, st: &mut State, id: Option<u64>, update: AwarenessUpdate, origin: Origin) {
-        let set: Vec<ClientID> = update
-            .clients
-            .iter()
-            .filter(|(_, e)| &*e.json != "null")
-            .map(|(c, _)| *c)
-            .collect();
-        let summary = match st.awareness.apply_update_summary(update) {
-            Ok(Some(s)) => s,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::debug!(room = %self.name, "awareness update: {e}");
-                return;
-            }
-        };
+        let changes = st.presence.apply(update, now_ms());
+        if changes.is_empty() {
+            return;
+        }
         if let Some(m) = id.and_then(|id| st.members.get_mut(&id)) {
-            for c in summary.added.iter().chain(summary.updated.iter()) {
-                if set.contains(c) && !m.clients.contains(c) {
+            for c in &changes.set {
+                if !m.clients.contains(c) {
                     m.clients.push(*c);
                 }
             }
-            m.clients.retain(|c| !summary.removed.contains(c));
+            m.clients.retain(|c| !changes.removed.contains(c));
         }
-        if let Ok(u) = st.awareness.update_with_clients(summary.all_changes()) {
-            self.relay_awareness(st, &u, origin);
-        }
+        let u = st.presence.update_for(changes.all());
+        self.relay_awareness(st, &u, origin);
     }
 
     /// Sends an awareness change to the room's connections, and to the other processes when
@@ -329,16 +305,13 @@ impl Room {
         st.members.len()
     }
 
-    /// Drops awareness states not renewed within the configured timeout.
+    /// Drops awareness states not renewed within the configured timeout, and encodes the
+    /// document if it has been idle long enough.
     pub(crate) fn sweep(&self, now_ms: u64) {
         let timeout = self.config.awareness_timeout.as_millis() as u64;
         let mut st = self.lock();
-        let stale: Vec<ClientID> = st
-            .awareness
-            .iter()
-            .filter(|(_, s)| s.data.is_some() && now_ms.saturating_sub(s.last_updated) >= timeout)
-            .map(|(c, _)| c)
-            .collect();
+        st.doc.cool(self.config.encode_idle_after);
+        let stale = st.presence.stale(now_ms, timeout);
         if !stale.is_empty() {
             for m in st.members.values_mut() {
                 m.clients.retain(|c| !stale.contains(c));
@@ -349,28 +322,17 @@ impl Room {
     }
 
     fn remove_states(&self, st: &mut State, clients: &[ClientID], origin: Origin) {
-        let mut removed = Vec::with_capacity(clients.len());
-        for &c in clients {
-            if st.awareness.meta(c).is_some() {
-                st.awareness.remove_state(c);
-                removed.push(c);
-            }
-        }
+        let removed = st.presence.remove(clients, now_ms());
         if removed.is_empty() {
             return;
         }
-        if let Ok(u) = st.awareness.update_with_clients(removed) {
-            self.relay_awareness(st, &u, origin);
-        }
+        let u = st.presence.update_for(removed);
+        self.relay_awareness(st, &u, origin);
     }
 
     /// The document's whole state as one v1 update.
     pub(crate) fn snapshot(&self) -> Vec<u8> {
-        self.lock()
-            .awareness
-            .doc()
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default())
+        self.lock().doc.snapshot()
     }
 
     /// Closes every connection of the room with `code`.
@@ -403,10 +365,12 @@ impl Linked for Room {
     }
 }
 
-/// Every awareness state the room knows, as a message, if there is any.
-fn full_awareness(awareness: &Awareness) -> Option<Bytes> {
-    let u = awareness.update().ok()?;
-    (!u.clients.is_empty()).then(|| message::awareness(&u))
+/// Milliseconds since the epoch: awareness states are timed as y-protocols times them.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn broadcast(st: &State, frame: &PreparedFrame) {

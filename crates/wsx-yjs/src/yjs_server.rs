@@ -88,6 +88,12 @@ impl YjsServerBuilder {
         self
     }
 
+    /// After how long without updates a document is held encoded.
+    pub fn encode_idle_after(mut self, d: Duration) -> Self {
+        self.config.encode_idle_after = d;
+        self
+    }
+
     /// The largest message a client may send.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.config.max_message_size = bytes;
@@ -205,6 +211,16 @@ impl YjsServer {
         self.inner.lock_rooms().len()
     }
 
+    /// Rooms whose document is held encoded now, being idle (see
+    /// [`Config::encode_idle_after`]).
+    pub fn encoded_rooms(&self) -> usize {
+        self.inner
+            .loaded_rooms()
+            .iter()
+            .filter(|r| r.is_encoded())
+            .count()
+    }
+
     /// Connections in all rooms.
     pub fn connections(&self) -> usize {
         self.inner.loaded_rooms().iter().map(|r| r.members()).sum()
@@ -266,7 +282,13 @@ impl YjsServer {
             }
         };
         let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        room.join(id, ws.sender(), access);
+        if let Err(e) = room.join(id, ws.sender(), access) {
+            tracing::error!(room = %name, "cannot read document: {e}");
+            let _ = ws.close(CloseCode::INTERNAL, "cannot read document").await;
+            drain(&mut ws).await;
+            self.inner.release(&name);
+            return;
+        }
         let in_flight = Arc::new(Semaphore::new(self.inner.config.in_flight_per_connection));
         let sender = ws.sender();
         let mut closing = false;
@@ -467,10 +489,7 @@ async fn sweep(inner: Weak<Inner>) {
         let Some(inner) = inner.upgrade() else { return };
         let rooms = inner.loaded_rooms();
         drop(inner);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now = crate::room::now_ms();
         for r in rooms {
             r.sweep(now);
         }

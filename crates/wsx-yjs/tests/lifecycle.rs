@@ -58,6 +58,34 @@ async fn a_document_is_freed_after_its_last_connection_and_reloads_from_the_stor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_document_is_held_encoded_and_still_serves_joins_and_edits() {
+    let (addr, yjs) = common::serve(
+        YjsServer::builder()
+            .encode_idle_after(Duration::from_millis(100))
+            .awareness_timeout(Duration::from_secs(1)),
+    )
+    .await;
+    let url = format!("ws://{addr}/idle");
+    let mut a = YjsClient::connect(&url).await.unwrap();
+    a.wait_synced().await.unwrap();
+    let t = a.doc().get_or_insert_text("t");
+    a.edit(|txn| t.push(txn, "written")).await.unwrap();
+    while !matches!(a.next().await.unwrap(), Event::Update) {}
+    eventually(|| yjs.encoded_rooms() == 1).await;
+
+    // A join is answered from the encoded state.
+    let mut b = YjsClient::connect(&url).await.unwrap();
+    b.wait_synced().await.unwrap();
+    let bt = b.doc().get_or_insert_text("t");
+    assert_eq!(bt.get_string(&b.doc().transact()), "written");
+    // An edit decodes it again and reaches the other client.
+    b.edit(|txn| bt.push(txn, " and read")).await.unwrap();
+    a.wait_until(|d| t.get_string(&d.transact()) == "written and read")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awareness_states_not_renewed_expire_and_the_removal_is_announced() {
     let (addr, _yjs) =
         common::serve(YjsServer::builder().awareness_timeout(Duration::from_millis(500))).await;

@@ -122,6 +122,12 @@ pub fn render_yjs(yjs: &wsx_yjs::YjsServer) -> String {
         yjs.open_rooms() as u64,
     );
     metric(
+        "wsx_yjs_documents_encoded",
+        "gauge",
+        "Collaborative documents held encoded in memory while idle.",
+        yjs.encoded_rooms() as u64,
+    );
+    metric(
         "wsx_yjs_connections_open",
         "gauge",
         "Connections to collaborative documents.",

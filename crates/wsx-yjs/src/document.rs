@@ -1,0 +1,198 @@
+//! A room's document: a yrs `Doc` while it is being edited, and only its encoded state while
+//! it is idle.
+//!
+//! Most open documents are idle most of the time (people read, think, leave a tab open), and a
+//! `Doc` costs far more memory than the bytes of its state (about 1.6 KiB for one holding
+//! "hello" against 30 bytes). So after a while without updates the document is encoded and the
+//! `Doc` dropped; a client joining meanwhile is answered from the encoded state (yrs'
+//! `diff_updates_v1`), and the next update decodes it again.
+
+use std::time::{Duration, Instant};
+
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::error::{Error, Result};
+use crate::store::Stored;
+
+/// A document, decoded or not.
+pub(crate) enum Document {
+    /// Being edited: the document and when it last changed.
+    Hot { doc: Doc, touched: Instant },
+    /// Idle: its whole state as one v1 update.
+    Cold(Vec<u8>),
+}
+
+impl Document {
+    /// The document `stored` describes; a single stored state stays encoded.
+    pub(crate) fn load(stored: Stored) -> Result<Self> {
+        match (stored.state, stored.updates.is_empty()) {
+            (Some(state), true) => Ok(Self::Cold(state)),
+            (None, true) => Ok(Self::Cold(empty_state())),
+            (state, false) => {
+                let doc = Doc::new();
+                {
+                    let mut txn = doc.transact_mut();
+                    for u in state.iter().chain(stored.updates.iter()) {
+                        let u = Update::decode_v1(u)
+                            .map_err(|e| Error::store(format!("a stored update: {e}")))?;
+                        txn.apply_update(u)
+                            .map_err(|e| Error::store(format!("a stored update: {e}")))?;
+                    }
+                }
+                Ok(Self::Hot {
+                    doc,
+                    touched: Instant::now(),
+                })
+            }
+        }
+    }
+
+    /// The document's state vector (for the SyncStep1 a joining client gets).
+    pub(crate) fn state_vector(&self) -> Result<StateVector> {
+        match self {
+            Self::Hot { doc, .. } => Ok(doc.transact().state_vector()),
+            Self::Cold(state) => {
+                let sv = yrs::encode_state_vector_from_update_v1(state)
+                    .map_err(|e| Error::store(format!("a document's state: {e}")))?;
+                Ok(StateVector::decode_v1(&sv)?)
+            }
+        }
+    }
+
+    /// What a client with state vector `sv` lacks (the SyncStep2 it gets).
+    pub(crate) fn diff(&self, sv: &StateVector) -> Result<Vec<u8>> {
+        match self {
+            Self::Hot { doc, .. } => Ok(doc.transact().encode_state_as_update_v1(sv)),
+            Self::Cold(state) => yrs::diff_updates_v1(state, &sv.encode_v1())
+                .map_err(|e| Error::store(format!("a document's state: {e}"))),
+        }
+    }
+
+    /// The whole state as one v1 update.
+    pub(crate) fn snapshot(&self) -> Vec<u8> {
+        match self {
+            Self::Hot { doc, .. } => doc
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default()),
+            Self::Cold(state) => state.clone(),
+        }
+    }
+
+    /// Applies `update`; returns what the document took in (the changes of the transaction,
+    /// as Yjs' `update` event gives them; `None` if it knew everything already) and whether
+    /// yrs refused a part of it.
+    pub(crate) fn apply(&mut self, update: Update) -> (Option<Vec<u8>>, Result<()>) {
+        let doc = match self.hot() {
+            Ok(doc) => doc,
+            Err(e) => return (None, Err(e)),
+        };
+        let mut txn = doc.transact_mut();
+        let result = txn.apply_update(update).map_err(Error::from);
+        // Commit first: the update event of Yjs is what is left after garbage collection and
+        // squashing, and yrs computes it the same way on commit.
+        txn.commit();
+        let changed = !txn.delete_set().is_empty() || txn.after_state() != txn.before_state();
+        (changed.then(|| txn.encode_update_v1()), result)
+    }
+
+    /// The decoded document, decoding it if it is idle.
+    fn hot(&mut self) -> Result<&Doc> {
+        if let Self::Cold(state) = self {
+            let doc = Doc::new();
+            let update = Update::decode_v1(state)?;
+            doc.transact_mut().apply_update(update)?;
+            *self = Self::Hot {
+                doc,
+                touched: Instant::now(),
+            };
+        }
+        match self {
+            Self::Hot { doc, touched } => {
+                *touched = Instant::now();
+                Ok(doc)
+            }
+            Self::Cold(_) => Err(Error::store("a document that does not decode")),
+        }
+    }
+
+    /// Encodes the document if it has not changed for `idle`.
+    pub(crate) fn cool(&mut self, idle: Duration) {
+        if let Self::Hot { doc, touched } = self
+            && touched.elapsed() >= idle
+        {
+            let state = doc
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            *self = Self::Cold(state);
+        }
+    }
+
+    /// Whether the document is held encoded now.
+    pub(crate) fn is_cold(&self) -> bool {
+        matches!(self, Self::Cold(_))
+    }
+}
+
+/// The state of an empty document.
+fn empty_state() -> Vec<u8> {
+    Doc::new()
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use yrs::{GetString, Text};
+
+    fn update_of(text: &str) -> Vec<u8> {
+        let d = Doc::new();
+        let t = d.get_or_insert_text("t");
+        t.push(&mut d.transact_mut(), text);
+        d.transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    fn text_of(update: &[u8]) -> String {
+        let d = Doc::new();
+        d.transact_mut()
+            .apply_update(Update::decode_v1(update).unwrap())
+            .unwrap();
+        let t = d.get_or_insert_text("t");
+        t.get_string(&d.transact())
+    }
+
+    #[test]
+    fn an_idle_document_answers_from_its_state_and_decodes_on_the_next_update() {
+        let hello = update_of("hello");
+        let mut d = Document::load(Stored {
+            state: Some(hello.clone()),
+            updates: vec![],
+        })
+        .unwrap();
+        assert!(d.is_cold());
+        let empty = StateVector::default();
+        assert_eq!(text_of(&d.diff(&empty).unwrap()), "hello");
+        let sv = d.state_vector().unwrap();
+        assert_eq!(sv.len(), 1);
+        // A client that has it all gets nothing new.
+        assert_eq!(text_of(&d.diff(&sv).unwrap()), "");
+
+        let (changes, r) = d.apply(Update::decode_v1(&update_of("!")).unwrap());
+        assert!(r.is_ok() && changes.is_some());
+        assert!(!d.is_cold());
+        let both = text_of(&d.snapshot());
+        assert!(both == "hello!" || both == "!hello", "{both}");
+        // Known content changes nothing.
+        let (changes, _) = d.apply(Update::decode_v1(&hello).unwrap());
+        assert!(changes.is_none());
+
+        d.cool(Duration::ZERO);
+        assert!(d.is_cold());
+        assert_eq!(text_of(&d.snapshot()), both);
+        assert_eq!(d.state_vector().unwrap().len(), 2);
+    }
+}
