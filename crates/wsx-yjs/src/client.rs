@@ -92,8 +92,11 @@ impl YjsClient {
         let (r, update) = {
             let mut txn = self.awareness.doc().transact_mut();
             let r = f(&mut txn);
+            // Before the commit, which squashes the new blocks into their neighbours (encoding
+            // out of a squashed string block walks the whole string).
+            let update = txn.encode_update_v1();
             txn.commit();
-            (r, txn.encode_update_v1())
+            (r, update)
         };
         self.send_raw(message::update(&update)).await?;
         Ok(r)

@@ -90,11 +90,14 @@ impl Document {
         };
         let mut txn = doc.transact_mut();
         let result = txn.apply_update(update).map_err(Error::from);
-        // Commit first: the update event of Yjs is what is left after garbage collection and
-        // squashing, and yrs computes it the same way on commit.
-        txn.commit();
+        // Encoded before the commit: the commit squashes a keystroke into the block it
+        // continues, and encoding the keystroke out of that block would walk the whole string
+        // (yrs' split_str), a cost growing with the document. Before it, the new blocks stand
+        // apart and the update is as small as what came in.
         let changed = !txn.delete_set().is_empty() || txn.after_state() != txn.before_state();
-        (changed.then(|| txn.encode_update_v1()), result)
+        let changes = changed.then(|| txn.encode_update_v1());
+        txn.commit();
+        (changes, result)
     }
 
     /// The decoded document, decoding it if it is idle.

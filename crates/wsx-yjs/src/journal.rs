@@ -205,15 +205,37 @@ async fn process(
             Job::Compact { .. } | Job::Load { .. } | Job::Stop(_) => {}
         }
     }
-    match batch.pop_front() {
-        Some(Job::Load { doc, reply }) => {
-            let s = store.clone();
-            let r = tokio::task::spawn_blocking(move || lock(&s).load(&doc))
-                .await
-                .unwrap_or_else(|e| Err(Error::store(format!("store load panicked: {e}"))));
-            let _ = reply.send(r);
-            None
+    // The loads waiting together are served by one blocking call (many rooms opening at once
+    // are not loaded one round trip at a time).
+    let mut loads = Vec::new();
+    while let Some(Job::Load { .. }) = batch.front() {
+        if let Some(Job::Load { doc, reply }) = batch.pop_front() {
+            loads.push((doc, reply));
         }
+    }
+    if !loads.is_empty() {
+        let s = store.clone();
+        let docs: Vec<Arc<str>> = loads.iter().map(|(d, _)| d.clone()).collect();
+        let results = tokio::task::spawn_blocking(move || {
+            let mut store = lock(&s);
+            docs.iter().map(|d| store.load(d)).collect::<Vec<_>>()
+        })
+        .await;
+        match results {
+            Ok(results) => {
+                for ((_, reply), r) in loads.into_iter().zip(results) {
+                    let _ = reply.send(r);
+                }
+            }
+            Err(e) => {
+                for (_, reply) in loads {
+                    let _ = reply.send(Err(Error::store(format!("store load panicked: {e}"))));
+                }
+            }
+        }
+        return None;
+    }
+    match batch.pop_front() {
         Some(Job::Stop(stopped)) => Some(stopped),
         _ => None,
     }

@@ -35,7 +35,7 @@ pub use events::{Conn, Handler};
 pub use hub::{Hub, Relay};
 pub use server::{
     BroadcastReport, ClientId, Clients, Connected, Server, ServerBuilder, ShutdownHandle,
-    accept_tcp, is_refused,
+    accept_tcp, is_refused, listen,
 };
 pub use stream::MaybeTlsStream;
 pub use websocket::{Options, ReadHalf, SendStatus, Sender, SlowConsumer, WebSocket, WriteHalf};

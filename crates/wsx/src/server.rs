@@ -326,7 +326,10 @@ impl ServerBuilder {
     }
 }
 
-fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+/// Binds a TCP listener on `addr` with a listen backlog of `backlog` connections (tokio's
+/// `TcpListener::bind` asks for 128, which a burst of clients connecting at once overflows:
+/// the kernel then drops their SYNs and they retry a second later).
+pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let s = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {

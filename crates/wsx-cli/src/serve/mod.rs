@@ -19,7 +19,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use wsx::{Acceptor, ClientId, Clients, CloseCode, DeflateConfig, Error, Message, Rejection};
 
 use crate::ServeArgs;
@@ -102,7 +101,7 @@ pub async fn serve(
         )),
         _ => None,
     };
-    let listener = TcpListener::bind(args.listen).await?;
+    let listener = wsx::listen(args.listen, 1024)?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let base = acceptor(&args);
