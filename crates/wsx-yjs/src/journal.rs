@@ -154,8 +154,14 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, store: SharedStore, stats: Ar
     }
 }
 
-/// Writes the jobs at the front of `batch` up to the first load or stop, completes them, then
-/// serves that load, or returns the stop.
+/// Writes the jobs at the front of `batch` up to the first stop in one store transaction,
+/// serves their loads in the same blocking call, completes them in order, and returns the
+/// stop if there is one.
+///
+/// A load served with the batch also sees the batch's writes queued after it. Those can only
+/// be of other documents, or the compaction an earlier copy of the same room queued when it
+/// was freed, which changes nothing of what the load reads; so many rooms opening at once cost
+/// one round trip to the store, not one each.
 async fn process(
     batch: &mut VecDeque<Job>,
     store: &SharedStore,
@@ -163,25 +169,44 @@ async fn process(
 ) -> Option<oneshot::Sender<()>> {
     let upto = batch
         .iter()
-        .position(|j| matches!(j, Job::Load { .. } | Job::Stop(_)))
+        .position(|j| matches!(j, Job::Stop(_)))
         .unwrap_or(batch.len());
     let jobs: Vec<Job> = batch.drain(..upto).collect();
-    let writes: Vec<(bool, Arc<str>, Bytes)> = jobs
-        .iter()
-        .filter_map(|j| match j {
-            Job::Append { doc, update, .. } => Some((false, doc.clone(), update.clone())),
-            Job::Compact { doc, state } => Some((true, doc.clone(), state.clone())),
-            _ => None,
-        })
-        .collect();
-    if !writes.is_empty() {
-        let writes = Arc::new(writes);
+    let writes: Arc<Vec<(bool, Arc<str>, Bytes)>> = Arc::new(
+        jobs.iter()
+            .filter_map(|j| match j {
+                Job::Append { doc, update, .. } => Some((false, doc.clone(), update.clone())),
+                Job::Compact { doc, state } => Some((true, doc.clone(), state.clone())),
+                _ => None,
+            })
+            .collect(),
+    );
+    let loads: Arc<Vec<Arc<str>>> = Arc::new(
+        jobs.iter()
+            .filter_map(|j| match j {
+                Job::Load { doc, .. } => Some(doc.clone()),
+                _ => None,
+            })
+            .collect(),
+    );
+    let mut loaded = Vec::new();
+    if !writes.is_empty() || !loads.is_empty() {
         let mut backoff = Duration::from_millis(50);
         loop {
-            let (s, w) = (store.clone(), writes.clone());
-            let r = tokio::task::spawn_blocking(move || write(&s, &w)).await;
+            let (s, w, l) = (store.clone(), writes.clone(), loads.clone());
+            let r = tokio::task::spawn_blocking(move || {
+                let mut store = lock(&s);
+                if !w.is_empty() {
+                    write(&mut **store, &w)?;
+                }
+                Ok::<_, Error>(l.iter().map(|d| store.load(d)).collect::<Vec<_>>())
+            })
+            .await;
             match r {
-                Ok(Ok(())) => break,
+                Ok(Ok(results)) => {
+                    loaded = results;
+                    break;
+                }
                 Ok(Err(e)) => tracing::error!("yjs store write failed (retrying): {e}"),
                 Err(e) => tracing::error!("yjs store writer panicked (retrying): {e}"),
             }
@@ -189,7 +214,9 @@ async fn process(
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        stats.commits.fetch_add(1, Ordering::Relaxed);
+        if !writes.is_empty() {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
         for (compact, ..) in writes.iter() {
             let c = if *compact {
                 &stats.compactions
@@ -199,41 +226,18 @@ async fn process(
             c.fetch_add(1, Ordering::Relaxed);
         }
     }
+    let mut loaded = loaded.into_iter();
     for job in jobs {
         match job {
             Job::Append { done, .. } | Job::Barrier(done) => done(),
-            Job::Compact { .. } | Job::Load { .. } | Job::Stop(_) => {}
-        }
-    }
-    // The loads waiting together are served by one blocking call (many rooms opening at once
-    // are not loaded one round trip at a time).
-    let mut loads = Vec::new();
-    while let Some(Job::Load { .. }) = batch.front() {
-        if let Some(Job::Load { doc, reply }) = batch.pop_front() {
-            loads.push((doc, reply));
-        }
-    }
-    if !loads.is_empty() {
-        let s = store.clone();
-        let docs: Vec<Arc<str>> = loads.iter().map(|(d, _)| d.clone()).collect();
-        let results = tokio::task::spawn_blocking(move || {
-            let mut store = lock(&s);
-            docs.iter().map(|d| store.load(d)).collect::<Vec<_>>()
-        })
-        .await;
-        match results {
-            Ok(results) => {
-                for ((_, reply), r) in loads.into_iter().zip(results) {
-                    let _ = reply.send(r);
-                }
+            Job::Load { reply, .. } => {
+                let r = loaded
+                    .next()
+                    .unwrap_or_else(|| Err(Error::store("the store returned no answer")));
+                let _ = reply.send(r);
             }
-            Err(e) => {
-                for (_, reply) in loads {
-                    let _ = reply.send(Err(Error::store(format!("store load panicked: {e}"))));
-                }
-            }
+            Job::Compact { .. } | Job::Stop(_) => {}
         }
-        return None;
     }
     match batch.pop_front() {
         Some(Job::Stop(stopped)) => Some(stopped),
@@ -245,7 +249,7 @@ fn lock(store: &SharedStore) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
     store.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn write(store: &SharedStore, writes: &[(bool, Arc<str>, Bytes)]) -> Result<()> {
+fn write(store: &mut dyn Store, writes: &[(bool, Arc<str>, Bytes)]) -> Result<()> {
     let batch: Vec<Write<'_>> = writes
         .iter()
         .map(|(compact, doc, data)| {
@@ -256,5 +260,5 @@ fn write(store: &SharedStore, writes: &[(bool, Arc<str>, Bytes)]) -> Result<()> 
             }
         })
         .collect();
-    lock(store).write(&batch)
+    store.write(&batch)
 }
