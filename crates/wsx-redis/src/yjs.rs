@@ -19,6 +19,7 @@ pub struct YjsRedisBuilder {
     prefix: String,
     compact_after: u64,
     block: Duration,
+    trim_margin: Duration,
 }
 
 impl YjsRedisBuilder {
@@ -29,6 +30,7 @@ impl YjsRedisBuilder {
             prefix: "wsx-yjs".into(),
             compact_after: 1000,
             block: Duration::from_millis(200),
+            trim_margin: Duration::from_secs(60),
         }
     }
 
@@ -41,6 +43,14 @@ impl YjsRedisBuilder {
     /// After how many stream entries a process compacts a room into its hash (default 1,000).
     pub fn compact_after(mut self, entries: u64) -> Self {
         self.compact_after = entries.max(1);
+        self
+    }
+
+    /// How long entries stay in a room's stream after a compaction covered them (default
+    /// 60 s), so that a process reading behind the one that compacted still finds them; a
+    /// process that falls further behind reads the room again from its hash.
+    pub fn trim_margin(mut self, d: Duration) -> Self {
+        self.trim_margin = d.max(Duration::from_millis(10));
         self
     }
 
@@ -65,6 +75,7 @@ impl YjsRedisBuilder {
             tx,
             rooms: Mutex::new(HashMap::new()),
             compact_after: self.compact_after,
+            trim_margin: self.trim_margin,
             lost_contact: AtomicBool::new(false),
             wake: Arc::new(Notify::new()),
             conn: conn.clone(),
@@ -86,9 +97,11 @@ impl YjsRedisBuilder {
 /// them). Every process with the room open reads the room's stream from the last entry it saw
 /// (`XREAD BLOCK` over all its open rooms on one connection) and applies what others added.
 /// Every so many entries a process writes the room's whole state into the hash with the id of
-/// the last entry it covers, and trims the stream up to there, in one script that refuses to
-/// go back (a state covering less than the one stored is not written): the stream stays short,
-/// as in `@y/hub`, where a worker compacts it.
+/// the last entry it covers, and trims the stream of the entries it covers that are older than
+/// a margin (60 s), in one script that refuses to go back (a state covering less than the one
+/// stored is not written): the stream stays short, as in `@y/hub`, where a worker compacts it.
+/// A process whose reading fell behind by half that margin reads its rooms again from their
+/// hashes, so a trim never takes an entry from under a reader.
 ///
 /// A process opening a room reads the hash's state and the stream after it, so it converges
 /// whatever it missed; if its own store had the room, it also publishes its whole state once,
@@ -137,6 +150,7 @@ struct Shared {
     tx: mpsc::UnboundedSender<Out>,
     rooms: Mutex<HashMap<String, RoomState>>,
     compact_after: u64,
+    trim_margin: Duration,
     /// Set when a command failed; the next success reads and republishes every room.
     lost_contact: AtomicBool,
     /// Wakes the reader when a room opens.
@@ -173,7 +187,7 @@ if cur then
   if nm < cm or (nm == cm and ns <= cs) then return 0 end
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'id', ARGV[2])
-redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])
+redis.call('XTRIM', KEYS[2], 'MINID', ARGV[3])
 return 1
 ";
 
@@ -252,6 +266,14 @@ impl Shared {
             }
         }
         self.wake.notify_one();
+    }
+
+    /// Reads every open room again from its hash (a reader that fell behind may have missed
+    /// entries a compaction trimmed).
+    fn reread_all(&self) {
+        for r in self.rooms().values_mut() {
+            r.last = None;
+        }
     }
 
     /// Applies one stream entry to its room (not this process's own entries).
@@ -333,6 +355,12 @@ impl Shared {
             .arg(self.stream_key(room))
             .arg(state)
             .arg(id)
+            .arg(format!(
+                "{}-0",
+                entry_ms(id)
+                    .unwrap_or(0)
+                    .saturating_sub(self.trim_margin.as_millis() as u64)
+            ))
             .query_async(conn)
             .await;
         match r {
@@ -458,8 +486,16 @@ async fn reader(client: redis::Client, shared: Weak<Shared>, block: Duration) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut backoff = Duration::from_millis(50);
     let block_ms = u64::try_from(block.as_millis()).unwrap_or(1000);
+    // When the last read came back: a reader that went longer without one may have been
+    // passed by a compaction's trim.
+    let mut last_read = Instant::now();
     loop {
         let Some(sh) = shared.upgrade() else { return };
+        let behind = sh.trim_margin / 2;
+        if last_read.elapsed() > behind {
+            sh.reread_all();
+            last_read = Instant::now();
+        }
         let c = match &mut conn {
             Some(c) => c,
             None => match crate::blocking_reader(&client, block).await {
@@ -527,10 +563,13 @@ async fn reader(client: redis::Client, shared: Weak<Shared>, block: Duration) {
         for (_, last) in &positions {
             cmd.arg(last);
         }
+        let issued = Instant::now();
         let res: Result<redis::Value, _> = cmd.query_async(c).await;
         match res {
             Ok(v) => {
                 sh.succeeded();
+                // Every entry added before this read was issued has now been read.
+                last_read = issued;
                 let prefix_len = sh.prefix.len() + 2;
                 let mut to_compact = Vec::new();
                 for (key, entries) in xread_streams(&v) {
@@ -551,10 +590,18 @@ async fn reader(client: redis::Client, shared: Weak<Shared>, block: Duration) {
                         last = Some(id);
                     }
                     if let Some(last) = last {
+                        // Still far behind after a full page: the entries after it may be
+                        // trimmed before they are read, so read the room again from its hash.
+                        let lagging = n >= 1000
+                            && entry_ms(&last).is_some_and(|ms| {
+                                now_ms().saturating_sub(ms) > behind.as_millis() as u64
+                            });
                         let mut rooms = sh.rooms();
                         if let Some(r) = rooms.get_mut(&room) {
                             // A resync may have reset it meanwhile: then it is read again.
-                            if r.last.is_some() {
+                            if lagging {
+                                r.last = None;
+                            } else if r.last.is_some() {
                                 r.last = Some(last.clone());
                             }
                             r.since_compaction += n;

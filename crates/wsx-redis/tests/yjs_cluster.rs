@@ -16,6 +16,7 @@ use wsx_yjs::yrs::{GetString, Text, Transact};
 async fn node(url: &str, dir: &std::path::Path) -> (String, YjsServer) {
     let cluster = wsx_redis::YjsRedisBuilder::new(url)
         .compact_after(50)
+        .trim_margin(Duration::from_secs(2))
         .connect()
         .await
         .unwrap();
@@ -119,8 +120,8 @@ async fn clients_on_two_servers_converge_and_a_late_server_catches_up() {
     .await
     .expect("awareness reached the other server's client");
 
-    // A third server, with an empty store, opens the room late (after compactions trimmed the
-    // stream): its client gets everything.
+    // A third server, with an empty store, opens the room late (after compactions wrote the
+    // room into its hash): its client gets everything.
     let (c, _yc) = node(&redis.url(), d3.path()).await;
     let c3 = client(&c, "pad").await;
     assert_eq!(text_of(&c3), text_of(&c1));
