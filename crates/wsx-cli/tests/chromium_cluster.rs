@@ -6,11 +6,12 @@
 //! `playwright-core` in `interop/node_modules`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{Kill, free_port, repo_root, wait_port};
 
 /// The browser script: `node cluster.mjs INTEROP_DIR BASE_A BASE_B`; one JSON line per step.
 const SCRIPT: &str = r###"
@@ -60,29 +61,6 @@ try {
 }
 "###;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn(cmd: &mut Command, port: u16, what: &str) -> Kill {
     let child = Kill(
         cmd.stdin(Stdio::null())
@@ -91,11 +69,7 @@ fn spawn(cmd: &mut Command, port: u16, what: &str) -> Kill {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_port(port, what);
     child
 }
 
@@ -151,29 +125,6 @@ fn two_pages_on_two_processes_chat_through_redis() {
             .spawn()
             .unwrap(),
     );
-    let stdout = node.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut steps = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the browser script stalled");
-        eprintln!("chromium: {line}");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        let step = v["step"].as_str().unwrap_or("").to_owned();
-        assert_ne!(step, "failed", "{line}");
-        steps.push(step.clone());
-        if step == "done" {
-            break;
-        }
-    }
-    assert!(node.0.wait().unwrap().success());
-    for s in ["both-joined", "a-to-b", "b-to-a"] {
-        assert!(steps.iter().any(|x| x == s), "missing step {s}: {steps:?}");
-    }
+    let steps = common::follow_steps(&mut node, |_, _, _| {});
+    common::assert_steps(&steps, &["both-joined", "a-to-b", "b-to-a"]);
 }

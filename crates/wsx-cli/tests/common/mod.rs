@@ -105,6 +105,31 @@ pub fn run_browser_script(script: &str, shot: &str, page_errors_fail: bool) -> V
             .spawn()
             .unwrap(),
     );
+    let steps = follow_steps(&mut node, |step, line, node| {
+        if page_errors_fail {
+            assert_ne!(step, "page-error", "{line}");
+        }
+        if step == "restart-now" {
+            stop_gracefully(server.take().unwrap());
+            server = Some(start_serve(port, data.path()));
+            let stdin = node.0.stdin.as_mut().unwrap();
+            stdin.write_all(b"restarted\n").unwrap();
+            stdin.flush().unwrap();
+        }
+    });
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot"
+    );
+    drop(server);
+    steps
+}
+
+/// Reads a browser script's JSON lines (`{"step": ...}`) until its `done` step, failing on a
+/// `failed` step or a 90 s stall, and calls `on` with each step, its line and the script's
+/// process; returns the steps; asserts the script then exits 0.
+pub fn follow_steps(node: &mut Kill, mut on: impl FnMut(&str, &str, &mut Kill)) -> Vec<String> {
     let stdout = node.0.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -121,28 +146,14 @@ pub fn run_browser_script(script: &str, shot: &str, page_errors_fail: bool) -> V
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         let step = v["step"].as_str().unwrap_or("").to_owned();
         assert_ne!(step, "failed", "{line}");
-        if page_errors_fail {
-            assert_ne!(step, "page-error", "{line}");
-        }
-        if step == "restart-now" {
-            stop_gracefully(server.take().unwrap());
-            server = Some(start_serve(port, data.path()));
-            let stdin = node.0.stdin.as_mut().unwrap();
-            stdin.write_all(b"restarted\n").unwrap();
-            stdin.flush().unwrap();
-        }
-        steps.push(step.clone());
-        if step == "done" {
+        on(&step, &line, node);
+        let done = step == "done";
+        steps.push(step);
+        if done {
             break;
         }
     }
     assert!(node.0.wait().unwrap().success());
-    let png = std::fs::read(&shot).unwrap();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "a real screenshot"
-    );
-    drop(server);
     steps
 }
 
