@@ -23,6 +23,11 @@ pub struct Config {
     /// of as a yrs document, until the next update (default 10 s): an idle document costs
     /// the size of its state, not a few KiB.
     pub encode_idle_after: Duration,
+    /// A document whose state encodes in fewer bytes than this (default 1 KiB) is held
+    /// encoded even while it is edited: each update is applied to a yrs document decoded for
+    /// it alone. A small document's bytes are a fraction of a decoded one's memory, and
+    /// decoding it costs microseconds. 0 turns this off.
+    pub keep_encoded_below: usize,
     /// Document updates of one connection that may wait for the store at once (default 64);
     /// past that the connection is not read until the store catches up (TCP backpressure).
     pub in_flight_per_connection: usize,
@@ -37,6 +42,7 @@ impl Default for Config {
             compact_after_updates: 1000,
             compact_after_bytes: 4 << 20,
             encode_idle_after: Duration::from_secs(10),
+            keep_encoded_below: 1024,
             in_flight_per_connection: 64,
         }
     }

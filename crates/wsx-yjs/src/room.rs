@@ -76,7 +76,7 @@ impl Room {
         config: Arc<Config>,
     ) -> Result<Self> {
         let since = (stored.updates.len() as u64, stored.update_bytes() as u64);
-        let doc = Document::load(stored)?;
+        let doc = Document::load(stored, config.keep_encoded_below)?;
         Ok(Self {
             name,
             state: Mutex::new(State {
@@ -197,7 +197,7 @@ impl Room {
         origin: Origin,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<()> {
-        let (changes, result) = st.doc.apply(update);
+        let (changes, result) = st.doc.apply(update, self.config.keep_encoded_below);
         // Whatever the document took in is stored and sent, even if the rest was refused.
         if let Some(update) = changes {
             let update = Bytes::from(update);

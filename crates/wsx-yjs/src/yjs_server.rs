@@ -94,6 +94,13 @@ impl YjsServerBuilder {
         self
     }
 
+    /// Below what size of its encoded state a document is held encoded while it is edited
+    /// (see [`Config::keep_encoded_below`]).
+    pub fn keep_encoded_below(mut self, bytes: usize) -> Self {
+        self.config.keep_encoded_below = bytes;
+        self
+    }
+
     /// The largest message a client may send.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.config.max_message_size = bytes;

@@ -36,7 +36,7 @@ async fn a_document_is_freed_after_its_last_connection_and_reloads_from_the_stor
     let mut a = YjsClient::connect(&url).await.unwrap();
     a.wait_synced().await.unwrap();
     let t = a.doc().get_or_insert_text("t");
-    for i in 0..20 {
+    for i in 0..10 {
         a.edit(|txn| t.push(txn, &format!("{i},"))).await.unwrap();
     }
     let expected = t.get_string(&a.doc().transact());
@@ -62,6 +62,7 @@ async fn an_idle_document_is_held_encoded_and_still_serves_joins_and_edits() {
     let (addr, yjs) = common::serve(
         YjsServer::builder()
             .encode_idle_after(Duration::from_millis(100))
+            .keep_encoded_below(0)
             .awareness_timeout(Duration::from_secs(1)),
     )
     .await;
@@ -83,6 +84,54 @@ async fn an_idle_document_is_held_encoded_and_still_serves_joins_and_edits() {
     a.wait_until(|d| t.get_string(&d.transact()) == "written and read")
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_document_is_held_encoded_while_edited_until_it_grows() {
+    let (addr, yjs) = common::serve(YjsServer::builder().keep_encoded_below(512)).await;
+    let url = format!("ws://{addr}/small");
+    let mut a = YjsClient::connect(&url).await.unwrap();
+    a.wait_synced().await.unwrap();
+    let mut b = YjsClient::connect(&url).await.unwrap();
+    b.wait_synced().await.unwrap();
+    let t = a.doc().get_or_insert_text("t");
+    let bt = b.doc().get_or_insert_text("t");
+    let mut expected = String::new();
+    // Keystrokes from both sides while the document is small: it is never held decoded.
+    for i in 0..10 {
+        let (who, text) = if i % 2 == 0 {
+            (&mut a, &t)
+        } else {
+            (&mut b, &bt)
+        };
+        let c = char::from(b'a' + i as u8);
+        who.edit(|txn| text.push(txn, &c.to_string()))
+            .await
+            .unwrap();
+        expected.push(c);
+        let want = expected.clone();
+        a.wait_until(|d| t.get_string(&d.transact()) == want)
+            .await
+            .unwrap();
+        let want = expected.clone();
+        b.wait_until(|d| bt.get_string(&d.transact()) == want)
+            .await
+            .unwrap();
+        assert_eq!(yjs.encoded_rooms(), 1, "after {} keystrokes", i + 1);
+    }
+    // Past the limit it is decoded and stays so while it is edited.
+    let long = "x".repeat(600);
+    a.edit(|txn| t.push(txn, &long)).await.unwrap();
+    expected.push_str(&long);
+    b.wait_until(|d| bt.get_string(&d.transact()) == expected)
+        .await
+        .unwrap();
+    assert_eq!(yjs.encoded_rooms(), 0);
+    // A client joining now gets it all.
+    let mut c = YjsClient::connect(&url).await.unwrap();
+    c.wait_synced().await.unwrap();
+    let ct = c.doc().get_or_insert_text("t");
+    assert_eq!(ct.get_string(&c.doc().transact()), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
