@@ -16,6 +16,10 @@
 #         at /<room>; run `npm install` in bench/peers/node-yjs once
 #   node-mem  the same Node server without YPERSISTENCE: documents in memory only (not in
 #         coldopen, which needs a store)
+#   floor a bare C loop (bench/peers/fanout-floor/floor.c, built with cc) sending a keystroke's
+#         frame (32 B) to N loopback sockets one after another on core 0 while a process on
+#         core 1 drains them: the least time to the last receiver a server on one core can
+#         have on this machine (latency mode only)
 # wsx and node both store every update (wsx before sending it on, y-leveldb after it).
 #
 # Modes (-m, comma-separated; each is a fresh server per subject and run):
@@ -55,11 +59,11 @@ while (($#)); do
     -o) out="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; extra=("$@"); break ;;
-    wsx|node|node-mem) subjects+=("$1"); shift ;;
+    wsx|node|node-mem|floor) subjects+=("$1"); shift ;;
     *) echo "yjs-run: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
-((${#subjects[@]})) || { echo "yjs-run: name at least one subject: wsx, node, node-mem" >&2; exit 2; }
+((${#subjects[@]})) || { echo "yjs-run: name at least one subject: wsx, node, node-mem, floor" >&2; exit 2; }
 [[ $modes == all ]] && modes=latency,throughput,rooms,coldopen
 IFS=, read -r -a mode_list <<<"$modes"
 for m in "${mode_list[@]}"; do
@@ -88,6 +92,9 @@ for s in "${subjects[@]}"; do
     node|node-mem)
       [[ -d $root/bench/peers/node-yjs/node_modules/y-websocket ]] || {
         echo "yjs-run: run \`npm install\` in bench/peers/node-yjs first" >&2; exit 2; }
+      ;;
+    floor)
+      command -v cc >/dev/null || { echo "yjs-run: the floor subject needs cc" >&2; exit 2; }
       ;;
     wsx)
       [[ -d $wsx_root/crates/wsx-yjs ]] || {
@@ -206,8 +213,24 @@ drive() {
     | tee -a "$results" ${out:+"$out"} >/dev/null
 }
 
+# floor_run REP: the bare send loop's JSON line, with the runner's fields, into the results.
+floor_run() {
+  local rep="$1" line load
+  [[ -x $logdir/floor ]] || cc -O2 -o "$logdir/floor" "$root/bench/peers/fanout-floor/floor.c"
+  echo "== floor latency (run $rep): a bare send loop to $n loopback sockets" >&2
+  line=$(taskset -c 0 "$logdir/floor" "$n" "$rounds" 32)
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  echo "$line" | jq -c --arg rep "$rep" --argjson load "$load" \
+    '. + {rep: ($rep | tonumber), script: {loadavg1: $load, store: "none"}}' \
+    | tee -a "$results" ${out:+"$out"} >/dev/null
+}
+
 run_one() {
   local subject="$1" rep="$2" mode="$3" dir log
+  if [[ $subject == floor ]]; then
+    [[ $mode == latency ]] && floor_run "$rep"
+    return 0
+  fi
   dir="$(mktemp -d /tmp/yjs-run-data.XXXXXX)"
   datadirs+=("$dir")
   log="$logdir/$subject-$rep-$mode.server.log"
@@ -273,9 +296,9 @@ def show(title, cols, get, mode):
         print("  ".join(v.rjust(w[i]) for i, v in enumerate(t)))
     print()
 ss = lambda r: r.get("server_stats") or {}
-tail = lambda r: [f'{r["script"]["server_rss_peak_kb"] / 1024:.1f}', f'{r["script"]["loadavg1"]:.2f}', "yes" if r["ok"] else "NO"]
+tail = lambda r: [f'{r["script"]["server_rss_peak_kb"] / 1024:.1f}' if "server_rss_peak_kb" in r["script"] else "-", f'{r["script"]["loadavg1"]:.2f}', "yes" if r["ok"] else "NO"]
 fan = lambda r: [r["label"], str(r["rep"]), str(r["receivers"]),
-    ms(r["first_us"]["p50"]), ms(r["last_us"]["p50"]), ms(r["last_us"]["p99"]), ms(r["echo_us"]["p50"]),
+    ms(r["first_us"]["p50"]), ms(r["last_us"]["p50"]), ms(r["last_us"]["p99"]), ms(r["echo_us"]["p50"]) if "echo_us" in r else "-",
     f'{r["deliveries_per_s"]:.0f}' if r["mode"] == "throughput" else "-",
     f'{ss(r).get("cpu_us_per_delivery", 0):.2f}', f'{r.get("driver_busy", 0) * 100:.0f}%',
     f'{ss(r).get("rss_per_connection_kb", 0):.1f}', str(r["lost"]), str(r["reordered"]), str(r["duplicates"])] + tail(r)

@@ -17,8 +17,9 @@ import subprocess
 import sys
 from collections import defaultdict
 
-NAMES = {"wsx": "wsx", "node": "Node y-websocket (LevelDB)", "node-mem": "Node y-websocket (memory only)"}
-ORDER = ["wsx", "node", "node-mem"]
+NAMES = {"wsx": "wsx", "node": "Node y-websocket (LevelDB)", "node-mem": "Node y-websocket (memory only)",
+         "floor": "floor: a bare C send loop"}
+ORDER = ["wsx", "node", "node-mem", "floor"]
 
 
 def fmt_rate(v):
@@ -140,7 +141,7 @@ def main():
             ("time to last receiver p50 (ms)", "latency", lambda r: r["last_us"]["p50"], ms),
             ("time to last receiver p99 (ms)", "latency", lambda r: r["last_us"]["p99"], ms),
             ("time to first receiver p50 (ms)", "latency", lambda r: r["first_us"]["p50"], ms),
-            ("writer's own echo p50 (ms)", "latency", lambda r: r["echo_us"]["p50"], ms),
+            ("writer's own echo p50 (ms)", "latency", lambda r: (r.get("echo_us") or {}).get("p50"), ms),
             ("memory per client, all in the room, synced (KiB)", "latency",
              lambda r: ss(r).get("rss_per_connection_kb"), lambda v: f"{v:.1f}"),
             ("peak RSS, pipelined (MiB)", "throughput",
@@ -243,6 +244,16 @@ def main():
                         ratio(w.get("last50"), d.get("last50"), "ms", 0.5, True, 1e-3)))
         targets.append(("time to last ≤ 0.5× Node's (p99)",
                         ratio(w.get("last99"), d.get("last99"), "ms", 0.5, True, 1e-3)))
+        f = fan_med.get((n, "floor"), {})
+        if f.get("last50"):
+            # No server pinned to one core gets below the bare send loop on the same core.
+            floor = ratio(f.get("last50"), d.get("last50"), "ms", 0.5, True, 1e-3)
+            targets.append(("(the floor itself against the same target: a bare C send loop "
+                            "/ Node's, p50)", floor.replace("met", "below").replace("missed", "above")))
+            over = w.get("last50") / f["last50"] if w.get("last50") else None
+            targets.append(("(wsx's time to last over the floor, p50)",
+                            f"{w['last50'] / 1000:.2f} / {f['last50'] / 1000:.2f} ms = **{over:.2f}×**"
+                            if over else "–"))
     if rooms_med:
         w, d = rooms_med.get("wsx", {}), rooms_med.get("node", {})
         targets.append(("memory per open small document ≤ 0.25× Node's (room with its client)",
