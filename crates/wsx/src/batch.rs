@@ -1,5 +1,6 @@
-//! Batched writes (µWebSockets' cork): a send made with [`Sender::send_batched`] queues its
-//! frame and lists the connection in this thread's batch; a flush task, spawned with the
+//! Batched writes (µWebSockets' cork): a send made with
+//! [`Sender::send_batched`](crate::Sender::send_batched) queues its frame and lists the
+//! connection in this thread's batch; a flush task, spawned with the
 //! batch, writes every listed connection once after the sending task yields. A burst of
 //! broadcasts then costs one system call per receiver instead of one per message and
 //! receiver. The first [`EAGER`] connections of a batch are also written at once, so the
@@ -14,12 +15,12 @@ use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::websocket::Sender;
+use crate::queue::{SharedQueue, with_queue};
 
 #[derive(Default)]
 struct Batch {
     /// `None` once the flush task has taken the list.
-    senders: Mutex<Option<Vec<Sender>>>,
+    senders: Mutex<Option<Vec<SharedQueue>>>,
     /// Set when the flush task takes the list: the next send opens a new batch.
     taken: AtomicBool,
 }
@@ -49,9 +50,9 @@ pub(crate) fn eager() -> bool {
 
 /// Lists `sender` in this thread's open batch, opening one (and spawning its flush) if needed.
 /// Outside a tokio runtime there is nothing to run the flush: the connection is written now.
-pub(crate) fn schedule(sender: &Sender) {
+pub(crate) fn schedule(sender: &SharedQueue) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        sender.flush_batched();
+        flush(sender);
         return;
     };
     OPEN.with(|open| {
@@ -86,8 +87,13 @@ pub(crate) fn schedule(sender: &Sender) {
                 .take();
             batch.taken.store(true, Ordering::Relaxed);
             for s in list.into_iter().flatten() {
-                s.flush_batched();
+                flush(&s);
             }
         }));
     });
+}
+
+/// Writes what batched sends queued on one connection.
+fn flush(sender: &SharedQueue) {
+    with_queue(sender, |q| q.flush_batched());
 }

@@ -58,3 +58,8 @@ impl From<wsx_proto::Error> for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shorthand: `Error` for a handshake refused by the server with `status`.
+pub fn is_refused(e: &Error, status: u16) -> bool {
+    matches!(e, Error::Handshake(HandshakeError::UnexpectedStatus { status: s, .. }) if *s == status)
+}

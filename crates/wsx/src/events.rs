@@ -17,10 +17,13 @@ use std::task::{Context, Poll, Wake, Waker};
 use http::Request;
 use wsx_proto::{CloseCode, Message};
 
+use crate::active::ActiveGuard;
+use crate::clients::Clients;
 use crate::error::Error;
-use crate::server::{ActiveGuard, ClientId, Clients};
+use crate::queue::{Queue, SendStatus};
+use crate::registry::ClientId;
 use crate::stream::MaybeTlsStream;
-use crate::websocket::{Info, Queue, SendStatus, Sender, Shared, lock};
+use crate::websocket::{Info, Sender, Shared, lock};
 
 /// Callbacks for [`Server::serve_events`](crate::Server::serve_events).
 ///

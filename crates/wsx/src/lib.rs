@@ -3,20 +3,26 @@
 //! - [`WebSocket`]: a connection over any `AsyncRead + AsyncWrite` (a `Stream` and a `Sink` of
 //!   [`Message`]s) with split halves and non-blocking [`Sender`] handles.
 //! - [`Server`]: host/port/backlog, path routing, a verify hook, origin allow-list,
-//!   subprotocol selection, client tracking and broadcast, heartbeats, max connections,
-//!   graceful shutdown, TLS.
-//! - [`Hub`]: publish/subscribe topics, each message encoded once for all its subscribers,
-//!   and a [`Relay`] to carry them to other processes.
+//!   subprotocol selection, heartbeats, max connections, graceful shutdown, TLS.
+//! - [`Clients`]: the one registry of a server's connections (one [`ClientId`] each), with
+//!   broadcast; [`Hub`]: publish/subscribe topics over it, each message encoded once for all
+//!   its subscribers, and a [`Relay`] to carry them to other processes.
 //! - [`connect`] / [`ClientBuilder`]: `ws://` and `wss://`, subprotocols, headers, Origin,
 //!   handshake timeout, redirects, permessage-deflate.
 //! - Features `hyper` and `axum`: upgrade requests of an existing HTTP server.
 
 mod accept;
+mod active;
 mod batch;
 mod client;
+mod clients;
 mod error;
 mod events;
+mod fanout;
 mod hub;
+mod queue;
+mod registry;
+mod relay;
 mod server;
 mod stream;
 #[cfg(feature = "tls")]
@@ -30,15 +36,17 @@ pub mod hyper;
 
 pub use accept::{Accepted, Acceptor, HandshakeRequest, Rejection, accept};
 pub use client::{ClientBuilder, client_handshake, connect};
-pub use error::{Error, Result};
+pub use clients::Clients;
+pub use error::{Error, Result, is_refused};
 pub use events::{Conn, Handler};
-pub use hub::{Hub, Relay};
-pub use server::{
-    BroadcastReport, ClientId, Clients, Connected, Server, ServerBuilder, ShutdownHandle,
-    accept_tcp, is_refused, listen,
-};
+pub use fanout::BroadcastReport;
+pub use hub::Hub;
+pub use queue::SendStatus;
+pub use registry::ClientId;
+pub use relay::Relay;
+pub use server::{Connected, Server, ServerBuilder, ShutdownHandle, accept_tcp, listen};
 pub use stream::MaybeTlsStream;
-pub use websocket::{Options, ReadHalf, SendStatus, Sender, SlowConsumer, WebSocket, WriteHalf};
+pub use websocket::{Options, ReadHalf, Sender, SlowConsumer, WebSocket, WriteHalf};
 pub use wsx_proto::{
     self as proto, CloseCode, CloseFrame, Config, DeflateConfig, DeflateParams, HandshakeError,
     Message, OpCode, PreparedFrame, ProtocolError, ReadyState, Role, Utf8Bytes,

@@ -1,158 +1,26 @@
-//! `Server`: a TCP (or TLS) listener that accepts WebSocket connections, tracks clients,
-//! broadcasts, limits connections and shuts down gracefully.
+//! `Server`: a TCP (or TLS) listener that accepts WebSocket connections into its
+//! [`Clients`], limits connections and shuts down gracefully.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use http::{Request, StatusCode};
-use indexmap::IndexMap;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
-use wsx_proto::{CloseCode, DeflateConfig, Message, PreparedFrame};
+use wsx_proto::DeflateConfig;
 
 use crate::accept::{Acceptor, HandshakeRequest, Rejection};
-use crate::error::{Error, Result};
+use crate::active::ActiveGuard;
+use crate::clients::Clients;
+use crate::error::Result;
+use crate::hub::Hub;
+use crate::registry::ClientId;
 use crate::stream::MaybeTlsStream;
-use crate::websocket::{Options, SendStatus, Sender, WebSocket};
-
-/// Identifies a connected client in [`Clients`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClientId(pub u64);
-
-#[derive(Default)]
-struct Registry {
-    next: u64,
-    /// Insertion-ordered and dense: a broadcast walks the connections in roughly the order
-    /// they were allocated, which the CPU prefetches (a `HashMap`'s order cost about 1.8× the
-    /// time at 10,000 receivers).
-    map: IndexMap<u64, Sender>,
-}
-
-/// The set of connected clients (ws's `server.clients`): count them, find one by id, send to
-/// one, or broadcast to all with the frame encoded once.
-#[derive(Clone, Default)]
-pub struct Clients {
-    inner: Arc<Mutex<Registry>>,
-}
-
-impl std::fmt::Debug for Clients {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Clients").field("len", &self.len()).finish()
-    }
-}
-
-/// What a broadcast did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BroadcastReport {
-    /// Receivers the frame was written or queued to.
-    pub queued: usize,
-    /// Receivers whose queue was full (slow-consumer policy `Drop`).
-    pub dropped: usize,
-    /// Receivers closing or closed (including slow consumers just terminated).
-    pub closed: usize,
-}
-
-impl Clients {
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Registers a connection; it stays listed until [`Clients::remove`].
-    pub fn insert(&self, sender: Sender) -> ClientId {
-        let mut g = self.lock();
-        g.next += 1;
-        let id = g.next;
-        g.map.insert(id, sender);
-        ClientId(id)
-    }
-
-    /// Removes a connection.
-    pub fn remove(&self, id: ClientId) -> Option<Sender> {
-        self.lock().map.swap_remove(&id.0)
-    }
-
-    /// Number of connected clients.
-    pub fn len(&self) -> usize {
-        self.lock().map.len()
-    }
-
-    /// Whether no client is connected.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Ids of the connected clients.
-    pub fn ids(&self) -> Vec<ClientId> {
-        self.lock().map.keys().map(|&k| ClientId(k)).collect()
-    }
-
-    /// A send handle for one client.
-    pub fn get(&self, id: ClientId) -> Option<Sender> {
-        self.lock().map.get(&id.0).cloned()
-    }
-
-    /// Sends to one client.
-    pub fn send_to(&self, id: ClientId, msg: Message) -> SendStatus {
-        match self.get(id) {
-            Some(s) => s.send(msg),
-            None => SendStatus::Closed,
-        }
-    }
-
-    /// Sends `msg` to every client: the frame is encoded once and the same bytes are queued to
-    /// each receiver.
-    pub fn broadcast(&self, msg: &Message) -> BroadcastReport {
-        self.broadcast_prepared(&PreparedFrame::new(msg), None)
-    }
-
-    /// Sends to every client except `except`.
-    pub fn broadcast_except(&self, msg: &Message, except: ClientId) -> BroadcastReport {
-        self.broadcast_prepared(&PreparedFrame::new(msg), Some(except))
-    }
-
-    /// Sends an encoded frame to every client (except one).
-    pub fn broadcast_prepared(
-        &self,
-        frame: &PreparedFrame,
-        except: Option<ClientId>,
-    ) -> BroadcastReport {
-        crate::hub::send_all(&self.lock().map, frame, except)
-    }
-
-    /// Starts the closing handshake with every client.
-    pub fn close_all(&self, code: CloseCode, reason: &str) {
-        for s in self.lock().map.values() {
-            s.close(code, reason);
-        }
-    }
-
-    /// Drops every client at once.
-    pub fn terminate_all(&self) {
-        for s in self.lock().map.values() {
-            s.kill("server shut down");
-        }
-    }
-
-    /// Graceful shutdown of every client: close with 1001, wait until they have all left
-    /// (their handlers returned) or `timeout` passed, then drop the rest.
-    pub async fn shutdown(&self, timeout: Duration) {
-        self.close_all(CloseCode::GOING_AWAY, "server shutting down");
-        self.wait_empty(timeout).await;
-        self.terminate_all();
-        self.wait_empty(Duration::from_secs(1)).await;
-    }
-
-    async fn wait_empty(&self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !self.is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
+use crate::websocket::{Options, WebSocket};
 
 /// Accepts the next TCP connection with `TCP_NODELAY` set. Transient failures (out of file
 /// descriptors and the like) are logged and retried after a short pause instead of spinning.
@@ -388,14 +256,6 @@ impl std::fmt::Debug for Server {
     }
 }
 
-pub(crate) struct ActiveGuard(Arc<AtomicUsize>);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 impl Server {
     /// A builder with defaults.
     pub fn builder() -> ServerBuilder {
@@ -415,6 +275,12 @@ impl Server {
     /// The connected clients.
     pub fn clients(&self) -> Clients {
         self.clients.clone()
+    }
+
+    /// Topics over the connected clients: subscribe a connection under its
+    /// [`Connected::id`] and publish to a topic's subscribers (see [`Hub`]).
+    pub fn hub(&self) -> Hub {
+        Hub::from(self.clients.clone())
     }
 
     /// Connections open or handshaking.
@@ -511,8 +377,7 @@ impl Server {
                 tokio::spawn(refuse(tcp));
                 continue;
             }
-            self.active.fetch_add(1, Ordering::AcqRel);
-            let guard = ActiveGuard(self.active.clone());
+            let guard = ActiveGuard::new(&self.active);
             let acceptor = self.acceptor.clone();
             let open = open.clone();
             #[cfg(feature = "tls")]
@@ -564,9 +429,4 @@ async fn refuse(mut tcp: TcpStream) {
     Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "Too many connections\n").write_to(&mut out);
     let _ = tcp.write_all(&out).await;
     let _ = tcp.shutdown().await;
-}
-
-/// Shorthand: `Error` for a handshake refused by the server with `status`.
-pub fn is_refused(e: &Error, status: u16) -> bool {
-    matches!(e, Error::Handshake(wsx_proto::HandshakeError::UnexpectedStatus { status: s, .. }) if *s == status)
 }

@@ -22,6 +22,7 @@ use tokio::time::{Instant, Sleep};
 use wsx_proto::{CloseCode, Config, Connection, Message, OpCode, PreparedFrame, ReadyState, Role};
 
 use crate::error::{Error, Result};
+use crate::queue::{Queue, SendStatus, SharedQueue, with_queue};
 
 /// What to do with a connection whose send queue is over [`Options::max_buffered`] when a
 /// non-blocking send (a [`Sender`], a broadcast) adds to it.
@@ -61,20 +62,6 @@ impl Default for Options {
             heartbeat: None,
         }
     }
-}
-
-/// Result of a non-blocking send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendStatus {
-    /// Written to the socket or queued.
-    Queued,
-    /// Queued, but the send queue is above [`Options::max_buffered`] after it.
-    Backpressure,
-    /// Not queued: the queue was full and the policy is [`SlowConsumer::Drop`].
-    Dropped,
-    /// Not queued: the connection is closing or closed (or was just terminated as a slow
-    /// consumer).
-    Closed,
 }
 
 /// Facts about a connection fixed by its handshake.
@@ -810,17 +797,6 @@ macro_rules! impl_sink {
 impl_stream!(WebSocket, ReadHalf);
 impl_sink!(WebSocket, WriteHalf);
 
-/// Object-safe view of a connection, so handles need not name the stream type.
-pub(crate) trait Queue: Send {
-    fn queue_message(&mut self, msg: Message, compress: bool, defer: bool) -> (SendStatus, bool);
-    fn queue_prepared(&mut self, frame: &PreparedFrame, defer: bool) -> (SendStatus, bool);
-    fn flush_batched(&mut self);
-    fn queue_close(&mut self, code: CloseCode, reason: &str) -> SendStatus;
-    fn kill(&mut self, why: &'static str);
-    fn buffered(&self) -> usize;
-    fn is_closed(&self) -> bool;
-}
-
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Queue for Inner<S> {
     fn queue_message(&mut self, msg: Message, compress: bool, defer: bool) -> (SendStatus, bool) {
         self.queue_now(|c| c.send_with(msg, compress), defer)
@@ -851,7 +827,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Queue for Inner<S> {
 /// A cloneable, non-blocking send handle to a connection (see [`WebSocket::sender`]).
 #[derive(Clone)]
 pub struct Sender {
-    inner: Arc<Mutex<dyn Queue>>,
+    inner: SharedQueue,
 }
 
 impl std::fmt::Debug for Sender {
@@ -868,8 +844,7 @@ impl Sender {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut dyn Queue) -> R) -> R {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut *g)
+        with_queue(&self.inner, f)
     }
 
     /// Queues a message (compressed if negotiated and over the threshold) and writes it at
@@ -906,14 +881,9 @@ impl Sender {
     fn batched(&self, f: impl FnOnce(&mut dyn Queue) -> (SendStatus, bool)) -> SendStatus {
         let (status, schedule) = self.with(f);
         if schedule {
-            crate::batch::schedule(self);
+            crate::batch::schedule(&self.inner);
         }
         status
-    }
-
-    /// Writes what batched sends queued (called by the batch flush).
-    pub(crate) fn flush_batched(&self) {
-        self.with(|q| q.flush_batched());
     }
 
     /// Starts the closing handshake.

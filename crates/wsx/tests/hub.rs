@@ -6,19 +6,19 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::*;
 use wsx::{ClientId, Hub, Message, Options, Relay, Server, SlowConsumer, WebSocket};
 
-/// A server whose clients send `sub:T`, `unsub:T` or `pub:T:text`; each connection's id is
-/// reported on `ids` once it is registered.
+/// A server whose clients send `sub:T`, `unsub:T` or `pub:T:text`, with the hub over its
+/// clients; each connection's id (the server's) is reported on `ids` once it is registered.
+/// The handler never removes anything from the hub: a connection's subscriptions end with it.
 async fn hub_server(
-    hub: Hub,
     opts: Options,
 ) -> (
     std::net::SocketAddr,
     tokio::sync::mpsc::UnboundedReceiver<ClientId>,
+    Hub,
 ) {
     let server = Server::builder()
         .options(opts)
@@ -26,12 +26,14 @@ async fn hub_server(
         .await
         .unwrap();
     let addr = server.local_addr().unwrap();
+    let hub = server.hub();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let h = hub.clone();
     tokio::spawn(server.serve(move |mut c: wsx::Connected| {
-        let hub = hub.clone();
+        let hub = h.clone();
         let tx = tx.clone();
         async move {
-            let id = hub.add(c.ws.sender());
+            let id = c.id;
             tx.send(id).unwrap();
             while let Some(Ok(Message::Text(t))) = c.ws.recv().await {
                 if let Some(topic) = t.strip_prefix("sub:") {
@@ -44,10 +46,9 @@ async fn hub_server(
                 }
                 c.ws.send(Message::text("ok")).await.unwrap();
             }
-            hub.remove(id);
         }
     }));
-    (addr, rx)
+    (addr, rx, hub)
 }
 
 type Client = WebSocket<wsx::MaybeTlsStream>;
@@ -77,11 +78,13 @@ async fn next_text(ws: &mut Client) -> String {
 
 #[tokio::test]
 async fn topics_route_publishes_to_their_subscribers_only() {
-    let hub = Hub::new();
-    let (addr, mut ids) = hub_server(hub.clone(), Options::default()).await;
+    let (addr, mut ids, hub) = hub_server(Options::default()).await;
     let (mut a, ia) = client(addr, &mut ids).await;
     let (mut b, ib) = client(addr, &mut ids).await;
     let (mut c, _ic) = client(addr, &mut ids).await;
+    // One registry: the hub's clients are the server's, each under the id the server gave it.
+    assert_eq!(hub.len(), 3);
+    assert!(hub.get(ia).is_some() && hub.clients().get(ib).is_some());
     say(&mut a, "sub:news").await;
     say(&mut b, "sub:news").await;
     say(&mut b, "sub:sport").await;
@@ -122,11 +125,10 @@ async fn topics_route_publishes_to_their_subscribers_only() {
 #[tokio::test]
 async fn a_subscriber_that_stops_reading_is_bounded_and_does_not_hold_up_the_others() {
     for policy in [SlowConsumer::Drop, SlowConsumer::Close] {
-        let hub = Hub::new();
         let mut opts = Options::default();
         opts.max_buffered = 64 * 1024;
         opts.slow_consumer = policy;
-        let (addr, mut ids) = hub_server(hub.clone(), opts).await;
+        let (addr, mut ids, hub) = hub_server(opts).await;
         let (mut fast, _) = client(addr, &mut ids).await;
         let (mut slow, islow) = client(addr, &mut ids).await;
         say(&mut fast, "sub:t").await;
@@ -198,10 +200,9 @@ impl Relay for TestRelay {
 #[tokio::test]
 async fn a_relay_carries_publishes_between_hubs_and_hears_of_topics() {
     let wire = Arc::new(Wire::default());
-    let (h0, h1) = (Hub::new(), Hub::new());
+    let (addr0, mut ids0, h0) = hub_server(Options::default()).await;
+    let (addr1, mut ids1, h1) = hub_server(Options::default()).await;
     *wire.hubs.lock().unwrap() = vec![h0.clone(), h1.clone()];
-    let (addr0, mut ids0) = hub_server(h0.clone(), Options::default()).await;
-    let (addr1, mut ids1) = hub_server(h1.clone(), Options::default()).await;
     let (mut a, _) = client(addr0, &mut ids0).await;
     say(&mut a, "sub:room").await;
     // Installed after a subscription: the relay hears of the topic already there.
@@ -229,8 +230,8 @@ async fn a_relay_carries_publishes_between_hubs_and_hears_of_topics() {
     assert_eq!(next_text(&mut c).await, "from 0");
 
     say(&mut b, "unsub:room").await;
+    // `say` returns once the server answered, after the unsubscription.
     say(&mut c, "unsub:room").await;
-    tokio::time::sleep(Duration::from_millis(10)).await;
     // Only the first join and the last leave of a process reach the relay.
     assert_eq!(*wire.log.lock().unwrap(), ["0+room", "1+room", "1-room"]);
 }

@@ -78,7 +78,8 @@ async fn peer_that_never_answers_close_is_dropped_after_the_close_timeout() {
         let accept = wsx::proto::handshake::accept_key(key.as_bytes());
         s.write_all(format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").as_bytes()).await.unwrap();
         while s.read(&mut buf).await.unwrap_or(0) > 0 {}
-        tokio::time::sleep(Duration::from_secs(30)).await;
+        // Holds the socket open and says nothing, ever.
+        std::future::pending::<()>().await;
     });
     let mut opts = Options::default();
     opts.close_timeout = Duration::from_millis(300);
@@ -135,12 +136,13 @@ async fn heartbeat_terminates_a_peer_that_does_not_answer_pings() {
 
 #[tokio::test]
 async fn graceful_shutdown_sends_1001_to_every_client_and_returns() {
-    let (addr, sh, task, _clients) = echo_server(Server::builder()).await;
+    let (addr, sh, task, clients) = echo_server(Server::builder()).await;
     let mut conns = Vec::new();
     for _ in 0..3 {
         conns.push(within(wsx::connect(&url(addr, "/"))).await.unwrap().0);
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The server lists a connection just after its handshake answer has gone out.
+    wait_until(|| clients.len() == 3).await;
     sh.shutdown();
     for ws in &mut conns {
         match within(ws.recv()).await {
