@@ -1,19 +1,17 @@
-//! Socket.IO v5 over Engine.IO v4 for wsx, wire-compatible with the official JS implementation.
+//! Socket.IO v5 over Engine.IO v4 for wsx, wire-compatible with the official JS implementation
+//! (`socket.io-client` in Node and in browsers, and Node `socket.io` servers sharing a Redis
+//! cluster through `wsx-redis`).
 //!
-//! This crate owns the realtime layer of wsx. Its first brick, and all it holds so far, is the
-//! pair of **sans-I/O wire codecs**: pure functions and small state machines that turn bytes
-//! into typed packets and back, with no sockets, no async and no timers.
-//!
-//! - [`engineio`]: Engine.IO v4 packets (`open`, `close`, `ping`, `pong`, `message`, `upgrade`,
-//!   `noop`), their WebSocket frame form and the HTTP long-polling payload form (packets joined
-//!   by the record separator `\x1e`, binary as `b<base64>`).
-//! - [`socketio`]: Socket.IO v5 packets (`CONNECT` … `BINARY_ACK`), namespaces, ack ids, JSON
-//!   arguments, and binary attachments (placeholders in the JSON, the bytes in the following
-//!   Engine.IO binary messages), validated as strictly as the official `socket.io-parser`.
-//!
-//! The server (Engine.IO sessions, the polling and websocket transports and the upgrade between
-//! them, namespaces, rooms, acks, the `Adapter` trait) comes next, on top of these codecs and
-//! the `wsx` crate.
+//! From the bottom up:
+//! - [`engineio`] and [`socketio`]: the **sans-I/O wire codecs**, pure functions and small
+//!   state machines that turn bytes into typed packets and back, with no sockets, no async and
+//!   no timers. Engine.IO v4 packets in their WebSocket frame form and the HTTP long-polling
+//!   payload form; Socket.IO v5 packets with namespaces, ack ids, JSON arguments and binary
+//!   attachments, validated as strictly as the official `socket.io-parser`.
+//! - [`engine`]: the Engine.IO server: sessions, the long-polling and WebSocket transports and
+//!   the upgrade between them, heartbeats, CORS.
+//! - Sockets, namespaces, rooms ([`adapter`]), broadcast operators and acknowledgements.
+//! - [`SocketIo`]: the server, mounted on hyper or axum (feature `tower`) or served on its own.
 //!
 //! # Example
 //!
