@@ -1,7 +1,7 @@
 //! Errors of the protocol core, each mapped to the close code it sends and a stable machine code.
 
-use crate::close::CloseCode;
-use crate::handshake::HandshakeError;
+use crate::close_code::CloseCode;
+use crate::handshake_error::HandshakeError;
 
 /// A violation of RFC 6455 / RFC 7692 by the peer, or a limit it exceeded.
 ///

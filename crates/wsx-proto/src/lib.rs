@@ -3,10 +3,13 @@
 //! buffers in, messages and byte buffers out. The `wsx` crate drives it over tokio.
 
 pub mod close;
+mod close_code;
 pub mod deflate;
 pub mod error;
+mod extension;
 pub mod frame;
 pub mod handshake;
+mod handshake_error;
 pub mod mask;
 pub mod message;
 pub mod output;
