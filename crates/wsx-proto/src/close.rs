@@ -5,6 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 pub use crate::close_code::CloseCode;
 use crate::error::ProtocolError;
+use crate::utf8_bytes::Utf8Bytes;
 
 /// Longest close reason: a control payload is at most 125 bytes, two of which are the code.
 pub const MAX_REASON_LEN: usize = 123;
@@ -15,7 +16,7 @@ pub struct CloseFrame {
     /// The status code.
     pub code: CloseCode,
     /// The reason, at most [`MAX_REASON_LEN`] bytes of UTF-8.
-    pub reason: crate::Utf8Bytes,
+    pub reason: Utf8Bytes,
 }
 
 impl CloseFrame {
@@ -31,7 +32,7 @@ impl CloseFrame {
         }
         Ok(Self {
             code,
-            reason: crate::Utf8Bytes::from(reason.to_owned()),
+            reason: Utf8Bytes::from(reason.to_owned()),
         })
     }
 
@@ -45,7 +46,7 @@ impl CloseFrame {
                 if !code.is_valid_on_wire() {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
-                let reason = crate::Utf8Bytes::try_from(payload.slice(2..))
+                let reason = Utf8Bytes::try_from(payload.slice(2..))
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
                 Ok(Some(Self { code, reason }))
             }

@@ -15,6 +15,7 @@ pub mod message;
 pub mod output;
 pub mod protocol;
 pub mod utf8;
+mod utf8_bytes;
 
 pub use close::{CloseCode, CloseFrame};
 pub use deflate::{DeflateConfig, DeflateParams};
