@@ -1,6 +1,7 @@
 //! The heartbeat of every session of an engine on one timer: a heap of (due, session) events
 //! served by one task, instead of a task, a timer and a `Notify` per session (about 400 bytes
-//! per idle client, and a wake-up per session per interval).
+//! per idle client, and a wake-up per session per interval). What a beat does to a session is
+//! the session's business ([`Beating`]); this file only keeps the time.
 //!
 //! Two kinds of event: a ping is due (send it, then expect the pong by `ping_due +
 //! ping_timeout`), and a pong deadline (close the session if it is still waiting). A pong
@@ -16,8 +17,6 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
-use super::session::Session;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Beat {
     /// The session's ping is due.
@@ -26,50 +25,69 @@ pub(crate) enum Beat {
     PongDeadline,
 }
 
-struct Event {
+/// What has a heartbeat: told of each of its events as it comes due, while it is alive.
+pub(crate) trait Beating: Send + Sync + Sized + 'static {
+    /// `beat` came due; `heartbeats` schedules what follows. Events made stale by a pong or
+    /// a close come up too, and are the implementor's to ignore.
+    fn beat(self: &Arc<Self>, beat: Beat, heartbeats: &Arc<Heartbeats<Self>>);
+}
+
+struct Event<S> {
     due: Instant,
     seq: u64,
     beat: Beat,
-    session: Weak<Session>,
+    session: Weak<S>,
 }
 
-impl PartialEq for Event {
+impl<S> PartialEq for Event<S> {
     fn eq(&self, other: &Self) -> bool {
         (self.due, self.seq) == (other.due, other.seq)
     }
 }
-impl Eq for Event {}
-impl PartialOrd for Event {
+impl<S> Eq for Event<S> {}
+impl<S> PartialOrd for Event<S> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Event {
+impl<S> Ord for Event<S> {
     /// Reversed: `BinaryHeap` is a max-heap and the earliest event must come first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.due, other.seq).cmp(&(self.due, self.seq))
     }
 }
 
-#[derive(Default)]
-struct Queue {
-    heap: BinaryHeap<Event>,
+struct Queue<S> {
+    heap: BinaryHeap<Event<S>>,
     seq: u64,
     running: bool,
 }
 
 /// An engine's heartbeat events and the task that serves them.
-#[derive(Default)]
-pub(crate) struct Heartbeats {
-    queue: Mutex<Queue>,
+pub(crate) struct Heartbeats<S> {
+    queue: Mutex<Queue<S>>,
     /// Woken when an event earlier than all others is scheduled, or the engine stops.
     wake: Notify,
     stopped: AtomicBool,
 }
 
-impl Heartbeats {
+impl<S> Default for Heartbeats<S> {
+    fn default() -> Self {
+        Self {
+            queue: Mutex::new(Queue {
+                heap: BinaryHeap::new(),
+                seq: 0,
+                running: false,
+            }),
+            wake: Notify::new(),
+            stopped: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<S: Beating> Heartbeats<S> {
     /// Schedules `beat` for `session` at `due`; starts the serving task on first use.
-    pub(crate) fn schedule(self: &Arc<Self>, session: &Arc<Session>, beat: Beat, due: Instant) {
+    pub(crate) fn schedule(self: &Arc<Self>, session: &Arc<S>, beat: Beat, due: Instant) {
         let (first, start) = {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             q.seq += 1;
@@ -115,7 +133,7 @@ impl Heartbeats {
             };
             for e in due {
                 if let Some(session) = e.session.upgrade() {
-                    session.heartbeat(e.beat, &self);
+                    session.beat(e.beat, &self);
                 }
             }
             // Registered before the sleep, so a wake-up sent meanwhile is not lost.

@@ -87,7 +87,7 @@ pub(crate) struct EngineInner {
     pub(crate) handler: Box<dyn Handler>,
     pub(crate) sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     pub(crate) acceptor: wsx::Acceptor,
-    pub(crate) heartbeats: Arc<heartbeat::Heartbeats>,
+    pub(crate) heartbeats: Arc<heartbeat::Heartbeats<Session>>,
 }
 
 impl Drop for EngineInner {

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use wsx::{SendStatus, Utf8Bytes};
 
-use super::heartbeat::{Beat, Heartbeats};
+use super::heartbeat::{Beat, Beating, Heartbeats};
 use super::{Engine, EngineInner};
 use crate::engineio::{self, Handshake, RECORD_SEPARATOR};
 
@@ -600,40 +600,6 @@ impl Session {
         }
     }
 
-    /// A heartbeat event came due (see [`super::heartbeat`]); stale ones are ignored.
-    pub(crate) fn heartbeat(self: &Arc<Self>, beat: Beat, heartbeats: &Arc<Heartbeats>) {
-        let Some(engine) = self.engine.upgrade() else {
-            return;
-        };
-        let now = Instant::now();
-        match beat {
-            Beat::Ping => {
-                let deadline = {
-                    let mut st = self.state();
-                    if st.closed.is_some() || st.awaiting_pong || now < st.ping_due {
-                        return;
-                    }
-                    st.awaiting_pong = true;
-                    st.ping_due + engine.config.ping_timeout
-                };
-                if self.send_out([Out::packet(&engineio::Packet::ping())]) {
-                    heartbeats.schedule(self, Beat::PongDeadline, deadline);
-                }
-            }
-            Beat::PongDeadline => {
-                let dead = {
-                    let st = self.state();
-                    st.closed.is_none()
-                        && st.awaiting_pong
-                        && now >= st.ping_due + engine.config.ping_timeout
-                };
-                if dead {
-                    self.close(CloseReason::PingTimeout);
-                }
-            }
-        }
-    }
-
     /// Whether the client missed its pong deadline (checked on every request, so that a
     /// timer running late never keeps a dead session answering).
     pub(crate) fn expired(&self) -> bool {
@@ -786,6 +752,42 @@ impl Session {
     /// Whether `ws` is this session's transport.
     pub(crate) fn is_transport(&self, ws: &wsx::Sender) -> bool {
         matches!(&self.state().transport, Transport::WebSocket(s) if same_sender(s, ws))
+    }
+}
+
+impl Beating for Session {
+    /// A heartbeat event came due (see [`super::heartbeat`]); stale ones are ignored.
+    fn beat(self: &Arc<Self>, beat: Beat, heartbeats: &Arc<Heartbeats<Self>>) {
+        let Some(engine) = self.engine.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        match beat {
+            Beat::Ping => {
+                let deadline = {
+                    let mut st = self.state();
+                    if st.closed.is_some() || st.awaiting_pong || now < st.ping_due {
+                        return;
+                    }
+                    st.awaiting_pong = true;
+                    st.ping_due + engine.config.ping_timeout
+                };
+                if self.send_out([Out::packet(&engineio::Packet::ping())]) {
+                    heartbeats.schedule(self, Beat::PongDeadline, deadline);
+                }
+            }
+            Beat::PongDeadline => {
+                let dead = {
+                    let st = self.state();
+                    st.closed.is_none()
+                        && st.awaiting_pong
+                        && now >= st.ping_due + engine.config.ping_timeout
+                };
+                if dead {
+                    self.close(CloseReason::PingTimeout);
+                }
+            }
+        }
     }
 }
 
