@@ -32,11 +32,10 @@ use wsx::{Message, PreparedFrame, Relay};
 use wsx_redis::{HubRelay, HubRelayBuilder, TopicSink};
 use wsx_socketio::Namespace;
 
-use super::chat::{
-    ChatLine, HISTORY, Member, MemberInfo, Outlet, Rooms, ServerMsg, Session, encode, json_value,
-    lock_rooms, now_ms, sio_room,
-};
+use super::member::{Member, Outlet, Session};
+use super::messages::{ChatLine, MemberInfo, ServerMsg, encode, json_value, now_ms};
 use super::metrics::Metrics;
+use super::room::{HISTORY, Rooms, lock_rooms, sio_room};
 use crate::RedisAdapterKind;
 
 /// Key prefix of the chat's Redis state.

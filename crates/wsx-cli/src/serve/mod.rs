@@ -4,7 +4,10 @@
 mod assets;
 mod chat;
 mod cluster;
+mod member;
+mod messages;
 mod metrics;
+mod room;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,7 +25,9 @@ use hyper_util::rt::TokioIo;
 use wsx::{Acceptor, ClientId, Clients, CloseCode, DeflateConfig, Error, Message, Rejection};
 
 use crate::ServeArgs;
-use chat::{Chat, Outlet, ServerMsg, Session};
+use chat::Chat;
+use member::{Outlet, Session};
+use messages::ServerMsg;
 use metrics::Metrics;
 
 /// The subprotocol of the demo chat.
@@ -419,7 +424,7 @@ async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
     let mut last = None;
     let mut err = None;
     let _ = ws
-        .send(Message::text(chat::encode(&ServerMsg::Welcome {
+        .send(Message::text(messages::encode(&ServerMsg::Welcome {
             id: session.id,
         })))
         .await;
@@ -436,7 +441,7 @@ async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
             }
             Ok(Message::Binary(b)) => {
                 app.metrics.received(b.len());
-                let reply = chat::encode(&ServerMsg::Error {
+                let reply = messages::encode(&ServerMsg::Error {
                     message: "the chat speaks JSON text messages",
                 });
                 let _ = ws.send(Message::text(reply)).await;
