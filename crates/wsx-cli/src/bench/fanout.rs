@@ -7,59 +7,20 @@
 //! delivery.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use wsx::{CloseCode, MaybeTlsStream, Message, SendStatus, WebSocket};
 
-use super::conn::{ConnReport, ErrorKind, Plan};
+use super::conn_report::{ConnReport, ErrorKind};
+use super::fanout_state::{Fanout, RING};
 use super::payload::Payloads;
+use super::plan::Plan;
 use super::stats;
 
-/// Broadcasts tracked at once; `--pipeline` may be at most half of it.
-pub const RING: usize = 1024;
 /// How long to wait for our close to be answered.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-
-/// What the publisher and the subscribers share.
-#[derive(Debug)]
-pub struct Fanout {
-    subscribers: u64,
-    /// Subscribers that have received broadcast `s`, at `s % RING`.
-    received: Box<[AtomicU64]>,
-    /// When broadcast `s` was sent (ns since the plan's start), at `s % RING`.
-    sent_at: Box<[AtomicU64]>,
-    /// Broadcasts every subscriber has received (they complete in order).
-    completed: AtomicU64,
-    /// Broadcasts sent.
-    published: AtomicU64,
-    /// The publisher has sent its last broadcast.
-    done: AtomicBool,
-    /// A broadcast completed (wakes the publisher; a permit is kept if it was not waiting).
-    completion: Notify,
-}
-
-impl Fanout {
-    /// For `subscribers` receiving connections.
-    pub fn new(subscribers: u64) -> Self {
-        let ring = || (0..RING).map(|_| AtomicU64::new(0)).collect();
-        Self {
-            subscribers,
-            received: ring(),
-            sent_at: ring(),
-            completed: AtomicU64::new(0),
-            published: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-            completion: Notify::new(),
-        }
-    }
-
-    fn finished(&self, next: u64) -> bool {
-        self.done.load(Ordering::Acquire) && next >= self.published.load(Ordering::Acquire)
-    }
-}
 
 fn since(plan: &Plan, t: Instant) -> u64 {
     u64::try_from(t.saturating_duration_since(plan.start).as_nanos()).unwrap_or(u64::MAX)
@@ -93,13 +54,6 @@ pub async fn run(
         }
     }
     report
-}
-
-fn lost(report: &mut ConnReport, why: String) {
-    if report.lost.is_none() {
-        report.lost = Some(why);
-        report.error(ErrorKind::Lost, 1);
-    }
 }
 
 /// Sends broadcasts until the plan's end; true if the connection ended by itself.
@@ -149,12 +103,12 @@ async fn publish(
                 }
                 Some(Ok(_)) => report.error(ErrorKind::Unexpected, 1),
                 Some(Err(e)) => {
-                    lost(report, e.to_string());
+                    report.lost(e.to_string());
                     ended = true;
                     break;
                 }
                 None => {
-                    lost(report, "closed by the server".into());
+                    report.lost("closed by the server".into());
                     ended = true;
                     break;
                 }
@@ -196,11 +150,11 @@ async fn subscribe(
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => {
-                    lost(report, e.to_string());
+                    report.lost(e.to_string());
                     break true;
                 }
                 None => {
-                    lost(report, "closed by the server".into());
+                    report.lost("closed by the server".into());
                     break true;
                 }
             },

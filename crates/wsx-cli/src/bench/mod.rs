@@ -26,10 +26,13 @@
 //! arguments, 3 when there were errors (failed handshakes, lost connections, missing echoes,
 //! dropped messages), 4 when any echo was corrupt or of the wrong type.
 
-mod conn;
+mod conn_report;
 mod dial;
+mod echo;
 mod fanout;
+mod fanout_state;
 mod payload;
+mod plan;
 mod report;
 mod stats;
 mod threads;
@@ -48,7 +51,8 @@ use wsx::{ClientBuilder, CloseCode, DeflateConfig, Options, SlowConsumer};
 
 use self::dial::{Bound, Dialer};
 
-use self::conn::{ConnReport, ErrorKind, OpenLoop, Plan};
+use self::conn_report::{ConnReport, ErrorKind};
+use self::plan::{OpenLoop, Plan};
 use self::report::{Latency, Report, SendLag};
 use self::threads::LoadThread;
 use crate::BenchArgs;
@@ -166,7 +170,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         drain_end: end + DRAIN,
         fanout: args
             .fanout
-            .then(|| Arc::new(fanout::Fanout::new(n as u64 - 1))),
+            .then(|| Arc::new(fanout_state::Fanout::new(n as u64 - 1))),
     });
     let mut first_id = 0u32;
     for (l, c) in loads.iter_mut().zip(&per_thread) {
@@ -267,10 +271,10 @@ fn validate(a: &BenchArgs) -> Result<(), String> {
                 "--fanout is a closed loop: it cannot be used with --idle or --rate".into(),
             );
         }
-        if a.pipeline > fanout::RING / 2 {
+        if a.pipeline > fanout_state::RING / 2 {
             return Err(format!(
                 "--fanout allows at most {} in --pipeline",
-                fanout::RING / 2
+                fanout_state::RING / 2
             ));
         }
     }

@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Semaphore, oneshot};
 
-use super::conn::{self, ConnReport, Plan};
+use super::conn_report::ConnReport;
 use super::dial::Dialer;
+use super::plan::Plan;
+use super::{echo, fanout};
 
 /// What a thread's handshakes gave.
 #[derive(Debug, Default)]
@@ -157,7 +159,12 @@ async fn run_thread(
         .enumerate()
         .map(|(j, ws)| {
             let id = first_id.saturating_add(u32::try_from(j).unwrap_or(u32::MAX));
-            tokio::spawn(conn::run(ws, id, plan.clone()))
+            // `--fanout` gives every connection a part in the broadcast; otherwise each one
+            // runs the echo benchmark on its own.
+            match plan.fanout.clone() {
+                Some(fan) => tokio::spawn(fanout::run(ws, id, plan.clone(), fan)),
+                None => tokio::spawn(echo::run(ws, id, plan.clone())),
+            }
         })
         .collect();
     let mut done = Finished::default();

@@ -1,5 +1,5 @@
-//! One connection's part of the benchmark: send on the schedule (closed or open loop), check
-//! every echo, count what went wrong, then close with 1000.
+//! One connection's part of the echo benchmark: send on the schedule (closed or open loop),
+//! check every echo, count what went wrong, then close with 1000.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 use wsx::{CloseCode, MaybeTlsStream, Message, SendStatus, Sender, WebSocket};
 
+use super::conn_report::{ConnReport, ErrorKind};
 use super::payload::Payloads;
+use super::plan::Plan;
 use super::stats;
 
 /// Most messages awaiting their echo on one connection in open-loop mode; a message due
@@ -25,132 +27,6 @@ fn early(t: Instant) -> Instant {
 
 /// How long to wait for our close to be answered.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-
-/// What went wrong, by kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// An echo whose bytes differ from what was sent (or arrived out of order).
-    Corrupt,
-    /// A text echo for a binary message or the reverse.
-    WrongType,
-    /// An echo with no message awaiting one.
-    Unexpected,
-    /// A message whose echo never came (connection lost, or not within the drain time).
-    NoEcho,
-    /// Open loop: a message due while [`BACKLOG`] were already awaiting echoes.
-    Backlog,
-    /// The send queue was over its limit (the server stopped reading).
-    QueueFull,
-    /// The connection ended before the benchmark did.
-    Lost,
-}
-
-impl ErrorKind {
-    /// Every kind, in report order.
-    pub const ALL: [Self; 7] = [
-        Self::Corrupt,
-        Self::WrongType,
-        Self::Unexpected,
-        Self::NoEcho,
-        Self::Backlog,
-        Self::QueueFull,
-        Self::Lost,
-    ];
-
-    /// Its name in the report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Corrupt => "corrupt echo",
-            Self::WrongType => "wrong message type",
-            Self::Unexpected => "unexpected echo",
-            Self::NoEcho => "no echo",
-            Self::Backlog => "dropped: backlog",
-            Self::QueueFull => "dropped: send queue full",
-            Self::Lost => "connection lost",
-        }
-    }
-
-    /// Whether it means the server returned wrong data (exit status 4).
-    pub fn is_corruption(self) -> bool {
-        matches!(self, Self::Corrupt | Self::WrongType)
-    }
-}
-
-/// Open-loop schedule of one connection.
-#[derive(Debug, Clone, Copy)]
-pub struct OpenLoop {
-    /// Time between two messages of one connection (connections × 1 / rate).
-    pub period: Duration,
-    /// Offset between the schedules of successive connections (1 / rate), so the total
-    /// rate is even.
-    pub stagger: Duration,
-}
-
-/// The benchmark's plan, shared by all connections.
-#[derive(Debug)]
-pub struct Plan {
-    /// `--idle`: send nothing, keep the connection open until `end`.
-    pub idle: bool,
-    /// Payload size.
-    pub size: usize,
-    /// Binary messages (else text).
-    pub binary: bool,
-    /// Closed loop: messages in flight per connection.
-    pub pipeline: usize,
-    /// Open loop, when given.
-    pub open: Option<OpenLoop>,
-    /// Start of the warm-up.
-    pub start: Instant,
-    /// Start of the measurement.
-    pub warm_end: Instant,
-    /// End of the measurement: nothing is sent after it.
-    pub end: Instant,
-    /// Echoes still missing then are counted as `no echo`.
-    pub drain_end: Instant,
-    /// `--fanout`: connection 0 publishes, the others receive (see [`super::fanout`]).
-    pub fanout: Option<Arc<super::fanout::Fanout>>,
-}
-
-impl Plan {
-    pub(super) fn measured(&self, t: Instant) -> bool {
-        t >= self.warm_end && t < self.end
-    }
-}
-
-/// What one connection counted.
-#[derive(Debug, Default)]
-pub struct ConnReport {
-    /// Messages sent (scheduled, in open loop) during the measurement.
-    pub sent: u64,
-    /// Their echoes that came back intact.
-    pub echoed: u64,
-    /// Payload bytes of those echoes.
-    pub bytes: u64,
-    /// Errors, indexed like [`ErrorKind::ALL`].
-    pub errors: [u64; ErrorKind::ALL.len()],
-    /// The close code received (1005 for a close frame without one); `None`: no close frame.
-    pub close_code: Option<u16>,
-    /// Why the connection ended early.
-    pub lost: Option<String>,
-    /// Open loop: how late measured messages went out after their scheduled time (timer
-    /// resolution, a busy load generator), summed and at most, in nanoseconds.
-    pub lag_sum_ns: u64,
-    pub lag_max_ns: u64,
-}
-
-impl ConnReport {
-    fn lag(&mut self, lag: Duration) {
-        let ns = u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX);
-        self.lag_sum_ns = self.lag_sum_ns.saturating_add(ns);
-        self.lag_max_ns = self.lag_max_ns.max(ns);
-    }
-
-    pub(super) fn error(&mut self, kind: ErrorKind, n: u64) {
-        if let Some(i) = ErrorKind::ALL.iter().position(|k| *k == kind) {
-            self.errors[i] += n;
-        }
-    }
-}
 
 struct State {
     plan: Arc<Plan>,
@@ -210,13 +86,6 @@ impl State {
         }
     }
 
-    fn lost(&mut self, why: String) {
-        if self.report.lost.is_none() {
-            self.report.lost = Some(why);
-            self.report.error(ErrorKind::Lost, 1);
-        }
-    }
-
     fn abandon_in_flight(&mut self) {
         let n = self.in_flight.len() as u64;
         self.report.error(ErrorKind::NoEcho, n);
@@ -226,9 +95,6 @@ impl State {
 
 /// Runs connection `id` (0-based among those connected) through the plan.
 pub async fn run(mut ws: WebSocket<MaybeTlsStream>, id: u32, plan: Arc<Plan>) -> ConnReport {
-    if let Some(fan) = plan.fanout.clone() {
-        return super::fanout::run(ws, id, plan, fan).await;
-    }
     let mut st = State {
         payloads: Payloads::new(id, plan.size, plan.binary),
         sender: ws.sender(),
@@ -284,12 +150,12 @@ pub async fn run(mut ws: WebSocket<MaybeTlsStream>, id: u32, plan: Arc<Plan>) ->
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
-                    st.lost(e.to_string());
+                    st.report.lost(e.to_string());
                     ended = true;
                     break;
                 }
                 None => {
-                    st.lost(match st.report.close_code {
+                    st.report.lost(match st.report.close_code {
                         Some(c) => format!("closed by the server with {c}"),
                         None => "closed by the server without a close frame".into(),
                     });
@@ -341,7 +207,7 @@ pub async fn run(mut ws: WebSocket<MaybeTlsStream>, id: u32, plan: Arc<Plan>) ->
     }
     st.abandon_in_flight();
     if server_closed && !ended {
-        st.lost(format!(
+        st.report.lost(format!(
             "closed by the server with {}",
             st.report.close_code.unwrap_or(1005)
         ));
