@@ -9,9 +9,20 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
+use std::sync::{Arc, Weak};
+
 use crate::args::IntoArgs;
-use crate::socket::{Socket, WeakSocket};
 use crate::socketio::Data;
+
+/// The side of a socket acknowledgements reach: answering the client's events and forgetting
+/// the answers we stopped waiting for. Implemented by the socket, which this file does not
+/// name.
+pub(crate) trait Acks: Send + Sync {
+    /// Sends the acknowledgement `id` with `args` to the client; `false` if it is gone.
+    fn send_ack(&self, id: u64, args: Vec<Data>) -> bool;
+    /// Stops waiting for the client's acknowledgement `id`.
+    fn forget_ack(&self, id: u64);
+}
 
 /// Why an acknowledgement did not come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -26,10 +37,17 @@ pub enum AckError {
 
 /// Answers one event the client emitted with an acknowledgement callback. Sending consumes it,
 /// so an event is acknowledged at most once.
-#[derive(Debug)]
 pub struct AckSender {
-    pub(crate) socket: Socket,
+    pub(crate) socket: Arc<dyn Acks>,
     pub(crate) id: u64,
+}
+
+impl std::fmt::Debug for AckSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckSender")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AckSender {
@@ -46,7 +64,7 @@ pub struct AckFuture {
     rx: Option<oneshot::Receiver<Vec<Data>>>,
     sent: Instant,
     sleep: Pin<Box<Sleep>>,
-    owner: Option<(WeakSocket, u64)>,
+    owner: Option<(Weak<dyn Acks>, u64)>,
 }
 
 impl std::fmt::Debug for AckFuture {
@@ -59,7 +77,7 @@ impl AckFuture {
     pub(crate) fn new(
         rx: Option<oneshot::Receiver<Vec<Data>>>,
         timeout: Duration,
-        owner: Option<(WeakSocket, u64)>,
+        owner: Option<(Weak<dyn Acks>, u64)>,
     ) -> Self {
         let sent = Instant::now();
         AckFuture {

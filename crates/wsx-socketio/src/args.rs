@@ -1,7 +1,6 @@
-//! Event arguments: what handlers receive ([`Event`]) and what `emit` takes ([`IntoArgs`]).
+//! Event arguments as `emit` takes them ([`IntoArgs`]).
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::socketio::Data;
@@ -57,48 +56,3 @@ tuple_args!(A);
 tuple_args!(A, B);
 tuple_args!(A, B, C);
 tuple_args!(A, B, C, D);
-
-/// A received event: its arguments (the event name removed) and, if the sender asked for one,
-/// the means to acknowledge it.
-#[derive(Debug)]
-pub struct Event {
-    /// The event name.
-    pub name: String,
-    /// The arguments, binary attachments in place.
-    pub args: Vec<Data>,
-    /// Present when the sender waits for an acknowledgement.
-    pub ack: Option<crate::ack::AckSender>,
-}
-
-impl Event {
-    /// Argument `i` as JSON (`None` if missing or binary).
-    pub fn json(&self, i: usize) -> Option<&Value> {
-        match self.args.get(i)? {
-            Data::Json(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// Argument `i` deserialized into `T`.
-    pub fn arg<T: DeserializeOwned>(&self, i: usize) -> Result<T, crate::SocketError> {
-        let v = self.json(i).cloned().unwrap_or(Value::Null);
-        serde_json::from_value(v).map_err(|e| crate::SocketError::Deserialize(e.to_string()))
-    }
-
-    /// Argument `i` when it is binary.
-    pub fn binary(&self, i: usize) -> Option<&Bytes> {
-        match self.args.get(i)? {
-            Data::Binary(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// Acknowledges the event with `args`, if the sender asked for it (returns whether an
-    /// acknowledgement was sent).
-    pub fn ack(&mut self, args: impl IntoArgs) -> bool {
-        match self.ack.take() {
-            Some(ack) => ack.send(args),
-            None => false,
-        }
-    }
-}

@@ -11,11 +11,12 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
-use crate::ack::{AckFuture, AckSender};
-use crate::args::{Event, IntoArgs};
+use crate::ack::{AckFuture, AckSender, Acks};
+use crate::args::IntoArgs;
 use crate::broadcast::BroadcastOperator;
 use crate::encoded::Encoded;
 use crate::engine::{CloseReason, RequestInfo, Session};
+use crate::event::Event;
 use crate::namespace::Namespace;
 use crate::socketio::{Data, Packet, PacketData, Payload};
 
@@ -106,19 +107,39 @@ pub(crate) struct SocketInner {
     recovered: AtomicBool,
 }
 
+impl SocketInner {
+    fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    fn send_packet(&self, packet: &Packet) -> bool {
+        match Encoded::new(packet) {
+            Ok(encoded) => self.send_encoded(&encoded),
+            Err(e) => {
+                tracing::debug!(error = %e, "packet not sent");
+                false
+            }
+        }
+    }
+
+    fn send_encoded(&self, encoded: &Encoded) -> bool {
+        self.connected() && self.session.send_out_with(encoded.frames(), true, false)
+    }
+}
+
+impl Acks for SocketInner {
+    fn send_ack(&self, id: u64, args: Vec<Data>) -> bool {
+        self.send_packet(&Packet::ack(self.ns.name(), id, Payload::from_data(args)))
+    }
+
+    fn forget_ack(&self, id: u64) {
+        lock(&self.acks).remove(&id);
+    }
+}
+
 /// One client's connection to one namespace. Cheap to clone; every clone is the same socket.
 #[derive(Clone)]
 pub struct Socket(pub(crate) Arc<SocketInner>);
-
-/// A socket reference that does not keep it alive.
-#[derive(Clone)]
-pub(crate) struct WeakSocket(Weak<SocketInner>);
-
-impl WeakSocket {
-    pub(crate) fn upgrade(&self) -> Option<Socket> {
-        self.0.upgrade().map(Socket)
-    }
-}
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,10 +191,6 @@ impl Socket {
             connected: AtomicBool::new(false),
             data: Mutex::new(None),
         }))
-    }
-
-    pub(crate) fn downgrade(&self) -> WeakSocket {
-        WeakSocket(Arc::downgrade(&self.0))
     }
 
     /// The socket id (also the name of its own room).
@@ -239,7 +256,7 @@ impl Socket {
 
     /// Whether the socket is connected.
     pub fn connected(&self) -> bool {
-        self.0.connected.load(Ordering::Acquire)
+        self.0.connected()
     }
 
     /// Application data attached to the socket (`socket.data` in Node; `null` at first).
@@ -359,11 +376,8 @@ impl Socket {
             lock(&self.0.acks).remove(&id);
             return AckFuture::new(None, timeout, None);
         }
-        AckFuture::new(Some(rx), timeout, Some((self.downgrade(), id)))
-    }
-
-    pub(crate) fn forget_ack(&self, id: u64) {
-        lock(&self.0.acks).remove(&id);
+        let owner: Weak<dyn Acks> = Arc::downgrade(&self.0) as Weak<SocketInner>;
+        AckFuture::new(Some(rx), timeout, Some((owner, id)))
     }
 
     fn event_packet(&self, event: &str, args: impl IntoArgs) -> Option<Packet> {
@@ -371,18 +385,12 @@ impl Socket {
     }
 
     pub(crate) fn send_packet(&self, packet: &Packet) -> bool {
-        match Encoded::new(packet) {
-            Ok(encoded) => self.send_encoded(&encoded),
-            Err(e) => {
-                tracing::debug!(error = %e, "packet not sent");
-                false
-            }
-        }
+        self.0.send_packet(packet)
     }
 
     /// Sends to this socket alone, written at once.
     pub(crate) fn send_encoded(&self, encoded: &Encoded) -> bool {
-        self.connected() && self.0.session.send_out_with(encoded.frames(), true, false)
+        self.0.send_encoded(encoded)
     }
 
     /// Sends one receiver's copy of a broadcast, batched with this turn's other broadcasts.
@@ -397,11 +405,6 @@ impl Socket {
     /// Whether a packet would go out now (a volatile emit is dropped otherwise).
     pub(crate) fn writable(&self) -> bool {
         self.connected() && self.0.session.writable()
-    }
-
-    pub(crate) fn send_ack(&self, id: u64, args: Vec<Data>) -> bool {
-        let packet = Packet::ack(self.0.ns.name(), id, Payload::from_data(args));
-        self.send_packet(&packet)
     }
 
     // ----- rooms -----
@@ -530,7 +533,7 @@ impl Socket {
             (handler.map(|(_, h)| h.clone()), h.any.clone())
         };
         let mut ack = id.map(|id| AckSender {
-            socket: self.clone(),
+            socket: self.0.clone(),
             id,
         });
         if let Some(any) = any {
