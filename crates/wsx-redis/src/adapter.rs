@@ -1,7 +1,7 @@
 //! The classic adapter: one namespace's rooms, and its traffic on the Redis Pub/Sub channels
 //! of Node's `@socket.io/redis-adapter` 8.x.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -15,11 +15,13 @@ use wsx_socketio::adapter::{
 use wsx_socketio::socketio::{Packet, PacketData};
 use wsx_socketio::{Data, Namespace, WeakNamespace};
 
+use crate::Shared;
 use crate::codec::{self, map, s, strings};
+use crate::ids::random_id;
+use crate::lock::lock;
 use crate::request::{
     AckReply, Pending, answer_broadcast_with_ack, broadcast_acks, ms, value_data,
 };
-use crate::{Shared, random_id};
 
 /// Request types of the classic protocol.
 mod kind {
@@ -63,10 +65,6 @@ struct NsState {
     task: Mutex<Option<JoinHandle<()>>>,
     /// Set once the subscriptions are in place (and again after a reconnection).
     subscribed: tokio::sync::watch::Sender<bool>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis: rooms of local

@@ -9,9 +9,9 @@ use serde_json::Value;
 use wsx_socketio::adapter::{BroadcastOptions, ServerSideAck, ServerSideAcks, SocketInfo};
 use wsx_socketio::{Data, Namespace};
 
-use crate::MetricsInner;
 use crate::adapter::{describe_socket, options, socket_info, string_list};
 use crate::codec::{self, map, s, strings};
+use crate::metrics::MetricsInner;
 use crate::request::{AckReply, answer_broadcast_with_ack, ms, value_data};
 
 /// Message types of `ClusterAdapter` (the streams adapter adds its heartbeats).

@@ -23,7 +23,7 @@
 //! that has local subscribers.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -31,7 +31,11 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc, watch};
 use wsx::{Hub, Message, Relay, Utf8Bytes};
 
-use crate::{Error, Metrics, MetricsInner, random_id};
+use crate::connection::reconnecting;
+use crate::error::Error;
+use crate::ids::random_id;
+use crate::lock::lock;
+use crate::metrics::{Metrics, MetricsInner};
 
 const MAGIC: &[u8; 4] = b"WSXH";
 const VERSION: u8 = 1;
@@ -89,7 +93,7 @@ impl HubRelayBuilder {
     /// for a topic. Must be called inside a tokio runtime.
     pub async fn connect_sink(self, sink: Arc<dyn TopicSink>) -> Result<HubRelay, Error> {
         let client = redis::Client::open(self.url.as_str())?;
-        let config = crate::reconnecting(Duration::from_secs(2), Duration::from_secs(5));
+        let config = reconnecting(Duration::from_secs(2), Duration::from_secs(5));
         let conn = client.get_connection_manager_with_config(config).await?;
         // Fail early (as the classic adapter does) when Redis cannot be reached at all.
         let pubsub = client.get_async_pubsub().await?;
@@ -179,10 +183,6 @@ enum Control {
     /// A topic gained its first or lost its last local subscriber: (un)subscribe to match.
     Check(String),
     Close,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::fmt::Debug for HubRelay {

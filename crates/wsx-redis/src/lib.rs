@@ -47,59 +47,33 @@
 mod adapter;
 mod cluster;
 mod codec;
+mod connection;
+mod error;
 mod hub;
+mod ids;
+mod lock;
+mod metrics;
 mod request;
 mod sharded;
 mod streams;
 mod yjs;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::mpsc;
 
-pub use adapter::RedisAdapter;
+use crate::connection::reconnecting;
+use crate::ids::random_id;
+use crate::metrics::MetricsInner;
 
-/// The publishing connection's settings, shared by every adapter and the relay: it
-/// reconnects by itself after Redis restarts, backing off from 50 ms to `max_delay`, gives up
-/// a connection attempt after 2 s and a command after `response_timeout`.
-pub(crate) fn reconnecting(
-    max_delay: Duration,
-    response_timeout: Duration,
-) -> redis::aio::ConnectionManagerConfig {
-    redis::aio::ConnectionManagerConfig::new()
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(max_delay)
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(response_timeout))
-}
-/// A connection of its own for a reader that blocks up to `block` on `XREAD`: its response
-/// timeout leaves room for the block.
-pub(crate) async fn blocking_reader(
-    client: &redis::Client,
-    block: Duration,
-) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(block + Duration::from_secs(3)));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-}
+pub use adapter::RedisAdapter;
+pub use error::Error;
 pub use hub::{HubRelay, HubRelayBuilder, TopicSink};
+pub use metrics::Metrics;
 pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsAdapterBuilder, StreamsCluster};
 pub use yjs::{YjsMetrics, YjsRedis, YjsRedisBuilder};
-
-/// What can go wrong when joining a cluster.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Redis refused or could not be reached.
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-}
 
 /// Builds a [`RedisCluster`]: the Redis URL, the channel key prefix (`socket.io`, as Node's
 /// adapter) and how long requests to other nodes wait for answers (5 s).
@@ -260,104 +234,6 @@ async fn publisher(
                 metrics.failed(&e);
                 tracing::warn!(error = %e, channel, "wsx-redis: PUBLISH failed");
             }
-        }
-    }
-}
-
-/// 6 random URL-safe characters (Node's `uid2(6)`).
-pub(crate) fn random_id() -> String {
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    (0..6)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
-}
-
-/// A snapshot of a node's Redis traffic counters ([`RedisCluster::metrics`],
-/// [`ShardedCluster::metrics`]), for a `/metrics` page: an outage shows as `connected == false`
-/// and, once over, one more in `reconnects`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Metrics {
-    /// Whether the last thing done with Redis worked (a publish, a (re)subscription).
-    pub connected: bool,
-    /// How many times the connection came back after being lost.
-    pub reconnects: u64,
-    /// Messages received on the adapters' channels (this node's own included).
-    pub messages_in: u64,
-    /// Messages published.
-    pub messages_out: u64,
-    /// Received messages ignored because they could not be decoded or lacked a field.
-    pub malformed: u64,
-    /// Redis commands that failed (a publish during an outage, a refused subscription).
-    pub errors: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct MetricsInner {
-    connected: AtomicBool,
-    reconnects: AtomicU64,
-    messages_in: AtomicU64,
-    messages_out: AtomicU64,
-    malformed: AtomicU64,
-    errors: AtomicU64,
-}
-
-impl MetricsInner {
-    pub(crate) fn new_connected() -> Self {
-        let m = MetricsInner::default();
-        m.connected.store(true, Ordering::Relaxed);
-        m
-    }
-
-    /// Redis works (again): counts a reconnection if it was lost.
-    pub(crate) fn connected(&self) {
-        if !self.connected.swap(true, Ordering::Relaxed) {
-            self.reconnects.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("wsx-redis: connected to Redis again");
-        }
-    }
-
-    pub(crate) fn disconnected(&self) {
-        self.connected.store(false, Ordering::Relaxed);
-    }
-
-    pub(crate) fn published(&self) {
-        self.messages_out.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn received(&self) {
-        self.messages_in.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Something was given up without a Redis error (a full publish queue).
-    pub(crate) fn errors_inc(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn malformed(&self) {
-        self.malformed.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A command failed; a connection-level failure marks Redis as lost.
-    pub(crate) fn failed(&self, e: &redis::RedisError) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        if e.is_io_error()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || e.is_timeout()
-        {
-            self.disconnected();
-        }
-    }
-
-    pub(crate) fn snapshot(&self) -> Metrics {
-        Metrics {
-            connected: self.connected.load(Ordering::Relaxed),
-            reconnects: self.reconnects.load(Ordering::Relaxed),
-            messages_in: self.messages_in.load(Ordering::Relaxed),
-            messages_out: self.messages_out.load(Ordering::Relaxed),
-            malformed: self.malformed.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! requester's and the answerer's halves of a broadcast with acknowledgements.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmpv::Value as Mp;
@@ -14,10 +14,7 @@ use wsx_socketio::adapter::RemoteAck;
 use wsx_socketio::{BroadcastOperator, Data};
 
 use crate::codec;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::lock::lock;
 
 /// The requests of one namespace waiting for answers, by request id; `T` is what an answer is
 /// handed over as.

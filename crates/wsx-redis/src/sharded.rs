@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use rmpv::Value as Mp;
@@ -35,8 +35,11 @@ use wsx_socketio::{Data, WeakNamespace};
 
 use crate::adapter::{flags_value, options};
 use crate::codec::{self, map, s, strings};
+use crate::error::Error;
+use crate::ids::random_hex;
+use crate::lock::lock;
+use crate::metrics::{Metrics, MetricsInner};
 use crate::request::{Pending, broadcast_acks};
-use crate::{Error, Metrics, MetricsInner};
 
 /// Message types of socket.io-adapter's `ClusterAdapter`.
 use crate::cluster::{
@@ -244,16 +247,6 @@ fn count_of(v: &redis::Value) -> usize {
         V::Map(entries) => entries.first().map_or(0, |(_, n)| count_of(n)),
         _ => 0,
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// 16 random hex characters (Node's `randomBytes(8).toString("hex")`).
-fn random_hex() -> String {
-    let bytes: [u8; 8] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs publishes and subscription changes in order, on the cluster connection.

@@ -42,7 +42,7 @@
 //!   with `PUBSUB NUMSUB`, without heartbeats; a mixed cluster pins 0.2.x on the Node side.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -63,8 +63,12 @@ use crate::cluster::{
     self, ack_broadcast_data, event_packet, fetched_sockets, read_ack_reply, server_side_acks,
 };
 use crate::codec::{self, map, s, strings};
+use crate::connection::{blocking_reader, reconnecting, unreachable};
+use crate::error::Error;
+use crate::ids::random_hex;
+use crate::lock::lock;
+use crate::metrics::{Metrics, MetricsInner};
 use crate::request::{AckReply, Pending, broadcast_acks};
-use crate::{Error, Metrics, MetricsInner};
 
 /// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
 mod kind {
@@ -193,7 +197,7 @@ impl StreamsAdapterBuilder {
     /// then run on.
     pub async fn connect(self) -> Result<StreamsCluster, Error> {
         let client = redis::Client::open(self.url.as_str())?;
-        let config = crate::reconnecting(Duration::from_secs(1), self.requests_timeout);
+        let config = reconnecting(Duration::from_secs(1), self.requests_timeout);
         let conn = client.get_connection_manager_with_config(config).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::runtime::Handle::current();
@@ -336,16 +340,6 @@ impl StreamsShared {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// 16 random hex characters (Node's `randomBytes(8).toString("hex")`).
-fn random_hex() -> String {
-    let bytes: [u8; 8] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The fields of a stream entry, as Node's `RedisStreamsAdapter.encode`: `uid`, `nsp`,
 /// `type` (a decimal string) and, when there is data, `data`: JSON text, or base64 of
 /// msgpack when a message type that may carry binary does.
@@ -465,11 +459,6 @@ async fn last_id(
         .query_async(conn)
         .await?;
     Ok(entries_of(&v).into_iter().next().map(|(id, _)| id))
-}
-
-/// Whether a command failed because Redis could not be reached (worth retrying).
-fn unreachable(e: &redis::RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
 }
 
 /// Adds the queued entries to the stream, in order, a pipeline at a time; keeps and retries
@@ -596,7 +585,7 @@ async fn reader(
         };
         let c = match &mut conn {
             Some(c) => c,
-            None => match crate::blocking_reader(&client, block).await {
+            None => match blocking_reader(&client, block).await {
                 Ok(c) => {
                     if let Some(shared) = shared.upgrade() {
                         shared.metrics.connected();

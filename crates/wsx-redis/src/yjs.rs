@@ -10,7 +10,8 @@ use rand::Rng;
 use tokio::sync::{Notify, mpsc};
 use wsx_yjs::{BoxFuture, Cluster, RoomLink};
 
-use crate::Error;
+use crate::connection::{blocking_reader, reconnecting};
+use crate::error::Error;
 
 /// Builds a [`YjsRedis`].
 #[derive(Debug, Clone)]
@@ -59,7 +60,7 @@ impl YjsRedisBuilder {
         let client = redis::Client::open(self.url.as_str())?;
         let conn = redis::aio::ConnectionManager::new_with_config(
             client.clone(),
-            crate::reconnecting(Duration::from_secs(1), Duration::from_secs(5)),
+            reconnecting(Duration::from_secs(1), Duration::from_secs(5)),
         )
         .await?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -498,7 +499,7 @@ async fn reader(client: redis::Client, shared: Weak<Shared>, block: Duration) {
         }
         let c = match &mut conn {
             Some(c) => c,
-            None => match crate::blocking_reader(&client, block).await {
+            None => match blocking_reader(&client, block).await {
                 Ok(c) => {
                     backoff = Duration::from_millis(50);
                     conn.insert(c)
