@@ -55,6 +55,7 @@ mod lock;
 mod metrics;
 mod request;
 mod sharded;
+mod stream_reply;
 mod streams;
 mod yjs;
 

@@ -69,6 +69,7 @@ use crate::ids::random_hex;
 use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
 use crate::request::{AckReply, Pending, broadcast_acks};
+use crate::stream_reply::{self, Fields};
 
 /// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
 mod kind {
@@ -392,57 +393,21 @@ fn decode_entry(fields: &HashMap<String, String>) -> Option<Entry> {
     })
 }
 
-/// `redis::Value` → string (bulk, simple or verbatim).
-fn text(v: &redis::Value) -> Option<String> {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-        redis::Value::SimpleString(s) => Some(s.clone()),
-        redis::Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
-    }
-}
-
-/// The entries of an `XRANGE` reply (or of one stream of an `XREAD` reply): `[id, fields]`.
-fn entries_of(v: &redis::Value) -> Vec<(String, HashMap<String, String>)> {
-    let redis::Value::Array(items) = v else {
-        return Vec::new();
-    };
-    items
+/// An entry's fields as text (those that are not text are left out).
+fn text_fields(fields: &Fields<'_>) -> HashMap<String, String> {
+    fields
         .iter()
-        .filter_map(|item| {
-            let redis::Value::Array(pair) = item else {
-                return None;
-            };
-            let id = text(pair.first()?)?;
-            let fields = match pair.get(1) {
-                Some(redis::Value::Array(kv)) => kv
-                    .chunks(2)
-                    .filter_map(|c| Some((text(c.first()?)?, text(c.get(1)?)?)))
-                    .collect(),
-                Some(redis::Value::Map(kv)) => kv
-                    .iter()
-                    .filter_map(|(k, v)| Some((text(k)?, text(v)?)))
-                    .collect(),
-                _ => HashMap::new(),
-            };
-            Some((id, fields))
-        })
+        .filter_map(|&(k, v)| Some((stream_reply::text(k)?, stream_reply::text(v)?)))
         .collect()
 }
 
-/// The entries of an `XREAD` reply of one stream (`nil` when it timed out).
+/// The entries of an `XREAD` reply of the stream, fields as text.
 fn xread_entries(v: &redis::Value) -> Vec<(String, HashMap<String, String>)> {
-    match v {
-        redis::Value::Array(streams) => streams
-            .iter()
-            .flat_map(|st| match st {
-                redis::Value::Array(pair) => pair.get(1).map(entries_of).unwrap_or_default(),
-                _ => Vec::new(),
-            })
-            .collect(),
-        redis::Value::Map(streams) => streams.iter().flat_map(|(_, e)| entries_of(e)).collect(),
-        _ => Vec::new(),
-    }
+    let streams = stream_reply::xread(v, text_fields);
+    streams
+        .into_iter()
+        .flat_map(|(_, entries)| entries)
+        .collect()
 }
 
 /// The id of the stream's last entry, if any.
@@ -458,7 +423,10 @@ async fn last_id(
         .arg(1)
         .query_async(conn)
         .await?;
-    Ok(entries_of(&v).into_iter().next().map(|(id, _)| id))
+    Ok(stream_reply::entries(&v, |_| ())
+        .into_iter()
+        .next()
+        .map(|(id, ())| id))
 }
 
 /// Adds the queued entries to the stream, in order, a pipeline at a time; keeps and retries
@@ -1267,7 +1235,7 @@ async fn restore(
         .arg(offset)
         .query_async(conn)
         .await?;
-    let (Some(raw), false) = (raw, entries_of(&here).is_empty()) else {
+    let (Some(raw), false) = (raw, stream_reply::entries(&here, |_| ()).is_empty()) else {
         return Ok(None);
     };
     let Some(session) = B64.decode(&raw).ok().and_then(|b| codec::decode(&b)) else {
@@ -1312,7 +1280,7 @@ async fn replay(
             .arg(RESTORE_PAGE)
             .query_async(conn)
             .await?;
-        let entries = entries_of(&page);
+        let entries = stream_reply::entries(&page, text_fields);
         if entries.is_empty() {
             break;
         }
@@ -1426,6 +1394,9 @@ mod tests {
         assert_eq!(e[0].0, "1-0");
         assert_eq!(e[0].1["type"], "2");
         assert!(xread_entries(&V::Nil).is_empty());
-        assert_eq!(entries_of(&V::Array(vec![entry])).len(), 1);
+        assert_eq!(
+            stream_reply::entries(&V::Array(vec![entry]), text_fields).len(),
+            1
+        );
     }
 }

@@ -12,6 +12,7 @@ use wsx_yjs::{BoxFuture, Cluster, RoomLink};
 
 use crate::connection::{blocking_reader, reconnecting};
 use crate::error::Error;
+use crate::stream_reply;
 
 /// Builds a [`YjsRedis`].
 #[derive(Debug, Clone)]
@@ -332,7 +333,7 @@ impl Shared {
                 .arg(1000)
                 .query_async(conn)
                 .await?;
-            let entries = entries_of(&v);
+            let entries = stream_reply::entries(&v, Fields::read);
             let n = entries.len();
             for (id, fields) in entries {
                 self.apply(link, &id, &fields);
@@ -573,7 +574,7 @@ async fn reader(client: redis::Client, shared: Weak<Shared>, block: Duration) {
                 last_read = issued;
                 let prefix_len = sh.prefix.len() + 2;
                 let mut to_compact = Vec::new();
-                for (key, entries) in xread_streams(&v) {
+                for (key, entries) in stream_reply::xread(&v, Fields::read) {
                     // `<prefix>:{<room>}:u`
                     let Some(room) = key
                         .get(prefix_len..key.len().saturating_sub(3))
@@ -636,77 +637,22 @@ struct Fields {
     data: Vec<u8>,
 }
 
-fn bytes_of(v: &redis::Value) -> Option<&[u8]> {
-    match v {
-        redis::Value::BulkString(b) => Some(b),
-        redis::Value::SimpleString(s) => Some(s.as_bytes()),
-        _ => None,
-    }
-}
-
-fn fields_of(kv: &[redis::Value]) -> Fields {
-    let mut f = Fields::default();
-    for pair in kv.chunks(2) {
-        let (Some(k), Some(v)) = (
-            pair.first().and_then(bytes_of),
-            pair.get(1).and_then(bytes_of),
-        ) else {
-            continue;
-        };
-        match k {
-            b"n" => f.node = Some(String::from_utf8_lossy(v).into_owned()),
-            b"k" => f.kind = Some(String::from_utf8_lossy(v).into_owned()),
-            b"d" => f.data = v.to_vec(),
-            _ => {}
+impl Fields {
+    /// This module's fields among an entry's.
+    fn read(kv: &stream_reply::Fields<'_>) -> Fields {
+        let mut f = Fields::default();
+        for &(k, v) in kv {
+            let (Some(k), Some(v)) = (stream_reply::bytes(k), stream_reply::bytes(v)) else {
+                continue;
+            };
+            match k {
+                b"n" => f.node = Some(String::from_utf8_lossy(v).into_owned()),
+                b"k" => f.kind = Some(String::from_utf8_lossy(v).into_owned()),
+                b"d" => f.data = v.to_vec(),
+                _ => {}
+            }
         }
-    }
-    f
-}
-
-/// `[[id, [k, v, ...]], ...]`.
-fn entries_of(v: &redis::Value) -> Vec<(String, Fields)> {
-    let redis::Value::Array(items) = v else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|item| {
-            let redis::Value::Array(pair) = item else {
-                return None;
-            };
-            let id = String::from_utf8_lossy(bytes_of(pair.first()?)?).into_owned();
-            let fields = match pair.get(1) {
-                Some(redis::Value::Array(kv)) => fields_of(kv),
-                _ => Fields::default(),
-            };
-            Some((id, fields))
-        })
-        .collect()
-}
-
-/// `[[key, entries], ...]` (RESP2) or `{key: entries}` (RESP3); nil when the read timed out.
-fn xread_streams(v: &redis::Value) -> Vec<(String, Vec<(String, Fields)>)> {
-    match v {
-        redis::Value::Array(streams) => streams
-            .iter()
-            .filter_map(|st| match st {
-                redis::Value::Array(pair) => Some((
-                    String::from_utf8_lossy(bytes_of(pair.first()?)?).into_owned(),
-                    entries_of(pair.get(1)?),
-                )),
-                _ => None,
-            })
-            .collect(),
-        redis::Value::Map(streams) => streams
-            .iter()
-            .filter_map(|(k, e)| {
-                Some((
-                    String::from_utf8_lossy(bytes_of(k)?).into_owned(),
-                    entries_of(e),
-                ))
-            })
-            .collect(),
-        _ => Vec::new(),
+        f
     }
 }
 
@@ -741,18 +687,21 @@ mod tests {
                 V::BulkString(vec![0, 255, 1]),
             ]),
         ]);
-        let e = entries_of(&V::Array(vec![entry.clone()]));
+        let e = stream_reply::entries(&V::Array(vec![entry.clone()]), Fields::read);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].0, "1700000000000-3");
         assert_eq!(e[0].1.data, vec![0, 255, 1]);
         assert_eq!(e[0].1.node.as_deref(), Some("node"));
-        let x = xread_streams(&V::Array(vec![V::Array(vec![
-            V::BulkString(b"wsx-yjs:{r}:u".to_vec()),
-            V::Array(vec![entry]),
-        ])]));
+        let x = stream_reply::xread(
+            &V::Array(vec![V::Array(vec![
+                V::BulkString(b"wsx-yjs:{r}:u".to_vec()),
+                V::Array(vec![entry]),
+            ])]),
+            Fields::read,
+        );
         assert_eq!(x[0].0, "wsx-yjs:{r}:u");
         assert_eq!(x[0].1.len(), 1);
-        assert!(xread_streams(&V::Nil).is_empty());
+        assert!(stream_reply::xread(&V::Nil, Fields::read).is_empty());
         assert_eq!(entry_ms("1700000000000-3"), Some(1_700_000_000_000));
     }
 }
