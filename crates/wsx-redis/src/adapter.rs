@@ -9,18 +9,20 @@ use rmpv::Value as Mp;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
 use wsx_socketio::adapter::{
-    Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck,
-    ServerSideAcks, SocketInfo,
+    Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck, ServerSideAcks,
+    SocketInfo,
 };
-use wsx_socketio::socketio::{Packet, PacketData};
+use wsx_socketio::socketio::Packet;
 use wsx_socketio::{Data, Namespace, WeakNamespace};
 
 use crate::Shared;
 use crate::codec::{self, map, s, strings};
 use crate::ids::random_id;
 use crate::lock::lock;
-use crate::request::{
-    AckReply, Pending, answer_broadcast_with_ack, broadcast_acks, ms, value_data,
+use crate::request::{AckReply, Pending, answer_broadcast_with_ack, broadcast_acks};
+use crate::wire::{
+    ack_broadcast_opts, broadcast_opts, describe_socket, event_payload, event_value,
+    for_other_nodes, options, request_opts, socket_info, string_list, value_data,
 };
 
 /// Request types of the classic protocol.
@@ -135,24 +137,6 @@ impl RedisAdapter {
         };
         self.publish(self.channels.request.clone(), bytes);
     }
-
-    fn opts_value(&self, opts: &BroadcastOptions) -> Mp {
-        map(vec![
-            ("rooms", strings(&opts.rooms)),
-            ("except", strings(&opts.except)),
-        ])
-    }
-}
-
-pub(crate) fn flags_value(flags: &BroadcastFlags) -> Mp {
-    let mut entries = Vec::new();
-    if let Some(c) = flags.compress {
-        entries.push(("compress", Mp::Boolean(c)));
-    }
-    if flags.volatile {
-        entries.push(("volatile", Mp::Boolean(true)));
-    }
-    map(entries)
 }
 
 impl Adapter for RedisAdapter {
@@ -196,24 +180,13 @@ impl Adapter for RedisAdapter {
     }
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
-        if opts.flags.local {
-            return;
-        }
-        let PacketData::Event { payload, .. } = &packet.data else {
+        let Some(payload) = for_other_nodes(packet, opts) else {
             return;
         };
         let msg = Mp::Array(vec![
             s(&self.shared.uid),
-            map(vec![
-                ("type", Mp::from(2)),
-                ("data", codec::from_payload(payload)),
-                ("nsp", s(&packet.nsp)),
-            ]),
-            map(vec![
-                ("rooms", strings(&opts.rooms)),
-                ("except", strings(&opts.except)),
-                ("flags", flags_value(&opts.flags)),
-            ]),
+            event_value(payload, Some(&packet.nsp)),
+            broadcast_opts(opts),
         ]);
         let channel = match opts.rooms.as_slice() {
             [room] => format!("{}{room}#", self.channels.broadcast),
@@ -226,7 +199,7 @@ impl Adapter for RedisAdapter {
         self.publish_request(map(vec![
             ("uid", s(&self.shared.uid)),
             ("type", Mp::from(kind::REMOTE_JOIN)),
-            ("opts", self.opts_value(opts)),
+            ("opts", request_opts(opts)),
             ("rooms", strings(rooms)),
         ]));
     }
@@ -235,7 +208,7 @@ impl Adapter for RedisAdapter {
         self.publish_request(map(vec![
             ("uid", s(&self.shared.uid)),
             ("type", Mp::from(kind::REMOTE_LEAVE)),
-            ("opts", self.opts_value(opts)),
+            ("opts", request_opts(opts)),
             ("rooms", strings(rooms)),
         ]));
     }
@@ -244,7 +217,7 @@ impl Adapter for RedisAdapter {
         self.publish_request(map(vec![
             ("uid", s(&self.shared.uid)),
             ("type", Mp::from(kind::REMOTE_DISCONNECT)),
-            ("opts", self.opts_value(opts)),
+            ("opts", request_opts(opts)),
             ("close", Mp::Boolean(close)),
         ]));
     }
@@ -255,7 +228,7 @@ impl Adapter for RedisAdapter {
             ("uid", s(&self.shared.uid)),
             ("requestId", s(&request_id)),
             ("type", Mp::from(kind::REMOTE_FETCH)),
-            ("opts", self.opts_value(opts)),
+            ("opts", request_opts(opts)),
         ]);
         let shared = self.shared.clone();
         let state = self.state.clone();
@@ -291,7 +264,7 @@ impl Adapter for RedisAdapter {
         opts: &BroadcastOptions,
         on_ack: RemoteAck,
     ) -> BoxFuture<usize> {
-        let PacketData::Event { payload, .. } = &packet.data else {
+        let Some(payload) = event_payload(packet) else {
             return Box::pin(async { 0 });
         };
         let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
@@ -300,22 +273,8 @@ impl Adapter for RedisAdapter {
             ("uid", s(&self.shared.uid)),
             ("requestId", s(&request_id)),
             ("type", Mp::from(kind::BROADCAST)),
-            (
-                "packet",
-                map(vec![
-                    ("type", Mp::from(2)),
-                    ("data", codec::from_payload(payload)),
-                    ("nsp", s(&packet.nsp)),
-                ]),
-            ),
-            (
-                "opts",
-                map(vec![
-                    ("rooms", strings(&opts.rooms)),
-                    ("except", strings(&opts.except)),
-                    ("flags", map(vec![("timeout", ms(ack_timeout))])),
-                ]),
-            ),
+            ("packet", event_value(payload, Some(&packet.nsp))),
+            ("opts", ack_broadcast_opts(opts, ack_timeout)),
         ]);
         let bytes = codec::encode(&request);
         let shared = self.shared.clone();
@@ -413,25 +372,6 @@ fn response_data(r: &Response, key: &str) -> Data {
     }
 }
 
-pub(crate) fn socket_info(v: &Value) -> Option<SocketInfo> {
-    Some(SocketInfo {
-        id: v["id"].as_str()?.to_owned(),
-        rooms: v["rooms"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| r.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        data: v.get("data").cloned().unwrap_or(Value::Null),
-        auth: v["handshake"]["auth"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    })
-}
-
 /// Listens on the namespace's channels until the namespace is gone, resubscribing after a
 /// lost connection.
 async fn subscriber(
@@ -506,29 +446,6 @@ fn parse(payload: &[u8]) -> Option<Value> {
     } else {
         codec::decode(payload).map(|v| codec::to_json(&v))
     }
-}
-
-pub(crate) fn string_list(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub(crate) fn options(v: &Value) -> BroadcastOptions {
-    let mut opts = BroadcastOptions {
-        rooms: string_list(&v["rooms"]),
-        except: string_list(&v["except"]),
-        flags: BroadcastFlags::default(),
-    };
-    let flags = &v["flags"];
-    opts.flags.volatile = flags["volatile"].as_bool().unwrap_or(false);
-    opts.flags.compress = flags["compress"].as_bool();
-    opts.flags.local = true;
-    opts
 }
 
 /// Another node's broadcast: deliver it to the local sockets it selects.
@@ -778,41 +695,4 @@ fn on_broadcast_with_ack(
         count,
         ack,
     );
-}
-
-/// A local socket as `fetchSockets` answers describe it (Node's `RemoteSocket` fields).
-pub(crate) fn describe_socket(socket: &wsx_socketio::Socket) -> Value {
-    let hs = socket.handshake();
-    let req = &hs.request;
-    let headers: Map<String, Value> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            )
-        })
-        .collect();
-    let issued = req
-        .issued
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    json!({
-        "id": socket.id(),
-        "handshake": {
-            "headers": headers,
-            "time": "",
-            "address": req.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
-            "xdomain": false,
-            "secure": false,
-            "issued": issued,
-            "url": req.uri.to_string(),
-            "query": {},
-            "auth": hs.auth,
-        },
-        "rooms": socket.rooms(),
-        "data": socket.data(),
-    })
 }

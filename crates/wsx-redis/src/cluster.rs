@@ -7,12 +7,16 @@ use std::time::Duration;
 use rmpv::Value as Mp;
 use serde_json::Value;
 use wsx_socketio::adapter::{BroadcastOptions, ServerSideAck, ServerSideAcks, SocketInfo};
+use wsx_socketio::socketio::Payload;
 use wsx_socketio::{Data, Namespace};
 
-use crate::adapter::{describe_socket, options, socket_info, string_list};
-use crate::codec::{self, map, s, strings};
+use crate::codec::{self, map, s};
 use crate::metrics::MetricsInner;
-use crate::request::{AckReply, answer_broadcast_with_ack, ms, value_data};
+use crate::request::{AckReply, answer_broadcast_with_ack};
+use crate::wire::{
+    ack_broadcast_opts, broadcast_opts, describe_socket, event_value, options, socket_info,
+    string_list, value_data,
+};
 
 /// Message types of `ClusterAdapter` (the streams adapter adds its heartbeats).
 pub(crate) mod kind {
@@ -145,30 +149,25 @@ pub(crate) fn field_data(msg: &Mp, key: &str) -> Data {
     value_data(codec::get(msg, "data").and_then(|d| codec::get(d, key)))
 }
 
-/// The `data` of a broadcast with acknowledgements (the sharded and streams adapters').
+/// The `data` of a broadcast: its packet and options.
+pub(crate) fn broadcast_data(payload: &Payload, opts: &BroadcastOptions) -> Mp {
+    map(vec![
+        ("packet", event_value(payload, None)),
+        ("opts", broadcast_opts(opts)),
+    ])
+}
+
+/// The `data` of a broadcast with acknowledgements.
 pub(crate) fn ack_broadcast_data(
-    payload: &wsx_socketio::socketio::Payload,
+    payload: &Payload,
     opts: &BroadcastOptions,
     request_id: &str,
     ack_timeout: Duration,
 ) -> Mp {
     map(vec![
-        (
-            "packet",
-            map(vec![
-                ("type", Mp::from(2)),
-                ("data", codec::from_payload(payload)),
-            ]),
-        ),
+        ("packet", event_value(payload, None)),
         ("requestId", s(request_id)),
-        (
-            "opts",
-            map(vec![
-                ("rooms", strings(&opts.rooms)),
-                ("except", strings(&opts.except)),
-                ("flags", map(vec![("timeout", ms(ack_timeout))])),
-            ]),
-        ),
+        ("opts", ack_broadcast_opts(opts, ack_timeout)),
     ])
 }
 

@@ -57,6 +57,7 @@ mod request;
 mod sharded;
 mod stream_reply;
 mod streams;
+mod wire;
 mod yjs;
 
 use std::sync::Arc;

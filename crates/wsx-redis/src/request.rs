@@ -211,20 +211,3 @@ pub(crate) fn answer_broadcast_with_ack(
         }
     });
 }
-
-/// A msgpack value as one piece of application data (binary kept); null when absent.
-pub(crate) fn value_data(v: Option<&Mp>) -> Data {
-    match v {
-        Some(v) => codec::to_payload(std::slice::from_ref(v))
-            .to_data()
-            .ok()
-            .and_then(|mut d| d.pop())
-            .unwrap_or(Data::Json(Value::Null)),
-        None => Data::Json(Value::Null),
-    }
-}
-
-/// A duration in whole milliseconds, as the adapters' `timeout` fields carry it.
-pub(crate) fn ms(d: Duration) -> Mp {
-    Mp::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}

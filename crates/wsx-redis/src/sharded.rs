@@ -30,20 +30,21 @@ use tokio::sync::{mpsc, watch};
 use wsx_socketio::adapter::{
     Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAcks, SocketInfo,
 };
-use wsx_socketio::socketio::{Packet, PacketData};
+use wsx_socketio::socketio::Packet;
 use wsx_socketio::{Data, WeakNamespace};
 
-use crate::adapter::{flags_value, options};
 use crate::codec::{self, map, s, strings};
 use crate::error::Error;
 use crate::ids::random_hex;
 use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
 use crate::request::{Pending, broadcast_acks};
+use crate::wire::{broadcast_opts, event_payload, for_other_nodes, options};
 
 /// Message types of socket.io-adapter's `ClusterAdapter`.
 use crate::cluster::{
-    self, ack_broadcast_data, event_packet, fetched_sockets, kind, read_ack_reply, server_side_acks,
+    self, ack_broadcast_data, broadcast_data, event_packet, fetched_sockets, kind, read_ack_reply,
+    server_side_acks,
 };
 
 /// Which rooms get a channel of their own (Node's `subscriptionMode`).
@@ -529,14 +530,6 @@ impl ShardedAdapter {
             .publish(channel, encode(&self.shared, &self.st.nsp, kind, data));
     }
 
-    fn opts_value(&self, opts: &BroadcastOptions) -> Mp {
-        map(vec![
-            ("rooms", strings(&opts.rooms)),
-            ("except", strings(&opts.except)),
-            ("flags", flags_value(&opts.flags)),
-        ])
-    }
-
     /// Publishes a request and gathers one answer from each other node (within the requests
     /// timeout, or `timeout`); returns the answers and how many nodes were asked.
     fn request(
@@ -634,22 +627,10 @@ impl Adapter for ShardedAdapter {
     }
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
-        if opts.flags.local {
-            return;
-        }
-        let PacketData::Event { payload, .. } = &packet.data else {
+        let Some(payload) = for_other_nodes(packet, opts) else {
             return;
         };
-        let data = map(vec![
-            (
-                "packet",
-                map(vec![
-                    ("type", Mp::from(2)),
-                    ("data", codec::from_payload(payload)),
-                ]),
-            ),
-            ("opts", self.opts_value(opts)),
-        ]);
+        let data = broadcast_data(payload, opts);
         // Node's computeChannel: a room channel for exactly one room (not a socket id unless
         // dynamic-private), never for a broadcast with acknowledgements.
         let channel = match (self.shared.mode, opts.rooms.as_slice()) {
@@ -662,7 +643,7 @@ impl Adapter for ShardedAdapter {
 
     fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
         let data = map(vec![
-            ("opts", self.opts_value(opts)),
+            ("opts", broadcast_opts(opts)),
             ("rooms", strings(rooms)),
         ]);
         self.publish(self.st.channel.clone(), kind::SOCKETS_JOIN, data);
@@ -670,7 +651,7 @@ impl Adapter for ShardedAdapter {
 
     fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
         let data = map(vec![
-            ("opts", self.opts_value(opts)),
+            ("opts", broadcast_opts(opts)),
             ("rooms", strings(rooms)),
         ]);
         self.publish(self.st.channel.clone(), kind::SOCKETS_LEAVE, data);
@@ -678,7 +659,7 @@ impl Adapter for ShardedAdapter {
 
     fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
         let data = map(vec![
-            ("opts", self.opts_value(opts)),
+            ("opts", broadcast_opts(opts)),
             ("close", Mp::Boolean(close)),
         ]);
         self.publish(self.st.channel.clone(), kind::DISCONNECT_SOCKETS, data);
@@ -688,7 +669,7 @@ impl Adapter for ShardedAdapter {
         let timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
         let request = self.request(
             kind::FETCH_SOCKETS,
-            vec![("opts", self.opts_value(opts))],
+            vec![("opts", broadcast_opts(opts))],
             timeout,
         );
         Box::pin(async move { fetched_sockets(&request.await.0) })
@@ -700,7 +681,7 @@ impl Adapter for ShardedAdapter {
         opts: &BroadcastOptions,
         on_ack: RemoteAck,
     ) -> BoxFuture<usize> {
-        let PacketData::Event { payload, .. } = &packet.data else {
+        let Some(payload) = event_payload(packet) else {
             return Box::pin(async { 0 });
         };
         let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);

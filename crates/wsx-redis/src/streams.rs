@@ -55,12 +55,12 @@ use wsx_socketio::adapter::{
     Adapter, BoxFuture, BroadcastOptions, DeliverWithOffset, MemoryAdapter, RemoteAck,
     RestoredSession, ServerSideAcks, SessionState, SocketInfo,
 };
-use wsx_socketio::socketio::{Packet, PacketData};
+use wsx_socketio::socketio::Packet;
 use wsx_socketio::{Data, WeakNamespace};
 
-use crate::adapter::{flags_value, options, string_list};
 use crate::cluster::{
-    self, ack_broadcast_data, event_packet, fetched_sockets, read_ack_reply, server_side_acks,
+    self, ack_broadcast_data, broadcast_data, event_packet, fetched_sockets, read_ack_reply,
+    server_side_acks,
 };
 use crate::codec::{self, map, s, strings};
 use crate::connection::{blocking_reader, reconnecting, unreachable};
@@ -70,6 +70,7 @@ use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
 use crate::request::{AckReply, Pending, broadcast_acks};
 use crate::stream_reply::{self, Fields};
+use crate::wire::{broadcast_opts, event_payload, for_other_nodes, options, string_list};
 
 /// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
 mod kind {
@@ -697,30 +698,6 @@ impl StreamsAdapter {
         self.st.publish(&self.shared, kind, Some(data), None);
     }
 
-    fn opts_value(&self, opts: &BroadcastOptions) -> Mp {
-        map(vec![
-            ("rooms", strings(&opts.rooms)),
-            ("except", strings(&opts.except)),
-            ("flags", flags_value(&opts.flags)),
-        ])
-    }
-
-    fn broadcast_data(&self, packet: &Packet, opts: &BroadcastOptions) -> Option<Mp> {
-        let PacketData::Event { payload, .. } = &packet.data else {
-            return None;
-        };
-        Some(map(vec![
-            (
-                "packet",
-                map(vec![
-                    ("type", Mp::from(2)),
-                    ("data", codec::from_payload(payload)),
-                ]),
-            ),
-            ("opts", self.opts_value(opts)),
-        ]))
-    }
-
     /// Publishes a request and gathers one answer from each other node known now (within
     /// `timeout`); returns the answers and how many nodes were asked.
     fn request(
@@ -1006,17 +983,14 @@ impl Adapter for StreamsAdapter {
     }
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
-        if opts.flags.local {
-            return;
-        }
-        if let Some(data) = self.broadcast_data(packet, opts) {
-            self.publish(kind::BROADCAST, data);
+        if let Some(payload) = for_other_nodes(packet, opts) {
+            self.publish(kind::BROADCAST, broadcast_data(payload, opts));
         }
     }
 
     fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
         let data = map(vec![
-            ("opts", self.opts_value(opts)),
+            ("opts", broadcast_opts(opts)),
             ("rooms", strings(rooms)),
         ]);
         self.publish(kind::SOCKETS_JOIN, data);
@@ -1024,7 +998,7 @@ impl Adapter for StreamsAdapter {
 
     fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
         let data = map(vec![
-            ("opts", self.opts_value(opts)),
+            ("opts", broadcast_opts(opts)),
             ("rooms", strings(rooms)),
         ]);
         self.publish(kind::SOCKETS_LEAVE, data);
@@ -1032,7 +1006,7 @@ impl Adapter for StreamsAdapter {
 
     fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
         let data = map(vec![
-            ("opts", self.opts_value(opts)),
+            ("opts", broadcast_opts(opts)),
             ("close", Mp::Boolean(close)),
         ]);
         self.publish(kind::DISCONNECT_SOCKETS, data);
@@ -1042,7 +1016,7 @@ impl Adapter for StreamsAdapter {
         let timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
         let request = self.request(
             kind::FETCH_SOCKETS,
-            vec![("opts", self.opts_value(opts))],
+            vec![("opts", broadcast_opts(opts))],
             timeout,
         );
         Box::pin(async move { fetched_sockets(&request.await.0) })
@@ -1054,7 +1028,7 @@ impl Adapter for StreamsAdapter {
         opts: &BroadcastOptions,
         on_ack: RemoteAck,
     ) -> BoxFuture<usize> {
-        let PacketData::Event { payload, .. } = &packet.data else {
+        let Some(payload) = event_payload(packet) else {
             return Box::pin(async { 0 });
         };
         let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
@@ -1107,10 +1081,12 @@ impl Adapter for StreamsAdapter {
         opts: &BroadcastOptions,
         deliver: DeliverWithOffset,
     ) {
-        match self.broadcast_data(packet, opts) {
-            Some(data) => self
-                .st
-                .publish(&self.shared, kind::BROADCAST, Some(data), Some(deliver)),
+        match event_payload(packet) {
+            Some(payload) => {
+                let data = broadcast_data(payload, opts);
+                self.st
+                    .publish(&self.shared, kind::BROADCAST, Some(data), Some(deliver));
+            }
             None => deliver(None),
         }
     }
