@@ -149,16 +149,6 @@ impl ShardedAdapterBuilder {
     }
 }
 
-impl crate::RedisAdapterBuilder {
-    /// The sharded adapter instead (Node's `createShardedAdapter`), with this builder's URL as
-    /// the Redis Cluster's seed node, its key as the channel prefix and its requests timeout.
-    pub fn sharded(self) -> ShardedAdapterBuilder {
-        ShardedAdapterBuilder::new([self.url])
-            .channel_prefix(self.key)
-            .requests_timeout(self.requests_timeout)
-    }
-}
-
 /// This node's membership of a sharded cluster: makes a [`ShardedAdapter`] per namespace
 /// (give [`adapter`](Self::adapter) to [`Config::adapter`](wsx_socketio::Config::adapter)).
 /// Cheap to clone.

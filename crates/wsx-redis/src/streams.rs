@@ -246,16 +246,6 @@ impl StreamsAdapterBuilder {
     }
 }
 
-impl crate::RedisAdapterBuilder {
-    /// The streams adapter instead (`@socket.io/redis-streams-adapter`), with this builder's
-    /// URL, its key as the stream name and its requests timeout.
-    pub fn streams(self) -> StreamsAdapterBuilder {
-        StreamsAdapterBuilder::new(self.url)
-            .stream_name(self.key)
-            .requests_timeout(self.requests_timeout)
-    }
-}
-
 /// This node's membership of a streams cluster: makes a [`StreamsAdapter`] per namespace
 /// (give [`adapter`](Self::adapter) to [`Config::adapter`](wsx_socketio::Config::adapter)).
 /// Cheap to clone.

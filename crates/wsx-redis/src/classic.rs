@@ -1,5 +1,14 @@
-//! The classic adapter: one namespace's rooms, and its traffic on the Redis Pub/Sub channels
-//! of Node's `@socket.io/redis-adapter` 8.x.
+//! The classic adapter: Node's `createAdapter` (`@socket.io/redis-adapter` 8.x), Redis Pub/Sub
+//! on one Redis.
+//!
+//! [`RedisAdapterBuilder`] connects this node ([`RedisCluster`]), which makes a
+//! [`RedisAdapter`] per namespace. A namespace's channels are `<key>#<nsp>#` for broadcasts
+//! (`<key>#<nsp>#<room>#` for a broadcast to exactly one room), `<key>-request#<nsp>#` for
+//! requests and `<key>-response#<nsp>#` for their answers (a node also listens on
+//! `<key>-response#<nsp>#<uid>#`). A broadcast is the msgpack array `[uid, packet, opts]`;
+//! requests and answers are objects `{uid, type, requestId, ...}`, JSON as Node's, msgpack when
+//! they hold binary. The nodes of a namespace are counted with `PUBSUB NUMSUB` of its request
+//! channel.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,6 +16,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use rmpv::Value as Mp;
 use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use wsx_socketio::adapter::{
     Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck, ServerSideAcks,
@@ -15,10 +25,12 @@ use wsx_socketio::adapter::{
 use wsx_socketio::socketio::Packet;
 use wsx_socketio::{Data, Namespace, WeakNamespace};
 
-use crate::Shared;
 use crate::codec::{self, map, s, strings};
+use crate::connection::reconnecting;
+use crate::error::Error;
 use crate::ids::random_id;
 use crate::lock::lock;
+use crate::metrics::{Metrics, MetricsInner};
 use crate::request::{AckReply, Pending, answer_broadcast_with_ack, broadcast_acks};
 use crate::wire::{
     ack_broadcast_opts, broadcast_opts, describe_socket, event_payload, event_value,
@@ -37,6 +49,169 @@ mod kind {
     pub const BROADCAST: u64 = 7;
     pub const BROADCAST_CLIENT_COUNT: u64 = 8;
     pub const BROADCAST_ACK: u64 = 9;
+}
+
+/// Builds a [`RedisCluster`]: the Redis URL, the channel key prefix (`socket.io`, as Node's
+/// adapter) and how long requests to other nodes wait for answers (5 s).
+#[derive(Debug, Clone)]
+pub struct RedisAdapterBuilder {
+    pub(crate) url: String,
+    pub(crate) key: String,
+    pub(crate) requests_timeout: Duration,
+}
+
+impl RedisAdapterBuilder {
+    /// A builder for the Redis server at `url` (`redis://host:port/`).
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisAdapterBuilder {
+            url: url.into(),
+            key: "socket.io".into(),
+            requests_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The key prefix of the channels (Node's `key` option); every node must use the same.
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// How long a request to other nodes (`fetchSockets`) waits for their answers.
+    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
+        self.requests_timeout = timeout;
+        self
+    }
+
+    /// Connects to Redis. Must be called inside a tokio runtime, which the adapters' tasks
+    /// then run on.
+    pub async fn connect(self) -> Result<RedisCluster, Error> {
+        let client = redis::Client::open(self.url.as_str())?;
+        // The publisher reconnects by itself (with backoff) after Redis restarts; the
+        // subscribers reconnect and resubscribe in their own loop (`subscriber`).
+        let config = reconnecting(Duration::from_secs(2), self.requests_timeout);
+        let conn = client.get_connection_manager_with_config(config).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = tokio::runtime::Handle::current();
+        let metrics = Arc::new(MetricsInner::new_connected());
+        handle.spawn(publisher(conn.clone(), rx, metrics.clone()));
+        Ok(RedisCluster(Arc::new(Shared {
+            client,
+            conn,
+            key: self.key,
+            uid: random_id(),
+            requests_timeout: self.requests_timeout,
+            publish: tx,
+            handle,
+            metrics,
+        })))
+    }
+}
+
+/// This node's membership of a cluster: makes a [`RedisAdapter`] per namespace (give
+/// [`adapter`](Self::adapter) to [`Config::adapter`](wsx_socketio::Config::adapter)).
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct RedisCluster(Arc<Shared>);
+
+impl std::fmt::Debug for RedisCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCluster")
+            .field("key", &self.0.key)
+            .field("uid", &self.0.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCluster {
+    /// The adapter of namespace `nsp`.
+    pub fn adapter(&self, nsp: &str) -> RedisAdapter {
+        RedisAdapter::new(self.0.clone(), nsp)
+    }
+
+    /// This node's id in the cluster (6 URL-safe characters, as Node's).
+    pub fn uid(&self) -> &str {
+        &self.0.uid
+    }
+
+    /// The channel key prefix.
+    pub fn key(&self) -> &str {
+        &self.0.key
+    }
+
+    /// Counters of this node's Redis traffic: whether Redis is reachable, how many times it came
+    /// back, messages in and out, malformed messages ignored, failed commands (see [`Metrics`]).
+    ///
+    /// ```no_run
+    /// # async fn f(cluster: wsx_redis::RedisCluster) {
+    /// let m = cluster.metrics();
+    /// println!("wsx_redis_connected {}", u8::from(m.connected));
+    /// println!("wsx_redis_reconnects_total {}", m.reconnects);
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        self.0.metrics.snapshot()
+    }
+
+    /// How many nodes listen to namespace `nsp` (`PUBSUB NUMSUB` of its request channel,
+    /// this node included once its adapter has subscribed).
+    pub async fn nodes(&self, nsp: &str) -> Result<usize, Error> {
+        Ok(self
+            .0
+            .numsub(&format!("{}-request#{nsp}#", self.0.key))
+            .await?)
+    }
+}
+
+struct Shared {
+    client: redis::Client,
+    conn: redis::aio::ConnectionManager,
+    key: String,
+    uid: String,
+    requests_timeout: Duration,
+    publish: mpsc::UnboundedSender<(String, Vec<u8>)>,
+    handle: tokio::runtime::Handle,
+    metrics: Arc<MetricsInner>,
+}
+
+impl Shared {
+    /// Publishes in order (one queue per node).
+    fn publish(&self, channel: String, payload: Vec<u8>) {
+        let _ = self.publish.send((channel, payload));
+    }
+
+    async fn numsub(&self, channel: &str) -> Result<usize, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let (_, n): (String, usize) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query_async(&mut conn)
+            .await?;
+        Ok(n)
+    }
+}
+
+async fn publisher(
+    mut conn: redis::aio::ConnectionManager,
+    mut rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    metrics: Arc<MetricsInner>,
+) {
+    while let Some((channel, payload)) = rx.recv().await {
+        let res: Result<usize, _> = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(payload)
+            .query_async(&mut conn)
+            .await;
+        match res {
+            Ok(_) => {
+                metrics.connected();
+                metrics.published();
+            }
+            Err(e) => {
+                metrics.failed(&e);
+                tracing::warn!(error = %e, channel, "wsx-redis: PUBLISH failed");
+            }
+        }
+    }
 }
 
 /// A response to one of our requests: JSON, plus the msgpack value when it came as msgpack
@@ -72,7 +247,7 @@ struct NsState {
 /// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis: rooms of local
 /// sockets in memory, everything else through Redis Pub/Sub with the channels and message
 /// formats of Node's `@socket.io/redis-adapter` (classic) 8.x. Made by
-/// [`RedisCluster::adapter`](crate::RedisCluster::adapter).
+/// [`RedisCluster::adapter`].
 pub struct RedisAdapter {
     local: MemoryAdapter,
     shared: Arc<Shared>,
@@ -99,7 +274,7 @@ impl Drop for RedisAdapter {
 }
 
 impl RedisAdapter {
-    pub(crate) fn new(shared: Arc<Shared>, nsp: &str) -> Self {
+    fn new(shared: Arc<Shared>, nsp: &str) -> Self {
         let key = &shared.key;
         let channels = Channels {
             broadcast: format!("{key}#{nsp}#"),
