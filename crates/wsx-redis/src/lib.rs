@@ -45,7 +45,7 @@
 #![forbid(unsafe_code)]
 
 mod classic;
-mod cluster;
+mod cluster_adapter;
 mod codec;
 mod connection;
 mod error;

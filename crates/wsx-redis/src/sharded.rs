@@ -42,7 +42,7 @@ use crate::request::{Pending, broadcast_acks};
 use crate::wire::{broadcast_opts, event_payload, for_other_nodes, options};
 
 /// Message types of socket.io-adapter's `ClusterAdapter`.
-use crate::cluster::{
+use crate::cluster_adapter::{
     self, ack_broadcast_data, broadcast_data, event_packet, fetched_sockets, kind, read_ack_reply,
     server_side_acks,
 };
@@ -802,13 +802,13 @@ impl NsShard {
                     let bytes = encode_with(&uid, &nsp, kind, data);
                     let _ = commands.send(Command::Publish(later_channel.clone(), bytes));
                 };
-                let local = cluster::Local {
+                let local = cluster_adapter::Local {
                     ns: &ns,
                     metrics: &shared.metrics,
                     handle: &shared.handle,
                     requests_timeout: shared.requests_timeout,
                 };
-                if !cluster::on_request(&local, other, data, &reply, reply_later) {
+                if !cluster_adapter::on_request(&local, other, data, &reply, reply_later) {
                     tracing::debug!(kind = other, "wsx-redis: ignoring an unknown message type");
                 }
             }

@@ -58,7 +58,7 @@ use wsx_socketio::adapter::{
 use wsx_socketio::socketio::Packet;
 use wsx_socketio::{Data, WeakNamespace};
 
-use crate::cluster::{
+use crate::cluster_adapter::{
     self, ack_broadcast_data, broadcast_data, event_packet, fetched_sockets, read_ack_reply,
     server_side_acks,
 };
@@ -74,7 +74,7 @@ use crate::wire::{broadcast_opts, event_payload, for_other_nodes, options, strin
 
 /// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
 mod kind {
-    pub use crate::cluster::kind::*;
+    pub use crate::cluster_adapter::kind::*;
     pub const INITIAL_HEARTBEAT: u64 = 1;
     pub const HEARTBEAT: u64 = 2;
     pub const ADAPTER_CLOSE: u64 = 13;
@@ -876,13 +876,13 @@ impl NsStream {
                         queued: Instant::now(),
                     });
                 };
-                let local = cluster::Local {
+                let local = cluster_adapter::Local {
                     ns: &ns,
                     metrics: &shared.metrics,
                     handle: &shared.handle,
                     requests_timeout: shared.requests_timeout,
                 };
-                if !cluster::on_request(&local, other, &data, &reply, reply_later) {
+                if !cluster_adapter::on_request(&local, other, &data, &reply, reply_later) {
                     tracing::debug!(
                         kind = other,
                         "wsx-redis: streams: ignoring an unknown message type"
