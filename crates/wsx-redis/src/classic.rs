@@ -18,6 +18,7 @@ use rmpv::Value as Mp;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use wsx_socketio::adapter::{
     Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck, ServerSideAcks,
     SocketInfo,
@@ -29,11 +30,16 @@ use crate::codec::{self, map, s, strings};
 use crate::connection::reconnecting;
 use crate::error::Error;
 use crate::ids::random_id;
+use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
-use crate::request::{AckReply, Pending, answer_broadcast_with_ack, broadcast_acks};
+use crate::node::Node;
+use crate::request::{
+    AckReply, Pending, Waiter, answer_broadcast_with_ack, ask_listeners, broadcast_acks,
+};
+use crate::subscribers::numsub;
 use crate::wire::{
-    ack_broadcast_opts, broadcast_opts, describe_socket, event_payload, event_value,
+    ack_broadcast_opts, broadcast_opts, describe_socket, emit_value, event_payload, event_value,
     for_other_nodes, options, request_opts, socket_info, string_list, value_data,
 };
 
@@ -91,18 +97,15 @@ impl RedisAdapterBuilder {
         let config = reconnecting(Duration::from_secs(2), self.requests_timeout);
         let conn = client.get_connection_manager_with_config(config).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = tokio::runtime::Handle::current();
-        let metrics = Arc::new(MetricsInner::new_connected());
-        handle.spawn(publisher(conn.clone(), rx, metrics.clone()));
+        let node = Node::new(random_id(), self.requests_timeout);
+        node.handle
+            .spawn(publisher(conn.clone(), rx, node.metrics.clone()));
         Ok(RedisCluster(Arc::new(Shared {
             client,
             conn,
             key: self.key,
-            uid: random_id(),
-            requests_timeout: self.requests_timeout,
+            node,
             publish: tx,
-            handle,
-            metrics,
         })))
     }
 }
@@ -117,7 +120,7 @@ impl std::fmt::Debug for RedisCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisCluster")
             .field("key", &self.0.key)
-            .field("uid", &self.0.uid)
+            .field("uid", &self.0.node.uid)
             .finish_non_exhaustive()
     }
 }
@@ -130,7 +133,7 @@ impl RedisCluster {
 
     /// This node's id in the cluster (6 URL-safe characters, as Node's).
     pub fn uid(&self) -> &str {
-        &self.0.uid
+        &self.0.node.uid
     }
 
     /// The channel key prefix.
@@ -149,16 +152,14 @@ impl RedisCluster {
     /// # }
     /// ```
     pub fn metrics(&self) -> Metrics {
-        self.0.metrics.snapshot()
+        self.0.node.metrics.snapshot()
     }
 
     /// How many nodes listen to namespace `nsp` (`PUBSUB NUMSUB` of its request channel,
     /// this node included once its adapter has subscribed).
     pub async fn nodes(&self, nsp: &str) -> Result<usize, Error> {
-        Ok(self
-            .0
-            .numsub(&format!("{}-request#{nsp}#", self.0.key))
-            .await?)
+        let channel = format!("{}-request#{nsp}#", self.0.key);
+        Ok(numsub(&self.0.conn, &channel).await?)
     }
 }
 
@@ -166,27 +167,14 @@ struct Shared {
     client: redis::Client,
     conn: redis::aio::ConnectionManager,
     key: String,
-    uid: String,
-    requests_timeout: Duration,
+    node: Node,
     publish: mpsc::UnboundedSender<(String, Vec<u8>)>,
-    handle: tokio::runtime::Handle,
-    metrics: Arc<MetricsInner>,
 }
 
 impl Shared {
     /// Publishes in order (one queue per node).
     fn publish(&self, channel: String, payload: Vec<u8>) {
         let _ = self.publish.send((channel, payload));
-    }
-
-    async fn numsub(&self, channel: &str) -> Result<usize, redis::RedisError> {
-        let mut conn = self.conn.clone();
-        let (_, n): (String, usize) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(channel)
-            .query_async(&mut conn)
-            .await?;
-        Ok(n)
     }
 }
 
@@ -260,7 +248,7 @@ impl std::fmt::Debug for RedisAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisAdapter")
             .field("nsp", &self.nsp)
-            .field("uid", &self.shared.uid)
+            .field("uid", &self.shared.node.uid)
             .finish_non_exhaustive()
     }
 }
@@ -280,7 +268,7 @@ impl RedisAdapter {
             broadcast: format!("{key}#{nsp}#"),
             request: format!("{key}-request#{nsp}#"),
             response: format!("{key}-response#{nsp}#"),
-            specific_response: format!("{key}-response#{nsp}#{}#", shared.uid),
+            specific_response: format!("{key}-response#{nsp}#{}#", shared.node.uid),
         };
         RedisAdapter {
             local: MemoryAdapter::default(),
@@ -300,23 +288,46 @@ impl RedisAdapter {
             .is_ok_and(|r| r.is_ok())
     }
 
-    fn publish(&self, channel: String, payload: Vec<u8>) {
-        self.shared.publish(channel, payload);
+    /// A request of `kind` from this node: `{uid, [requestId,] type, ...fields}`.
+    fn request(&self, id: Option<&str>, kind: u64, fields: Vec<(&'static str, Mp)>) -> Mp {
+        let mut entries = vec![("uid", s(&self.shared.node.uid))];
+        entries.extend(id.map(|id| ("requestId", s(id))));
+        entries.push(("type", Mp::from(kind)));
+        entries.extend(fields);
+        map(entries)
     }
 
-    fn publish_request(&self, request: Mp) {
-        let bytes = if codec::has_binary(&request) {
-            codec::encode(&request)
-        } else {
-            codec::to_json(&request).to_string().into_bytes()
-        };
-        self.publish(self.channels.request.clone(), bytes);
+    /// Publishes a request that expects no answer.
+    fn publish_request(&self, kind: u64, fields: Vec<(&'static str, Mp)>) {
+        let request = self.request(None, kind, fields);
+        self.shared.publish(
+            self.channels.request.clone(),
+            codec::json_or_msgpack(&request),
+        );
+    }
+
+    /// Publishes request `bytes`, whose id is `id`, if other nodes listen (the id registered
+    /// first, so that no answer is missed): the request's end of the table and how many nodes
+    /// are to answer.
+    fn ask(
+        &self,
+        id: String,
+        bytes: Vec<u8>,
+        what: &'static str,
+    ) -> impl Future<Output = Option<(Waiter<Response>, usize)>> + Send + 'static {
+        let (shared, state) = (self.shared.clone(), self.state.clone());
+        let channel = self.channels.request.clone();
+        async move {
+            let listeners = numsub(&shared.conn, &channel);
+            let send = || shared.publish(channel.clone(), bytes);
+            ask_listeners(&state.pending, id, listeners, send, what).await
+        }
     }
 }
 
 impl Adapter for RedisAdapter {
     fn init(&self, ns: WeakNamespace) {
-        let task = self.shared.handle.spawn(subscriber(
+        let task = self.shared.node.handle.spawn(subscriber(
             self.shared.clone(),
             self.channels.clone(),
             self.nsp.clone(),
@@ -326,40 +337,22 @@ impl Adapter for RedisAdapter {
         *lock(&self.state.task) = Some(task);
     }
 
-    fn add_all(&self, id: &str, rooms: &[String]) {
-        self.local.add_all(id, rooms)
-    }
-
-    fn del(&self, id: &str, room: &str) {
-        self.local.del(id, room)
-    }
-
-    fn del_all(&self, id: &str) {
-        self.local.del_all(id)
-    }
-
-    fn socket_rooms(&self, id: &str) -> Vec<String> {
-        self.local.socket_rooms(id)
-    }
-
-    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>> {
-        self.local.sockets(opts)
-    }
-
-    fn membership_version(&self) -> Option<u64> {
-        self.local.membership_version()
-    }
-
-    fn rooms(&self) -> Vec<String> {
-        self.local.rooms()
-    }
+    local_rooms!(
+        add_all,
+        del,
+        del_all,
+        socket_rooms,
+        sockets,
+        membership_version,
+        rooms
+    );
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
         let Some(payload) = for_other_nodes(packet, opts) else {
             return;
         };
         let msg = Mp::Array(vec![
-            s(&self.shared.uid),
+            s(&self.shared.node.uid),
             event_value(payload, Some(&packet.nsp)),
             broadcast_opts(opts),
         ]);
@@ -367,63 +360,36 @@ impl Adapter for RedisAdapter {
             [room] => format!("{}{room}#", self.channels.broadcast),
             _ => self.channels.broadcast.clone(),
         };
-        self.publish(channel, codec::encode(&msg));
+        self.shared.publish(channel, codec::encode(&msg));
     }
 
     fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
-        self.publish_request(map(vec![
-            ("uid", s(&self.shared.uid)),
-            ("type", Mp::from(kind::REMOTE_JOIN)),
-            ("opts", request_opts(opts)),
-            ("rooms", strings(rooms)),
-        ]));
+        let fields = vec![("opts", request_opts(opts)), ("rooms", strings(rooms))];
+        self.publish_request(kind::REMOTE_JOIN, fields);
     }
 
     fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
-        self.publish_request(map(vec![
-            ("uid", s(&self.shared.uid)),
-            ("type", Mp::from(kind::REMOTE_LEAVE)),
-            ("opts", request_opts(opts)),
-            ("rooms", strings(rooms)),
-        ]));
+        let fields = vec![("opts", request_opts(opts)), ("rooms", strings(rooms))];
+        self.publish_request(kind::REMOTE_LEAVE, fields);
     }
 
     fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
-        self.publish_request(map(vec![
-            ("uid", s(&self.shared.uid)),
-            ("type", Mp::from(kind::REMOTE_DISCONNECT)),
-            ("opts", request_opts(opts)),
-            ("close", Mp::Boolean(close)),
-        ]));
+        let fields = vec![("opts", request_opts(opts)), ("close", Mp::Boolean(close))];
+        self.publish_request(kind::REMOTE_DISCONNECT, fields);
     }
 
     fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
-        let request_id = random_id();
-        let request = map(vec![
-            ("uid", s(&self.shared.uid)),
-            ("requestId", s(&request_id)),
-            ("type", Mp::from(kind::REMOTE_FETCH)),
-            ("opts", request_opts(opts)),
-        ]);
-        let shared = self.shared.clone();
-        let state = self.state.clone();
-        let channel = self.channels.request.clone();
+        let id = random_id();
+        let fields = vec![("opts", request_opts(opts))];
+        let request = self.request(Some(&id), kind::REMOTE_FETCH, fields);
         let bytes = codec::to_json(&request).to_string().into_bytes();
+        let asked = self.ask(id, bytes, "fetchSockets");
+        let timeout = self.shared.node.requests_timeout;
         Box::pin(async move {
-            let nodes = match shared.numsub(&channel).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "wsx-redis: PUBSUB NUMSUB failed; fetchSockets is local only");
-                    return Vec::new();
-                }
-            };
-            let expected = nodes.saturating_sub(1);
-            if expected == 0 {
+            let Some((waiter, expected)) = asked.await else {
                 return Vec::new();
-            }
-            let waiter = state.pending.open(request_id);
-            shared.publish(channel, bytes);
-            let deadline = tokio::time::Instant::now() + shared.requests_timeout;
+            };
+            let deadline = Instant::now() + timeout;
             let answers = waiter.answers(expected, deadline, "fetchSockets").await;
             answers
                 .iter()
@@ -442,92 +408,46 @@ impl Adapter for RedisAdapter {
         let Some(payload) = event_payload(packet) else {
             return Box::pin(async { 0 });
         };
-        let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
-        let request_id = random_id();
-        let request = map(vec![
-            ("uid", s(&self.shared.uid)),
-            ("requestId", s(&request_id)),
-            ("type", Mp::from(kind::BROADCAST)),
+        let node = &self.shared.node;
+        let ack_timeout = opts.flags.timeout.unwrap_or(node.requests_timeout);
+        let id = random_id();
+        let fields = vec![
             ("packet", event_value(payload, Some(&packet.nsp))),
             ("opts", ack_broadcast_opts(opts, ack_timeout)),
-        ]);
-        let bytes = codec::encode(&request);
-        let shared = self.shared.clone();
-        let state = self.state.clone();
-        let channel = self.channels.request.clone();
+        ];
+        let request = self.request(Some(&id), kind::BROADCAST, fields);
+        let asked = self.ask(id, codec::encode(&request), "a broadcast with acks");
+        let timeouts = (node.requests_timeout, ack_timeout);
+        let handle = node.handle.clone();
         Box::pin(async move {
-            let nodes = match shared.numsub(&channel).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "wsx-redis: PUBSUB NUMSUB failed; the broadcast with acks is local only");
-                    return 0;
-                }
-            };
-            let expected = nodes.saturating_sub(1);
-            if expected == 0 {
+            let Some((waiter, expected)) = asked.await else {
                 return 0;
-            }
-            let waiter = state.pending.open(request_id);
-            shared.publish(channel, bytes);
-            let read = |r: &Response| match r.json["type"].as_u64() {
-                Some(kind::BROADCAST_CLIENT_COUNT) => {
-                    AckReply::Count(r.json["clientCount"].as_u64().unwrap_or(0) as usize)
-                }
-                Some(kind::BROADCAST_ACK) => AckReply::Ack(response_data(r, "packet")),
-                _ => AckReply::Other,
             };
-            let timeouts = (shared.requests_timeout, ack_timeout);
-            broadcast_acks(waiter, expected, timeouts, &shared.handle, read, on_ack).await
+            broadcast_acks(waiter, expected, timeouts, &handle, ack_reply, on_ack).await
         })
     }
 
     fn server_side_emit(&self, event: &str, args: &[Data]) {
-        let mut data = vec![s(event)];
-        data.extend(args.iter().map(codec::from_data));
-        self.publish_request(map(vec![
-            ("uid", s(&self.shared.uid)),
-            ("type", Mp::from(kind::SERVER_SIDE_EMIT)),
-            ("data", Mp::Array(data)),
-        ]));
+        let fields = vec![("data", emit_value(event, args))];
+        self.publish_request(kind::SERVER_SIDE_EMIT, fields);
     }
 
     fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
-        let request_id = random_id();
-        let mut data = vec![s(event)];
-        data.extend(args.iter().map(codec::from_data));
-        let request = map(vec![
-            ("uid", s(&self.shared.uid)),
-            ("requestId", s(&request_id)),
-            ("type", Mp::from(kind::SERVER_SIDE_EMIT)),
-            ("data", Mp::Array(data)),
-        ]);
+        let id = random_id();
+        let fields = vec![("data", emit_value(event, args))];
+        let request = self.request(Some(&id), kind::SERVER_SIDE_EMIT, fields);
         // JSON as Node's, msgpack only when an argument is binary (JSON cannot carry it).
-        let bytes = if codec::has_binary(&request) {
-            codec::encode(&request)
-        } else {
-            codec::to_json(&request).to_string().into_bytes()
-        };
-        let shared = self.shared.clone();
-        let state = self.state.clone();
-        let channel = self.channels.request.clone();
+        let asked = self.ask(
+            id,
+            codec::json_or_msgpack(&request),
+            "serverSideEmitWithAck",
+        );
+        let timeout = self.shared.node.requests_timeout;
         Box::pin(async move {
-            let nodes = match shared.numsub(&channel).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "wsx-redis: PUBSUB NUMSUB failed; serverSideEmitWithAck reaches no one");
-                    return ServerSideAcks::default();
-                }
+            let Some((waiter, expected)) = asked.await else {
+                return ServerSideAcks::default();
             };
-            let expected = nodes.saturating_sub(1);
-            if expected == 0 {
-                return ServerSideAcks {
-                    answers: Vec::new(),
-                    expected,
-                };
-            }
-            let waiter = state.pending.open(request_id);
-            shared.publish(channel, bytes);
-            let deadline = tokio::time::Instant::now() + shared.requests_timeout;
+            let deadline = Instant::now() + timeout;
             let answers = waiter
                 .answers(expected, deadline, "serverSideEmitWithAck")
                 .await;
@@ -547,6 +467,18 @@ fn response_data(r: &Response, key: &str) -> Data {
     }
 }
 
+/// What an answer to a broadcast with acknowledgements says: a node's client count (type 8)
+/// or a client's acknowledgement (type 9).
+fn ack_reply(r: &Response) -> AckReply {
+    match r.json["type"].as_u64() {
+        Some(kind::BROADCAST_CLIENT_COUNT) => {
+            AckReply::Count(r.json["clientCount"].as_u64().unwrap_or(0) as usize)
+        }
+        Some(kind::BROADCAST_ACK) => AckReply::Ack(response_data(r, "packet")),
+        _ => AckReply::Other,
+    }
+}
+
 /// Listens on the namespace's channels until the namespace is gone, resubscribing after a
 /// lost connection.
 async fn subscriber(
@@ -562,7 +494,7 @@ async fn subscriber(
         let mut pubsub = match shared.client.get_async_pubsub().await {
             Ok(p) => p,
             Err(e) => {
-                shared.metrics.failed(&e);
+                shared.node.metrics.failed(&e);
                 tracing::warn!(error = %e, "wsx-redis: cannot open the subscriber connection");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -580,15 +512,15 @@ async fn subscriber(
                 .await
         };
         if let Err(e) = subscribed.await {
-            shared.metrics.failed(&e);
+            shared.node.metrics.failed(&e);
             tracing::warn!(error = %e, "wsx-redis: subscribing failed");
             tokio::time::sleep(backoff).await;
             continue;
         }
         backoff = Duration::from_millis(100);
-        shared.metrics.connected();
+        shared.node.metrics.connected();
         state.subscribed.send_replace(true);
-        tracing::debug!(nsp, uid = %shared.uid, "wsx-redis: subscribed");
+        tracing::debug!(nsp, uid = %shared.node.uid, "wsx-redis: subscribed");
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
             let Some(ns) = ns.upgrade() else {
@@ -596,7 +528,7 @@ async fn subscriber(
             };
             let channel = msg.get_channel_name();
             let payload = msg.get_payload_bytes();
-            shared.metrics.received();
+            shared.node.metrics.received();
             if channel == channels.request {
                 on_request(&shared, &channels, &ns, payload);
             } else if channel == channels.response || channel == channels.specific_response {
@@ -609,7 +541,7 @@ async fn subscriber(
         if ns.upgrade().is_none() {
             return;
         }
-        shared.metrics.disconnected();
+        shared.node.metrics.disconnected();
         tracing::warn!(nsp, "wsx-redis: subscriber connection lost; reconnecting");
         tokio::time::sleep(backoff).await;
     }
@@ -626,16 +558,16 @@ fn parse(payload: &[u8]) -> Option<Value> {
 /// Another node's broadcast: deliver it to the local sockets it selects.
 fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload: &[u8]) {
     let Some(Mp::Array(items)) = codec::decode(payload) else {
-        shared.metrics.malformed();
+        shared.node.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring a broadcast that is not a msgpack array");
         return;
     };
     let [uid, packet, opts, ..] = items.as_slice() else {
-        shared.metrics.malformed();
+        shared.node.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring a broadcast without [uid, packet, opts]");
         return;
     };
-    if uid.as_str() == Some(shared.uid.as_str()) {
+    if uid.as_str() == Some(shared.node.uid.as_str()) {
         return;
     }
     if let Some(room) = rest.strip_suffix('#') {
@@ -655,7 +587,7 @@ fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload:
         return;
     }
     let Some(Mp::Array(data)) = codec::get(packet, "data") else {
-        shared.metrics.malformed();
+        shared.node.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring a broadcast without data");
         return;
     };
@@ -674,7 +606,7 @@ fn on_response(shared: &Shared, state: &NsState, payload: &[u8]) {
         codec::decode(payload)
     };
     let Some(json) = parse(payload).filter(Value::is_object) else {
-        shared.metrics.malformed();
+        shared.node.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring an undecodable response");
         return;
     };
@@ -691,11 +623,11 @@ fn local_op(ns: &Namespace, request: &Value) -> wsx_socketio::BroadcastOperator 
 /// Another node's request: act on it, and answer those that expect an answer.
 fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u8]) {
     let Some(request) = parse(payload).filter(Value::is_object) else {
-        shared.metrics.malformed();
+        shared.node.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring an undecodable request");
         return;
     };
-    if request["uid"].as_str() == Some(shared.uid.as_str()) {
+    if request["uid"].as_str() == Some(shared.node.uid.as_str()) {
         return;
     }
     let request_id = request["requestId"].clone();
@@ -800,12 +732,7 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
                     ("requestId", s(&request_id)),
                     ("data", codec::from_data(&answer)),
                 ]);
-                let bytes = if codec::has_binary(&msg) {
-                    codec::encode(&msg)
-                } else {
-                    codec::to_json(&msg).to_string().into_bytes()
-                };
-                let _ = publish.send((channel, bytes));
+                let _ = publish.send((channel, codec::json_or_msgpack(&msg)));
             });
             ns.dispatch_server_side_emit_with_ack(&event, data, ack);
         }
@@ -861,13 +788,6 @@ fn on_broadcast_with_ack(
             let _ = publish.send((response.clone(), codec::encode(&msg)));
         }
     };
-    answer_broadcast_with_ack(
-        &shared.handle,
-        local_op(ns, request),
-        &request["opts"],
-        shared.requests_timeout,
-        args,
-        count,
-        ack,
-    );
+    let op = local_op(ns, request);
+    answer_broadcast_with_ack(&shared.node, op, &request["opts"], args, count, ack);
 }

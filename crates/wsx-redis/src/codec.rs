@@ -1,4 +1,4 @@
-//! The msgpack (notepack.io-compatible) and JSON forms of what the classic adapter publishes.
+//! The msgpack (notepack.io-compatible) and JSON forms of what the adapters publish.
 //!
 //! notepack.io 3.x, which Node's `@socket.io/redis-adapter` uses, writes integers in their
 //! smallest form, every other number as float64, strings as str, binary as bin, and objects as
@@ -90,6 +90,16 @@ pub(crate) fn from_data(d: &Data) -> Mp {
         Data::Binary(b) => Mp::Binary(b.to_vec()),
         Data::Array(a) => Mp::Array(a.iter().map(from_data).collect()),
         Data::Object(o) => Mp::Map(o.iter().map(|(k, v)| (s(k), from_data(v))).collect()),
+    }
+}
+
+/// A message as Node's adapters write those that may hold binary: JSON, or msgpack when it
+/// does hold binary (which JSON cannot carry).
+pub(crate) fn json_or_msgpack(v: &Mp) -> Vec<u8> {
+    if has_binary(v) {
+        encode(v)
+    } else {
+        to_json(v).to_string().into_bytes()
     }
 }
 

@@ -36,6 +36,7 @@ use crate::error::Error;
 use crate::ids::random_id;
 use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
+use crate::subscribers::numsub;
 
 const MAGIC: &[u8; 4] = b"WSXH";
 const VERSION: u8 = 1;
@@ -243,13 +244,7 @@ impl HubRelay {
 
     /// How many nodes subscribe to `topic` (`PUBSUB NUMSUB` of its channel).
     pub async fn nodes(&self, topic: &str) -> Result<usize, Error> {
-        let mut conn = self.0.conn.clone();
-        let (_, n): (String, usize) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(self.channel(topic))
-            .query_async(&mut conn)
-            .await?;
-        Ok(n)
+        Ok(numsub(&self.0.conn, &self.channel(topic)).await?)
     }
 
     /// Stops relaying: the subscriber connection closes (its task drops the hub) and publishes

@@ -52,12 +52,15 @@ mod error;
 mod handoff;
 mod hub;
 mod ids;
+mod local_rooms;
 mod lock;
 mod metrics;
+mod node;
 mod request;
 mod sharded;
 mod stream_reply;
 mod streams;
+mod subscribers;
 mod wire;
 mod yjs;
 

@@ -15,6 +15,7 @@ use wsx_socketio::{BroadcastOperator, Data};
 
 use crate::codec;
 use crate::lock::lock;
+use crate::node::Node;
 
 /// The requests of one namespace waiting for answers, by request id; `T` is what an answer is
 /// handed over as.
@@ -37,6 +38,22 @@ impl<T> Pending<T> {
             id,
             pending: self.clone(),
         }
+    }
+
+    /// Registers request `id` and sends it with `send`, if `others` nodes are to answer it
+    /// (when none is, nothing is sent): the request's end of the table.
+    pub(crate) fn ask(
+        self: &Arc<Self>,
+        id: String,
+        others: usize,
+        send: impl FnOnce(),
+    ) -> Option<Waiter<T>> {
+        if others == 0 {
+            return None;
+        }
+        let waiter = self.open(id);
+        send();
+        Some(waiter)
     }
 
     /// Hands `msg` to request `id` if it still waits.
@@ -120,6 +137,27 @@ impl<T> Waiter<T> {
     }
 }
 
+/// Sends request `id` to the other nodes that listen on its channel, counted by `listeners`
+/// (the channel's subscribers, this node among them; when Redis cannot tell, the request
+/// reaches no one, and `what` it was is logged): the request's end of the table and how many
+/// nodes are to answer, or `None` when no other node listens.
+pub(crate) async fn ask_listeners<T>(
+    pending: &Arc<Pending<T>>,
+    id: String,
+    listeners: impl Future<Output = redis::RedisResult<usize>>,
+    send: impl FnOnce(),
+    what: &str,
+) -> Option<(Waiter<T>, usize)> {
+    let others = match listeners.await {
+        Ok(n) => n.saturating_sub(1),
+        Err(e) => {
+            tracing::warn!(error = %e, "wsx-redis: counting the nodes failed; {what} reaches no other node");
+            0
+        }
+    };
+    Some((pending.ask(id, others, send)?, others))
+}
+
 /// What an answer to a broadcast with acknowledgements says.
 pub(crate) enum AckReply {
     /// A node's count of the clients it sent the broadcast to.
@@ -175,14 +213,13 @@ pub(crate) async fn broadcast_acks<T: Send + 'static>(
 
 /// The answerer's half of another node's broadcast with acknowledgements: `args` (the event
 /// name first) go to the local sockets `op` selects, with the request's ack timeout
-/// (`opts.flags.timeout` in ms, else `default_timeout`). `count` is told first how many
-/// sockets that is (the type-8 answer), then `ack` gets each client's first answer argument
-/// (the type-9 answers) as it comes, on a task of `handle`.
+/// (`opts.flags.timeout` in ms, else this node's requests timeout). `count` is told first how
+/// many sockets that is (the client count answer), then `ack` gets each client's first answer
+/// argument (the acknowledgement answers) as it comes, on a task of this node.
 pub(crate) fn answer_broadcast_with_ack(
-    handle: &tokio::runtime::Handle,
+    node: &Node,
     op: BroadcastOperator,
     opts: &Value,
-    default_timeout: Duration,
     mut args: Vec<Data>,
     count: impl FnOnce(usize),
     ack: impl Fn(Mp) + Send + 'static,
@@ -195,10 +232,10 @@ pub(crate) fn answer_broadcast_with_ack(
     };
     let timeout = opts["flags"]["timeout"]
         .as_u64()
-        .map_or(default_timeout, Duration::from_millis);
+        .map_or(node.requests_timeout, Duration::from_millis);
     let op = op.timeout(timeout);
     count(op.sockets().len());
-    handle.spawn(async move {
+    node.handle.spawn(async move {
         for answer in op.emit_with_ack(&event, args).await {
             let Ok(mut args) = answer.result else {
                 continue;

@@ -27,25 +27,24 @@ use std::time::Duration;
 use rmpv::Value as Mp;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
-use wsx_socketio::adapter::{
-    Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAcks, SocketInfo,
-};
+use tokio::time::Instant;
+use wsx_socketio::WeakNamespace;
+use wsx_socketio::adapter::{Adapter, BoxFuture, BroadcastOptions, MemoryAdapter};
 use wsx_socketio::socketio::Packet;
-use wsx_socketio::{Data, WeakNamespace};
 
-use crate::codec::{self, map, s, strings};
+use crate::cluster_adapter::{
+    self, ClusterAdapter, Reply, broadcast_data, cluster_requests, kind, read_ack_reply,
+};
+use crate::codec::{self, map, s};
 use crate::error::Error;
 use crate::ids::random_hex;
+use crate::local_rooms::local_rooms;
 use crate::lock::lock;
-use crate::metrics::{Metrics, MetricsInner};
-use crate::request::{Pending, broadcast_acks};
-use crate::wire::{broadcast_opts, event_payload, for_other_nodes, options};
-
-/// Message types of socket.io-adapter's `ClusterAdapter`.
-use crate::cluster_adapter::{
-    self, ack_broadcast_data, broadcast_data, event_packet, fetched_sockets, kind, read_ack_reply,
-    server_side_acks,
-};
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::request::{AckReply, Pending, Waiter, ask_listeners};
+use crate::subscribers::shardnumsub;
+use crate::wire::for_other_nodes;
 
 /// Which rooms get a channel of their own (Node's `subscriptionMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,20 +128,16 @@ impl ShardedAdapterBuilder {
             .build()?;
         let conn = client.get_async_connection().await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = tokio::runtime::Handle::current();
-        let metrics = Arc::new(MetricsInner::new_connected());
         let shared = Arc::new(ShardedShared {
             conn: conn.clone(),
             prefix: self.prefix,
-            uid: random_hex(),
             mode: self.mode,
-            requests_timeout: self.requests_timeout,
+            node: Node::new(random_hex(), self.requests_timeout),
             commands: tx,
             namespaces: Mutex::new(HashMap::new()),
-            handle: handle.clone(),
-            metrics,
             resubscribing: AtomicBool::new(false),
         });
+        let handle = &shared.node.handle;
         handle.spawn(commander(conn, rx, Arc::downgrade(&shared)));
         handle.spawn(router(push_rx, Arc::downgrade(&shared)));
         Ok(ShardedCluster(shared))
@@ -159,7 +154,7 @@ impl std::fmt::Debug for ShardedCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardedCluster")
             .field("prefix", &self.0.prefix)
-            .field("uid", &self.0.uid)
+            .field("uid", &self.0.node.uid)
             .field("mode", &self.0.mode)
             .finish_non_exhaustive()
     }
@@ -173,21 +168,19 @@ impl ShardedCluster {
 
     /// This node's id in the cluster (16 hex characters, as Node's `ClusterAdapter`).
     pub fn uid(&self) -> &str {
-        &self.0.uid
+        &self.0.node.uid
     }
 
     /// How many nodes listen to namespace `nsp` (`PUBSUB SHARDNUMSUB` of its channel, summed
     /// over the Redis Cluster's nodes; this node included once its adapter has subscribed).
     pub async fn nodes(&self, nsp: &str) -> Result<usize, Error> {
-        Ok(self
-            .0
-            .shardnumsub(&format!("{}#{nsp}#", self.0.prefix))
-            .await?)
+        let channel = format!("{}#{nsp}#", self.0.prefix);
+        Ok(shardnumsub(&self.0.conn, &channel).await?)
     }
 
     /// Counters of this node's Redis traffic (see [`Metrics`]).
     pub fn metrics(&self) -> Metrics {
-        self.0.metrics.snapshot()
+        self.0.node.metrics.snapshot()
     }
 }
 
@@ -200,14 +193,11 @@ enum Command {
 struct ShardedShared {
     conn: redis::cluster_async::ClusterConnection,
     prefix: String,
-    uid: String,
     mode: SubscriptionMode,
-    requests_timeout: Duration,
+    node: Node,
     commands: mpsc::UnboundedSender<Command>,
     /// The namespaces' states, by name, to route received messages.
     namespaces: Mutex<HashMap<String, Weak<NsShard>>>,
-    handle: tokio::runtime::Handle,
-    metrics: Arc<MetricsInner>,
     /// Whether a [`resubscribe`] task runs.
     resubscribing: AtomicBool,
 }
@@ -215,28 +205,6 @@ struct ShardedShared {
 impl ShardedShared {
     fn publish(&self, channel: String, payload: Vec<u8>) {
         let _ = self.commands.send(Command::Publish(channel, payload));
-    }
-
-    async fn shardnumsub(&self, channel: &str) -> Result<usize, redis::RedisError> {
-        let mut conn = self.conn.clone();
-        // Sent to every node; the cluster connection sums the counts per channel.
-        let v: redis::Value = redis::cmd("PUBSUB")
-            .arg("SHARDNUMSUB")
-            .arg(channel)
-            .query_async(&mut conn)
-            .await?;
-        Ok(count_of(&v))
-    }
-}
-
-/// The count in a `PUBSUB SHARDNUMSUB <channel>` reply (`[channel, n]`, or a map).
-fn count_of(v: &redis::Value) -> usize {
-    use redis::Value as V;
-    match v {
-        V::Int(n) => usize::try_from(*n).unwrap_or(0),
-        V::Array(items) => items.get(1).map_or(0, count_of),
-        V::Map(entries) => entries.first().map_or(0, |(_, n)| count_of(n)),
-        _ => 0,
     }
 }
 
@@ -247,7 +215,7 @@ async fn commander(
     shared: Weak<ShardedShared>,
 ) {
     while let Some(cmd) = rx.recv().await {
-        let Some(metrics) = shared.upgrade().map(|s| s.metrics.clone()) else {
+        let Some(metrics) = shared.upgrade().map(|s| s.node.metrics.clone()) else {
             return;
         };
         match cmd {
@@ -304,7 +272,7 @@ fn resubscribe(shared: &Arc<ShardedShared>) {
     }
     let weak = Arc::downgrade(shared);
     let mut conn = shared.conn.clone();
-    shared.handle.spawn(async move {
+    shared.node.handle.spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
             tokio::time::sleep(backoff).await;
@@ -340,7 +308,7 @@ fn resubscribe(shared: &Arc<ShardedShared>) {
                     st.subscribed.send_replace(true);
                 }
                 shared.resubscribing.store(false, Ordering::Release);
-                shared.metrics.connected();
+                shared.node.metrics.connected();
                 tracing::info!(channels = channels.len(), "wsx-redis: sharded channels subscribed again");
                 return;
             }
@@ -358,14 +326,14 @@ async fn router(mut rx: mpsc::UnboundedReceiver<redis::PushInfo>, shared: Weak<S
         match push.kind {
             redis::PushKind::SMessage => {}
             redis::PushKind::Disconnection => {
-                shared.metrics.disconnected();
+                shared.node.metrics.disconnected();
                 tracing::warn!("wsx-redis: a Redis Cluster connection was lost; reconnecting");
                 resubscribe(&shared);
                 continue;
             }
             redis::PushKind::SSubscribe => {
                 // Also what the connection's automatic resubscription confirms.
-                shared.metrics.connected();
+                shared.node.metrics.connected();
                 continue;
             }
             _ => continue,
@@ -375,7 +343,7 @@ async fn router(mut rx: mpsc::UnboundedReceiver<redis::PushInfo>, shared: Weak<S
         else {
             continue;
         };
-        shared.metrics.received();
+        shared.node.metrics.received();
         let Ok(channel) = std::str::from_utf8(channel) else {
             continue;
         };
@@ -429,7 +397,7 @@ impl std::fmt::Debug for ShardedAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardedAdapter")
             .field("nsp", &self.st.nsp)
-            .field("uid", &self.shared.uid)
+            .field("uid", &self.shared.node.uid)
             .finish_non_exhaustive()
     }
 }
@@ -452,7 +420,7 @@ impl Drop for ShardedAdapter {
 impl ShardedAdapter {
     fn new(shared: Arc<ShardedShared>, nsp: &str) -> Self {
         let channel = format!("{}#{nsp}#", shared.prefix);
-        let response_channel = format!("{channel}{}#", shared.uid);
+        let response_channel = format!("{channel}{}#", shared.node.uid);
         let st = Arc::new(NsShard {
             nsp: nsp.to_owned(),
             channel,
@@ -515,50 +483,63 @@ impl ShardedAdapter {
     }
 
     /// Publishes `{type, data, uid, nsp}` on `channel`.
-    fn publish(&self, channel: String, kind: u64, data: Mp) {
+    fn publish_on(&self, channel: String, kind: u64, data: Mp) {
         self.shared
             .publish(channel, encode(&self.shared, &self.st.nsp, kind, data));
     }
+}
 
-    /// Publishes a request and gathers one answer from each other node (within the requests
-    /// timeout, or `timeout`); returns the answers and how many nodes were asked.
+impl ClusterAdapter for ShardedAdapter {
+    type Heard = Mp;
+
+    fn node(&self) -> &Node {
+        &self.shared.node
+    }
+
+    fn publish(&self, kind: u64, data: Mp) {
+        self.publish_on(self.st.channel.clone(), kind, data);
+    }
+
+    /// Counts the other nodes with `PUBSUB SHARDNUMSUB` of the namespace's channel.
+    fn ask(&self, kind: u64, id: String, data: Mp) -> BoxFuture<Option<(Waiter<Mp>, usize)>> {
+        let bytes = encode(&self.shared, &self.st.nsp, kind, data);
+        let (shared, st) = (self.shared.clone(), self.st.clone());
+        Box::pin(async move {
+            let listeners = shardnumsub(&shared.conn, &st.channel);
+            let send = || shared.publish(st.channel.clone(), bytes);
+            ask_listeners(&st.pending, id, listeners, send, "a request").await
+        })
+    }
+
     fn request(
         &self,
         kind: u64,
-        data: Vec<(&str, Mp)>,
+        id: String,
+        data: Mp,
         timeout: Duration,
     ) -> BoxFuture<(Vec<Mp>, usize)> {
-        let request_id = random_hex();
-        let mut entries = data;
-        entries.push(("requestId", s(&request_id)));
-        let bytes = encode(&self.shared, &self.st.nsp, kind, map(entries));
-        let shared = self.shared.clone();
-        let st = self.st.clone();
+        let asked = self.ask(kind, id, data);
         Box::pin(async move {
-            let nodes = match shared.shardnumsub(&st.channel).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "wsx-redis: PUBSUB SHARDNUMSUB failed; the request reaches no one");
-                    return (Vec::new(), 0);
-                }
-            };
-            let expected = nodes.saturating_sub(1);
-            if expected == 0 {
+            let Some((waiter, expected)) = asked.await else {
                 return (Vec::new(), 0);
-            }
-            let waiter = st.pending.open(request_id);
-            shared.publish(st.channel.clone(), bytes);
-            let deadline = tokio::time::Instant::now() + timeout;
-            let answers = waiter.answers(expected, deadline, "a request").await;
-            (answers, expected)
+            };
+            let deadline = Instant::now() + timeout;
+            (
+                waiter.answers(expected, deadline, "a request").await,
+                expected,
+            )
         })
+    }
+
+    fn ack_reply(heard: &Mp) -> AckReply {
+        read_ack_reply(heard)
     }
 }
 
 /// `{type, data, uid, nsp}` as Node's sharded adapter writes it: msgpack when `data` holds
 /// binary, else JSON.
 fn encode(shared: &ShardedShared, nsp: &str, kind: u64, data: Mp) -> Vec<u8> {
-    encode_with(&shared.uid, nsp, kind, data)
+    encode_with(&shared.node.uid, nsp, kind, data)
 }
 
 impl Adapter for ShardedAdapter {
@@ -600,21 +581,7 @@ impl Adapter for ShardedAdapter {
         self.drop_room_channels(&rooms);
     }
 
-    fn socket_rooms(&self, id: &str) -> Vec<String> {
-        self.local.socket_rooms(id)
-    }
-
-    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>> {
-        self.local.sockets(opts)
-    }
-
-    fn membership_version(&self) -> Option<u64> {
-        self.local.membership_version()
-    }
-
-    fn rooms(&self) -> Vec<String> {
-        self.local.rooms()
-    }
+    local_rooms!(socket_rooms, sockets, membership_version, rooms);
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
         let Some(payload) = for_other_nodes(packet, opts) else {
@@ -628,104 +595,10 @@ impl Adapter for ShardedAdapter {
             (SubscriptionMode::DynamicPrivate, [room]) => self.room_channel(room),
             _ => self.st.channel.clone(),
         };
-        self.publish(channel, kind::BROADCAST, data);
+        self.publish_on(channel, kind::BROADCAST, data);
     }
 
-    fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
-        let data = map(vec![
-            ("opts", broadcast_opts(opts)),
-            ("rooms", strings(rooms)),
-        ]);
-        self.publish(self.st.channel.clone(), kind::SOCKETS_JOIN, data);
-    }
-
-    fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
-        let data = map(vec![
-            ("opts", broadcast_opts(opts)),
-            ("rooms", strings(rooms)),
-        ]);
-        self.publish(self.st.channel.clone(), kind::SOCKETS_LEAVE, data);
-    }
-
-    fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
-        let data = map(vec![
-            ("opts", broadcast_opts(opts)),
-            ("close", Mp::Boolean(close)),
-        ]);
-        self.publish(self.st.channel.clone(), kind::DISCONNECT_SOCKETS, data);
-    }
-
-    fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
-        let timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
-        let request = self.request(
-            kind::FETCH_SOCKETS,
-            vec![("opts", broadcast_opts(opts))],
-            timeout,
-        );
-        Box::pin(async move { fetched_sockets(&request.await.0) })
-    }
-
-    fn broadcast_with_ack_remote(
-        &self,
-        packet: &Packet,
-        opts: &BroadcastOptions,
-        on_ack: RemoteAck,
-    ) -> BoxFuture<usize> {
-        let Some(payload) = event_payload(packet) else {
-            return Box::pin(async { 0 });
-        };
-        let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
-        let request_id = random_hex();
-        let data = ack_broadcast_data(payload, opts, &request_id, ack_timeout);
-        let bytes = encode(&self.shared, &self.st.nsp, kind::BROADCAST, data);
-        let shared = self.shared.clone();
-        let st = self.st.clone();
-        Box::pin(async move {
-            let nodes = match shared.shardnumsub(&st.channel).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "wsx-redis: PUBSUB SHARDNUMSUB failed; the broadcast with acks is local only");
-                    return 0;
-                }
-            };
-            let expected = nodes.saturating_sub(1);
-            if expected == 0 {
-                return 0;
-            }
-            let waiter = st.pending.open(request_id);
-            shared.publish(st.channel.clone(), bytes);
-            let timeouts = (shared.requests_timeout, ack_timeout);
-            broadcast_acks(
-                waiter,
-                expected,
-                timeouts,
-                &shared.handle,
-                read_ack_reply,
-                on_ack,
-            )
-            .await
-        })
-    }
-
-    fn server_side_emit(&self, event: &str, args: &[Data]) {
-        self.publish(
-            self.st.channel.clone(),
-            kind::SERVER_SIDE_EMIT,
-            map(vec![("packet", event_packet(event, args))]),
-        );
-    }
-
-    fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
-        let request = self.request(
-            kind::SERVER_SIDE_EMIT,
-            vec![("packet", event_packet(event, args))],
-            self.shared.requests_timeout,
-        );
-        Box::pin(async move {
-            let (answers, expected) = request.await;
-            server_side_acks(&answers, expected)
-        })
-    }
+    cluster_requests!();
 }
 
 impl NsShard {
@@ -739,7 +612,7 @@ impl NsShard {
             codec::decode(payload)
         };
         let Some(msg @ Mp::Map(_)) = msg else {
-            shared.metrics.malformed();
+            shared.node.metrics.malformed();
             tracing::warn!(
                 channel,
                 "wsx-redis: ignoring a message that is not an object"
@@ -750,7 +623,7 @@ impl NsShard {
             self.on_response(msg);
             return;
         }
-        if codec::get(&msg, "uid").and_then(Mp::as_str) == Some(shared.uid.as_str()) {
+        if codec::get(&msg, "uid").and_then(Mp::as_str) == Some(shared.node.uid.as_str()) {
             return;
         }
         if codec::get(&msg, "nsp").and_then(Mp::as_str) != Some(self.nsp.as_str()) {
@@ -761,7 +634,7 @@ impl NsShard {
         };
         let kind = codec::get(&msg, "type").and_then(Mp::as_u64);
         let (Some(kind), Some(data)) = (kind, codec::get(&msg, "data")) else {
-            shared.metrics.malformed();
+            shared.node.metrics.malformed();
             tracing::warn!(
                 channel,
                 "wsx-redis: ignoring a message without type or data"
@@ -773,46 +646,18 @@ impl NsShard {
             .unwrap_or_default()
             .to_owned();
         let reply_channel = format!("{}{requester}#", self.channel);
-        match kind {
-            kind::BROADCAST if codec::get(data, "requestId").and_then(Mp::as_str).is_none() => {
-                let Some(Mp::Array(args)) =
-                    codec::get(data, "packet").and_then(|p| codec::get(p, "data"))
-                else {
-                    shared.metrics.malformed();
-                    tracing::warn!("wsx-redis: ignoring a broadcast without data");
-                    return;
-                };
-                let opts = options(&codec::to_json(data)["opts"]);
-                let packet = Packet::event(&self.nsp, codec::to_payload(args));
-                if !ns.broadcast_with(opts).emit_packet(&packet) {
-                    tracing::warn!("wsx-redis: ignoring a broadcast that cannot be encoded");
-                }
-            }
-            kind::FETCH_SOCKETS_RESPONSE
-            | kind::SERVER_SIDE_EMIT_RESPONSE
-            | kind::BROADCAST_CLIENT_COUNT
-            | kind::BROADCAST_ACK => self.on_response(msg),
-            other => {
-                let reply = |kind: u64, data: Mp| {
-                    shared.publish(reply_channel.clone(), encode(shared, &self.nsp, kind, data));
-                };
-                let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
-                let (commands, later_channel) = (shared.commands.clone(), reply_channel.clone());
-                let reply_later = move |kind: u64, data: Mp| {
-                    let bytes = encode_with(&uid, &nsp, kind, data);
-                    let _ = commands.send(Command::Publish(later_channel.clone(), bytes));
-                };
-                let local = cluster_adapter::Local {
-                    ns: &ns,
-                    metrics: &shared.metrics,
-                    handle: &shared.handle,
-                    requests_timeout: shared.requests_timeout,
-                };
-                if !cluster_adapter::on_request(&local, other, data, &reply, reply_later) {
-                    tracing::debug!(kind = other, "wsx-redis: ignoring an unknown message type");
-                }
-            }
-        }
+        let reply = |kind: u64, data: Mp| {
+            shared.publish(reply_channel.clone(), encode(shared, &self.nsp, kind, data));
+        };
+        let (uid, nsp) = (shared.node.uid.clone(), self.nsp.clone());
+        let (commands, later_channel) = (shared.commands.clone(), reply_channel.clone());
+        let later = move |kind: u64, data: Mp| {
+            let bytes = encode_with(&uid, &nsp, kind, data);
+            let _ = commands.send(Command::Publish(later_channel.clone(), bytes));
+        };
+        let answer = |id: &str, msg: Mp| self.pending.deliver(id, msg);
+        let reply = Reply { now: &reply, later };
+        cluster_adapter::on_message(&shared.node, &ns, (kind, data), None, answer, reply);
     }
 
     /// Another node's answer to one of our requests.
@@ -830,18 +675,13 @@ impl NsShard {
 
 /// [`encode`] for a task that holds the uid rather than the cluster.
 fn encode_with(uid: &str, nsp: &str, kind: u64, data: Mp) -> Vec<u8> {
-    let binary = codec::has_binary(&data);
     let msg = map(vec![
         ("type", Mp::from(kind)),
         ("data", data),
         ("uid", s(uid)),
         ("nsp", s(nsp)),
     ]);
-    if binary {
-        codec::encode(&msg)
-    } else {
-        codec::to_json(&msg).to_string().into_bytes()
-    }
+    codec::json_or_msgpack(&msg)
 }
 
 #[cfg(test)]
@@ -893,14 +733,5 @@ mod tests {
         assert_eq!(bytes[0], 0x84, "a msgpack map of 4 entries");
         let back = codec::decode(&bytes).unwrap();
         assert_eq!(codec::get(&back, "type").and_then(Mp::as_u64), Some(9));
-    }
-
-    #[test]
-    fn shardnumsub_counts_are_read_from_arrays_and_maps() {
-        use redis::Value as V;
-        let arr = V::Array(vec![V::BulkString(b"c".to_vec()), V::Int(3)]);
-        assert_eq!(count_of(&arr), 3);
-        let m = V::Map(vec![(V::BulkString(b"c".to_vec()), V::Int(2))]);
-        assert_eq!(count_of(&m), 2);
     }
 }

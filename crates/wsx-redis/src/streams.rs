@@ -51,26 +51,27 @@ use rmpv::Value as Mp;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use wsx_socketio::WeakNamespace;
 use wsx_socketio::adapter::{
-    Adapter, BoxFuture, BroadcastOptions, DeliverWithOffset, MemoryAdapter, RemoteAck,
-    RestoredSession, ServerSideAcks, SessionState, SocketInfo,
+    Adapter, BoxFuture, BroadcastOptions, DeliverWithOffset, MemoryAdapter, RestoredSession,
+    SessionState,
 };
 use wsx_socketio::socketio::Packet;
-use wsx_socketio::{Data, WeakNamespace};
 
 use crate::cluster_adapter::{
-    self, ack_broadcast_data, broadcast_data, event_packet, fetched_sockets, read_ack_reply,
-    server_side_acks,
+    self, ClusterAdapter, Reply, broadcast_data, cluster_requests, read_ack_reply,
 };
 use crate::codec::{self, map, s, strings};
 use crate::connection::{blocking_reader, reconnecting, unreachable};
 use crate::error::Error;
 use crate::ids::random_hex;
+use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
-use crate::request::{AckReply, Pending, broadcast_acks};
+use crate::node::Node;
+use crate::request::{AckReply, Pending, Waiter};
 use crate::stream_reply::{self, Fields};
-use crate::wire::{broadcast_opts, event_payload, for_other_nodes, options, string_list};
+use crate::wire::{event_payload, for_other_nodes, string_list};
 
 /// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
 mod kind {
@@ -202,20 +203,17 @@ impl StreamsAdapterBuilder {
         let config = reconnecting(Duration::from_secs(1), self.requests_timeout);
         let conn = client.get_connection_manager_with_config(config).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = tokio::runtime::Handle::current();
-        let metrics = Arc::new(MetricsInner::new_connected());
+        let node = Node::new(random_hex(), self.requests_timeout);
+        let (handle, metrics) = (node.handle.clone(), node.metrics.clone());
         let shared = Arc::new(StreamsShared {
             conn: conn.clone(),
-            uid: random_hex(),
             stream: self.stream_name,
             session_key_prefix: self.session_key_prefix,
             heartbeat_interval: self.heartbeat_interval,
             heartbeat_timeout: self.heartbeat_timeout,
-            requests_timeout: self.requests_timeout,
+            node,
             publish: tx,
             namespaces: Mutex::new(HashMap::new()),
-            handle: handle.clone(),
-            metrics: metrics.clone(),
             read_up_to: tokio::sync::watch::Sender::new((0, 0)),
             gate: Arc::new(tokio::sync::Mutex::new(())),
         });
@@ -256,7 +254,7 @@ impl std::fmt::Debug for StreamsCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamsCluster")
             .field("stream", &self.0.stream)
-            .field("uid", &self.0.uid)
+            .field("uid", &self.0.node.uid)
             .finish_non_exhaustive()
     }
 }
@@ -269,7 +267,7 @@ impl StreamsCluster {
 
     /// This node's id in the cluster (16 hex characters, as Node's `ClusterAdapter`).
     pub fn uid(&self) -> &str {
-        &self.0.uid
+        &self.0.node.uid
     }
 
     /// How many nodes serve namespace `nsp` as far as this node knows (itself and those
@@ -284,7 +282,7 @@ impl StreamsCluster {
 
     /// Counters of this node's Redis traffic (see [`Metrics`]).
     pub fn metrics(&self) -> Metrics {
-        self.0.metrics.snapshot()
+        self.0.node.metrics.snapshot()
     }
 }
 
@@ -297,17 +295,14 @@ struct Outgoing {
 
 struct StreamsShared {
     conn: redis::aio::ConnectionManager,
-    uid: String,
     stream: String,
     session_key_prefix: String,
     heartbeat_interval: Duration,
     heartbeat_timeout: Duration,
-    requests_timeout: Duration,
+    node: Node,
     publish: mpsc::UnboundedSender<Outgoing>,
     /// The namespaces' states, by name, to route entries.
     namespaces: Mutex<HashMap<String, Weak<NsStream>>>,
-    handle: tokio::runtime::Handle,
-    metrics: Arc<MetricsInner>,
     /// The id of the last entry the reader handed to the namespaces.
     read_up_to: tokio::sync::watch::Sender<(u64, u64)>,
     /// Held by the reader while it hands out a batch, and by a restoration from the end of
@@ -319,7 +314,7 @@ impl StreamsShared {
     /// Queues `{uid, nsp, type, data}` for the stream (in order).
     fn publish(&self, nsp: &str, kind: u64, data: Option<Mp>, deliver: Option<DeliverWithOffset>) {
         let out = Outgoing {
-            fields: entry_fields(&self.uid, nsp, kind, data.as_ref()),
+            fields: entry_fields(&self.node.uid, nsp, kind, data.as_ref()),
             deliver,
             queued: Instant::now(),
         };
@@ -547,14 +542,14 @@ async fn reader(
             None => match blocking_reader(&client, block).await {
                 Ok(c) => {
                     if let Some(shared) = shared.upgrade() {
-                        shared.metrics.connected();
+                        shared.node.metrics.connected();
                     }
                     backoff = Duration::from_millis(50);
                     conn.insert(c)
                 }
                 Err(e) => {
                     if let Some(shared) = shared.upgrade() {
-                        shared.metrics.failed(&e);
+                        shared.node.metrics.failed(&e);
                     }
                     tracing::debug!(error = %e, "wsx-redis: streams: cannot connect the reader; retrying");
                     tokio::time::sleep(backoff).await;
@@ -581,7 +576,7 @@ async fn reader(
                 let gate = shared.gate.clone();
                 let _handing_out = gate.lock().await;
                 for (id, fields) in xread_entries(&v) {
-                    shared.metrics.received();
+                    shared.node.metrics.received();
                     let nsp = fields.get("nsp").cloned().unwrap_or_default();
                     let st = lock(&shared.namespaces).get(&nsp).and_then(Weak::upgrade);
                     if let Some(st) = st {
@@ -594,7 +589,7 @@ async fn reader(
                 }
             }
             Err(e) => {
-                shared.metrics.failed(&e);
+                shared.node.metrics.failed(&e);
                 tracing::warn!(error = %e, last, "wsx-redis: streams: XREAD failed; reconnecting");
                 conn = None;
                 drop(shared);
@@ -606,7 +601,7 @@ async fn reader(
 }
 
 /// Something a pending request hears.
-enum Heard {
+pub(crate) enum Heard {
     /// An answer, from node `uid`.
     Answer(String, Mp),
     /// Node `uid` left or went silent.
@@ -645,7 +640,7 @@ impl std::fmt::Debug for StreamsAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamsAdapter")
             .field("nsp", &self.st.nsp)
-            .field("uid", &self.shared.uid)
+            .field("uid", &self.shared.node.uid)
             .finish_non_exhaustive()
     }
 }
@@ -683,33 +678,46 @@ impl StreamsAdapter {
             st,
         }
     }
+}
+
+impl ClusterAdapter for StreamsAdapter {
+    type Heard = Heard;
+
+    fn node(&self) -> &Node {
+        &self.shared.node
+    }
 
     fn publish(&self, kind: u64, data: Mp) {
         self.st.publish(&self.shared, kind, Some(data), None);
     }
 
-    /// Publishes a request and gathers one answer from each other node known now (within
-    /// `timeout`); returns the answers and how many nodes were asked.
+    /// Asks the other nodes known now (heard from within the heartbeat timeout).
+    fn ask(&self, kind: u64, id: String, data: Mp) -> BoxFuture<Option<(Waiter<Heard>, usize)>> {
+        let (shared, st) = (self.shared.clone(), self.st.clone());
+        Box::pin(async move {
+            let expected = lock(&st.nodes).len();
+            let send = || st.publish(&shared, kind, Some(data), None);
+            Some((st.pending.ask(id, expected, send)?, expected))
+        })
+    }
+
+    /// Gathers an answer from each node known when the request is sent, or news that it is
+    /// gone.
     fn request(
         &self,
         kind: u64,
-        data: Vec<(&str, Mp)>,
+        id: String,
+        data: Mp,
         timeout: Duration,
     ) -> BoxFuture<(Vec<Mp>, usize)> {
-        let request_id = random_hex();
-        let mut entries = data;
-        entries.push(("requestId", s(&request_id)));
-        let data = map(entries);
-        let shared = self.shared.clone();
-        let st = self.st.clone();
+        let (shared, st) = (self.shared.clone(), self.st.clone());
         Box::pin(async move {
             let mut missing: HashSet<String> = lock(&st.nodes).keys().cloned().collect();
             let expected = missing.len();
-            if expected == 0 {
+            let send = || st.publish(&shared, kind, Some(data), None);
+            let Some(mut waiter) = st.pending.ask(id, expected, send) else {
                 return (Vec::new(), 0);
-            }
-            let mut waiter = st.pending.open(request_id);
-            st.publish(&shared, kind, Some(data), None);
+            };
             let deadline = Instant::now() + timeout;
             let mut answers = Vec::new();
             let complete = waiter
@@ -735,6 +743,13 @@ impl StreamsAdapter {
             }
             (answers, expected)
         })
+    }
+
+    fn ack_reply(heard: &Heard) -> AckReply {
+        match heard {
+            Heard::Answer(_, r) => read_ack_reply(r),
+            Heard::Gone(_) => AckReply::Other,
+        }
     }
 }
 
@@ -790,14 +805,14 @@ impl NsStream {
     /// A stream entry of this namespace.
     fn on_raw_entry(&self, shared: &StreamsShared, id: &str, fields: &HashMap<String, String>) {
         let Some(entry) = decode_entry(fields) else {
-            shared.metrics.malformed();
+            shared.node.metrics.malformed();
             tracing::warn!(
                 id,
                 "wsx-redis: streams: ignoring an entry that cannot be decoded"
             );
             return;
         };
-        if entry.uid == shared.uid || entry.nsp != self.nsp {
+        if entry.uid == shared.node.uid || entry.nsp != self.nsp {
             return;
         }
         if !entry.uid.is_empty() && entry.uid != EMITTER_UID {
@@ -817,79 +832,28 @@ impl NsStream {
             return;
         };
         let Some(data) = entry.data else {
-            shared.metrics.malformed();
+            shared.node.metrics.malformed();
             tracing::warn!(
                 kind = entry.kind,
                 "wsx-redis: streams: ignoring a message without data"
             );
             return;
         };
-        let request_id = codec::get(&data, "requestId").and_then(Mp::as_str);
-        match entry.kind {
-            kind::BROADCAST if request_id.is_none() => {
-                let packet = codec::get(&data, "packet");
-                let Some(Mp::Array(args)) = packet.and_then(|p| codec::get(p, "data")) else {
-                    shared.metrics.malformed();
-                    tracing::warn!("wsx-redis: streams: ignoring a broadcast without data");
-                    return;
-                };
-                let data_json = codec::to_json(&data);
-                let mut payload = codec::to_payload(args);
-                // Node's addOffsetIfNecessary: an EVENT without ack id, not volatile.
-                let is_event = packet
-                    .and_then(|p| codec::get(p, "type"))
-                    .and_then(Mp::as_u64)
-                    .is_none_or(|t| t == 2);
-                let no_ack = packet.and_then(|p| codec::get(p, "id")).is_none();
-                let not_volatile = data_json["opts"]["flags"].get("volatile").is_none();
-                if ns.recovery_config().is_some() && is_event && no_ack && not_volatile {
-                    payload.args.push(Value::String(offset.to_owned()));
-                }
-                let packet = Packet::event(&self.nsp, payload);
-                if !ns
-                    .broadcast_with(options(&data_json["opts"]))
-                    .emit_packet(&packet)
-                {
-                    tracing::warn!(
-                        "wsx-redis: streams: ignoring a broadcast that cannot be encoded"
-                    );
-                }
-            }
-            kind::FETCH_SOCKETS_RESPONSE
-            | kind::SERVER_SIDE_EMIT_RESPONSE
-            | kind::BROADCAST_CLIENT_COUNT
-            | kind::BROADCAST_ACK => {
-                let Some(id) = request_id else {
-                    return;
-                };
-                let msg = map(vec![("type", Mp::from(entry.kind)), ("data", data.clone())]);
-                self.pending.deliver(id, Heard::Answer(entry.uid, msg));
-            }
-            other => {
-                let reply = |kind: u64, data: Mp| self.publish(shared, kind, Some(data), None);
-                let (uid, nsp) = (shared.uid.clone(), self.nsp.clone());
-                let tx = shared.publish.clone();
-                let reply_later = move |kind: u64, data: Mp| {
-                    let _ = tx.send(Outgoing {
-                        fields: entry_fields(&uid, &nsp, kind, Some(&data)),
-                        deliver: None,
-                        queued: Instant::now(),
-                    });
-                };
-                let local = cluster_adapter::Local {
-                    ns: &ns,
-                    metrics: &shared.metrics,
-                    handle: &shared.handle,
-                    requests_timeout: shared.requests_timeout,
-                };
-                if !cluster_adapter::on_request(&local, other, &data, &reply, reply_later) {
-                    tracing::debug!(
-                        kind = other,
-                        "wsx-redis: streams: ignoring an unknown message type"
-                    );
-                }
-            }
-        }
+        let reply = |kind: u64, data: Mp| self.publish(shared, kind, Some(data), None);
+        let (uid, nsp) = (shared.node.uid.clone(), self.nsp.clone());
+        let tx = shared.publish.clone();
+        let later = move |kind: u64, data: Mp| {
+            let _ = tx.send(Outgoing {
+                fields: entry_fields(&uid, &nsp, kind, Some(&data)),
+                deliver: None,
+                queued: Instant::now(),
+            });
+        };
+        let from = entry.uid;
+        let answer = |id: &str, msg: Mp| self.pending.deliver(id, Heard::Answer(from, msg));
+        let reply = Reply { now: &reply, later };
+        let message = (entry.kind, &data);
+        cluster_adapter::on_message(&shared.node, &ns, message, Some(offset), answer, reply);
     }
 }
 
@@ -930,7 +894,7 @@ impl Adapter for StreamsAdapter {
         lock(&self.shared.namespaces).insert(self.st.nsp.clone(), Arc::downgrade(&self.st));
         self.st
             .publish(&self.shared, kind::INITIAL_HEARTBEAT, None, None);
-        self.shared.handle.spawn(heartbeat(
+        self.shared.node.handle.spawn(heartbeat(
             Arc::downgrade(&self.shared),
             Arc::downgrade(&self.st),
         ));
@@ -948,29 +912,14 @@ impl Adapter for StreamsAdapter {
         }
     }
 
-    fn del(&self, id: &str, room: &str) {
-        self.local.del(id, room)
-    }
-
-    fn del_all(&self, id: &str) {
-        self.local.del_all(id)
-    }
-
-    fn socket_rooms(&self, id: &str) -> Vec<String> {
-        self.local.socket_rooms(id)
-    }
-
-    fn sockets(&self, opts: &BroadcastOptions) -> Vec<Arc<str>> {
-        self.local.sockets(opts)
-    }
-
-    fn membership_version(&self) -> Option<u64> {
-        self.local.membership_version()
-    }
-
-    fn rooms(&self) -> Vec<String> {
-        self.local.rooms()
-    }
+    local_rooms!(
+        del,
+        del_all,
+        socket_rooms,
+        sockets,
+        membership_version,
+        rooms
+    );
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
         if let Some(payload) = for_other_nodes(packet, opts) {
@@ -978,88 +927,7 @@ impl Adapter for StreamsAdapter {
         }
     }
 
-    fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
-        let data = map(vec![
-            ("opts", broadcast_opts(opts)),
-            ("rooms", strings(rooms)),
-        ]);
-        self.publish(kind::SOCKETS_JOIN, data);
-    }
-
-    fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
-        let data = map(vec![
-            ("opts", broadcast_opts(opts)),
-            ("rooms", strings(rooms)),
-        ]);
-        self.publish(kind::SOCKETS_LEAVE, data);
-    }
-
-    fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
-        let data = map(vec![
-            ("opts", broadcast_opts(opts)),
-            ("close", Mp::Boolean(close)),
-        ]);
-        self.publish(kind::DISCONNECT_SOCKETS, data);
-    }
-
-    fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
-        let timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
-        let request = self.request(
-            kind::FETCH_SOCKETS,
-            vec![("opts", broadcast_opts(opts))],
-            timeout,
-        );
-        Box::pin(async move { fetched_sockets(&request.await.0) })
-    }
-
-    fn broadcast_with_ack_remote(
-        &self,
-        packet: &Packet,
-        opts: &BroadcastOptions,
-        on_ack: RemoteAck,
-    ) -> BoxFuture<usize> {
-        let Some(payload) = event_payload(packet) else {
-            return Box::pin(async { 0 });
-        };
-        let ack_timeout = opts.flags.timeout.unwrap_or(self.shared.requests_timeout);
-        let request_id = random_hex();
-        let data = ack_broadcast_data(payload, opts, &request_id, ack_timeout);
-        let shared = self.shared.clone();
-        let st = self.st.clone();
-        Box::pin(async move {
-            let expected = lock(&st.nodes).len();
-            if expected == 0 {
-                return 0;
-            }
-            let waiter = st.pending.open(request_id);
-            st.publish(&shared, kind::BROADCAST, Some(data), None);
-            let read = |h: &Heard| match h {
-                Heard::Answer(_, r) => read_ack_reply(r),
-                Heard::Gone(_) => AckReply::Other,
-            };
-            let timeouts = (shared.requests_timeout, ack_timeout);
-            broadcast_acks(waiter, expected, timeouts, &shared.handle, read, on_ack).await
-        })
-    }
-
-    fn server_side_emit(&self, event: &str, args: &[Data]) {
-        self.publish(
-            kind::SERVER_SIDE_EMIT,
-            map(vec![("packet", event_packet(event, args))]),
-        );
-    }
-
-    fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
-        let request = self.request(
-            kind::SERVER_SIDE_EMIT,
-            vec![("packet", event_packet(event, args))],
-            self.shared.requests_timeout,
-        );
-        Box::pin(async move {
-            let (answers, expected) = request.await;
-            server_side_acks(&answers, expected)
-        })
-    }
+    cluster_requests!();
 
     fn recovers_sessions(&self) -> bool {
         true
@@ -1090,9 +958,9 @@ impl Adapter for StreamsAdapter {
             ("data", codec::from_json(&session.data)),
         ])));
         let mut conn = self.shared.conn.clone();
-        let metrics = self.shared.metrics.clone();
+        let metrics = self.shared.node.metrics.clone();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.shared.handle.spawn(async move {
+        self.shared.node.handle.spawn(async move {
             // A few tries: a session is worth keeping across a Redis hiccup.
             for attempt in 0..5u32 {
                 let res: Result<(), _> = redis::cmd("SET")

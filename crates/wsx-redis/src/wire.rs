@@ -1,6 +1,7 @@
 //! The values that the three Socket.IO adapters' messages carry alike, as Node's adapters
 //! write and read them: broadcast options (`{rooms, except, flags}`), an event's packet, a
-//! socket as a `fetchSockets` answer describes it, application data and durations.
+//! server-side emit, a socket as a `fetchSockets` answer describes it, application data and
+//! durations.
 
 use std::time::Duration;
 
@@ -42,6 +43,13 @@ pub(crate) fn event_value(payload: &Payload, nsp: Option<&str>) -> Mp {
     ];
     entries.extend(nsp.map(|nsp| ("nsp", s(nsp))));
     map(entries)
+}
+
+/// A server-side emit's `[event, ...args]`.
+pub(crate) fn emit_value(event: &str, args: &[Data]) -> Mp {
+    let mut packet = vec![s(event)];
+    packet.extend(args.iter().map(codec::from_data));
+    Mp::Array(packet)
 }
 
 /// `{rooms, except, flags}` of a broadcast (or of a request that selects sockets, in the

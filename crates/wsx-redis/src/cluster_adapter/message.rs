@@ -1,0 +1,98 @@
+//! The messages of `ClusterAdapter`: their types, the `data` of those that both directions
+//! build alike, and what the answers to a request say.
+
+use std::time::Duration;
+
+use rmpv::Value as Mp;
+use serde_json::Value;
+use wsx_socketio::Data;
+use wsx_socketio::adapter::{BroadcastOptions, ServerSideAcks, SocketInfo};
+use wsx_socketio::socketio::Payload;
+
+use crate::codec::{self, map, s};
+use crate::ids::random_hex;
+use crate::request::AckReply;
+use crate::wire::{ack_broadcast_opts, broadcast_opts, event_value, socket_info, value_data};
+
+/// Message types of `ClusterAdapter` (the streams adapter adds its heartbeats).
+pub(crate) mod kind {
+    pub const BROADCAST: u64 = 3;
+    pub const SOCKETS_JOIN: u64 = 4;
+    pub const SOCKETS_LEAVE: u64 = 5;
+    pub const DISCONNECT_SOCKETS: u64 = 6;
+    pub const FETCH_SOCKETS: u64 = 7;
+    pub const FETCH_SOCKETS_RESPONSE: u64 = 8;
+    pub const SERVER_SIDE_EMIT: u64 = 9;
+    pub const SERVER_SIDE_EMIT_RESPONSE: u64 = 10;
+    pub const BROADCAST_CLIENT_COUNT: u64 = 11;
+    pub const BROADCAST_ACK: u64 = 12;
+}
+
+/// A request's `data`: `entries` and a new `requestId`, which is returned with it.
+pub(crate) fn request_data(mut entries: Vec<(&str, Mp)>) -> (String, Mp) {
+    let id = random_hex();
+    entries.push(("requestId", s(&id)));
+    (id, map(entries))
+}
+
+/// The `data` of a broadcast: its packet and options.
+pub(crate) fn broadcast_data(payload: &Payload, opts: &BroadcastOptions) -> Mp {
+    map(vec![
+        ("packet", event_value(payload, None)),
+        ("opts", broadcast_opts(opts)),
+    ])
+}
+
+/// The `data` of a broadcast with acknowledgements.
+pub(crate) fn ack_broadcast_data(
+    payload: &Payload,
+    opts: &BroadcastOptions,
+    request_id: &str,
+    ack_timeout: Duration,
+) -> Mp {
+    map(vec![
+        ("packet", event_value(payload, None)),
+        ("requestId", s(request_id)),
+        ("opts", ack_broadcast_opts(opts, ack_timeout)),
+    ])
+}
+
+/// `data.<key>` of a message as application data (binary kept).
+fn field_data(msg: &Mp, key: &str) -> Data {
+    value_data(codec::get(msg, "data").and_then(|d| codec::get(d, key)))
+}
+
+/// What a `{type, data}` answer to a broadcast with acknowledgements says.
+pub(crate) fn read_ack_reply(r: &Mp) -> AckReply {
+    match codec::get(r, "type").and_then(Mp::as_u64) {
+        Some(kind::BROADCAST_CLIENT_COUNT) => AckReply::Count(
+            codec::get(r, "data")
+                .and_then(|d| codec::get(d, "clientCount"))
+                .and_then(Mp::as_u64)
+                .unwrap_or(0) as usize,
+        ),
+        Some(kind::BROADCAST_ACK) => AckReply::Ack(field_data(r, "packet")),
+        _ => AckReply::Other,
+    }
+}
+
+/// The sockets in the answers to a fetch (`{type, data: {sockets}}` each).
+pub(crate) fn fetched_sockets(answers: &[Mp]) -> Vec<SocketInfo> {
+    answers
+        .iter()
+        .filter_map(|r| codec::get(r, "data").and_then(|d| codec::get(d, "sockets")))
+        .flat_map(|list| match codec::to_json(list) {
+            Value::Array(a) => a,
+            _ => Vec::new(),
+        })
+        .filter_map(|v| socket_info(&v))
+        .collect()
+}
+
+/// The answers to a server-side emit with acknowledgement (`{type, data: {packet}}` each).
+pub(crate) fn server_side_acks(answers: &[Mp], expected: usize) -> ServerSideAcks {
+    ServerSideAcks {
+        answers: answers.iter().map(|r| field_data(r, "packet")).collect(),
+        expected,
+    }
+}
