@@ -1,0 +1,164 @@
+//! A namespace's adapter in a streams cluster: the local rooms, the namespace's traffic
+//! through the stream (`ClusterAdapter`'s requests, broadcasts with their offsets), its
+//! heartbeats while it lives, and its sessions' recovery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmpv::Value as Mp;
+use wsx_socketio::WeakNamespace;
+use wsx_socketio::adapter::{
+    Adapter, BoxFuture, BroadcastOptions, DeliverWithOffset, MemoryAdapter, RestoredSession,
+    SessionState,
+};
+use wsx_socketio::socketio::Packet;
+
+use super::entry::kind;
+use super::heartbeat::heartbeat;
+use super::namespace::{Heard, NsStream};
+use super::node::StreamsShared;
+use super::{recovery, requests};
+use crate::cluster_adapter::{ClusterAdapter, broadcast_data, cluster_requests};
+use crate::local_rooms::local_rooms;
+use crate::lock::lock;
+use crate::node::Node;
+use crate::request::{AckReply, Waiter};
+use crate::wire::{event_payload, for_other_nodes};
+
+/// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis stream: rooms of
+/// local sockets in memory, everything else through the stream with the entries of Node's
+/// `@socket.io/redis-streams-adapter`, and connection state recovery across nodes. Made by
+/// [`StreamsCluster::adapter`](crate::StreamsCluster::adapter).
+pub struct StreamsAdapter {
+    local: MemoryAdapter,
+    shared: Arc<StreamsShared>,
+    st: Arc<NsStream>,
+}
+
+impl std::fmt::Debug for StreamsAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamsAdapter")
+            .field("nsp", &self.st.nsp)
+            .field("uid", &self.shared.node.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for StreamsAdapter {
+    fn drop(&mut self) {
+        let mut namespaces = lock(&self.shared.namespaces);
+        if namespaces
+            .get(&self.st.nsp)
+            .is_some_and(|w| w.as_ptr() == Arc::as_ptr(&self.st))
+        {
+            namespaces.remove(&self.st.nsp);
+        }
+        drop(namespaces);
+        if self.st.ns.get().is_some() {
+            self.st.publish(kind::ADAPTER_CLOSE, None, None);
+        }
+    }
+}
+
+impl StreamsAdapter {
+    pub(super) fn new(shared: Arc<StreamsShared>, nsp: &str) -> Self {
+        let st = Arc::new(NsStream::new(nsp, shared.queue.clone()));
+        StreamsAdapter {
+            local: MemoryAdapter::default(),
+            shared,
+            st,
+        }
+    }
+}
+
+impl ClusterAdapter for StreamsAdapter {
+    type Heard = Heard;
+
+    fn node(&self) -> &Node {
+        &self.shared.node
+    }
+
+    fn publish(&self, kind: u64, data: Mp) {
+        self.st.publish(kind, Some(data), None);
+    }
+
+    fn ask(&self, kind: u64, id: String, data: Mp) -> BoxFuture<Option<(Waiter<Heard>, usize)>> {
+        requests::ask(self.st.clone(), kind, id, data)
+    }
+
+    fn request(
+        &self,
+        kind: u64,
+        id: String,
+        data: Mp,
+        timeout: Duration,
+    ) -> BoxFuture<(Vec<Mp>, usize)> {
+        requests::request(self.st.clone(), kind, id, data, timeout)
+    }
+
+    fn ack_reply(heard: &Heard) -> AckReply {
+        requests::ack_reply(heard)
+    }
+}
+
+impl Adapter for StreamsAdapter {
+    fn init(&self, ns: WeakNamespace) {
+        let _ = self.st.ns.set(ns);
+        lock(&self.shared.namespaces).insert(self.st.nsp.clone(), Arc::downgrade(&self.st));
+        self.st.publish(kind::INITIAL_HEARTBEAT, None, None);
+        self.shared.node.handle.spawn(heartbeat(
+            Arc::downgrade(&self.shared),
+            Arc::downgrade(&self.st),
+        ));
+    }
+
+    fn add_all(&self, id: &str, rooms: &[String]) {
+        self.local.add_all(id, rooms);
+        recovery::joined(&self.st, id, || self.local.socket_rooms(id));
+    }
+
+    local_rooms!(
+        del,
+        del_all,
+        socket_rooms,
+        sockets,
+        membership_version,
+        rooms
+    );
+
+    fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
+        if let Some(payload) = for_other_nodes(packet, opts) {
+            self.st
+                .publish(kind::BROADCAST, Some(broadcast_data(payload, opts)), None);
+        }
+    }
+
+    cluster_requests!();
+
+    fn recovers_sessions(&self) -> bool {
+        true
+    }
+
+    fn broadcast_with_offset(
+        &self,
+        packet: &Packet,
+        opts: &BroadcastOptions,
+        deliver: DeliverWithOffset,
+    ) {
+        match event_payload(packet) {
+            Some(payload) => {
+                let data = broadcast_data(payload, opts);
+                self.st.publish(kind::BROADCAST, Some(data), Some(deliver));
+            }
+            None => deliver(None),
+        }
+    }
+
+    fn persist_session(&self, session: SessionState, ttl: Duration) {
+        recovery::persist(&self.shared, session, ttl);
+    }
+
+    fn restore_session(&self, pid: &str, offset: &str) -> BoxFuture<Option<RestoredSession>> {
+        recovery::restore_session(&self.shared, &self.st, pid, offset)
+    }
+}

@@ -1,0 +1,168 @@
+//! A message as a stream entry, as Node's `RedisStreamsAdapter` writes and reads it: fields
+//! `uid`, `nsp`, `type` and, when it has data, `data`; and the entries of the stream's
+//! replies, their fields as text.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rmpv::Value as Mp;
+
+use crate::codec;
+use crate::stream_reply::{self, Fields};
+
+/// Message types of socket.io-adapter's `ClusterAdapterWithHeartbeat`.
+pub(super) mod kind {
+    pub use crate::cluster_adapter::kind::*;
+    pub const INITIAL_HEARTBEAT: u64 = 1;
+    pub const HEARTBEAT: u64 = 2;
+    pub const ADAPTER_CLOSE: u64 = 13;
+}
+
+/// The fields of a stream entry, as Node's `RedisStreamsAdapter.encode`: `uid`, `nsp`,
+/// `type` (a decimal string) and, when there is data, `data`: JSON text, or base64 of
+/// msgpack when a message type that may carry binary does.
+pub(super) fn entry_fields(
+    uid: &str,
+    nsp: &str,
+    kind: u64,
+    data: Option<&Mp>,
+) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("uid", uid.to_owned()),
+        ("nsp", nsp.to_owned()),
+        ("type", kind.to_string()),
+    ];
+    if let Some(data) = data {
+        let may_contain_binary = matches!(
+            kind,
+            kind::BROADCAST
+                | kind::FETCH_SOCKETS_RESPONSE
+                | kind::SERVER_SIDE_EMIT
+                | kind::SERVER_SIDE_EMIT_RESPONSE
+                | kind::BROADCAST_ACK
+        );
+        let text = if may_contain_binary && codec::has_binary(data) {
+            B64.encode(codec::encode(data))
+        } else {
+            codec::to_json(data).to_string()
+        };
+        fields.push(("data", text));
+    }
+    fields
+}
+
+/// A stream entry decoded (Node's `RedisStreamsAdapter.decode`).
+pub(super) struct Entry {
+    pub(super) uid: String,
+    pub(super) nsp: String,
+    pub(super) kind: u64,
+    pub(super) data: Option<Mp>,
+}
+
+/// The message of an entry, from its fields; `None` if they hold none.
+pub(super) fn decode_entry(fields: &HashMap<String, String>) -> Option<Entry> {
+    let kind = fields.get("type")?.parse().ok()?;
+    let data = match fields.get("data") {
+        None => None,
+        Some(d) if d.is_empty() => None,
+        Some(d) if d.starts_with('{') => Some(codec::from_json(&serde_json::from_str(d).ok()?)),
+        Some(d) => Some(codec::decode(&B64.decode(d).ok()?)?),
+    };
+    Some(Entry {
+        uid: fields.get("uid").cloned().unwrap_or_default(),
+        nsp: fields.get("nsp").cloned().unwrap_or_default(),
+        kind,
+        data,
+    })
+}
+
+/// An entry's fields as text (those that are not text are left out).
+pub(super) fn text_fields(fields: &Fields<'_>) -> HashMap<String, String> {
+    fields
+        .iter()
+        .filter_map(|&(k, v)| Some((stream_reply::text(k)?, stream_reply::text(v)?)))
+        .collect()
+}
+
+/// The entries of an `XREAD` reply of the stream, fields as text.
+pub(super) fn xread_entries(v: &redis::Value) -> Vec<(String, HashMap<String, String>)> {
+    let streams = stream_reply::xread(v, text_fields);
+    streams
+        .into_iter()
+        .flat_map(|(_, entries)| entries)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::codec::{map, s};
+    use serde_json::json;
+
+    #[test]
+    fn entries_are_encoded_as_nodes() {
+        let data = codec::from_json(&json!({
+            "packet": {"type": 2, "data": ["tick", 1]},
+            "opts": {"rooms": ["news"], "except": [], "flags": {}},
+        }));
+        let f = entry_fields("8dd0", "/", kind::BROADCAST, Some(&data));
+        assert_eq!(
+            f,
+            vec![
+                ("uid", "8dd0".to_owned()),
+                ("nsp", "/".to_owned()),
+                ("type", "3".to_owned()),
+                (
+                    "data",
+                    r#"{"packet":{"type":2,"data":["tick",1]},"opts":{"rooms":["news"],"except":[],"flags":{}}}"#
+                        .to_owned()
+                ),
+            ]
+        );
+        assert_eq!(entry_fields("u", "/", kind::HEARTBEAT, None).len(), 3);
+    }
+
+    #[test]
+    fn binary_data_is_base64_msgpack_and_decodes_back() {
+        let data = map(vec![(
+            "packet",
+            Mp::Array(vec![s("e"), Mp::Binary(vec![1, 2])]),
+        )]);
+        let f = entry_fields("u", "/", kind::SERVER_SIDE_EMIT, Some(&data));
+        assert!(!f[3].1.starts_with('{'));
+        let fields: HashMap<String, String> =
+            f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let e = decode_entry(&fields).unwrap();
+        assert_eq!(e.kind, kind::SERVER_SIDE_EMIT);
+        assert_eq!(e.data, Some(data));
+        // Binary in a join request is not expected: JSON (binary as null), as Node.
+        let join = map(vec![("rooms", Mp::Array(vec![Mp::Binary(vec![1])]))]);
+        let f = entry_fields("u", "/", kind::SOCKETS_JOIN, Some(&join));
+        assert_eq!(f[3].1, r#"{"rooms":[null]}"#);
+    }
+
+    #[test]
+    fn replies_are_parsed() {
+        use redis::Value as V;
+        let b = |s: &str| V::BulkString(s.as_bytes().to_vec());
+        let entry = V::Array(vec![
+            b("1-0"),
+            V::Array(vec![b("uid"), b("x"), b("type"), b("2")]),
+        ]);
+        let xread = V::Array(vec![V::Array(vec![
+            b("socket.io"),
+            V::Array(vec![entry.clone()]),
+        ])]);
+        let e = xread_entries(&xread);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, "1-0");
+        assert_eq!(e[0].1["type"], "2");
+        assert!(xread_entries(&V::Nil).is_empty());
+        assert_eq!(
+            stream_reply::entries(&V::Array(vec![entry]), text_fields).len(),
+            1
+        );
+    }
+}
