@@ -23,7 +23,7 @@ use wsx_socketio::adapter::{
     Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck, ServerSideAcks,
     SocketInfo,
 };
-use wsx_socketio::socketio::Packet;
+use wsx_socketio::socketio::{Packet, Payload};
 use wsx_socketio::{Data, Namespace, WeakNamespace};
 
 use crate::codec::{self, map, s, strings};
@@ -35,12 +35,12 @@ use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
 use crate::node::Node;
 use crate::request::{
-    AckReply, Pending, Waiter, answer_broadcast_with_ack, ask_listeners, broadcast_acks,
+    AckReply, Pending, Waiter, answer_broadcast_with_ack, ask_listeners, broadcast_with_acks,
 };
 use crate::subscribers::numsub;
 use crate::wire::{
-    ack_broadcast_opts, broadcast_opts, describe_socket, emit_value, event_payload, event_value,
-    for_other_nodes, options, request_opts, socket_info, string_list, value_data,
+    ack_broadcast_opts, broadcast_opts, describe_socket, emit_value, event_value, for_other_nodes,
+    options, request_opts, socket_info, string_list, value_data,
 };
 
 /// Request types of the classic protocol.
@@ -405,26 +405,17 @@ impl Adapter for RedisAdapter {
         opts: &BroadcastOptions,
         on_ack: RemoteAck,
     ) -> BoxFuture<usize> {
-        let Some(payload) = event_payload(packet) else {
-            return Box::pin(async { 0 });
+        let ask = |payload: &Payload, ack_timeout| {
+            let id = random_id();
+            let fields = vec![
+                ("packet", event_value(payload, Some(&packet.nsp))),
+                ("opts", ack_broadcast_opts(opts, ack_timeout)),
+            ];
+            let request = self.request(Some(&id), kind::BROADCAST, fields);
+            self.ask(id, codec::encode(&request), "a broadcast with acks")
         };
         let node = &self.shared.node;
-        let ack_timeout = opts.flags.timeout.unwrap_or(node.requests_timeout);
-        let id = random_id();
-        let fields = vec![
-            ("packet", event_value(payload, Some(&packet.nsp))),
-            ("opts", ack_broadcast_opts(opts, ack_timeout)),
-        ];
-        let request = self.request(Some(&id), kind::BROADCAST, fields);
-        let asked = self.ask(id, codec::encode(&request), "a broadcast with acks");
-        let timeouts = (node.requests_timeout, ack_timeout);
-        let handle = node.handle.clone();
-        Box::pin(async move {
-            let Some((waiter, expected)) = asked.await else {
-                return 0;
-            };
-            broadcast_acks(waiter, expected, timeouts, &handle, ack_reply, on_ack).await
-        })
+        broadcast_with_acks(node, packet, opts, ask, ack_reply, on_ack)
     }
 
     fn server_side_emit(&self, event: &str, args: &[Data]) {

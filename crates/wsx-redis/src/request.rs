@@ -10,12 +10,14 @@ use rmpv::Value as Mp;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use wsx_socketio::adapter::RemoteAck;
+use wsx_socketio::adapter::{BoxFuture, BroadcastOptions, RemoteAck};
+use wsx_socketio::socketio::{Packet, Payload};
 use wsx_socketio::{BroadcastOperator, Data};
 
 use crate::codec;
 use crate::lock::lock;
 use crate::node::Node;
+use crate::wire::event_payload;
 
 /// The requests of one namespace waiting for answers, by request id; `T` is what an answer is
 /// handed over as.
@@ -172,7 +174,7 @@ pub(crate) enum AckReply {
 /// the `expected` nodes' (at least one) client counts within `requests_timeout`, and hands every
 /// acknowledgement to `on_ack`, those that come later too, until `ack_timeout` (on a task of
 /// `handle`). Both times count from now. Returns how many remote clients were sent the packet.
-pub(crate) async fn broadcast_acks<T: Send + 'static>(
+async fn broadcast_acks<T: Send + 'static>(
     mut waiter: Waiter<T>,
     expected: usize,
     (requests_timeout, ack_timeout): (Duration, Duration),
@@ -209,6 +211,38 @@ pub(crate) async fn broadcast_acks<T: Send + 'static>(
         }
     }));
     clients
+}
+
+/// The requester's half of a broadcast with acknowledgements of `packet` to the local sockets
+/// of other nodes that `opts` selects: `ask` sends the event's arguments as a request, with
+/// the ack timeout (`opts.flags.timeout`, else this node's requests timeout) for each node to
+/// wait for its clients; then the answers are read with `read` ([`broadcast_acks`]). Returns
+/// how many remote clients were sent the packet (none for a packet that is not an event).
+pub(crate) fn broadcast_with_acks<T, F>(
+    node: &Node,
+    packet: &Packet,
+    opts: &BroadcastOptions,
+    ask: impl FnOnce(&Payload, Duration) -> F,
+    read: fn(&T) -> AckReply,
+    on_ack: RemoteAck,
+) -> BoxFuture<usize>
+where
+    T: Send + 'static,
+    F: Future<Output = Option<(Waiter<T>, usize)>> + Send + 'static,
+{
+    let Some(payload) = event_payload(packet) else {
+        return Box::pin(async { 0 });
+    };
+    let ack_timeout = opts.flags.timeout.unwrap_or(node.requests_timeout);
+    let asked = ask(payload, ack_timeout);
+    let timeouts = (node.requests_timeout, ack_timeout);
+    let handle = node.handle.clone();
+    Box::pin(async move {
+        let Some((waiter, expected)) = asked.await else {
+            return 0;
+        };
+        broadcast_acks(waiter, expected, timeouts, &handle, read, on_ack).await
+    })
 }
 
 /// The answerer's half of another node's broadcast with acknowledgements: `args` (the event

@@ -33,7 +33,7 @@ use wsx_socketio::adapter::{Adapter, BoxFuture, BroadcastOptions, MemoryAdapter}
 use wsx_socketio::socketio::Packet;
 
 use crate::cluster_adapter::{
-    self, ClusterAdapter, Reply, broadcast_data, cluster_requests, kind, read_ack_reply,
+    self, ClusterAdapter, Reply, Request, broadcast_data, cluster_requests, kind, read_ack_reply,
 };
 use crate::codec::{self, map, s};
 use crate::error::Error;
@@ -501,24 +501,18 @@ impl ClusterAdapter for ShardedAdapter {
     }
 
     /// Counts the other nodes with `PUBSUB SHARDNUMSUB` of the namespace's channel.
-    fn ask(&self, kind: u64, id: String, data: Mp) -> BoxFuture<Option<(Waiter<Mp>, usize)>> {
-        let bytes = encode(&self.shared, &self.st.nsp, kind, data);
+    fn ask(&self, request: Request) -> BoxFuture<Option<(Waiter<Mp>, usize)>> {
+        let bytes = encode(&self.shared, &self.st.nsp, request.kind, request.data);
         let (shared, st) = (self.shared.clone(), self.st.clone());
         Box::pin(async move {
             let listeners = shardnumsub(&shared.conn, &st.channel);
             let send = || shared.publish(st.channel.clone(), bytes);
-            ask_listeners(&st.pending, id, listeners, send, "a request").await
+            ask_listeners(&st.pending, request.id, listeners, send, "a request").await
         })
     }
 
-    fn request(
-        &self,
-        kind: u64,
-        id: String,
-        data: Mp,
-        timeout: Duration,
-    ) -> BoxFuture<(Vec<Mp>, usize)> {
-        let asked = self.ask(kind, id, data);
+    fn request(&self, request: Request, timeout: Duration) -> BoxFuture<(Vec<Mp>, usize)> {
+        let asked = self.ask(request);
         Box::pin(async move {
             let Some((waiter, expected)) = asked.await else {
                 return (Vec::new(), 0);

@@ -28,11 +28,45 @@ pub(crate) mod kind {
     pub const BROADCAST_ACK: u64 = 12;
 }
 
-/// A request's `data`: `entries` and a new `requestId`, which is returned with it.
-pub(crate) fn request_data(mut entries: Vec<(&str, Mp)>) -> (String, Mp) {
-    let id = random_hex();
-    entries.push(("requestId", s(&id)));
-    (id, map(entries))
+/// A request to the other nodes: its type, its id, and its `data`, which carries the id as
+/// `requestId`.
+pub(crate) struct Request {
+    pub(crate) kind: u64,
+    pub(crate) id: String,
+    pub(crate) data: Mp,
+}
+
+impl Request {
+    /// A request of `kind` with a new id, its `data` being `entries` and the id.
+    pub(crate) fn new(kind: u64, mut entries: Vec<(&str, Mp)>) -> Request {
+        let id = random_hex();
+        entries.push(("requestId", s(&id)));
+        Request {
+            kind,
+            id,
+            data: map(entries),
+        }
+    }
+
+    /// A broadcast with acknowledgements of `payload` to the sockets `opts` selects, each
+    /// node to wait `ack_timeout` for its clients' acknowledgements.
+    pub(crate) fn ack_broadcast(
+        payload: &Payload,
+        opts: &BroadcastOptions,
+        ack_timeout: Duration,
+    ) -> Request {
+        let id = random_hex();
+        let data = map(vec![
+            ("packet", event_value(payload, None)),
+            ("requestId", s(&id)),
+            ("opts", ack_broadcast_opts(opts, ack_timeout)),
+        ]);
+        Request {
+            kind: kind::BROADCAST,
+            id,
+            data,
+        }
+    }
 }
 
 /// The `data` of a broadcast: its packet and options.
@@ -40,20 +74,6 @@ pub(crate) fn broadcast_data(payload: &Payload, opts: &BroadcastOptions) -> Mp {
     map(vec![
         ("packet", event_value(payload, None)),
         ("opts", broadcast_opts(opts)),
-    ])
-}
-
-/// The `data` of a broadcast with acknowledgements.
-pub(crate) fn ack_broadcast_data(
-    payload: &Payload,
-    opts: &BroadcastOptions,
-    request_id: &str,
-    ack_timeout: Duration,
-) -> Mp {
-    map(vec![
-        ("packet", event_value(payload, None)),
-        ("requestId", s(request_id)),
-        ("opts", ack_broadcast_opts(opts, ack_timeout)),
     ])
 }
 

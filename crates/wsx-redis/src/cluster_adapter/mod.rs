@@ -12,5 +12,5 @@ mod message;
 mod requests;
 
 pub(crate) use incoming::{Reply, on_message};
-pub(crate) use message::{broadcast_data, kind, read_ack_reply};
+pub(crate) use message::{Request, broadcast_data, kind, read_ack_reply};
 pub(crate) use requests::{ClusterAdapter, cluster_requests};

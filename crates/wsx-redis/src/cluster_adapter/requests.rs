@@ -1,22 +1,19 @@
 //! What a namespace's adapter asks of the other nodes in `ClusterAdapter`: [`ClusterAdapter`]
-//! provides the requests (joins, leaves, disconnects, fetches, server-side emits, broadcasts
-//! with acknowledgements) on top of what each adapter says of itself, and
-//! [`cluster_requests!`] makes them the adapter's [`Adapter`](wsx_socketio::adapter::Adapter)
-//! methods.
+//! provides the requests (joins, leaves, disconnects, fetches, server-side emits) on top of
+//! what each adapter says of itself, and [`cluster_requests!`] makes them, and broadcasts with
+//! acknowledgements, the adapter's [`Adapter`](wsx_socketio::adapter::Adapter) methods.
 
 use std::time::Duration;
 
 use rmpv::Value as Mp;
 use wsx_socketio::Data;
-use wsx_socketio::adapter::{BoxFuture, BroadcastOptions, RemoteAck, ServerSideAcks, SocketInfo};
-use wsx_socketio::socketio::Packet;
+use wsx_socketio::adapter::{BoxFuture, BroadcastOptions, ServerSideAcks, SocketInfo};
 
-use super::message::{ack_broadcast_data, fetched_sockets, kind, request_data, server_side_acks};
+use super::message::{Request, fetched_sockets, kind, server_side_acks};
 use crate::codec::{map, strings};
-use crate::ids::random_hex;
 use crate::node::Node;
-use crate::request::{AckReply, Waiter, broadcast_acks};
-use crate::wire::{broadcast_opts, emit_value, event_payload};
+use crate::request::{AckReply, Waiter};
+use crate::wire::{broadcast_opts, emit_value};
 
 /// A namespace's adapter speaking `ClusterAdapter`, as Node's abstract class of that name: it
 /// says how its messages reach the other nodes and how it counts them; the requests are
@@ -32,25 +29,14 @@ pub(crate) trait ClusterAdapter {
     /// Sends `{type: kind, data}` to the namespace's other nodes.
     fn publish(&self, kind: u64, data: Mp);
 
-    /// Sends request `data` of `kind`, whose `requestId` is `id`, to the other nodes (`id`
-    /// registered first, so that no answer is missed): the request's end of the table and how
-    /// many nodes are to answer; `None`, and nothing sent, when no other node is known.
-    fn ask(
-        &self,
-        kind: u64,
-        id: String,
-        data: Mp,
-    ) -> BoxFuture<Option<(Waiter<Self::Heard>, usize)>>;
+    /// Sends `request` to the other nodes (its id registered first, so that no answer is
+    /// missed): the request's end of the table and how many nodes are to answer; `None`, and
+    /// nothing sent, when no other node is known.
+    fn ask(&self, request: Request) -> BoxFuture<Option<(Waiter<Self::Heard>, usize)>>;
 
-    /// Sends request `data` of `kind` (whose `requestId` is `id`) and gathers an answer from
-    /// each other node, for at most `timeout`: the answers, and how many nodes were asked.
-    fn request(
-        &self,
-        kind: u64,
-        id: String,
-        data: Mp,
-        timeout: Duration,
-    ) -> BoxFuture<(Vec<Mp>, usize)>;
+    /// Sends `request` and gathers an answer from each other node, for at most `timeout`: the
+    /// answers, and how many nodes were asked.
+    fn request(&self, request: Request, timeout: Duration) -> BoxFuture<(Vec<Mp>, usize)>;
 
     /// What an answer to a broadcast with acknowledgements says.
     fn ack_reply(heard: &Self::Heard) -> AckReply;
@@ -86,36 +72,9 @@ pub(crate) trait ClusterAdapter {
     /// requests timeout).
     fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
         let timeout = opts.flags.timeout.unwrap_or(self.node().requests_timeout);
-        let (id, data) = request_data(vec![("opts", broadcast_opts(opts))]);
-        let request = self.request(kind::FETCH_SOCKETS, id, data, timeout);
-        Box::pin(async move { fetched_sockets(&request.await.0) })
-    }
-
-    /// Broadcasts `packet` to the other nodes' sockets that `opts` selects, handing each
-    /// acknowledgement to `on_ack`: how many remote clients were sent it.
-    fn broadcast_with_ack_remote(
-        &self,
-        packet: &Packet,
-        opts: &BroadcastOptions,
-        on_ack: RemoteAck,
-    ) -> BoxFuture<usize> {
-        let Some(payload) = event_payload(packet) else {
-            return Box::pin(async { 0 });
-        };
-        let node = self.node();
-        let ack_timeout = opts.flags.timeout.unwrap_or(node.requests_timeout);
-        let id = random_hex();
-        let data = ack_broadcast_data(payload, opts, &id, ack_timeout);
-        let asked = self.ask(kind::BROADCAST, id, data);
-        let timeouts = (node.requests_timeout, ack_timeout);
-        let handle = node.handle.clone();
-        let read: fn(&Self::Heard) -> AckReply = Self::ack_reply;
-        Box::pin(async move {
-            let Some((waiter, expected)) = asked.await else {
-                return 0;
-            };
-            broadcast_acks(waiter, expected, timeouts, &handle, read, on_ack).await
-        })
+        let request = Request::new(kind::FETCH_SOCKETS, vec![("opts", broadcast_opts(opts))]);
+        let answers = self.request(request, timeout);
+        Box::pin(async move { fetched_sockets(&answers.await.0) })
     }
 
     /// Emits `event` to the other nodes' namespace handlers.
@@ -127,11 +86,13 @@ pub(crate) trait ClusterAdapter {
     /// Emits `event` to the other nodes' namespace handlers, and gathers their
     /// acknowledgements.
     fn server_side_emit_with_ack(&self, event: &str, args: &[Data]) -> BoxFuture<ServerSideAcks> {
-        let (id, data) = request_data(vec![("packet", emit_value(event, args))]);
-        let timeout = self.node().requests_timeout;
-        let request = self.request(kind::SERVER_SIDE_EMIT, id, data, timeout);
+        let request = Request::new(
+            kind::SERVER_SIDE_EMIT,
+            vec![("packet", emit_value(event, args))],
+        );
+        let answers = self.request(request, self.node().requests_timeout);
         Box::pin(async move {
-            let (answers, expected) = request.await;
+            let (answers, expected) = answers.await;
             server_side_acks(&answers, expected)
         })
     }
@@ -178,9 +139,15 @@ macro_rules! cluster_requests {
             opts: &::wsx_socketio::adapter::BroadcastOptions,
             on_ack: ::wsx_socketio::adapter::RemoteAck,
         ) -> ::wsx_socketio::adapter::BoxFuture<usize> {
-            $crate::cluster_adapter::ClusterAdapter::broadcast_with_ack_remote(
-                self, packet, opts, on_ack,
-            )
+            use $crate::cluster_adapter::{ClusterAdapter, Request};
+            let ask = |payload: &::wsx_socketio::socketio::Payload, ack_timeout| {
+                ClusterAdapter::ask(self, Request::ack_broadcast(payload, opts, ack_timeout))
+            };
+            let (node, read) = (
+                ClusterAdapter::node(self),
+                <Self as ClusterAdapter>::ack_reply,
+            );
+            $crate::request::broadcast_with_acks(node, packet, opts, ask, read, on_ack)
         }
 
         fn server_side_emit(&self, event: &str, args: &[::wsx_socketio::Data]) {

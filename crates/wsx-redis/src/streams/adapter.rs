@@ -18,7 +18,7 @@ use super::heartbeat::heartbeat;
 use super::namespace::{Heard, NsStream};
 use super::node::StreamsShared;
 use super::{recovery, requests};
-use crate::cluster_adapter::{ClusterAdapter, broadcast_data, cluster_requests};
+use crate::cluster_adapter::{ClusterAdapter, Request, broadcast_data, cluster_requests};
 use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::node::Node;
@@ -82,18 +82,12 @@ impl ClusterAdapter for StreamsAdapter {
         self.st.publish(kind, Some(data), None);
     }
 
-    fn ask(&self, kind: u64, id: String, data: Mp) -> BoxFuture<Option<(Waiter<Heard>, usize)>> {
-        requests::ask(self.st.clone(), kind, id, data)
+    fn ask(&self, request: Request) -> BoxFuture<Option<(Waiter<Heard>, usize)>> {
+        requests::ask(self.st.clone(), request)
     }
 
-    fn request(
-        &self,
-        kind: u64,
-        id: String,
-        data: Mp,
-        timeout: Duration,
-    ) -> BoxFuture<(Vec<Mp>, usize)> {
-        requests::request(self.st.clone(), kind, id, data, timeout)
+    fn request(&self, request: Request, timeout: Duration) -> BoxFuture<(Vec<Mp>, usize)> {
+        requests::request(self.st.clone(), request, timeout)
     }
 
     fn ack_reply(heard: &Heard) -> AckReply {

@@ -11,41 +11,35 @@ use tokio::time::Instant;
 use wsx_socketio::adapter::BoxFuture;
 
 use super::namespace::{Heard, NsStream};
-use crate::cluster_adapter::read_ack_reply;
+use crate::cluster_adapter::{Request, read_ack_reply};
 use crate::lock::lock;
 use crate::request::{AckReply, Waiter};
 
-/// Sends request `data` of `kind` (its id `id` registered first) to the other nodes known
-/// now: the request's end of the table, and how many nodes are to answer; `None` when no
-/// other node is known.
+/// Sends `request` (its id registered first) to the other nodes known now: the request's end
+/// of the table, and how many nodes are to answer; `None` when no other node is known.
 pub(super) fn ask(
     st: Arc<NsStream>,
-    kind: u64,
-    id: String,
-    data: Mp,
+    request: Request,
 ) -> BoxFuture<Option<(Waiter<Heard>, usize)>> {
     Box::pin(async move {
         let expected = lock(&st.nodes).len();
-        let send = || st.publish(kind, Some(data), None);
-        Some((st.pending.ask(id, expected, send)?, expected))
+        let send = || st.publish(request.kind, Some(request.data), None);
+        Some((st.pending.ask(request.id, expected, send)?, expected))
     })
 }
 
-/// Sends request `data` of `kind` (whose id is `id`) and gathers an answer from each node
-/// known when it is sent, until each has answered or is gone, or `timeout` passed: the
-/// answers, and how many nodes were asked.
+/// Sends `request` and gathers an answer from each node known when it is sent, until each has
+/// answered or is gone, or `timeout` passed: the answers, and how many nodes were asked.
 pub(super) fn request(
     st: Arc<NsStream>,
-    kind: u64,
-    id: String,
-    data: Mp,
+    request: Request,
     timeout: Duration,
 ) -> BoxFuture<(Vec<Mp>, usize)> {
     Box::pin(async move {
         let mut missing: HashSet<String> = lock(&st.nodes).keys().cloned().collect();
         let expected = missing.len();
-        let send = || st.publish(kind, Some(data), None);
-        let Some(mut waiter) = st.pending.ask(id, expected, send) else {
+        let send = || st.publish(request.kind, Some(request.data), None);
+        let Some(mut waiter) = st.pending.ask(request.id, expected, send) else {
             return (Vec::new(), 0);
         };
         let deadline = Instant::now() + timeout;
