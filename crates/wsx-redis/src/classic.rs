@@ -32,8 +32,8 @@ use crate::error::Error;
 use crate::ids::random_id;
 use crate::local_rooms::local_rooms;
 use crate::lock::lock;
-use crate::metrics::{Metrics, MetricsInner};
-use crate::node::Node;
+use crate::metrics::MetricsInner;
+use crate::node::{Node, node_handle};
 use crate::request::{
     AckReply, Pending, Waiter, answer_broadcast_with_ack, ask_listeners, broadcast_with_acks,
 };
@@ -116,43 +116,10 @@ impl RedisAdapterBuilder {
 #[derive(Clone)]
 pub struct RedisCluster(Arc<Shared>);
 
-impl std::fmt::Debug for RedisCluster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisCluster")
-            .field("key", &self.0.key)
-            .field("uid", &self.0.node.uid)
-            .finish_non_exhaustive()
-    }
-}
-
 impl RedisCluster {
-    /// The adapter of namespace `nsp`.
-    pub fn adapter(&self, nsp: &str) -> RedisAdapter {
-        RedisAdapter::new(self.0.clone(), nsp)
-    }
-
-    /// This node's id in the cluster (6 URL-safe characters, as Node's).
-    pub fn uid(&self) -> &str {
-        &self.0.node.uid
-    }
-
     /// The channel key prefix.
     pub fn key(&self) -> &str {
         &self.0.key
-    }
-
-    /// Counters of this node's Redis traffic: whether Redis is reachable, how many times it came
-    /// back, messages in and out, malformed messages ignored, failed commands (see [`Metrics`]).
-    ///
-    /// ```no_run
-    /// # async fn f(cluster: wsx_redis::RedisCluster) {
-    /// let m = cluster.metrics();
-    /// println!("wsx_redis_connected {}", u8::from(m.connected));
-    /// println!("wsx_redis_reconnects_total {}", m.reconnects);
-    /// # }
-    /// ```
-    pub fn metrics(&self) -> Metrics {
-        self.0.node.metrics.snapshot()
     }
 
     /// How many nodes listen to namespace `nsp` (`PUBSUB NUMSUB` of its request channel,
@@ -162,6 +129,12 @@ impl RedisCluster {
         Ok(numsub(&self.0.conn, &channel).await?)
     }
 }
+
+node_handle!(
+    RedisCluster makes RedisAdapter,
+    uid: "6 URL-safe characters, as Node's",
+    debug: key
+);
 
 struct Shared {
     client: redis::Client,
@@ -246,10 +219,8 @@ pub struct RedisAdapter {
 
 impl std::fmt::Debug for RedisAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisAdapter")
-            .field("nsp", &self.nsp)
-            .field("uid", &self.shared.node.uid)
-            .finish_non_exhaustive()
+        let name = "RedisAdapter";
+        self.shared.node.debug_adapter(f, name, &self.nsp)
     }
 }
 
@@ -337,15 +308,7 @@ impl Adapter for RedisAdapter {
         *lock(&self.state.task) = Some(task);
     }
 
-    local_rooms!(
-        add_all,
-        del,
-        del_all,
-        socket_rooms,
-        sockets,
-        membership_version,
-        rooms
-    );
+    local_rooms!(joins, leaves, queries);
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
         let Some(payload) = for_other_nodes(packet, opts) else {

@@ -2,50 +2,47 @@
 //! [`MemoryAdapter`](wsx_socketio::adapter::MemoryAdapter), its field `local`: the
 //! [`Adapter`](wsx_socketio::adapter::Adapter) methods that those rooms alone answer.
 
-/// Writes, in an `impl Adapter` block, the named methods (any of `add_all`, `del`, `del_all`,
-/// `socket_rooms`, `sockets`, `membership_version`, `rooms`) as those of the adapter's `local`
-/// rooms.
+/// Writes, in an `impl Adapter` block, the named groups of methods as those of the adapter's
+/// `local` rooms: `joins` (`add_all`), `leaves` (`del`, `del_all`) and `queries`
+/// (`socket_rooms`, `sockets`, `membership_version`, `rooms`). An adapter that does more
+/// when a socket joins or leaves writes those itself.
 macro_rules! local_rooms {
-    (add_all) => {
+    (joins) => {
         fn add_all(&self, id: &str, rooms: &[String]) {
             self.local.add_all(id, rooms)
         }
     };
-    (del) => {
+    (leaves) => {
         fn del(&self, id: &str, room: &str) {
             self.local.del(id, room)
         }
-    };
-    (del_all) => {
+
         fn del_all(&self, id: &str) {
             self.local.del_all(id)
         }
     };
-    (socket_rooms) => {
+    (queries) => {
         fn socket_rooms(&self, id: &str) -> Vec<String> {
             self.local.socket_rooms(id)
         }
-    };
-    (sockets) => {
+
         fn sockets(
             &self,
             opts: &::wsx_socketio::adapter::BroadcastOptions,
         ) -> Vec<::std::sync::Arc<str>> {
             self.local.sockets(opts)
         }
-    };
-    (membership_version) => {
+
         fn membership_version(&self) -> Option<u64> {
             self.local.membership_version()
         }
-    };
-    (rooms) => {
+
         fn rooms(&self) -> Vec<String> {
             self.local.rooms()
         }
     };
-    ($($method:ident),+ $(,)?) => {
-        $($crate::local_rooms::local_rooms!($method);)+
+    ($($group:ident),+) => {
+        $($crate::local_rooms::local_rooms!($group);)+
     };
 }
 pub(crate) use local_rooms;

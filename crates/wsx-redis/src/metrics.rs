@@ -11,6 +11,14 @@ use crate::connection::unreachable;
 /// [`StreamsCluster::metrics`](crate::StreamsCluster::metrics),
 /// [`HubRelay::metrics`](crate::HubRelay::metrics)), for a `/metrics` page: an outage shows
 /// as `connected == false` and, once over, one more in `reconnects`.
+///
+/// ```no_run
+/// # async fn f(cluster: wsx_redis::RedisCluster) {
+/// let m = cluster.metrics();
+/// println!("wsx_redis_connected {}", u8::from(m.connected));
+/// println!("wsx_redis_reconnects_total {}", m.reconnects);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Whether the last thing done with Redis worked (a publish, a (re)subscription).

@@ -40,8 +40,7 @@ use crate::error::Error;
 use crate::ids::random_hex;
 use crate::local_rooms::local_rooms;
 use crate::lock::lock;
-use crate::metrics::Metrics;
-use crate::node::Node;
+use crate::node::{Node, node_handle};
 use crate::request::{AckReply, Pending, Waiter, ask_listeners};
 use crate::subscribers::shardnumsub;
 use crate::wire::for_other_nodes;
@@ -150,39 +149,20 @@ impl ShardedAdapterBuilder {
 #[derive(Clone)]
 pub struct ShardedCluster(Arc<ShardedShared>);
 
-impl std::fmt::Debug for ShardedCluster {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardedCluster")
-            .field("prefix", &self.0.prefix)
-            .field("uid", &self.0.node.uid)
-            .field("mode", &self.0.mode)
-            .finish_non_exhaustive()
-    }
-}
-
 impl ShardedCluster {
-    /// The adapter of namespace `nsp`.
-    pub fn adapter(&self, nsp: &str) -> ShardedAdapter {
-        ShardedAdapter::new(self.0.clone(), nsp)
-    }
-
-    /// This node's id in the cluster (16 hex characters, as Node's `ClusterAdapter`).
-    pub fn uid(&self) -> &str {
-        &self.0.node.uid
-    }
-
     /// How many nodes listen to namespace `nsp` (`PUBSUB SHARDNUMSUB` of its channel, summed
     /// over the Redis Cluster's nodes; this node included once its adapter has subscribed).
     pub async fn nodes(&self, nsp: &str) -> Result<usize, Error> {
         let channel = format!("{}#{nsp}#", self.0.prefix);
         Ok(shardnumsub(&self.0.conn, &channel).await?)
     }
-
-    /// Counters of this node's Redis traffic (see [`Metrics`]).
-    pub fn metrics(&self) -> Metrics {
-        self.0.node.metrics.snapshot()
-    }
 }
+
+node_handle!(
+    ShardedCluster makes ShardedAdapter,
+    uid: "16 hex characters, as Node's `ClusterAdapter`",
+    debug: prefix, mode
+);
 
 enum Command {
     Publish(String, Vec<u8>),
@@ -395,10 +375,8 @@ pub struct ShardedAdapter {
 
 impl std::fmt::Debug for ShardedAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardedAdapter")
-            .field("nsp", &self.st.nsp)
-            .field("uid", &self.shared.node.uid)
-            .finish_non_exhaustive()
+        let name = "ShardedAdapter";
+        self.shared.node.debug_adapter(f, name, &self.st.nsp)
     }
 }
 
@@ -575,7 +553,7 @@ impl Adapter for ShardedAdapter {
         self.drop_room_channels(&rooms);
     }
 
-    local_rooms!(socket_rooms, sockets, membership_version, rooms);
+    local_rooms!(queries);
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
         let Some(payload) = for_other_nodes(packet, opts) else {

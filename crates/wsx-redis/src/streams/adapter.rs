@@ -111,14 +111,7 @@ impl Adapter for StreamsAdapter {
         recovery::joined(&self.st, id, || self.local.socket_rooms(id));
     }
 
-    local_rooms!(
-        del,
-        del_all,
-        socket_rooms,
-        sockets,
-        membership_version,
-        rooms
-    );
+    local_rooms!(leaves, queries);
 
     fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
         if let Some(payload) = for_other_nodes(packet, opts) {
