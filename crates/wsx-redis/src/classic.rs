@@ -37,6 +37,7 @@ use crate::node::{Node, node_handle};
 use crate::request::{
     AckReply, Pending, Waiter, answer_broadcast_with_ack, ask_listeners, broadcast_with_acks,
 };
+use crate::setters::setters;
 use crate::subscribers::numsub;
 use crate::wire::{
     ack_broadcast_opts, broadcast_opts, describe_socket, emit_value, event_value, for_other_nodes,
@@ -76,16 +77,11 @@ impl RedisAdapterBuilder {
         }
     }
 
-    /// The key prefix of the channels (Node's `key` option); every node must use the same.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = key.into();
-        self
-    }
-
-    /// How long a request to other nodes (`fetchSockets`) waits for their answers.
-    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
-        self.requests_timeout = timeout;
-        self
+    setters! {
+        /// The key prefix of the channels (Node's `key` option); every node must use the same.
+        key(key: impl Into<String>) => key = key.into();
+        /// How long a request to other nodes (`fetchSockets`) waits for their answers.
+        requests_timeout(timeout: Duration) => requests_timeout = timeout;
     }
 
     /// Connects to Redis. Must be called inside a tokio runtime, which the adapters' tasks

@@ -36,6 +36,7 @@ use crate::error::Error;
 use crate::ids::random_id;
 use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
+use crate::setters::setters;
 use crate::subscribers::numsub;
 
 const MAGIC: &[u8; 4] = b"WSXH";
@@ -74,10 +75,9 @@ impl HubRelayBuilder {
         }
     }
 
-    /// The prefix of the topics' channels; every node must use the same.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
+    setters! {
+        /// The prefix of the topics' channels; every node must use the same.
+        prefix(prefix: impl Into<String>) => prefix = prefix.into();
     }
 
     /// Connects to Redis and installs the relay on `hub` ([`Hub::set_relay`]). Must be called

@@ -57,6 +57,7 @@ mod lock;
 mod metrics;
 mod node;
 mod request;
+mod setters;
 mod sharded;
 mod stream_reply;
 mod streams;

@@ -42,6 +42,7 @@ use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::node::{Node, node_handle};
 use crate::request::{AckReply, Pending, Waiter, ask_listeners};
+use crate::setters::setters;
 use crate::subscribers::shardnumsub;
 use crate::wire::for_other_nodes;
 
@@ -96,22 +97,13 @@ impl ShardedAdapterBuilder {
         }
     }
 
-    /// The channel prefix (Node's `channelPrefix`); every node must use the same.
-    pub fn channel_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// Which rooms get a channel of their own; every node should use the same.
-    pub fn subscription_mode(mut self, mode: SubscriptionMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// How long a request to other nodes (`fetchSockets`, server-side emit with ack) waits.
-    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
-        self.requests_timeout = timeout;
-        self
+    setters! {
+        /// The channel prefix (Node's `channelPrefix`); every node must use the same.
+        channel_prefix(prefix: impl Into<String>) => prefix = prefix.into();
+        /// Which rooms get a channel of their own; every node should use the same.
+        subscription_mode(mode: SubscriptionMode) => mode = mode;
+        /// How long a request to other nodes (`fetchSockets`, server-side emit with ack) waits.
+        requests_timeout(timeout: Duration) => requests_timeout = timeout;
     }
 
     /// Connects to the Redis Cluster. Must be called inside a tokio runtime, which the

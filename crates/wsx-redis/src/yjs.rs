@@ -12,6 +12,7 @@ use wsx_yjs::{BoxFuture, Cluster, RoomLink};
 
 use crate::connection::{blocking_reader, reconnecting};
 use crate::error::Error;
+use crate::setters::setters;
 use crate::stream_reply;
 
 /// Builds a [`YjsRedis`].
@@ -36,24 +37,15 @@ impl YjsRedisBuilder {
         }
     }
 
-    /// The prefix of the keys (default `wsx-yjs`).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// After how many stream entries a process compacts a room into its hash (default 1,000).
-    pub fn compact_after(mut self, entries: u64) -> Self {
-        self.compact_after = entries.max(1);
-        self
-    }
-
-    /// How long entries stay in a room's stream after a compaction covered them (default
-    /// 60 s), so that a process reading behind the one that compacted still finds them; a
-    /// process that falls further behind reads the room again from its hash.
-    pub fn trim_margin(mut self, d: Duration) -> Self {
-        self.trim_margin = d.max(Duration::from_millis(10));
-        self
+    setters! {
+        /// The prefix of the keys (default `wsx-yjs`).
+        prefix(prefix: impl Into<String>) => prefix = prefix.into();
+        /// After how many stream entries a process compacts a room into its hash (default 1,000).
+        compact_after(entries: u64) => compact_after = entries.max(1);
+        /// How long entries stay in a room's stream after a compaction covered them (default 60 s),
+        /// so that a process reading behind the one that compacted still finds them; a process that
+        /// falls further behind reads the room again from its hash.
+        trim_margin(d: Duration) => trim_margin = d.max(Duration::from_millis(10));
     }
 
     /// Connects and starts the publishing and reading tasks.

@@ -16,6 +16,7 @@ use crate::connection::reconnecting;
 use crate::error::Error;
 use crate::ids::random_hex;
 use crate::node::Node;
+use crate::setters::setters;
 
 /// Builds a [`StreamsCluster`]: the Redis URL and the options of Node's
 /// `createAdapter(redisClient, opts)` of `@socket.io/redis-streams-adapter` (same defaults).
@@ -67,62 +68,29 @@ impl StreamsAdapterBuilder {
         }
     }
 
-    /// The stream's key (Node's `streamName`, default `socket.io`); every node must use the
-    /// same.
-    pub fn stream_name(mut self, name: impl Into<String>) -> Self {
-        self.stream_name = name.into();
-        self
-    }
-
-    /// The approximate bound of the stream's length (`MAXLEN ~`, Node's `maxLen`, 10,000): a
-    /// client whose offset was trimmed away reconnects as new.
-    pub fn max_len(mut self, n: usize) -> Self {
-        self.max_len = n;
-        self
-    }
-
-    /// How many entries one `XREAD` returns at most (Node's `readCount`, 100).
-    pub fn read_count(mut self, n: usize) -> Self {
-        self.read_count = n.max(1);
-        self
-    }
-
-    /// The prefix of the session keys (Node's `sessionKeyPrefix`, `sio:session:`).
-    pub fn session_key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.session_key_prefix = prefix.into();
-        self
-    }
-
-    /// How long a node stays silent before it publishes a heartbeat (5 s).
-    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
-        self.heartbeat_interval = d;
-        self
-    }
-
-    /// After how long without news another node is forgotten (10 s).
-    pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
-        self.heartbeat_timeout = d;
-        self
-    }
-
-    /// How long a request to other nodes (`fetchSockets`, server-side emit with ack) waits.
-    pub fn requests_timeout(mut self, d: Duration) -> Self {
-        self.requests_timeout = d;
-        self
-    }
-
-    /// How long one `XREAD` blocks (5 s, as Node's).
-    pub fn block(mut self, d: Duration) -> Self {
-        self.block = d.max(Duration::from_millis(1));
-        self
-    }
-
-    /// How long publishes are kept and retried while Redis cannot be reached (60 s); older
-    /// ones are dropped with a log line (and a recoverable broadcast is then delivered
-    /// locally without offset).
-    pub fn max_outage(mut self, d: Duration) -> Self {
-        self.max_outage = d;
-        self
+    setters! {
+        /// The stream's key (Node's `streamName`, default `socket.io`); every node must use the
+        /// same.
+        stream_name(name: impl Into<String>) => stream_name = name.into();
+        /// The approximate bound of the stream's length (`MAXLEN ~`, Node's `maxLen`, 10,000): a
+        /// client whose offset was trimmed away reconnects as new.
+        max_len(n: usize) => max_len = n;
+        /// How many entries one `XREAD` returns at most (Node's `readCount`, 100).
+        read_count(n: usize) => read_count = n.max(1);
+        /// The prefix of the session keys (Node's `sessionKeyPrefix`, `sio:session:`).
+        session_key_prefix(prefix: impl Into<String>) => session_key_prefix = prefix.into();
+        /// How long a node stays silent before it publishes a heartbeat (5 s).
+        heartbeat_interval(d: Duration) => heartbeat_interval = d;
+        /// After how long without news another node is forgotten (10 s).
+        heartbeat_timeout(d: Duration) => heartbeat_timeout = d;
+        /// How long a request to other nodes (`fetchSockets`, server-side emit with ack) waits.
+        requests_timeout(d: Duration) => requests_timeout = d;
+        /// How long one `XREAD` blocks (5 s, as Node's).
+        block(d: Duration) => block = d.max(Duration::from_millis(1));
+        /// How long publishes are kept and retried while Redis cannot be reached (60 s); older ones
+        /// are dropped with a log line (and a recoverable broadcast is then delivered locally
+        /// without offset).
+        max_outage(d: Duration) => max_outage = d;
     }
 
     /// Connects to Redis. Must be called inside a tokio runtime, which the adapters' tasks
