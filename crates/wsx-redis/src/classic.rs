@@ -27,18 +27,18 @@ use wsx_socketio::socketio::{Packet, Payload};
 use wsx_socketio::{Data, Namespace, WeakNamespace};
 
 use crate::codec::{self, map, s, strings};
-use crate::connection::reconnecting;
+use crate::connection::connect;
 use crate::error::Error;
 use crate::ids::random_id;
 use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::metrics::MetricsInner;
 use crate::node::{Node, node_handle};
+use crate::pubsub::{numsub, publish};
 use crate::request::{
     AckReply, Pending, Waiter, answer_broadcast_with_ack, ask_listeners, broadcast_with_acks,
 };
 use crate::setters::setters;
-use crate::subscribers::numsub;
 use crate::wire::{
     ack_broadcast_opts, broadcast_opts, describe_socket, emit_value, event_value, for_other_nodes,
     options, request_opts, socket_info, string_list, value_data,
@@ -87,11 +87,10 @@ impl RedisAdapterBuilder {
     /// Connects to Redis. Must be called inside a tokio runtime, which the adapters' tasks
     /// then run on.
     pub async fn connect(self) -> Result<RedisCluster, Error> {
-        let client = redis::Client::open(self.url.as_str())?;
         // The publisher reconnects by itself (with backoff) after Redis restarts; the
         // subscribers reconnect and resubscribe in their own loop (`subscriber`).
-        let config = reconnecting(Duration::from_secs(2), self.requests_timeout);
-        let conn = client.get_connection_manager_with_config(config).await?;
+        let (client, conn) =
+            connect(&self.url, Duration::from_secs(2), self.requests_timeout).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let node = Node::new(random_id(), self.requests_timeout);
         node.handle
@@ -121,8 +120,7 @@ impl RedisCluster {
     /// How many nodes listen to namespace `nsp` (`PUBSUB NUMSUB` of its request channel,
     /// this node included once its adapter has subscribed).
     pub async fn nodes(&self, nsp: &str) -> Result<usize, Error> {
-        let channel = format!("{}-request#{nsp}#", self.0.key);
-        Ok(numsub(&self.0.conn, &channel).await?)
+        Ok(numsub(&self.0.conn, &self.0.request_channel(nsp)).await?)
     }
 }
 
@@ -141,6 +139,12 @@ struct Shared {
 }
 
 impl Shared {
+    /// The channel of namespace `nsp`'s requests, `<key>-request#<nsp>#` (its subscribers are
+    /// the namespace's nodes).
+    fn request_channel(&self, nsp: &str) -> String {
+        format!("{}-request#{nsp}#", self.key)
+    }
+
     /// Publishes in order (one queue per node).
     fn publish(&self, channel: String, payload: Vec<u8>) {
         let _ = self.publish.send((channel, payload));
@@ -153,21 +157,7 @@ async fn publisher(
     metrics: Arc<MetricsInner>,
 ) {
     while let Some((channel, payload)) = rx.recv().await {
-        let res: Result<usize, _> = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(payload)
-            .query_async(&mut conn)
-            .await;
-        match res {
-            Ok(_) => {
-                metrics.connected();
-                metrics.published();
-            }
-            Err(e) => {
-                metrics.failed(&e);
-                tracing::warn!(error = %e, channel, "wsx-redis: PUBLISH failed");
-            }
-        }
+        publish(&mut conn, "PUBLISH", &channel, payload, &metrics).await;
     }
 }
 
@@ -233,7 +223,7 @@ impl RedisAdapter {
         let key = &shared.key;
         let channels = Channels {
             broadcast: format!("{key}#{nsp}#"),
-            request: format!("{key}-request#{nsp}#"),
+            request: shared.request_channel(nsp),
             response: format!("{key}-response#{nsp}#"),
             specific_response: format!("{key}-response#{nsp}#{}#", shared.node.uid),
         };

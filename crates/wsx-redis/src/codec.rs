@@ -180,6 +180,18 @@ pub(crate) fn get<'a>(v: &'a Mp, key: &str) -> Option<&'a Mp> {
     }
 }
 
+/// The arguments of the broadcasts captured from Node's adapters, which the tests hold the
+/// wire format to: `io.emit("hello", 1, "two", {three: [true]})`.
+#[cfg(test)]
+pub(crate) fn captured_payload() -> Payload {
+    Payload::new(vec![
+        serde_json::json!("hello"),
+        serde_json::json!(1),
+        serde_json::json!("two"),
+        serde_json::json!({"three": [true]}),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -189,12 +201,7 @@ mod tests {
     #[test]
     fn a_broadcast_is_byte_identical_to_notepack() {
         // The captured broadcast of §7.2: ["KJOmzB", {type:2, data:[…], nsp:"/"}, opts].
-        let payload = Payload::new(vec![
-            json!("hello"),
-            json!(1),
-            json!("two"),
-            json!({"three": [true]}),
-        ]);
+        let payload = captured_payload();
         let msg = Mp::Array(vec![
             s("KJOmzB"),
             map(vec![

@@ -1,12 +1,25 @@
-//! Connections to Redis: the settings of the reconnecting publishing connection, the
+//! Connections to Redis: a client with its reconnecting publishing connection, the
 //! connection of a blocking stream reader, and which failures mean Redis could not be reached.
 
 use std::time::Duration;
 
-/// The publishing connection's settings, shared by every adapter and the relay: it
-/// reconnects by itself after Redis restarts, backing off from 50 ms to `max_delay`, gives up
-/// a connection attempt after 2 s and a command after `response_timeout`.
-pub(crate) fn reconnecting(
+/// A client of the Redis at `url`, and its publishing connection, as every adapter, the relay
+/// and the Yjs cluster open them: the connection reconnects by itself after Redis restarts,
+/// backing off from 50 ms to `max_delay`, gives up a connection attempt after 2 s and a
+/// command after `response_timeout`.
+pub(crate) async fn connect(
+    url: &str,
+    max_delay: Duration,
+    response_timeout: Duration,
+) -> redis::RedisResult<(redis::Client, redis::aio::ConnectionManager)> {
+    let client = redis::Client::open(url)?;
+    let config = reconnecting(max_delay, response_timeout);
+    let conn = client.get_connection_manager_with_config(config).await?;
+    Ok((client, conn))
+}
+
+/// The publishing connection's settings (see [`connect`]).
+fn reconnecting(
     max_delay: Duration,
     response_timeout: Duration,
 ) -> redis::aio::ConnectionManagerConfig {

@@ -31,13 +31,13 @@ use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc, watch};
 use wsx::{Hub, Message, Relay, Utf8Bytes};
 
-use crate::connection::reconnecting;
+use crate::connection::connect;
 use crate::error::Error;
 use crate::ids::random_id;
 use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
+use crate::pubsub::numsub;
 use crate::setters::setters;
-use crate::subscribers::numsub;
 
 const MAGIC: &[u8; 4] = b"WSXH";
 const VERSION: u8 = 1;
@@ -93,9 +93,8 @@ impl HubRelayBuilder {
     /// [`unsubscribed`](Relay::unsubscribed)) whenever [`TopicSink::wants`] may have changed
     /// for a topic. Must be called inside a tokio runtime.
     pub async fn connect_sink(self, sink: Arc<dyn TopicSink>) -> Result<HubRelay, Error> {
-        let client = redis::Client::open(self.url.as_str())?;
-        let config = reconnecting(Duration::from_secs(2), Duration::from_secs(5));
-        let conn = client.get_connection_manager_with_config(config).await?;
+        let (client, conn) =
+            connect(&self.url, Duration::from_secs(2), Duration::from_secs(5)).await?;
         // Fail early (as the classic adapter does) when Redis cannot be reached at all.
         let pubsub = client.get_async_pubsub().await?;
         let metrics = Arc::new(MetricsInner::new_connected());
@@ -365,15 +364,12 @@ async fn subscriber(
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let pubsub = match first.take() {
-            Some(p) => Ok(p),
-            None => client.get_async_pubsub().await,
-        };
-        let pubsub = match pubsub {
-            Ok(p) => p,
-            Err(e) => {
+        let subscribed = subscribe_all(&shared, &client, first.take(), &*local).await;
+        let (mut sink, mut stream) = match subscribed {
+            Ok(halves) => halves,
+            Err((e, what)) => {
                 shared.metrics.failed(&e);
-                tracing::warn!(error = %e, "wsx-redis hub: cannot open the subscriber connection");
+                tracing::warn!(error = %e, "wsx-redis hub: {what}");
                 if pause(&mut control, backoff).await {
                     return;
                 }
@@ -381,26 +377,6 @@ async fn subscriber(
                 continue;
             }
         };
-        let (mut sink, mut stream) = pubsub.split();
-        lock(&shared.subscribed).clear();
-        let topics = local.topics();
-        if !topics.is_empty() {
-            let channels: Vec<String> = topics
-                .iter()
-                .map(|t| format!("{}{t}", shared.prefix))
-                .collect();
-            if let Err(e) = sink.subscribe(&channels).await {
-                shared.metrics.failed(&e);
-                tracing::warn!(error = %e, "wsx-redis hub: subscribing failed");
-                if pause(&mut control, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-                continue;
-            }
-            lock(&shared.subscribed).extend(topics);
-            shared.subscribed_changed.notify_waiters();
-        }
         backoff = Duration::from_millis(100);
         shared.metrics.connected();
         shared.ready.send_replace(true);
@@ -434,6 +410,34 @@ async fn subscriber(
             return;
         }
     }
+}
+
+/// Opens the subscriber connection (or takes `first`, opened already) and subscribes to the
+/// channels of every topic with local subscribers; on a failure, says what failed.
+async fn subscribe_all(
+    shared: &RelayShared,
+    client: &redis::Client,
+    first: Option<redis::aio::PubSub>,
+    local: &dyn TopicSink,
+) -> Result<(redis::aio::PubSubSink, redis::aio::PubSubStream), (redis::RedisError, &'static str)> {
+    let pubsub = match first {
+        Some(p) => p,
+        None => (client.get_async_pubsub().await)
+            .map_err(|e| (e, "cannot open the subscriber connection"))?,
+    };
+    let (mut sink, stream) = pubsub.split();
+    lock(&shared.subscribed).clear();
+    let topics = local.topics();
+    if !topics.is_empty() {
+        let channels: Vec<String> = topics
+            .iter()
+            .map(|t| format!("{}{t}", shared.prefix))
+            .collect();
+        (sink.subscribe(&channels).await).map_err(|e| (e, "subscribing failed"))?;
+        lock(&shared.subscribed).extend(topics);
+        shared.subscribed_changed.notify_waiters();
+    }
+    Ok((sink, stream))
 }
 
 /// Sleeps `d` unless told to close meanwhile (then `true`); checks are kept for later.

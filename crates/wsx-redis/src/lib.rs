@@ -56,12 +56,12 @@ mod local_rooms;
 mod lock;
 mod metrics;
 mod node;
+mod pubsub;
 mod request;
 mod setters;
 mod sharded;
 mod stream_reply;
 mod streams;
-mod subscribers;
 mod wire;
 mod yjs;
 

@@ -53,7 +53,11 @@ impl Node {
 /// `$more`), and its `adapter` (a `$adapter` per namespace), `uid` (`$uid` says what it looks
 /// like) and `metrics`.
 macro_rules! node_handle {
-    ($handle:ident makes $adapter:ident, uid: $uid:literal, debug: $first:ident $(, $more:ident)*) => {
+    (
+        $handle:ident makes $adapter:ident,
+        uid: $uid:literal,
+        debug: $first:ident $(, $more:ident)*
+    ) => {
         impl ::std::fmt::Debug for $handle {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.debug_struct(stringify!($handle))

@@ -87,21 +87,27 @@ impl<T> Drop for Waiter<T> {
 }
 
 impl<T> Waiter<T> {
-    /// Hands what arrives to `on` until it returns `true` (every answer is in) or `deadline`
-    /// passes; returns whether every answer came.
+    /// Hands what arrives to `on`, which says how many of the `expected` nodes have answered
+    /// so far, until every one has or `deadline` passes; a timeout is logged with `what` was
+    /// waited for.
     pub(crate) async fn gather(
         &mut self,
         deadline: Instant,
-        mut on: impl FnMut(T) -> bool,
-    ) -> bool {
-        loop {
+        (expected, what): (usize, &str),
+        mut on: impl FnMut(T) -> usize,
+    ) {
+        let mut answered = 0;
+        while answered < expected {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(msg)) => {
-                    if on(msg) {
-                        return true;
-                    }
+                Ok(Some(msg)) => answered = on(msg),
+                _ => {
+                    tracing::warn!(
+                        answered,
+                        expected,
+                        "wsx-redis: {what} timed out waiting for other nodes"
+                    );
+                    return;
                 }
-                _ => return false,
             }
         }
     }
@@ -115,19 +121,11 @@ impl<T> Waiter<T> {
         what: &str,
     ) -> Vec<T> {
         let mut answers = Vec::new();
-        let complete = self
-            .gather(deadline, |msg| {
-                answers.push(msg);
-                answers.len() >= expected
-            })
-            .await;
-        if !complete {
-            tracing::warn!(
-                answered = answers.len(),
-                expected,
-                "wsx-redis: {what} timed out waiting for other nodes"
-            );
-        }
+        self.gather(deadline, (expected, what), |msg| {
+            answers.push(msg);
+            answers.len()
+        })
+        .await;
         answers
     }
 
@@ -184,8 +182,9 @@ async fn broadcast_acks<T: Send + 'static>(
 ) -> usize {
     let start = Instant::now();
     let (mut answered, mut clients) = (0, 0);
-    let complete = waiter
-        .gather(start + requests_timeout, |msg| {
+    let what = "a broadcast with acks (the client counts)";
+    waiter
+        .gather(start + requests_timeout, (expected, what), |msg| {
             match read(&msg) {
                 AckReply::Count(n) => {
                     answered += 1;
@@ -194,16 +193,9 @@ async fn broadcast_acks<T: Send + 'static>(
                 AckReply::Ack(data) => on_ack(vec![data]),
                 AckReply::Other => {}
             }
-            answered >= expected
+            answered
         })
         .await;
-    if !complete {
-        tracing::warn!(
-            answered,
-            expected,
-            "wsx-redis: broadcast with acks: not every node gave its client count"
-        );
-    }
     // The acknowledgements go on arriving until the ack timeout.
     handle.spawn(waiter.drain(start + ack_timeout, move |msg| {
         if let AckReply::Ack(data) = read(&msg) {

@@ -41,9 +41,9 @@ use crate::ids::random_hex;
 use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::node::{Node, node_handle};
+use crate::pubsub::{publish, shardnumsub};
 use crate::request::{AckReply, Pending, Waiter, ask_listeners};
 use crate::setters::setters;
-use crate::subscribers::shardnumsub;
 use crate::wire::for_other_nodes;
 
 /// Which rooms get a channel of their own (Node's `subscriptionMode`).
@@ -145,8 +145,7 @@ impl ShardedCluster {
     /// How many nodes listen to namespace `nsp` (`PUBSUB SHARDNUMSUB` of its channel, summed
     /// over the Redis Cluster's nodes; this node included once its adapter has subscribed).
     pub async fn nodes(&self, nsp: &str) -> Result<usize, Error> {
-        let channel = format!("{}#{nsp}#", self.0.prefix);
-        Ok(shardnumsub(&self.0.conn, &channel).await?)
+        Ok(shardnumsub(&self.0.conn, &self.0.channel(nsp)).await?)
     }
 }
 
@@ -175,6 +174,12 @@ struct ShardedShared {
 }
 
 impl ShardedShared {
+    /// The channel of namespace `nsp`, `<prefix>#<nsp>#` (its subscribers are the
+    /// namespace's nodes).
+    fn channel(&self, nsp: &str) -> String {
+        format!("{}#{nsp}#", self.prefix)
+    }
+
     fn publish(&self, channel: String, payload: Vec<u8>) {
         let _ = self.commands.send(Command::Publish(channel, payload));
     }
@@ -192,21 +197,7 @@ async fn commander(
         };
         match cmd {
             Command::Publish(channel, payload) => {
-                let res: Result<redis::Value, _> = redis::cmd("SPUBLISH")
-                    .arg(&channel)
-                    .arg(payload)
-                    .query_async(&mut conn)
-                    .await;
-                match res {
-                    Ok(_) => {
-                        metrics.connected();
-                        metrics.published();
-                    }
-                    Err(e) => {
-                        metrics.failed(&e);
-                        tracing::warn!(error = %e, channel, "wsx-redis: SPUBLISH failed");
-                    }
-                }
+                publish(&mut conn, "SPUBLISH", &channel, payload, &metrics).await;
             }
             Command::Subscribe(channels, done) => {
                 let mut ok = true;
@@ -389,7 +380,7 @@ impl Drop for ShardedAdapter {
 
 impl ShardedAdapter {
     fn new(shared: Arc<ShardedShared>, nsp: &str) -> Self {
-        let channel = format!("{}#{nsp}#", shared.prefix);
+        let channel = shared.channel(nsp);
         let response_channel = format!("{channel}{}#", shared.node.uid);
         let st = Arc::new(NsShard {
             nsp: nsp.to_owned(),
@@ -652,35 +643,13 @@ fn encode_with(uid: &str, nsp: &str, kind: u64, data: Mp) -> Vec<u8> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use serde_json::json;
-    use wsx_socketio::socketio::Payload;
 
     #[test]
     fn a_broadcast_is_byte_identical_to_nodes() {
         // The captured SPUBLISH of §7.3 (uid shortened).
-        let payload = Payload::new(vec![
-            json!("hello"),
-            json!(1),
-            json!("two"),
-            json!({"three": [true]}),
-        ]);
-        let data = map(vec![
-            (
-                "packet",
-                map(vec![
-                    ("type", Mp::from(2)),
-                    ("data", codec::from_payload(&payload)),
-                ]),
-            ),
-            (
-                "opts",
-                map(vec![
-                    ("rooms", Mp::Array(vec![])),
-                    ("except", Mp::Array(vec![])),
-                    ("flags", map(vec![])),
-                ]),
-            ),
-        ]);
+        let payload = codec::captured_payload();
+        // What broadcast_remote publishes for io.emit("hello", 1, "two", {three: [true]}).
+        let data = broadcast_data(&payload, &BroadcastOptions::default());
         assert_eq!(
             String::from_utf8(encode_with("a562", "/", kind::BROADCAST, data)).unwrap(),
             r#"{"type":3,"data":{"packet":{"type":2,"data":["hello",1,"two",{"three":[true]}]},"opts":{"rooms":[],"except":[],"flags":{}}},"uid":"a562","nsp":"/"}"#

@@ -10,7 +10,7 @@ use rand::Rng;
 use tokio::sync::{Notify, mpsc};
 use wsx_yjs::{BoxFuture, Cluster, RoomLink};
 
-use crate::connection::{blocking_reader, reconnecting};
+use crate::connection::{blocking_reader, connect};
 use crate::error::Error;
 use crate::setters::setters;
 use crate::stream_reply;
@@ -50,12 +50,8 @@ impl YjsRedisBuilder {
 
     /// Connects and starts the publishing and reading tasks.
     pub async fn connect(self) -> Result<YjsRedis, Error> {
-        let client = redis::Client::open(self.url.as_str())?;
-        let conn = redis::aio::ConnectionManager::new_with_config(
-            client.clone(),
-            reconnecting(Duration::from_secs(1), Duration::from_secs(5)),
-        )
-        .await?;
+        let (client, conn) =
+            connect(&self.url, Duration::from_secs(1), Duration::from_secs(5)).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let node: String = {
             let mut rng = rand::rng();

@@ -12,7 +12,7 @@ use super::node::StreamsShared;
 use super::offset::{last_id, parse_id};
 use super::publisher::Queue;
 use super::reader::reader;
-use crate::connection::reconnecting;
+use crate::connection::connect;
 use crate::error::Error;
 use crate::ids::random_hex;
 use crate::node::Node;
@@ -96,9 +96,8 @@ impl StreamsAdapterBuilder {
     /// Connects to Redis. Must be called inside a tokio runtime, which the adapters' tasks
     /// then run on.
     pub async fn connect(self) -> Result<StreamsCluster, Error> {
-        let client = redis::Client::open(self.url.as_str())?;
-        let config = reconnecting(Duration::from_secs(1), self.requests_timeout);
-        let conn = client.get_connection_manager_with_config(config).await?;
+        let (client, conn) =
+            connect(&self.url, Duration::from_secs(1), self.requests_timeout).await?;
         // Where the reader starts: the stream's last entry now (Node reads from `$`, which
         // misses what is added before its first XREAD; an explicit id does not).
         let start = last_id(&mut conn.clone(), &self.stream_name)

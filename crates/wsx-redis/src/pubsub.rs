@@ -1,6 +1,35 @@
-//! How many subscribe to a channel, which is how the classic adapter, the relay and the
-//! sharded adapter count the nodes listening: `PUBSUB NUMSUB` on a plain Redis,
-//! `PUBSUB SHARDNUMSUB` summed over a Redis Cluster's nodes.
+//! Redis Pub/Sub as the classic adapter, the sharded adapter and the relay use it: publishing
+//! a message (`PUBLISH`, or `SPUBLISH` on a Redis Cluster) and counting it, and counting a
+//! channel's subscribers, which is how they count the nodes listening (`PUBSUB NUMSUB` on a
+//! plain Redis, `PUBSUB SHARDNUMSUB` summed over a Redis Cluster's nodes).
+
+use crate::metrics::MetricsInner;
+
+/// Publishes `payload` on `channel` with `command` (`PUBLISH` or `SPUBLISH`), counted in
+/// `metrics`; a failure is logged.
+pub(crate) async fn publish(
+    conn: &mut impl redis::aio::ConnectionLike,
+    command: &str,
+    channel: &str,
+    payload: Vec<u8>,
+    metrics: &MetricsInner,
+) {
+    let res: Result<redis::Value, _> = redis::cmd(command)
+        .arg(channel)
+        .arg(payload)
+        .query_async(conn)
+        .await;
+    match res {
+        Ok(_) => {
+            metrics.connected();
+            metrics.published();
+        }
+        Err(e) => {
+            metrics.failed(&e);
+            tracing::warn!(error = %e, channel, "wsx-redis: {command} failed");
+        }
+    }
+}
 
 /// The subscribers of `channel` (`PUBSUB NUMSUB`).
 pub(crate) async fn numsub(
