@@ -29,6 +29,7 @@ use wsx_socketio::{Data, Namespace, WeakNamespace};
 use crate::codec::{self, map, s, strings};
 use crate::connection::connect;
 use crate::error::Error;
+use crate::flag::set_within;
 use crate::ids::random_id;
 use crate::local_rooms::local_rooms;
 use crate::lock::lock;
@@ -239,10 +240,7 @@ impl RedisAdapter {
     /// Waits (at most `timeout`) until this node listens on the namespace's channels; returns
     /// whether it does. What other nodes publish before then does not reach this node.
     pub async fn subscribed(&self, timeout: Duration) -> bool {
-        let mut rx = self.state.subscribed.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|s| *s))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        set_within(&self.state.subscribed, timeout).await
     }
 
     /// A request of `kind` from this node: `{uid, [requestId,] type, ...fields}`.

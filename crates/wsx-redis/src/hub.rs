@@ -33,6 +33,7 @@ use wsx::{Hub, Message, Relay, Utf8Bytes};
 
 use crate::connection::connect;
 use crate::error::Error;
+use crate::flag::set_within;
 use crate::ids::random_id;
 use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
@@ -235,10 +236,7 @@ impl HubRelay {
     /// Waits until the subscriber connection is up and subscribed to every topic that has
     /// local subscribers; `false` if that takes longer than `timeout`.
     pub async fn ready(&self, timeout: Duration) -> bool {
-        let mut rx = self.0.ready.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|r| *r))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        set_within(&self.0.ready, timeout).await
     }
 
     /// How many nodes subscribe to `topic` (`PUBSUB NUMSUB` of its channel).

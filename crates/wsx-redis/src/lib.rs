@@ -49,6 +49,7 @@ mod cluster_adapter;
 mod codec;
 mod connection;
 mod error;
+mod flag;
 mod handoff;
 mod hub;
 mod ids;

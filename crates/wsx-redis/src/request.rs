@@ -93,7 +93,8 @@ impl<T> Waiter<T> {
     pub(crate) async fn gather(
         &mut self,
         deadline: Instant,
-        (expected, what): (usize, &str),
+        expected: usize,
+        what: &str,
         mut on: impl FnMut(T) -> usize,
     ) {
         let mut answered = 0;
@@ -121,7 +122,7 @@ impl<T> Waiter<T> {
         what: &str,
     ) -> Vec<T> {
         let mut answers = Vec::new();
-        self.gather(deadline, (expected, what), |msg| {
+        self.gather(deadline, expected, what, |msg| {
             answers.push(msg);
             answers.len()
         })
@@ -184,7 +185,7 @@ async fn broadcast_acks<T: Send + 'static>(
     let (mut answered, mut clients) = (0, 0);
     let what = "a broadcast with acks (the client counts)";
     waiter
-        .gather(start + requests_timeout, (expected, what), |msg| {
+        .gather(start + requests_timeout, expected, what, |msg| {
             match read(&msg) {
                 AckReply::Count(n) => {
                     answered += 1;

@@ -37,6 +37,7 @@ use crate::cluster_adapter::{
 };
 use crate::codec::{self, map, s};
 use crate::error::Error;
+use crate::flag::set_within;
 use crate::ids::random_hex;
 use crate::local_rooms::local_rooms;
 use crate::lock::lock;
@@ -401,10 +402,7 @@ impl ShardedAdapter {
     /// Waits (at most `timeout`) until this node listens on the namespace's channels; returns
     /// whether it does.
     pub async fn subscribed(&self, timeout: Duration) -> bool {
-        let mut rx = self.st.subscribed.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|s| *s))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        set_within(&self.st.subscribed, timeout).await
     }
 
     /// Whether `room` gets a channel of its own (`id` is the socket joining or leaving it).

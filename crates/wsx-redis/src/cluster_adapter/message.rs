@@ -1,5 +1,5 @@
-//! The messages of `ClusterAdapter`: their types, the `data` of those that both directions
-//! build alike, and what the answers to a request say.
+//! The messages of `ClusterAdapter`: their types, the requests and broadcasts that an adapter
+//! sends (and their `data`), and what the answers to its requests say.
 
 use std::time::Duration;
 

@@ -46,7 +46,7 @@ pub(super) fn request(
         let mut answers = Vec::new();
         let what = "streams: a request";
         waiter
-            .gather(deadline, (expected, what), |heard| {
+            .gather(deadline, expected, what, |heard| {
                 match heard {
                     Heard::Answer(uid, r) => {
                         missing.remove(&uid);
