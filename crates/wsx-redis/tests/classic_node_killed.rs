@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Clients, NodeProc, NodeServer, Redis, WsxNode, wait_nodes};
+use common::{Clients, JsonProc, NodeServer, Redis, WsxNode, wait_nodes};
 use serde_json::{Value, json};
 
 /// The requests timeout of every node here (WsxNode's and the Node script's).
@@ -20,7 +20,7 @@ const REQUESTS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The `test_node` example (built by `cargo test` with the tests) as a wsx node on
 /// `redis_url`; returns it and its base URL.
-async fn spawn_wsx_process(redis_url: &str) -> (NodeProc, String) {
+async fn spawn_wsx_process(redis_url: &str) -> (JsonProc, String) {
     // This binary is target/<profile>/deps/classic_node_killed-<hash>.
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
@@ -36,7 +36,7 @@ async fn spawn_wsx_process(redis_url: &str) -> (NodeProc, String) {
     assert!(node.exists(), "{} not built", node.display());
     let mut command = Command::new(node);
     command.arg(redis_url);
-    let mut proc = NodeProc::spawn_command("wsx node process", command);
+    let mut proc = JsonProc::spawn("wsx node process", command);
     let l = proc
         .expect("the wsx node process to listen", |v| v["ev"] == "listening")
         .await;

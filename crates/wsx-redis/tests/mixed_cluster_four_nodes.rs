@@ -158,7 +158,7 @@ async fn broadcasts_reach_every_client_once_in_order(kind: Kind) {
     let got = four
         .clients
         .0
-        .lines
+        .inbox
         .take("seq events", total, |v| {
             v["ev"] == "event" && v["event"] == "seq"
         })
@@ -183,7 +183,7 @@ async fn broadcasts_reach_every_client_once_in_order(kind: Kind) {
         !four
             .clients
             .0
-            .lines
+            .inbox
             .seen(|v| v["ev"] == "event" && v["event"] == "seq"),
         "a client received a message twice"
     );
