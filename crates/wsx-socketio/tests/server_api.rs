@@ -465,7 +465,10 @@ async fn connection_state_recovery_replays_missed_packets() {
     assert_ne!(sid_of(&fresh), sid);
 }
 
-#[tokio::test]
+// The clock is paused (tokio's test-util): it jumps to the next timer whenever every task
+// waits, so the recovery window passes in no time, in the same order on any machine (the
+// code under test keeps time with tokio's clock).
+#[tokio::test(start_paused = true)]
 async fn recovery_window_expires_and_client_disconnects_are_not_kept() {
     let io =
         SocketIo::new(Config::default().recovery(
@@ -489,6 +492,8 @@ async fn recovery_window_expires_and_client_disconnects_are_not_kept() {
         .session(&a.sid)
         .unwrap()
         .close(CloseReason::TransportClose);
+    // Past the 50 ms window, on the paused clock: the sleep ends once every task waits (the
+    // disconnect has been recorded) and the clock has jumped; no time passes for real.
     tokio::time::sleep(Duration::from_millis(120)).await;
     let b = Client::open(&io).await;
     b.post(&[&format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#)])
@@ -514,7 +519,9 @@ async fn recovery_window_expires_and_client_disconnects_are_not_kept() {
     assert_ne!(sid_of(&c.packets(1).await[0]), sid_of(&ack), "not restored");
 }
 
-#[tokio::test]
+// On the paused clock (see above): the sleep below ends only once every task waits and the
+// clock has moved past the connect timeout's timer, which has run by then.
+#[tokio::test(start_paused = true)]
 async fn a_session_without_connect_is_closed_after_the_connect_timeout() {
     let io = SocketIo::new(Config::default().connect_timeout(Duration::from_millis(100)));
     let c = Client::open(&io).await;
@@ -707,6 +714,7 @@ async fn a_session_past_its_pong_deadline_is_dead_even_when_the_timer_runs_late(
     );
     let c = Client::open(&io).await;
     // Block the runtime's only thread: the heartbeat task cannot run, as on a stalled machine.
+    // (The stall is the scenario: it is not waiting for anything.)
     std::thread::sleep(Duration::from_millis(150));
     let (status, body) = call(&io, "GET", &c.uri(), "").await;
     assert_eq!(
