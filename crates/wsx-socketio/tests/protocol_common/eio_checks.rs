@@ -139,9 +139,9 @@ pub async fn polling_ping_timeout(t: &Target) {
     let lateness = Lateness::start();
     let t0 = Instant::now();
     let sid = t.open_polling().await;
-    tokio::time::sleep(PING_INTERVAL + PING_TIMEOUT).await;
-    // The suite polls right at pingInterval + pingTimeout; allow SLACK (more if the machine
-    // is stalling) for the server's timers to run, then require the session to be gone.
+    // The suite polls right at pingInterval + pingTimeout; here the session is watched from
+    // the handshake on until it is gone, which must be by then, give or take SLACK (more if
+    // the machine is stalling) for the server's timers to run, and not before (below).
     let gone = t.wait_gone(&sid).await;
     let after = gone - t0;
     assert!(
