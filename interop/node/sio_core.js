@@ -32,6 +32,9 @@
 //   {"op":"disconnect","id":S} · {"op":"reconnect","id":S} (socket.connect())
 //   {"op":"close_manager","manager":M}
 //   {"op":"state","id":S}                 prints a "state" event
+//   {"op":"after","ms":N}                 answers its "ok" from a timer of N ms: a barrier behind
+//                                        every timer the client set before with a shorter delay
+//                                        (timers fire in the order of their deadlines)
 // Events:
 //   {"ev":"open","manager","transport","sid"}         the Engine.IO session opened
 //   {"ev":"upgrade","manager","transport"}            the Engine.IO transport was upgraded
@@ -271,6 +274,10 @@
           m._close();
           break;
         }
+        case "after":
+          // Answered by the timer (see handle).
+          setTimeout(() => out({ ev: "ok", seq: cmd.seq }), cmd.ms);
+          return true;
         case "state": {
           const { socket, manager } = sock(cmd.id);
           out({
@@ -286,8 +293,8 @@
 
     function handle(cmd) {
       try {
-        dispatch(cmd);
-        if (cmd.seq !== undefined) out({ ev: "ok", seq: cmd.seq });
+        const answered = dispatch(cmd);
+        if (!answered && cmd.seq !== undefined) out({ ev: "ok", seq: cmd.seq });
       } catch (e) {
         out({ ev: "error", seq: cmd.seq === undefined ? null : cmd.seq, message: String((e && e.stack) || e) });
       }

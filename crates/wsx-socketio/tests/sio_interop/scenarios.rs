@@ -2,6 +2,7 @@
 //! Every one starts its own server on 127.0.0.1:0 and asserts both ends: the client's events
 //! and what the server's handlers logged.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -382,11 +383,22 @@ pub async fn client_acks(kind: Kind) {
             let sum: f64 = e.args.iter().filter_map(|a| marked(a).as_f64()).sum();
             e.ack(json!(sum));
         });
-        socket.on("delay", |_, mut e| async move {
-            let ms: u64 = e.arg(0).unwrap();
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            let tag = e.json(1).cloned().unwrap();
-            e.ack(tag);
+        // "slow" is answered only after "fast" was: an order of events, not of timers.
+        let fast_answered = Arc::new(tokio::sync::Notify::new());
+        let gate = fast_answered.clone();
+        socket.on("slow", move |_, mut e| {
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                e.ack("slow");
+            }
+        });
+        socket.on("fast", move |_, mut e| {
+            let fast_answered = fast_answered.clone();
+            async move {
+                e.ack("fast");
+                fast_answered.notify_one();
+            }
         });
         socket.on("nothing", |_, mut e| async move {
             e.ack(());
@@ -404,8 +416,8 @@ pub async fn client_acks(kind: Kind) {
         json!([])
     );
     // The slow one is asked first and answered last: acks are matched by id.
-    peer.emit_ack("c", "delay", json!([400, "slow"]), "slow");
-    peer.emit_ack("c", "delay", json!([0, "fast"]), "fast");
+    peer.emit_ack("c", "slow", json!([]), "slow");
+    peer.emit_ack("c", "fast", json!([]), "fast");
     let first = peer
         .expect("an ack", |v| {
             v["ev"] == "ack" && (v["tag"] == "slow" || v["tag"] == "fast")
@@ -960,8 +972,10 @@ pub async fn server_disconnect(kind: Kind) {
     peer.expect("the manager closes", is("m", "manager_close"))
         .await;
 
-    // Reconnection would start within 100 ms: give it three times that to show up.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A reconnection would be a timer of 100 ms at most (reconnectionDelayMax), set when the
+    // manager closed: a timer the client sets now with a longer delay fires after it would
+    // have, and its answer comes after any "reconnect_attempt".
+    peer.call(json!({ "op": "after", "ms": 200 })).await;
     peer.send(json!({ "op": "state", "id": "main" }));
     let st = peer.expect("state", is("main", "state")).await;
     assert_eq!(st["connected"], false);
@@ -1295,11 +1309,13 @@ pub async fn heartbeat(kind: Kind) {
         peer.connected(t, &url, "/", json!({ "transports": [t] }), Value::Null)
             .await;
     }
-    // Stay for eight intervals, idle but for an ack now and then. The server sends its next
-    // ping only once the last one was answered: four pings or more mean the pongs came back.
-    for _ in 0..4 {
-        tokio::time::sleep(2 * interval).await;
+    // Stay idle but for an ack after each ping, until each session had four pings. The server
+    // sends its next ping only once the last one was answered: the fourth ping means the
+    // first three pongs came back.
+    for round in 1..=4 {
         for t in ["polling", "websocket"] {
+            peer.expect(&format!("{t}'s ping {round}"), is(t, "ping"))
+                .await;
             assert_eq!(
                 peer.emit_ack_wait(t, "ping?", json!([])).await,
                 json!(["pong!"])
@@ -1307,8 +1323,6 @@ pub async fn heartbeat(kind: Kind) {
         }
     }
     for t in ["polling", "websocket"] {
-        let pings = peer.inbox.drain_matching(is(t, "ping")).len();
-        assert!(pings >= 4, "{t}: {pings} pings in 8 intervals");
         peer.send(json!({ "op": "state", "id": t }));
         assert_eq!(
             peer.expect("state", is(t, "state")).await["connected"],
@@ -1415,6 +1429,7 @@ pub async fn streams_both_ways(kind: Kind, transport: &str) {
                             s.emit("down", i);
                         }
                         if i % 10 == 0 {
+                            // Pacing, not synchronization: a stream spread over time.
                             tokio::time::sleep(Duration::from_millis(1)).await;
                         }
                     }
