@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Redis, T};
+use common::{Redis, T, eventually, eventually_async};
 use wsx::{Hub, Message, Server, WebSocket};
 use wsx_redis::{HubRelay, HubRelayBuilder};
 
@@ -91,33 +91,19 @@ impl Client {
             m => panic!("unexpected {m:?}"),
         }
     }
-
-    /// Nothing more arrives within `d`.
-    async fn quiet(&mut self, d: Duration) {
-        if let Ok(m) = tokio::time::timeout(d, self.0.recv()).await {
-            panic!("unexpected {m:?}");
-        }
-    }
 }
 
 async fn within<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(T, f).await.expect("timed out")
 }
 
-/// Waits until `PUBSUB NUMSUB` of `topic`'s channel is `n`.
+/// Waits until `PUBSUB NUMSUB` of `topic`'s channel is `n` (another node's subscription has
+/// no event here).
 async fn wait_nodes(relay: &HubRelay, topic: &str, n: usize) {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let got = relay.nodes(topic).await.ok();
-        if got == Some(n) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{topic}: {got:?} nodes subscribed, expected {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually_async(&format!("{n} nodes subscribed to {topic}"), || async {
+        relay.nodes(topic).await.ok() == Some(n)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,18 +150,26 @@ async fn publishes_reach_every_node_once_and_in_order_per_publisher() {
         }
         assert_eq!(next.values().copied().collect::<Vec<_>>(), [N, N]);
     }
-    // Exactly once: nothing more comes.
-    for sub in &mut subs {
-        sub.quiet(Duration::from_millis(300)).await;
+    // Exactly once: nothing more comes. Each publisher sends a marker now that everything
+    // before it went through Redis; a node's subscribers get the other node's marker through
+    // Redis after any copy of their own node's messages, and each publisher's own in order
+    // after its messages: the markers must be the next two messages everywhere.
+    p0[0].send(Message::text("pub:t:end-a")).await;
+    p1[0].send(Message::text("pub:t:end-b")).await;
+    for (k, sub) in subs.iter_mut().enumerate() {
+        let mut ends = [sub.next_text().await, sub.next_text().await];
+        ends.sort();
+        assert_eq!(ends, ["end-a", "end-b"], "subscriber {k}");
     }
     for n in &nodes {
         let m = n.relay.metrics();
         assert!(m.connected && m.malformed == 0 && m.errors == 0, "{m:?}");
     }
-    // Nodes 0 and 2 published 500 each; every subscribed node heard all 1000 (its own too).
-    assert_eq!(nodes[0].relay.metrics().messages_out, N as u64);
+    // Nodes 0 and 2 published 500 each and a marker; every subscribed node heard all 1002
+    // (its own too).
+    assert_eq!(nodes[0].relay.metrics().messages_out, N as u64 + 1);
     assert_eq!(nodes[1].relay.metrics().messages_out, 0);
-    assert_eq!(nodes[1].relay.metrics().messages_in, 2 * N as u64);
+    assert_eq!(nodes[1].relay.metrics().messages_in, 2 * N as u64 + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,13 +185,14 @@ async fn only_nodes_with_subscribers_subscribe() {
     assert!(a.relay.wait_subscribed("x", T).await);
     assert_eq!(a.relay.nodes("x").await.unwrap(), 1);
     assert!(!b.relay.is_subscribed("x"));
-    assert!(
-        !b.relay
-            .wait_subscribed("x", Duration::from_millis(50))
-            .await
-    );
     let mut b1 = b.client().await;
     let mut b2 = b.client().await;
+    // A barrier: b's relay handles its hub's changes in order, so once it subscribed to
+    // another topic, anything that would have subscribed it to x was handled.
+    b2.say("sub:other").await;
+    assert!(b.relay.wait_subscribed("other", T).await);
+    assert!(!b.relay.is_subscribed("x"));
+    assert!(!b.relay.wait_subscribed("x", Duration::ZERO).await);
     b1.say("sub:x").await;
     b2.say("sub:x").await;
     wait_nodes(&a.relay, "x", 2).await;
@@ -213,7 +208,9 @@ async fn only_nodes_with_subscribers_subscribe() {
     a1.say("unsub:x").await;
     wait_nodes(&a.relay, "x", 1).await;
     b1.say("unsub:x").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A barrier as above: an unsubscription from x would have been sent before this.
+    b2.say("sub:other2").await;
+    assert!(b.relay.wait_subscribed("other2", T).await);
     assert_eq!(b.relay.nodes("x").await.unwrap(), 1);
     drop(b2); // closing the connection removes it from the hub
     wait_nodes(&a.relay, "x", 0).await;
@@ -226,7 +223,9 @@ async fn only_nodes_with_subscribers_subscribe() {
     }
     a1.say("sub:y").await;
     wait_nodes(&a.relay, "y", 1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A barrier: every (un)subscription of the churn was sent before this one.
+    a1.say("sub:after-churn").await;
+    assert!(a.relay.wait_subscribed("after-churn", T).await);
     assert_eq!(a.relay.nodes("y").await.unwrap(), 1);
     assert!(a.relay.is_subscribed("y"));
 }
@@ -274,11 +273,10 @@ async fn delivery_resumes_after_redis_restarts() {
 
     // Redis goes away: local delivery goes on, the outage shows in the metrics.
     redis.stop();
-    let deadline = tokio::time::Instant::now() + T;
-    while a.relay.metrics().connected || b.relay.metrics().connected {
-        assert!(tokio::time::Instant::now() < deadline, "outage not seen");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the outage to show", || {
+        !a.relay.metrics().connected && !b.relay.metrics().connected
+    })
+    .await;
     p.send(Message::text("pub:t:during")).await;
     assert_eq!(sub_a.next_text().await, "during");
 
@@ -286,32 +284,34 @@ async fn delivery_resumes_after_redis_restarts() {
     redis.restart().await;
     wait_nodes(&a.relay, "t", 2).await;
     assert!(a.relay.ready(T).await && b.relay.ready(T).await);
-    // The publisher's connection comes back at its first use after the outage: probe until a
-    // message crosses, then every message crosses, once, in order.
-    let deadline = tokio::time::Instant::now() + T;
+    // The publisher's connection comes back at its first use after the outage: a probe is
+    // either published (then it crosses) or dropped (then the next one is tried).
     let mut probe = 0;
     loop {
+        let before = a.relay.metrics();
         p.send(Message::text(format!("pub:t:probe{probe}"))).await;
         assert_eq!(sub_a.next_text().await, format!("probe{probe}"));
-        if let Ok(m) = tokio::time::timeout(Duration::from_millis(300), sub_b.0.recv()).await {
-            let m = m.unwrap().unwrap();
-            assert!(
-                matches!(&m, Message::Text(t) if t.starts_with("probe") || t == "during"),
-                "{m:?}"
-            );
+        eventually("the probe's publish to end", || {
+            let m = a.relay.metrics();
+            m.messages_out > before.messages_out || m.errors > before.errors
+        })
+        .await;
+        if a.relay.metrics().messages_out > before.messages_out {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "nothing crosses");
         probe += 1;
+        assert!(probe < 20, "nothing crosses");
     }
-    // Drain any probe still in flight (and "during", which the publisher may have kept and
-    // sent once Redis was back).
-    while let Ok(m) = tokio::time::timeout(Duration::from_millis(300), sub_b.0.recv()).await {
-        let m = m.unwrap().unwrap();
-        assert!(
-            matches!(&m, Message::Text(t) if t.starts_with("probe") || t == "during"),
-            "{m:?}"
-        );
+    // From now on every message crosses, once, in order: a marker ends what crossed of the
+    // probes (and "during", which the publisher may have kept and sent once Redis was back).
+    p.send(Message::text("pub:t:sync")).await;
+    assert_eq!(sub_a.next_text().await, "sync");
+    loop {
+        let t = sub_b.next_text().await;
+        if t == "sync" {
+            break;
+        }
+        assert!(t.starts_with("probe") || t == "during", "{t}");
     }
     for i in 0..100 {
         p.send(Message::text(format!("pub:t:after{i}"))).await;
@@ -320,7 +320,8 @@ async fn delivery_resumes_after_redis_restarts() {
         assert_eq!(sub_a.next_text().await, format!("after{i}"));
         assert_eq!(sub_b.next_text().await, format!("after{i}"));
     }
-    sub_b.quiet(Duration::from_millis(200)).await;
+    p.send(Message::text("pub:t:end")).await;
+    assert_eq!(sub_b.next_text().await, "end", "nothing twice");
     for n in [&a, &b] {
         let m = n.relay.metrics();
         assert!(m.connected && m.reconnects >= 1, "{m:?}");
@@ -368,5 +369,6 @@ async fn foreign_bytes_on_a_channel_are_ignored() {
     let mut p = b.client().await;
     p.send(Message::text("pub:t:still here")).await;
     assert_eq!(sub.next_text().await, "still here");
-    sub.quiet(Duration::from_millis(200)).await;
+    p.send(Message::text("pub:t:end")).await;
+    assert_eq!(sub.next_text().await, "end", "nothing else was delivered");
 }
