@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Clients, JsonProc, NodeServer, Redis, WsxNode, wait_nodes};
+use common::{ChannelWatch, Clients, JsonProc, NodeServer, Redis, WsxNode, wait_nodes};
 use serde_json::{Value, json};
 
 /// The requests timeout of every node here (WsxNode's and the Node script's).
@@ -67,12 +67,16 @@ async fn a_node_node_killed_during_a_wsx_fetch_sockets_ends_it_at_the_timeout() 
     let n1a = c.connect("n1", &n1.base).await;
     c.connect("n2", &n2.base).await;
 
+    let mut requests = ChannelWatch::start(&redis.url(), "socket.io-request#/#").await;
     n2.proc.freeze();
     let io = w.io.clone();
     let start = Instant::now();
     let fetch = tokio::spawn(async move { io.of("/").broadcast().fetch_sockets().await });
-    // The request is out (n2 still counts as subscribed): kill n2 while it waits.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the request is out (n2 still counts as subscribed), kill n2 while it waits.
+    let uid = w.cluster.uid().to_owned();
+    requests
+        .next_json("wsx's fetchSockets request", |v| v["uid"] == uid.as_str())
+        .await;
     assert!(
         !fetch.is_finished(),
         "fetchSockets did not wait for the frozen node"
@@ -123,14 +127,28 @@ async fn a_wsx_node_process_killed_during_fetch_sockets_ends_them_at_the_timeout
     let r = n.proc.call(json!({"op": "fetch_sockets"})).await;
     assert_eq!(sorted_ids(&r["sockets"]).len(), 3, "{r}");
 
-    // A Node fetchSockets and a wsx one wait for the frozen wsx process; it is killed.
+    // A Node fetchSockets and a wsx one wait for the frozen wsx process; once both requests
+    // are out, it is killed.
+    let mut requests = ChannelWatch::start(&redis.url(), "socket.io-request#/#").await;
     victim.freeze();
     n.proc
         .send(json!({"op": "fetch_sockets", "seq": "during_kill"}));
     let io = w.io.clone();
     let start = Instant::now();
     let fetch = tokio::spawn(async move { io.of("/").broadcast().fetch_sockets().await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let uid = w.cluster.uid().to_owned();
+    let first = requests
+        .next_json("a fetchSockets request", |v| v["type"].is_number())
+        .await;
+    let second = requests
+        .next_json("the other fetchSockets request", |v| {
+            v["type"] == first["type"] && v["uid"] != first["uid"]
+        })
+        .await;
+    assert!(
+        [&first, &second].iter().any(|r| r["uid"] == uid.as_str()),
+        "the requests: {first} {second}"
+    );
     if fetch.is_finished() {
         let r = fetch.await;
         let nodes = w.cluster.nodes("/").await;

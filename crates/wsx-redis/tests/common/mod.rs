@@ -344,3 +344,51 @@ impl NodeServer {
         }
     }
 }
+
+/// What is published on the channels matching a pattern, seen from a connection of the test's
+/// own. It listens with PSUBSCRIBE, which `PUBSUB NUMSUB` does not count: the nodes do not
+/// take it for one of theirs.
+pub struct ChannelWatch {
+    rx: UnboundedReceiver<(String, Vec<u8>)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ChannelWatch {
+    /// Watches `pattern` on the Redis at `url` (listening when this returns).
+    pub async fn start(url: &str, pattern: &str) -> ChannelWatch {
+        use futures_util::StreamExt;
+        let client = redis::Client::open(url).unwrap();
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub.psubscribe(pattern).await.unwrap();
+        let (tx, rx) = unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(m) = messages.next().await {
+                let channel = m.get_channel_name().to_owned();
+                if tx.send((channel, m.get_payload_bytes().to_vec())).is_err() {
+                    break;
+                }
+            }
+        });
+        ChannelWatch { rx, task }
+    }
+
+    /// Waits (at most [`T`]) for the next message whose payload, read as JSON, `pred` accepts
+    /// (others are dropped); returns it.
+    pub async fn next_json(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let (_, payload) = next_within(&mut self.rx, what).await;
+            if let Ok(v) = serde_json::from_slice::<Value>(&payload)
+                && pred(&v)
+            {
+                return v;
+            }
+        }
+    }
+}
+
+impl Drop for ChannelWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
