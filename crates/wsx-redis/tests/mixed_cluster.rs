@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{Clients, NodeServer, Redis, WsxNode, next_server_side, wait_nodes};
+use common::{
+    Clients, NodeServer, Patience, Redis, WsxNode, eventually, next_server_side, wait_nodes,
+};
 use serde_json::json;
 use wsx_socketio::Data;
 
@@ -88,25 +90,18 @@ async fn fetch_sockets_and_joins_cross_between_wsx_and_node() {
     n.proc
         .call(json!({"op": "sockets_join", "rooms": [w1], "join": ["from_node"]}))
         .await;
-    let deadline = tokio::time::Instant::now() + common::T;
-    while !w
-        .io
-        .of("/")
-        .get_socket(&w1)
-        .unwrap()
-        .rooms()
-        .contains(&"from_node".to_owned())
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Node's socketsJoin did not reach wsx"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually("Node's socketsJoin to reach wsx", || {
+        w.io.of("/")
+            .get_socket(&w1)
+            .unwrap()
+            .rooms()
+            .contains(&"from_node".to_owned())
+    })
+    .await;
 
     // wsx makes the Node client join a room; Node's fetchSockets sees it there.
     w.io.to([n1.as_str()]).sockets_join(["from_wsx"]);
-    let deadline = tokio::time::Instant::now() + common::T;
+    let p = Patience::new("wsx's socketsJoin to reach Node");
     loop {
         let r = n
             .proc
@@ -121,11 +116,7 @@ async fn fetch_sockets_and_joins_cross_between_wsx_and_node() {
         if ids == [n1.as_str()] {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "wsx's socketsJoin did not reach Node: {r}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        p.again().await;
     }
 }
 

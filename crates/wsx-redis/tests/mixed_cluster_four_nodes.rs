@@ -8,9 +8,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use common::{Clients, NodeServer, Redis, StreamsNode, WsxNode, wait_nodes};
+use common::{Clients, NodeServer, Patience, Redis, StreamsNode, WsxNode, wait_nodes};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedReceiver;
 use wsx_socketio::{Data, SocketIo};
@@ -177,8 +176,29 @@ async fn broadcasts_reach_every_client_once_in_order(kind: Kind) {
     for ((client, from), numbers) in &seen {
         assert_eq!(numbers, &want, "{client} got from {from}");
     }
-    // Nothing more comes (no duplicates).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Nothing more comes (no duplicates): a barrier from each of the four nodes to every
+    // client comes after whatever that node sent before.
+    for (_, n) in &mut four.node {
+        n.proc
+            .call(json!({"op": "broadcast", "event": "barrier", "args": ["node"]}))
+            .await;
+    }
+    let wsx_ios: Vec<&SocketIo> = four.wsx.iter().map(|w| &w.io).collect();
+    let ids: Vec<String> = four.sids.keys().cloned().collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    four.clients.barrier(&wsx_ios, &ids).await;
+    let from_nodes = four
+        .clients
+        .0
+        .inbox
+        .take("the Node nodes' barriers", n_clients * 2, |v| {
+            v["ev"] == "event" && v["event"] == "barrier" && v["args"][0] == "node"
+        })
+        .await;
+    for id in &ids {
+        let n = from_nodes.iter().filter(|v| v["id"] == *id).count();
+        assert_eq!(n, 2, "{id}: the barriers of both Node nodes");
+    }
     assert!(
         !four
             .clients
@@ -222,7 +242,7 @@ async fn joins_fetch_sockets_and_server_side_emit_span_four_nodes(kind: Kind) {
         .proc
         .call(json!({"op": "sockets_join", "join": ["from_node"]}))
         .await;
-    let deadline = tokio::time::Instant::now() + common::T;
+    let p = Patience::new("Node's socketsJoin to reach every client");
     loop {
         let mut ids: Vec<String> = four.wsx[1]
             .io
@@ -236,11 +256,7 @@ async fn joins_fetch_sockets_and_server_side_emit_span_four_nodes(kind: Kind) {
         if ids == all {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Node's socketsJoin reached {ids:?}, not {all:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        p.again().await;
     }
     four.wsx[1].io.to(["from_node"]).emit("room_a", "r");
     for id in four.sids.keys() {
@@ -255,7 +271,7 @@ async fn joins_fetch_sockets_and_server_side_emit_span_four_nodes(kind: Kind) {
         .of("/")
         .broadcast()
         .sockets_join(["from_wsx"]);
-    let deadline = tokio::time::Instant::now() + common::T;
+    let p = Patience::new("wsx's socketsJoin to reach every client");
     loop {
         let r = four.node[1]
             .1
@@ -265,11 +281,7 @@ async fn joins_fetch_sockets_and_server_side_emit_span_four_nodes(kind: Kind) {
         if sorted_ids(&r["sockets"]) == all {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "wsx's socketsJoin did not reach every client: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        p.again().await;
     }
     four.node[1]
         .1

@@ -17,6 +17,7 @@ pub mod redis_procs;
 #[path = "../../../../tests-support/sio_peer.rs"]
 pub mod sio_peer;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -76,9 +77,38 @@ impl Clients {
             .clone()
     }
 
-    /// Whether socket `id` has received `event` so far.
+    /// Whether socket `id` has received `event` so far (without waiting: after a
+    /// [`barrier`](Self::barrier), whether it ever will from what was sent before).
     pub fn received(&mut self, id: &str, event: &str) -> bool {
         self.0.inbox.seen(sio_peer::event(id, event))
+    }
+
+    /// A positive barrier for "nothing else arrived": every node of `from` broadcasts a
+    /// `barrier` event to the whole namespace, and every socket of `ids` waits for each of
+    /// them. What a node broadcast before reaches a socket before its barrier (one Redis
+    /// connection publishes a node's messages in order, and a node writes to a socket in
+    /// order), so after this whatever those broadcasts were to bring to `ids` has come.
+    /// (Not so across the sharded adapter's channels, which live on different shards.)
+    pub async fn barrier(&mut self, from: &[&SocketIo], ids: &[&str]) {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let tokens: Vec<String> = from
+            .iter()
+            .map(|io| {
+                let token = format!("b{}", NEXT.fetch_add(1, Ordering::Relaxed));
+                io.of("/").broadcast().emit("barrier", token.as_str());
+                token
+            })
+            .collect();
+        for id in ids {
+            for token in &tokens {
+                let (id2, token2) = (id.to_string(), token.clone());
+                self.0
+                    .expect(&format!("{id} to receive barrier {token}"), move |v| {
+                        sio_peer::event(&id2, "barrier")(v) && v["args"][0] == token2.as_str()
+                    })
+                    .await;
+            }
+        }
     }
 }
 
