@@ -13,18 +13,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Clients, NodeServer, Redis, StreamsNode};
+use common::{Clients, NodeServer, Patience, Redis, StreamsNode, eventually, eventually_async};
 use serde_json::{Value, json};
 use wsx_socketio::Data;
-
-/// Waits until `cond` holds (bounded by the harness deadline).
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + common::T;
-    while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// Whether `v` is a stream entry id (`<ms>-<seq>`), the offset of a recoverable packet.
 fn is_offset(v: &Value) -> bool {
@@ -96,18 +87,57 @@ async fn stream_broadcasts(url: &str) -> usize {
 }
 
 async fn wait_stream_broadcasts(url: &str, n: usize) {
-    let deadline = tokio::time::Instant::now() + common::T;
-    loop {
-        let now = stream_broadcasts(url).await;
-        if now >= n {
-            return;
+    eventually_async(&format!("{n} broadcasts in the stream"), || async {
+        stream_broadcasts(url).await >= n
+    })
+    .await;
+}
+
+/// The entries (id, fields) of the stream after `last`, which moves past them; waits (a
+/// little, XREAD BLOCK) for new ones when there are none.
+async fn next_entries(
+    conn: &mut redis::aio::MultiplexedConnection,
+    last: &mut String,
+) -> Vec<(String, Vec<(String, String)>)> {
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("not a string: {other:?}"),
+    };
+    // (Under the connection's 500 ms response timeout.)
+    let v: redis::Value = redis::cmd("XREAD")
+        .arg("BLOCK")
+        .arg(200)
+        .arg("STREAMS")
+        .arg("socket.io")
+        .arg(last.as_str())
+        .query_async(conn)
+        .await
+        .unwrap();
+    let redis::Value::Array(streams) = v else {
+        return Vec::new(); // none within the block time
+    };
+    let mut out = Vec::new();
+    for stream in streams {
+        let redis::Value::Array(key_entries) = stream else {
+            panic!("{stream:?}");
+        };
+        let Some(redis::Value::Array(entries)) = key_entries.get(1) else {
+            panic!("{key_entries:?}");
+        };
+        for entry in entries {
+            let redis::Value::Array(pair) = entry else {
+                panic!("{entry:?}");
+            };
+            let id = text(&pair[0]);
+            let redis::Value::Array(kv) = &pair[1] else {
+                panic!("{pair:?}");
+            };
+            let fields = kv.chunks(2).map(|c| (text(&c[0]), text(&c[1]))).collect();
+            *last = id.clone();
+            out.push((id, fields));
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{now} broadcasts in the stream, not {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    out
 }
 
 /// The keys of the persisted sessions.
@@ -118,6 +148,14 @@ async fn session_keys(url: &str) -> Vec<String> {
         .query_async(&mut conn)
         .await
         .unwrap()
+}
+
+/// Waits until a session is persisted (the node saw its client's connection drop).
+async fn wait_session_kept(url: &str) {
+    eventually_async("the session to be persisted", || async {
+        !session_keys(url).await.is_empty()
+    })
+    .await;
 }
 
 /// A TCP switch in front of the nodes, as a load balancer: forwards new connections to the
@@ -215,7 +253,7 @@ async fn wsx_nodes_share_broadcasts_rooms_fetch_sockets_and_server_side_emits() 
 
     // socketsJoin / socketsLeave across nodes.
     a.io.to([b2.as_str()]).sockets_join(["vip"]);
-    until("the remote join", || {
+    eventually("the remote join", || {
         b.io.of("/")
             .get_socket(&b2)
             .is_some_and(|s| s.rooms().contains(&"vip".to_owned()))
@@ -227,7 +265,7 @@ async fn wsx_nodes_share_broadcasts_rooms_fetch_sockets_and_server_side_emits() 
         json!(["welcome"])
     );
     a.io.to(["vip"]).sockets_leave(["vip"]);
-    until("the remote leave", || {
+    eventually("the remote leave", || {
         b.io.of("/")
             .get_socket(&b2)
             .is_some_and(|s| !s.rooms().contains(&"vip".to_owned()))
@@ -376,7 +414,7 @@ async fn wsx_and_node_nodes_serve_each_others_clients() {
     n.proc
         .call(json!({"op": "sockets_join", "rooms": [w1], "join": ["joined_by_node"]}))
         .await;
-    until("Node's remote join", || {
+    eventually("Node's remote join", || {
         w.io.of("/")
             .get_socket(&w1)
             .is_some_and(|s| s.rooms().contains(&"joined_by_node".to_owned()))
@@ -425,7 +463,7 @@ async fn wsx_and_node_nodes_serve_each_others_clients() {
 
 /// Waits until the Node node's socket `sid` is in `room`.
 async fn until_node_room(n: &mut NodeServer, sid: &str, room: &str) {
-    let deadline = tokio::time::Instant::now() + common::T;
+    let p = Patience::new(format!("{sid} in {room} on the Node node"));
     loop {
         let r = n
             .proc
@@ -439,11 +477,7 @@ async fn until_node_room(n: &mut NodeServer, sid: &str, room: &str) {
         {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{sid} not in {room}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        p.again().await;
     }
 }
 
@@ -614,14 +648,7 @@ async fn recovery_across(from_wsx: bool, to_wsx: bool) {
         })
         .await;
     assert_eq!(gone["reason"], "transport close", "{gone}");
-    let deadline = tokio::time::Instant::now() + common::T;
-    while session_keys(&url).await.is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no session persisted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_session_kept(&url).await;
 
     // Missed: 2 (from the first node), 3 (from the second, with binary), 5 (to everyone);
     // not 4 (another room).
@@ -669,7 +696,16 @@ async fn recovery_across(from_wsx: bool, to_wsx: bool) {
     // Live again, through the second node, from the first.
     from.broadcast(&["news"], "tick", 6).await;
     assert_eq!(without_offset(&c.event("c", "tick").await), json!([6]));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A barrier from both nodes: one stream orders every node's entries, and a node delivers
+    // them in that order, so a tick sent twice or to elsewhere would have come before.
+    from.broadcast(&["news"], "barrier", 1).await;
+    to.broadcast(&["news"], "barrier", 2).await;
+    for n in [1, 2] {
+        c.0.expect(&format!("barrier {n}"), move |v| {
+            v["ev"] == "event" && v["id"] == "c" && v["event"] == "barrier" && v["args"][0] == n
+        })
+        .await;
+    }
     assert!(
         !c.received("c", "tick"),
         "no packet twice, none for elsewhere"
@@ -705,26 +741,35 @@ async fn a_redis_restart_loses_no_broadcast() {
     c.join("b1", "news").await;
 
     let io = a.io.clone();
+    let (sent_tx, mut sent) = tokio::sync::watch::channel(0);
     let sender = tokio::spawn(async move {
         for i in 0..N {
             io.to(["news"]).emit("tick", i);
+            sent_tx.send_replace(i + 1);
+            // Pacing, not synchronization: the broadcasts go on before, during and after the
+            // outage.
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     });
-    // Let a third of them through, then restart Redis (its stream is gone with it) for a
-    // short outage while the broadcasts go on.
-    let e = c.event("b1", "tick").await;
-    assert_eq!(without_offset(&e), json!([0]));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    redis.stop();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    redis.restart().await;
-    sender.await.unwrap();
-    for i in 1..N {
+    // A third of them through, then Redis restarts (its stream is gone with it): a short
+    // outage, while the sender broadcasts eight more.
+    for i in 0..N / 3 {
         let e = c.event("b1", "tick").await;
         assert_eq!(without_offset(&e), json!([i]), "every tick once, in order");
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    redis.stop();
+    let at_stop = *sent.borrow();
+    tokio::time::timeout(common::T, sent.wait_for(|&n| n >= at_stop + 8))
+        .await
+        .expect("the sender stalled")
+        .unwrap();
+    redis.restart().await;
+    sender.await.unwrap();
+    for i in N / 3..N {
+        let e = c.event("b1", "tick").await;
+        assert_eq!(without_offset(&e), json!([i]), "every tick once, in order");
+    }
+    c.barrier(&[&a.io], &["b1"]).await;
     assert!(!c.received("b1", "tick"), "no tick twice");
     let m = a.cluster.metrics();
     assert!(m.reconnects >= 1 && m.errors >= 1, "{m:?}");
@@ -757,6 +802,7 @@ async fn recovery_while_broadcasts_go_on_misses_and_repeats_nothing() {
     let sender = tokio::spawn(async move {
         for i in 0..N {
             io.to(["news"]).emit("tick", i);
+            // Pacing, not synchronization: the broadcasts go on while the client moves.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });
@@ -764,14 +810,7 @@ async fn recovery_while_broadcasts_go_on_misses_and_repeats_nothing() {
         assert_eq!(without_offset(&c.event("c", "tick").await), json!([i]));
     }
     switch.cut();
-    let deadline = tokio::time::Instant::now() + common::T;
-    while session_keys(&url).await.is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no session persisted"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_session_kept(&url).await;
     switch.to(&b.base);
     let back =
         c.0.expect("c to reconnect", |v| v["ev"] == "connect" && v["id"] == "c")
@@ -783,7 +822,7 @@ async fn recovery_while_broadcasts_go_on_misses_and_repeats_nothing() {
         let e = c.event("c", "tick").await;
         assert_eq!(without_offset(&e), json!([i]), "every tick once, in order");
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.barrier(&[&a.io, &b.io], &["c"]).await;
     assert!(!c.received("c", "tick"), "no tick twice");
 }
 
@@ -833,16 +872,41 @@ async fn nodes_are_counted_by_heartbeat_and_forgotten_when_they_leave_or_fall_si
     let b = builder().connect().await.unwrap();
     let c = builder().connect().await.unwrap();
     let (_io_a, io_b, io_c) = (node(a.clone()), node(b.clone()), node(c.clone()));
-    until("a knows b and c", || a.nodes("/") == 3).await;
-    // Silent nodes publish heartbeats: still counted well past the timeout.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(a.nodes("/"), 3);
-    assert_eq!(b.nodes("/"), 3);
+    eventually("a knows b and c", || a.nodes("/") == 3).await;
+    // Silent nodes publish heartbeats: still counted well past the timeout. The stream shows
+    // the heartbeats as they come (its ids are Redis's clock): b and c publish nothing else
+    // for 1.2 s (over twice the timeout), and a and b count three nodes all along.
+    let mut conn = redis_conn(&redis.url()).await;
+    let mut last = "$".to_owned();
+    let (mut first_ms, mut beats) = (None, std::collections::HashMap::new());
+    let p = Patience::new("1.2 s of heartbeats from b and c");
+    loop {
+        for (id, fields) in next_entries(&mut conn, &mut last).await {
+            let ms: u64 = id.split_once('-').unwrap().0.parse().unwrap();
+            let field = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+            let uid = field("uid").unwrap_or_default();
+            if uid == b.uid() || uid == c.uid() {
+                assert_eq!(
+                    field("type").as_deref(),
+                    Some("2"),
+                    "only heartbeats: {fields:?}"
+                );
+                let first = *first_ms.get_or_insert(ms);
+                beats.insert(uid, ms - first);
+            }
+        }
+        assert_eq!(a.nodes("/"), 3);
+        assert_eq!(b.nodes("/"), 3);
+        if beats.len() == 2 && beats.values().all(|&since| since >= 1200) {
+            break;
+        }
+        p.again().await;
+    }
     // b leaves (its adapter publishes ADAPTER_CLOSE): forgotten at once.
     drop(io_b);
-    until("a forgets b", || a.nodes("/") == 2).await;
+    eventually("a forgets b", || a.nodes("/") == 2).await;
     drop(io_c);
-    until("a forgets c", || a.nodes("/") == 1).await;
+    eventually("a forgets c", || a.nodes("/") == 1).await;
     // A node that falls silent without a goodbye (here one heartbeat written by hand) is
     // forgotten after the heartbeat timeout.
     let mut conn = redis_conn(&redis.url()).await;
@@ -853,9 +917,9 @@ async fn nodes_are_counted_by_heartbeat_and_forgotten_when_they_leave_or_fall_si
         .query_async(&mut conn)
         .await
         .unwrap();
-    until("a hears the ghost", || a.nodes("/") == 2).await;
+    eventually("a hears the ghost", || a.nodes("/") == 2).await;
     let heard = tokio::time::Instant::now();
-    until("a forgets the ghost", || a.nodes("/") == 1).await;
+    eventually("a forgets the ghost", || a.nodes("/") == 1).await;
     assert!(
         heard.elapsed() >= Duration::from_millis(300),
         "{:?}",
@@ -952,14 +1016,7 @@ async fn a_client_whose_offset_is_gone_connects_as_new() {
     a.io.to(["news"]).emit("tick", 1);
     without_offset(&c.event("c", "tick").await);
     switch.cut();
-    let deadline = tokio::time::Instant::now() + common::T;
-    while session_keys(&url).await.is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no session persisted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_session_kept(&url).await;
     // The stream is trimmed past the client's offset (MAXLEN, or a Redis that lost it).
     let mut conn = redis_conn(&url).await;
     let _: usize = redis::cmd("XTRIM")
