@@ -27,8 +27,8 @@ struct Seen {
     token: Mutex<Option<String>>,
 }
 
-/// A wsx server: echo by default; `/close4000` closes with 4000, `/drop` drops TCP without a
-/// close frame, `/binary` sends one binary message and closes with 1000, `/deaf` never reads,
+/// A wsx server: echo by default; `/close4000` closes with 4000 after the client's first
+/// message, `/drop` drops TCP without a close frame after it, `/binary` sends one binary message and closes with 1000, `/deaf` never reads,
 /// `/stream` sends `tick N` every millisecond, `/forbidden` is refused with 403, `/auth` needs
 /// `x-token: secret` (else 401). Speaks `chat.v2`.
 async fn server() -> (SocketAddr, Arc<Seen>) {
@@ -68,8 +68,9 @@ async fn server_with(builder: wsx::ServerBuilder) -> (SocketAddr, Arc<Seen>) {
 async fn handler(mut c: Connected) {
     match c.request.uri().path() {
         "/close4000" => {
-            // Give the client a moment to be fully up, then close with an application code.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Once the client is fully up (its first message came), close with an application
+            // code.
+            let _ = c.ws.recv().await;
             let _ = c.ws.close(4000u16, "custom reason").await;
             while c.ws.recv().await.is_some() {}
         }
@@ -96,13 +97,15 @@ async fn handler(mut c: Connected) {
             let _ = writer.await;
         }
         "/drop" => {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Once the client is fully up (its first message came), drop the connection.
+            let _ = c.ws.recv().await;
             c.ws.terminate();
             while c.ws.recv().await.is_some() {}
         }
         "/deaf" => {
-            // Never reads, so never answers a close.
-            tokio::time::sleep(LIMIT).await;
+            // Never reads, so never answers a close; holds the connection until the test ends.
+            std::future::pending::<()>().await;
+            drop(c);
         }
         "/stream" => {
             let tx = c.ws.sender();
@@ -111,6 +114,8 @@ async fn handler(mut c: Connected) {
                     if tx.send(Message::text(format!("tick {i}"))) == wsx::SendStatus::Closed {
                         break;
                     }
+                    // Pacing, not synchronization: a stream that goes on until the client
+                    // closes.
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             });
@@ -156,9 +161,19 @@ async fn run(args: &[&str], input: &[u8]) -> Output {
 
 /// Runs `wsx connect ARGS` with stdin held open (the server has to end the session).
 async fn run_open_stdin(args: &[&str]) -> Output {
+    run_holding_stdin(args, b"").await
+}
+
+/// Runs `wsx connect ARGS` with `input` on stdin, held open after it (the server has to end
+/// the session).
+async fn run_holding_stdin(args: &[&str], input: &[u8]) -> Output {
     let mut child = wsx(args).spawn().unwrap();
-    let _stdin = child.stdin.take().unwrap();
-    within(child.wait_with_output()).await.unwrap()
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).await.unwrap();
+    stdin.flush().await.unwrap();
+    let out = within(child.wait_with_output()).await.unwrap();
+    drop(stdin);
+    out
 }
 
 fn text(b: &[u8]) -> String {
@@ -297,7 +312,7 @@ async fn header_is_sent() {
 async fn server_close_code_gives_exit_3() {
     let (addr, _) = server().await;
     let url = format!("ws://{addr}/close4000");
-    let out = run_open_stdin(&[&url]).await;
+    let out = run_holding_stdin(&[&url], b"up\n").await;
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "stderr: {err}");
     assert!(err.contains("4000"), "{err}");
@@ -309,7 +324,7 @@ async fn server_close_code_gives_exit_3() {
 async fn lost_connection_gives_exit_3() {
     let (addr, _) = server().await;
     let url = format!("ws://{addr}/drop");
-    let out = run_open_stdin(&["--json", &url]).await;
+    let out = run_holding_stdin(&["--json", &url], b"up\n").await;
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "stderr: {err}");
     assert!(err.contains("1006"), "{err}");
@@ -530,6 +545,8 @@ struct Pty {
     child: Child,
     stdin: tokio::process::ChildStdin,
     output: Arc<Mutex<String>>,
+    /// Told each time output arrives.
+    more: Arc<tokio::sync::Notify>,
 }
 
 /// What a terminal would roughly show: ANSI escape sequences removed, and a carriage return
@@ -592,7 +609,8 @@ impl Pty {
         let stdin = child.stdin.take().unwrap();
         let mut stdout = child.stdout.take().unwrap();
         let output = Arc::new(Mutex::new(String::new()));
-        let out2 = output.clone();
+        let more = Arc::new(tokio::sync::Notify::new());
+        let (out2, more2) = (output.clone(), more.clone());
         tokio::spawn(async move {
             let mut buf = [0u8; 4096];
             while let Ok(n) = stdout.read(&mut buf).await {
@@ -602,12 +620,14 @@ impl Pty {
                 out2.lock()
                     .unwrap()
                     .push_str(&String::from_utf8_lossy(&buf[..n]));
+                more2.notify_waiters();
             }
         });
         Some(Self {
             child,
             stdin,
             output,
+            more,
         })
     }
 
@@ -615,20 +635,44 @@ impl Pty {
         strip_ansi(&self.output.lock().unwrap())
     }
 
-    /// Waits until the (cleaned) output has a line for which `pred` holds.
+    /// Waits until the (cleaned) output has a line for which `pred` holds, looking again each
+    /// time output arrives.
     async fn wait_line(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        self.wait_output(what, |raw| strip_ansi(raw).lines().any(&pred))
+            .await;
+    }
+
+    /// Waits until `pred` holds of the raw output, looking again each time output arrives.
+    async fn wait_output(&self, what: &str, pred: impl Fn(&str) -> bool) {
         let deadline = tokio::time::Instant::now() + LIMIT;
         loop {
-            if self.screen().lines().any(&pred) {
+            // Registered before looking, so that output arriving meanwhile is not missed.
+            let more = self.more.notified();
+            let raw = self.output.lock().unwrap().clone();
+            if pred(&raw) {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; output so far:\n{}",
-                self.screen()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if tokio::time::timeout_at(deadline, more).await.is_err() {
+                panic!(
+                    "timed out waiting for {what}; output so far:\n{}",
+                    self.screen()
+                );
+            }
         }
+    }
+
+    /// Waits until the banner is out and the prompt (`> `) is drawn: the terminal is in raw
+    /// mode from then on, so the next keys reach the line editor (keys typed before it would
+    /// go through the terminal's cooked mode).
+    async fn wait_prompt(&self) {
+        self.wait_line("the banner", |l| l.starts_with("connected to ws://"))
+            .await;
+        // (The line editor moves the cursor back over it: look at the raw output.)
+        self.wait_output("the prompt", |raw| {
+            raw.split_once("Ctrl-D to quit")
+                .is_some_and(|(_, after)| after.contains("> "))
+        })
+        .await;
     }
 
     async fn type_line(&mut self, s: &str) {
@@ -660,8 +704,7 @@ async fn interactive_session_with_commands() {
     let Some(mut pty) = Pty::spawn(&[&url]) else {
         return;
     };
-    pty.wait_line("the banner", |l| l.starts_with("connected to ws://"))
-        .await;
+    pty.wait_prompt().await;
 
     pty.type_line("hello there").await;
     pty.wait_line("the echo", |l| received(l, "hello there"))
@@ -705,18 +748,19 @@ async fn interactive_ctrl_d_quits_and_server_close_ends_the_prompt() {
     let Some(mut pty) = Pty::spawn(&[&url]) else {
         return;
     };
-    pty.wait_line("the banner", |l| l.starts_with("connected to ws://"))
-        .await;
+    pty.wait_prompt().await;
     pty.stdin.write_all(b"\x04").await.unwrap();
     pty.stdin.flush().await.unwrap();
     pty.wait_line("the close", |l| l == "closed: 1000").await;
     assert_eq!(pty.exit_code().await, Some(0));
 
-    // The server closes with 4000 while the prompt waits for a key.
+    // The server closes with 4000 while the prompt waits for a key (after a first line).
     let url = format!("ws://{addr}/close4000");
-    let Some(pty) = Pty::spawn(&[&url]) else {
+    let Some(mut pty) = Pty::spawn(&[&url]) else {
         return;
     };
+    pty.wait_prompt().await;
+    pty.type_line("up").await;
     pty.wait_line("the close", |l| l.contains("closed: 4000 (custom reason)"))
         .await;
     assert_eq!(pty.exit_code().await, Some(3));
