@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Kill, free_port, repo_root, wait_port};
+use common::{Kill, Redis, ServeProc, repo_root};
 
 /// The browser script: `node cluster.mjs INTEROP_DIR BASE_A BASE_B`; one JSON line per step.
 const SCRIPT: &str = r###"
@@ -61,18 +61,6 @@ try {
 }
 "###;
 
-fn spawn(cmd: &mut Command, port: u16, what: &str) -> Kill {
-    let child = Kill(
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port, what);
-    child
-}
-
 #[test]
 fn two_pages_on_two_processes_chat_through_redis() {
     let root = repo_root();
@@ -83,32 +71,25 @@ fn two_pages_on_two_processes_chat_through_redis() {
             && Path::new("/usr/bin/redis-server").exists(),
         "playwright-core, /usr/bin/chromium or /usr/bin/redis-server is missing: run interop/setup.sh"
     );
-    let redis_port = free_port();
-    let _redis = spawn(
-        Command::new("/usr/bin/redis-server")
-            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"]),
-        redis_port,
-        "redis-server",
-    );
-    let redis = format!("redis://127.0.0.1:{redis_port}/");
-    let ports = [free_port(), free_port()];
+    let redis = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(Redis::start());
     let data = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let _servers: Vec<Kill> = ports
+    let servers: Vec<ServeProc> = data
         .iter()
-        .zip(&data)
-        .map(|(port, data)| {
-            spawn(
-                Command::new(env!("CARGO_BIN_EXE_wsx"))
-                    .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-                    .arg("--data-dir")
-                    .arg(data.path())
-                    .args(["--redis", &redis]),
-                *port,
-                "wsx serve",
+        .map(|data| {
+            ServeProc::start(
+                0,
+                &[
+                    "--data-dir".as_ref(),
+                    data.path().as_os_str(),
+                    "--redis".as_ref(),
+                    redis.url().as_ref(),
+                ],
             )
         })
         .collect();
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
 
     let dir = root.join("target/e2e");
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,54 +1,34 @@
 //! `wsx serve` as a user runs it: the real binary, plain HTTP requests and WebSocket clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use wsx::{ClientBuilder, CloseCode, Message};
 
+mod common;
+
+use common::{Patience, ServeProc};
+
+/// `wsx serve` on a port of its own (it picks one: `--listen 127.0.0.1:0`) with its documents
+/// in a temporary directory.
 struct Server {
-    child: Child,
+    proc: ServeProc,
     port: u16,
     _data: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn serve(extra: &[&str]) -> Server {
-    let port = free_port();
     let data = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "wsx serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut args: Vec<&OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    let proc = ServeProc::start(0, &args);
     Server {
-        child,
-        port,
+        port: proc.port,
+        proc,
         _data: data,
     }
 }
@@ -129,21 +109,21 @@ fn echo_endpoint_negotiates_subprotocol_and_deflate_and_metrics_count_it() {
         ws.close(4321u16, "done").await.unwrap();
         while ws.recv().await.is_some() {}
     });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = String::from_utf8(get(s.port, "/metrics").2).unwrap();
-        if text.contains("wsx_close_codes_total{code=\"4321\"} 1") {
-            assert!(text.contains("wsx_connections_accepted_total 1"));
-            assert!(text.contains("wsx_messages_received_total 1"));
-            assert!(text.contains("wsx_bytes_received_total 6"));
-            break;
+    // The server counts the close once its side of the connection is done: no event tells
+    // the client when, /metrics is asked again until it shows.
+    rt().block_on(async {
+        let p = Patience::new("/metrics to show the close");
+        loop {
+            let text = String::from_utf8(get(s.port, "/metrics").2).unwrap();
+            if text.contains("wsx_close_codes_total{code=\"4321\"} 1") {
+                assert!(text.contains("wsx_connections_accepted_total 1"));
+                assert!(text.contains("wsx_messages_received_total 1"));
+                assert!(text.contains("wsx_bytes_received_total 6"));
+                break;
+            }
+            p.again().await;
         }
-        assert!(
-            Instant::now() < deadline,
-            "metrics never showed the close: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
 }
 
 type Ws = wsx::WebSocket<wsx::MaybeTlsStream>;
@@ -355,10 +335,7 @@ fn ctrl_c_sends_1001_and_exits_cleanly() {
         ws
     });
     let started = Instant::now();
-    Command::new("kill")
-        .args(["-INT", &s.child.id().to_string()])
-        .status()
-        .unwrap();
+    s.proc.child.signal("INT");
     rt.block_on(async {
         match tokio::time::timeout(Duration::from_secs(5), ws.recv())
             .await
@@ -369,19 +346,13 @@ fn ctrl_c_sends_1001_and_exits_cleanly() {
         }
         assert!(ws.recv().await.is_none());
     });
-    let status = s.child.wait().unwrap();
+    let status = s.proc.wait_exit();
     assert!(status.success(), "{status}");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "did not wait out the timeout needlessly"
     );
-    let mut err = String::new();
-    s.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = s.proc.stderr_to_end();
     assert!(err.contains("closing 1 WebSocket connection"), "{err}");
 }
 

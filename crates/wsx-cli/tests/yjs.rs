@@ -43,8 +43,8 @@ async fn every_update_seen_by_a_client_survives_sigkill() {
     .expect("the reader got every edit")
     .unwrap();
     // The moment the last edit reached the reader: SIGKILL, no chance to flush anything.
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    server.child.0.kill().unwrap();
+    server.child.0.wait().unwrap();
     drop(server);
 
     let _server = common::start_serve(port, data.path());

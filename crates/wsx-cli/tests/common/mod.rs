@@ -2,11 +2,23 @@
 //! a headless-Chromium script (`interop/chromium/*.mjs`) against it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "../../../../tests-support/procs.rs"]
+pub mod procs;
+#[path = "../../../../tests-support/redis.rs"]
+pub mod redis_procs;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use procs::{Kill, Patience, free_port};
+#[allow(unused_imports)]
+pub use redis_procs::{Redis, RedisClusterProcs};
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
@@ -16,63 +28,118 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-/// Kills the child on drop.
-pub struct Kill(pub Child);
+/// Bound on waiting for a `wsx serve` process to start or to exit.
+const START_STOP: Duration = Duration::from_secs(20);
 
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// A `wsx serve` process (killed on drop). Its stderr is read line by line (shown with
+/// `WSX_TEST_LOG=1`): it is ready when it says where it listens, and gone when its stderr
+/// ends.
+pub struct ServeProc {
+    pub child: Kill,
+    /// The port it listens on.
+    pub port: u16,
+    stderr: mpsc::Receiver<String>,
+    /// The lines read so far.
+    pub log: Vec<String>,
+}
+
+impl ServeProc {
+    /// `wsx serve --listen 127.0.0.1:PORT ARGS` (`PORT` 0: any free port), waited on until it
+    /// listens; fails if it exits first.
+    pub fn start(port: u16, args: &[&OsStr]) -> ServeProc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wsx"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, stderr) = mpsc::channel();
+        let show = std::env::var_os("WSX_TEST_LOG").is_some();
+        procs::read_lines(
+            child.stderr.take().unwrap(),
+            move |line| {
+                if show {
+                    eprintln!("wsx serve: {line}");
+                }
+                let _ = tx.send(line);
+            },
+            || {},
+        );
+        let mut s = ServeProc {
+            child: Kill(child),
+            port: 0,
+            stderr,
+            log: Vec::new(),
+        };
+        // "listening on http://127.0.0.1:PORT/" (the log's own line says more).
+        let line = s
+            .line_where(|l| l.starts_with("listening on "))
+            .unwrap_or_else(|| panic!("wsx serve exited before listening: {:?}", s.log));
+        let addr = line
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/'))
+            .unwrap();
+        s.port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+        s
     }
-}
 
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+    /// The next line of its stderr (kept in `log` too); `None` once stderr ended (the process
+    /// exited). Fails after a long silence.
+    fn next_line(&mut self) -> Option<String> {
+        match self.stderr.recv_timeout(START_STOP) {
+            Ok(line) => {
+                self.log.push(line.clone());
+                Some(line)
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("wsx serve silent for {START_STOP:?}: {:?}", self.log)
+            }
+        }
+    }
 
-/// Waits (10 s at most) until something accepts connections on `port`.
-pub fn wait_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    /// The next stderr line for which `pred` holds; `None` if stderr ended first.
+    pub fn line_where(&mut self, pred: impl Fn(&str) -> bool) -> Option<String> {
+        while let Some(line) = self.next_line() {
+            if pred(&line) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
+    /// Waits until the process exits by itself (its stderr ends); returns its status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        while self.next_line().is_some() {}
+        self.child.0.wait().unwrap()
+    }
+
+    /// Everything it wrote on stderr, to the end (it must exit meanwhile).
+    pub fn stderr_to_end(&mut self) -> String {
+        while self.next_line().is_some() {}
+        self.log.join("\n")
     }
 }
 
 /// `wsx serve` on `port`, its documents in `data`, with a short graceful shutdown.
-pub fn start_serve(port: u16, data: &Path) -> Kill {
-    let child = Command::new(env!("CARGO_BIN_EXE_wsx"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--shutdown-timeout", "2s", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let child = Kill(child);
-    wait_port(port, "wsx serve");
-    child
+pub fn start_serve(port: u16, data: &Path) -> ServeProc {
+    ServeProc::start(
+        port,
+        &[
+            "--shutdown-timeout".as_ref(),
+            "2s".as_ref(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ],
+    )
 }
 
 /// SIGINT, as Ctrl-C would: the server closes every connection and exits 0.
-pub fn stop_gracefully(mut s: Kill) {
-    let _ = Command::new("kill")
-        .args(["-INT", &s.0.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.0.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "wsx serve did not exit on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(s.0.wait().unwrap().success(), "graceful shutdown exits 0");
+pub fn stop_gracefully(mut s: ServeProc) {
+    s.child.signal("INT");
+    assert!(s.wait_exit().success(), "graceful shutdown exits 0");
 }
 
 /// Runs `interop/chromium/<script>` against a `wsx serve` of its own and returns the steps
