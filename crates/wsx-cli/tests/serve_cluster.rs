@@ -123,6 +123,36 @@ async fn say_through(m: &mut Member, port: u16, part: &str, text: &str) -> bool 
     }
 }
 
+/// The texts of room `room`'s history as stored in Redis (`wsx-chat:{room}:history`,
+/// newest first).
+async fn stored_history(redis: &Redis, room: &str) -> Vec<String> {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let lines: Vec<String> = redis::cmd("LRANGE")
+        .arg(format!("wsx-chat:{{{room}}}:history"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["text"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Waits until room `room`'s stored history holds `n` messages: each process writes what its
+/// members say after delivering it, and tells no one when.
+async fn wait_history(redis: &Redis, room: &str, n: usize) {
+    let p = Patience::new(format!("{n} messages in {room}'s history"));
+    while stored_history(redis, room).await.len() != n {
+        p.again().await;
+    }
+}
+
 type Ws = wsx::WebSocket<wsx::MaybeTlsStream>;
 
 /// A chat member over a raw WebSocket (`/chat`) or over Socket.IO (event `chat`, spoken
@@ -306,7 +336,9 @@ async fn two_processes_share_rooms_presence_history_and_messages() {
         assert_eq!(m.texts(2).await, ["end-a", "end-b"]);
     }
 
-    // Another room on B does not hear the lobby; a late joiner gets the shared history.
+    // Another room on B does not hear the lobby; a late joiner gets the shared history (once
+    // both processes stored it).
+    wait_history(&redis, "lobby", 24).await;
     let mut dee = Member::sio(a.port).await;
     dee.join("other", "dee").await;
     let mut eve = Member::ws(b.port).await;
@@ -393,6 +425,7 @@ async fn a_process_that_stops_gracefully_takes_its_members_out_at_once() {
     );
     // The history of the room survives B.
     ada.say("still here").await;
+    wait_history(&redis, "g", 1).await;
     let mut dee = Member::ws(a.port).await;
     let joined = dee.join("g", "dee").await;
     assert_eq!(joined["history"][0]["text"], "still here");
