@@ -54,7 +54,7 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 /// and sometimes overloaded, and a thread that is not scheduled for 400 ms delays every
 /// deadline by as much. A task sleeping 5 ms at a time records the worst delay it saw; the
 /// upper bounds of the timing tests stretch by that (a ratio to a peer measured in the same
-/// run, as DESIGN.md asks of timings), and stay at deadline + [`SLACK`] on an idle machine.
+/// run, as docs/ARCHITECTURE.md asks of timings), and stay at deadline + [`SLACK`] on an idle machine.
 pub struct Lateness {
     worst_us: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
