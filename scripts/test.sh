@@ -19,7 +19,12 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "tests (unit, integration, interop, headless Chromium, doc)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --all-features 2>&1 | tee "$log"
+# A hung test must fail the run, not eat CI's budget: the whole step normally takes ~10 min;
+# cargo reports a test "running for over 60 seconds" by name, so the culprit is in the log.
+if ! timeout --kill-after=30 2400 cargo test --workspace --all-features 2>&1 | tee "$log"; then
+    echo "tests failed (or exceeded 40 min: look for 'running for over 60 seconds')" >&2
+    exit 1
+fi
 totals=$(awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped", p, f, i }' "$log")
 
 step "fuzz smoke"

@@ -1,6 +1,8 @@
 //! A y-websocket client in Rust: a yrs document kept in sync with a room of any y-websocket
 //! server (this crate's, Node's, ...), for bots, tests and load generators.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use wsx::{ClientBuilder, CloseFrame, MaybeTlsStream, Message, WebSocket};
 use yrs::sync::{Awareness, AwarenessUpdate};
@@ -43,6 +45,8 @@ pub struct YjsClient {
     ws: WebSocket<MaybeTlsStream>,
     awareness: Awareness,
     synced: bool,
+    /// Messages of a frame not yet handled (a frame may carry several).
+    pending: VecDeque<Incoming>,
 }
 
 impl std::fmt::Debug for YjsClient {
@@ -66,6 +70,7 @@ impl YjsClient {
             ws,
             awareness: Awareness::new(doc),
             synced: false,
+            pending: VecDeque::new(),
         };
         let sv = c.awareness.doc().transact().state_vector();
         c.send_raw(message::sync_step1(&sv)).await?;
@@ -124,39 +129,41 @@ impl YjsClient {
     /// Handles the server's messages until the next event.
     pub async fn next(&mut self) -> Result<Event> {
         loop {
-            let frame = match self.ws.recv().await {
-                None => return Ok(Event::Closed(None)),
-                Some(Err(e)) => return Err(e.into()),
-                Some(Ok(Message::Binary(b))) => b,
-                Some(Ok(Message::Close(f))) => return Ok(Event::Closed(f)),
-                Some(Ok(_)) => continue,
+            let Some(msg) = self.pending.pop_front() else {
+                let frame = match self.ws.recv().await {
+                    None => return Ok(Event::Closed(None)),
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Close(f))) => return Ok(Event::Closed(f)),
+                    Some(Ok(_)) => continue,
+                };
+                self.pending.extend(message::read_frame(&frame)?);
+                continue;
             };
-            for msg in message::read_frame(&frame)? {
-                match msg {
-                    Incoming::SyncStep1(sv) => {
-                        let u = self.doc().transact().encode_state_as_update_v1(&sv);
-                        self.send_raw(message::sync_step2(&u)).await?;
-                    }
-                    Incoming::SyncStep2(u) => {
-                        self.doc().transact_mut().apply_update(u)?;
-                        self.synced = true;
-                        return Ok(Event::Synced);
-                    }
-                    Incoming::Update(u) => {
-                        self.doc().transact_mut().apply_update(u)?;
-                        return Ok(Event::Update);
-                    }
-                    Incoming::Awareness(u) => {
-                        let _ = self.awareness.apply_update(u.clone());
-                        return Ok(Event::Awareness(u));
-                    }
-                    Incoming::QueryAwareness => {
-                        if let Ok(u) = self.awareness.update() {
-                            self.send_raw(message::awareness(&u)).await?;
-                        }
-                    }
-                    Incoming::Auth => return Ok(Event::Denied),
+            match msg {
+                Incoming::SyncStep1(sv) => {
+                    let u = self.doc().transact().encode_state_as_update_v1(&sv);
+                    self.send_raw(message::sync_step2(&u)).await?;
                 }
+                Incoming::SyncStep2(u) => {
+                    self.doc().transact_mut().apply_update(u)?;
+                    self.synced = true;
+                    return Ok(Event::Synced);
+                }
+                Incoming::Update(u) => {
+                    self.doc().transact_mut().apply_update(u)?;
+                    return Ok(Event::Update);
+                }
+                Incoming::Awareness(u) => {
+                    let _ = self.awareness.apply_update(u.clone());
+                    return Ok(Event::Awareness(u));
+                }
+                Incoming::QueryAwareness => {
+                    if let Ok(u) = self.awareness.update() {
+                        self.send_raw(message::awareness(&u)).await?;
+                    }
+                }
+                Incoming::Auth => return Ok(Event::Denied),
             }
         }
     }

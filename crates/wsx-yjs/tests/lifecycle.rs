@@ -36,13 +36,14 @@ async fn a_document_is_freed_after_its_last_connection_and_reloads_from_the_stor
     let mut a = YjsClient::connect(&url).await.unwrap();
     a.wait_synced().await.unwrap();
     let t = a.doc().get_or_insert_text("t");
-    for i in 0..10 {
+    const EDITS: usize = 20;
+    for i in 0..EDITS {
         a.edit(|txn| t.push(txn, &format!("{i},"))).await.unwrap();
     }
     let expected = t.get_string(&a.doc().transact());
     // The edits come back (the echo): they are stored.
     let mut echoed = 0;
-    while echoed < 20 {
+    while echoed < EDITS {
         if let Event::Update = a.next().await.unwrap() {
             echoed += 1;
         }
