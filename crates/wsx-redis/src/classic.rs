@@ -19,19 +19,18 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use wsx_socketio::adapter::{
-    Adapter, BoxFuture, BroadcastOptions, MemoryAdapter, RemoteAck, ServerSideAck, ServerSideAcks,
+use wsx_socketio::Data;
+use wsx_socketio::cluster::{
+    BoxFuture, BroadcastOptions, Cluster, LocalNamespace, RemoteAck, ServerSideAck, ServerSideAcks,
     SocketInfo,
 };
 use wsx_socketio::socketio::{Packet, Payload};
-use wsx_socketio::{Data, Namespace, WeakNamespace};
 
 use crate::codec::{self, map, s, strings};
 use crate::connection::connect;
 use crate::error::Error;
 use crate::flag::set_within;
 use crate::ids::random_id;
-use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::metrics::MetricsInner;
 use crate::node::{Node, node_handle};
@@ -192,12 +191,11 @@ struct NsState {
     subscribed: tokio::sync::watch::Sender<bool>,
 }
 
-/// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis: rooms of local
-/// sockets in memory, everything else through Redis Pub/Sub with the channels and message
-/// formats of Node's `@socket.io/redis-adapter` (classic) 8.x. Made by
-/// [`RedisCluster::adapter`].
+/// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis: what goes to and
+/// comes from the other nodes, through Redis Pub/Sub with the channels and message formats of
+/// Node's `@socket.io/redis-adapter` (classic) 8.x (the namespace keeps its own sockets'
+/// rooms). Made by [`RedisCluster::adapter`].
 pub struct RedisAdapter {
-    local: MemoryAdapter,
     shared: Arc<Shared>,
     nsp: String,
     channels: Channels,
@@ -229,7 +227,6 @@ impl RedisAdapter {
             specific_response: format!("{key}-response#{nsp}#{}#", shared.node.uid),
         };
         RedisAdapter {
-            local: MemoryAdapter::default(),
             shared,
             nsp: nsp.to_owned(),
             channels,
@@ -280,21 +277,19 @@ impl RedisAdapter {
     }
 }
 
-impl Adapter for RedisAdapter {
-    fn init(&self, ns: WeakNamespace) {
+impl Cluster for RedisAdapter {
+    fn init(&self, local: Arc<dyn LocalNamespace>) {
         let task = self.shared.node.handle.spawn(subscriber(
             self.shared.clone(),
             self.channels.clone(),
             self.nsp.clone(),
             self.state.clone(),
-            ns,
+            local,
         ));
         *lock(&self.state.task) = Some(task);
     }
 
-    local_rooms!(joins, leaves, queries);
-
-    fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
+    fn broadcast(&self, packet: &Packet, opts: &BroadcastOptions) {
         let Some(payload) = for_other_nodes(packet, opts) else {
             return;
         };
@@ -310,22 +305,22 @@ impl Adapter for RedisAdapter {
         self.shared.publish(channel, codec::encode(&msg));
     }
 
-    fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+    fn sockets_join(&self, opts: &BroadcastOptions, rooms: &[String]) {
         let fields = vec![("opts", request_opts(opts)), ("rooms", strings(rooms))];
         self.publish_request(kind::REMOTE_JOIN, fields);
     }
 
-    fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+    fn sockets_leave(&self, opts: &BroadcastOptions, rooms: &[String]) {
         let fields = vec![("opts", request_opts(opts)), ("rooms", strings(rooms))];
         self.publish_request(kind::REMOTE_LEAVE, fields);
     }
 
-    fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
+    fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
         let fields = vec![("opts", request_opts(opts)), ("close", Mp::Boolean(close))];
         self.publish_request(kind::REMOTE_DISCONNECT, fields);
     }
 
-    fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
+    fn fetch_sockets(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
         let id = random_id();
         let fields = vec![("opts", request_opts(opts))];
         let request = self.request(Some(&id), kind::REMOTE_FETCH, fields);
@@ -346,7 +341,7 @@ impl Adapter for RedisAdapter {
         })
     }
 
-    fn broadcast_with_ack_remote(
+    fn broadcast_with_ack(
         &self,
         packet: &Packet,
         opts: &BroadcastOptions,
@@ -424,7 +419,7 @@ async fn subscriber(
     channels: Channels,
     nsp: String,
     state: Arc<NsState>,
-    ns: WeakNamespace,
+    ns: Arc<dyn LocalNamespace>,
 ) {
     let pattern = format!("{}*", channels.broadcast);
     let mut backoff = Duration::from_millis(100);
@@ -461,22 +456,23 @@ async fn subscriber(
         tracing::debug!(nsp, uid = %shared.node.uid, "wsx-redis: subscribed");
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
-            let Some(ns) = ns.upgrade() else {
+            if !ns.is_open() {
                 return;
-            };
+            }
+            let ns = &*ns;
             let channel = msg.get_channel_name();
             let payload = msg.get_payload_bytes();
             shared.node.metrics.received();
             if channel == channels.request {
-                on_request(&shared, &channels, &ns, payload);
+                on_request(&shared, &channels, ns, payload);
             } else if channel == channels.response || channel == channels.specific_response {
                 on_response(&shared, &state, payload);
             } else if let Some(rest) = channel.strip_prefix(&channels.broadcast) {
-                on_broadcast(&shared, &nsp, &ns, rest, payload);
+                on_broadcast(&shared, &nsp, ns, rest, payload);
             }
         }
         state.subscribed.send_replace(false);
-        if ns.upgrade().is_none() {
+        if !ns.is_open() {
             return;
         }
         shared.node.metrics.disconnected();
@@ -494,7 +490,7 @@ fn parse(payload: &[u8]) -> Option<Value> {
 }
 
 /// Another node's broadcast: deliver it to the local sockets it selects.
-fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload: &[u8]) {
+fn on_broadcast(shared: &Shared, nsp: &str, ns: &dyn LocalNamespace, rest: &str, payload: &[u8]) {
     let Some(Mp::Array(items)) = codec::decode(payload) else {
         shared.node.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring a broadcast that is not a msgpack array");
@@ -510,11 +506,7 @@ fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload:
     }
     if let Some(room) = rest.strip_suffix('#') {
         // A room channel: nothing to do unless a local socket is in that room.
-        let probe = BroadcastOptions {
-            rooms: vec![room.to_owned()],
-            ..Default::default()
-        };
-        if ns.adapter().sockets(&probe).is_empty() {
+        if !ns.has_room(room) {
             return;
         }
     }
@@ -531,7 +523,7 @@ fn on_broadcast(shared: &Shared, nsp: &str, ns: &Namespace, rest: &str, payload:
     };
     let opts = options(&codec::to_json(opts));
     let packet = Packet::event(nsp, codec::to_payload(data));
-    if !ns.broadcast_with(opts).emit_packet(&packet) {
+    if !ns.broadcast(&packet, &opts) {
         tracing::warn!("wsx-redis: ignoring a broadcast that cannot be encoded");
     }
 }
@@ -554,12 +546,8 @@ fn on_response(shared: &Shared, state: &NsState, payload: &[u8]) {
     state.pending.deliver(&id, Response { json, mp });
 }
 
-fn local_op(ns: &Namespace, request: &Value) -> wsx_socketio::BroadcastOperator {
-    ns.broadcast_with(options(&request["opts"]))
-}
-
 /// Another node's request: act on it, and answer those that expect an answer.
-fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u8]) {
+fn on_request(shared: &Shared, channels: &Channels, ns: &dyn LocalNamespace, payload: &[u8]) {
     let Some(request) = parse(payload).filter(Value::is_object) else {
         shared.node.metrics.malformed();
         tracing::warn!("wsx-redis: ignoring an undecodable request");
@@ -569,6 +557,7 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
         return;
     }
     let request_id = request["requestId"].clone();
+    let opts = options(&request["opts"]);
     let respond = |body: Map<String, Value>| {
         let mut out = Map::new();
         out.insert("requestId".into(), request_id.clone());
@@ -580,30 +569,27 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
     };
     match request["type"].as_u64() {
         Some(kind::SOCKETS) => {
-            let ids: Vec<Value> = local_op(ns, &request)
-                .sockets()
-                .iter()
-                .map(|s| Value::String(s.id().to_owned()))
+            let ids: Vec<Value> = ns
+                .sockets(&opts)
+                .into_iter()
+                .map(|s| Value::String(s.id))
                 .collect();
             respond(Map::from_iter([("sockets".into(), Value::Array(ids))]));
         }
         Some(kind::ALL_ROOMS) => {
-            let rooms = ns
-                .adapter()
-                .rooms()
-                .into_iter()
-                .map(Value::String)
-                .collect();
+            let rooms = ns.rooms().into_iter().map(Value::String).collect();
             respond(Map::from_iter([("rooms".into(), Value::Array(rooms))]));
         }
         Some(t @ (kind::REMOTE_JOIN | kind::REMOTE_LEAVE)) => {
             if let (Some(sid), Some(room)) = (request["sid"].as_str(), request["room"].as_str()) {
                 // The legacy single-socket form.
-                if let Some(socket) = ns.get_socket(sid) {
+                let only = BroadcastOptions::room(sid);
+                if !ns.sockets(&only).is_empty() {
+                    let rooms = [room.to_owned()];
                     if t == kind::REMOTE_JOIN {
-                        socket.join([room]);
+                        ns.sockets_join(&only, &rooms);
                     } else {
-                        socket.leave(room);
+                        ns.sockets_leave(&only, &rooms);
                     }
                     respond(Map::new());
                 }
@@ -611,27 +597,25 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
             }
             let rooms = string_list(&request["rooms"]);
             if t == kind::REMOTE_JOIN {
-                local_op(ns, &request).sockets_join(rooms);
+                ns.sockets_join(&opts, &rooms);
             } else {
-                local_op(ns, &request).sockets_leave(rooms);
+                ns.sockets_leave(&opts, &rooms);
             }
         }
         Some(kind::REMOTE_DISCONNECT) => {
+            let close = request["close"].as_bool().unwrap_or(false);
             if let Some(sid) = request["sid"].as_str() {
-                if let Some(socket) = ns.get_socket(sid) {
-                    socket.disconnect(request["close"].as_bool().unwrap_or(false));
+                let only = BroadcastOptions::room(sid);
+                if !ns.sockets(&only).is_empty() {
+                    ns.disconnect_sockets(&only, close);
                     respond(Map::new());
                 }
                 return;
             }
-            local_op(ns, &request).disconnect_sockets(request["close"].as_bool().unwrap_or(false));
+            ns.disconnect_sockets(&opts, close);
         }
         Some(kind::REMOTE_FETCH) => {
-            let sockets: Vec<Value> = local_op(ns, &request)
-                .sockets()
-                .iter()
-                .map(describe_socket)
-                .collect();
+            let sockets: Vec<Value> = ns.sockets(&opts).iter().map(describe_socket).collect();
             respond(Map::from_iter([("sockets".into(), Value::Array(sockets))]));
         }
         Some(kind::SERVER_SIDE_EMIT) => {
@@ -657,7 +641,7 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
                 _ => return,
             };
             let Some(request_id) = request_id.as_str().map(str::to_owned) else {
-                ns.dispatch_server_side_emit(&event, data);
+                ns.server_side_emit(&event, data, None);
                 return;
             };
             // The answer: `{type:6, requestId, data:<first ack argument>}` on the response
@@ -672,7 +656,7 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
                 ]);
                 let _ = publish.send((channel, codec::json_or_msgpack(&msg)));
             });
-            ns.dispatch_server_side_emit_with_ack(&event, data, ack);
+            ns.server_side_emit(&event, data, Some(ack));
         }
         Some(kind::BROADCAST) => on_broadcast_with_ack(shared, channels, ns, &request, payload),
         _ => {
@@ -686,7 +670,7 @@ fn on_request(shared: &Shared, channels: &Channels, ns: &Namespace, payload: &[u
 fn on_broadcast_with_ack(
     shared: &Shared,
     channels: &Channels,
-    ns: &Namespace,
+    ns: &dyn LocalNamespace,
     request: &Value,
     payload: &[u8],
 ) {
@@ -726,6 +710,5 @@ fn on_broadcast_with_ack(
             let _ = publish.send((response.clone(), codec::encode(&msg)));
         }
     };
-    let op = local_op(ns, request);
-    answer_broadcast_with_ack(&shared.node, op, &request["opts"], args, count, ack);
+    answer_broadcast_with_ack(&shared.node, ns, &request["opts"], args, count, ack);
 }

@@ -53,7 +53,6 @@ mod flag;
 mod handoff;
 mod hub;
 mod ids;
-mod local_rooms;
 mod lock;
 mod metrics;
 mod node;

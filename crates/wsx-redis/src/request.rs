@@ -10,14 +10,14 @@ use rmpv::Value as Mp;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use wsx_socketio::adapter::{BoxFuture, BroadcastOptions, RemoteAck};
+use wsx_socketio::Data;
+use wsx_socketio::cluster::{BoxFuture, BroadcastOptions, LocalNamespace, RemoteAck};
 use wsx_socketio::socketio::{Packet, Payload};
-use wsx_socketio::{BroadcastOperator, Data};
 
 use crate::codec;
 use crate::lock::lock;
 use crate::node::Node;
-use crate::wire::event_payload;
+use crate::wire::{event_payload, options};
 
 /// The requests of one namespace waiting for answers, by request id; `T` is what an answer is
 /// handed over as.
@@ -239,17 +239,17 @@ where
 }
 
 /// The answerer's half of another node's broadcast with acknowledgements: `args` (the event
-/// name first) go to the local sockets `op` selects, with the request's ack timeout
+/// name first) go to the local sockets the request's `opts` select, with its ack timeout
 /// (`opts.flags.timeout` in ms, else this node's requests timeout). `count` is told first how
 /// many sockets that is (the client count answer), then `ack` gets each client's first answer
 /// argument (the acknowledgement answers) as it comes, on a task of this node.
 pub(crate) fn answer_broadcast_with_ack(
     node: &Node,
-    op: BroadcastOperator,
+    ns: &dyn LocalNamespace,
     opts: &Value,
     mut args: Vec<Data>,
     count: impl FnOnce(usize),
-    ack: impl Fn(Mp) + Send + 'static,
+    ack: impl Fn(Mp) + Send + Sync + 'static,
 ) {
     if args.is_empty() {
         return;
@@ -260,18 +260,14 @@ pub(crate) fn answer_broadcast_with_ack(
     let timeout = opts["flags"]["timeout"]
         .as_u64()
         .map_or(node.requests_timeout, Duration::from_millis);
-    let op = op.timeout(timeout);
-    count(op.sockets().len());
-    node.handle.spawn(async move {
-        for answer in op.emit_with_ack(&event, args).await {
-            let Ok(mut args) = answer.result else {
-                continue;
-            };
-            ack(if args.is_empty() {
-                Mp::Nil
-            } else {
-                codec::from_data(&args.remove(0))
-            });
-        }
+    let on_ack: RemoteAck = Arc::new(move |mut args: Vec<Data>| {
+        ack(if args.is_empty() {
+            Mp::Nil
+        } else {
+            codec::from_data(&args.remove(0))
+        })
     });
+    let (n, send) = ns.broadcast_with_ack(&event, args, &options(opts), timeout, on_ack);
+    count(n);
+    node.handle.spawn(send);
 }

@@ -28,8 +28,7 @@ use rmpv::Value as Mp;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use wsx_socketio::WeakNamespace;
-use wsx_socketio::adapter::{Adapter, BoxFuture, BroadcastOptions, MemoryAdapter};
+use wsx_socketio::cluster::{BoxFuture, BroadcastOptions, Cluster, LocalNamespace};
 use wsx_socketio::socketio::Packet;
 
 use crate::cluster_adapter::{
@@ -39,7 +38,6 @@ use crate::codec::{self, map, s};
 use crate::error::Error;
 use crate::flag::set_within;
 use crate::ids::random_hex;
-use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::node::{Node, node_handle};
 use crate::pubsub::{publish, shardnumsub};
@@ -340,7 +338,7 @@ struct NsShard {
     channel: String,
     /// `prefix#nsp#uid#`.
     response_channel: String,
-    ns: OnceLock<WeakNamespace>,
+    ns: OnceLock<Arc<dyn LocalNamespace>>,
     /// Requests waiting for answers, by request id.
     pending: Arc<Pending<Mp>>,
     /// Rooms whose channel this node subscribed to.
@@ -348,11 +346,11 @@ struct NsShard {
     subscribed: watch::Sender<bool>,
 }
 
-/// A namespace's adapter in a cluster of Socket.IO nodes on a Redis Cluster: rooms of local
-/// sockets in memory, everything else through sharded Pub/Sub with the channels and messages
-/// of Node's `createShardedAdapter`. Made by [`ShardedCluster::adapter`].
+/// A namespace's adapter in a cluster of Socket.IO nodes on a Redis Cluster: what goes to and
+/// comes from the other nodes, through sharded Pub/Sub with the channels and messages of
+/// Node's `createShardedAdapter` (the namespace keeps its own sockets' rooms). Made by
+/// [`ShardedCluster::adapter`].
 pub struct ShardedAdapter {
-    local: MemoryAdapter,
     shared: Arc<ShardedShared>,
     st: Arc<NsShard>,
 }
@@ -392,11 +390,7 @@ impl ShardedAdapter {
             room_channels: Mutex::new(HashSet::new()),
             subscribed: watch::Sender::new(false),
         });
-        ShardedAdapter {
-            local: MemoryAdapter::default(),
-            shared,
-            st,
-        }
+        ShardedAdapter { shared, st }
     }
 
     /// Waits (at most `timeout`) until this node listens on the namespace's channels; returns
@@ -410,17 +404,19 @@ impl ShardedAdapter {
         match self.shared.mode {
             SubscriptionMode::Static => false,
             SubscriptionMode::DynamicPrivate => true,
-            SubscriptionMode::Dynamic => room != id && self.local.socket_rooms(room).is_empty(),
+            SubscriptionMode::Dynamic => {
+                room != id && self.local().is_none_or(|l| l.socket_rooms(room).is_empty())
+            }
         }
     }
 
+    /// The namespace's local side, once it is initialised.
+    fn local(&self) -> Option<&Arc<dyn LocalNamespace>> {
+        self.st.ns.get()
+    }
+
     fn room_empty(&self, room: &str) -> bool {
-        self.local
-            .sockets(&BroadcastOptions {
-                rooms: vec![room.to_owned()],
-                ..Default::default()
-            })
-            .is_empty()
+        self.local().is_none_or(|l| !l.has_room(room))
     }
 
     fn room_channel(&self, room: &str) -> String {
@@ -495,9 +491,9 @@ fn encode(shared: &ShardedShared, nsp: &str, kind: u64, data: Mp) -> Vec<u8> {
     encode_with(&shared.node.uid, nsp, kind, data)
 }
 
-impl Adapter for ShardedAdapter {
-    fn init(&self, ns: WeakNamespace) {
-        let _ = self.st.ns.set(ns);
+impl Cluster for ShardedAdapter {
+    fn init(&self, local: Arc<dyn LocalNamespace>) {
+        let _ = self.st.ns.set(local);
         lock(&self.shared.namespaces).insert(self.st.nsp.clone(), Arc::downgrade(&self.st));
         let _ = self.shared.commands.send(Command::Subscribe(
             vec![self.st.channel.clone(), self.st.response_channel.clone()],
@@ -505,14 +501,13 @@ impl Adapter for ShardedAdapter {
         ));
     }
 
-    fn add_all(&self, id: &str, rooms: &[String]) {
+    fn joined(&self, id: &str, rooms: &[String]) {
         let mut subscribed = lock(&self.st.room_channels);
         let new: Vec<String> = rooms
             .iter()
             .filter(|room| !subscribed.contains(*room) && self.separate_channel(room, id))
             .cloned()
             .collect();
-        self.local.add_all(id, rooms);
         if !new.is_empty() {
             let channels = new.iter().map(|r| self.room_channel(r)).collect();
             subscribed.extend(new);
@@ -523,20 +518,11 @@ impl Adapter for ShardedAdapter {
         }
     }
 
-    fn del(&self, id: &str, room: &str) {
-        self.local.del(id, room);
-        self.drop_room_channels(&[room.to_owned()]);
+    fn left(&self, _id: &str, rooms: &[String]) {
+        self.drop_room_channels(rooms);
     }
 
-    fn del_all(&self, id: &str) {
-        let rooms = self.local.socket_rooms(id);
-        self.local.del_all(id);
-        self.drop_room_channels(&rooms);
-    }
-
-    local_rooms!(queries);
-
-    fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
+    fn broadcast(&self, packet: &Packet, opts: &BroadcastOptions) {
         let Some(payload) = for_other_nodes(packet, opts) else {
             return;
         };
@@ -582,7 +568,7 @@ impl NsShard {
         if codec::get(&msg, "nsp").and_then(Mp::as_str) != Some(self.nsp.as_str()) {
             return;
         }
-        let Some(ns) = self.ns.get().and_then(WeakNamespace::upgrade) else {
+        let Some(ns) = self.ns.get().filter(|l| l.is_open()) else {
             return;
         };
         let kind = codec::get(&msg, "type").and_then(Mp::as_u64);
@@ -610,7 +596,7 @@ impl NsShard {
         };
         let answer = |id: &str, msg: Mp| self.pending.deliver(id, msg);
         let reply = Reply { now: &reply, later };
-        cluster_adapter::on_message(&shared.node, &ns, (kind, data), None, answer, reply);
+        cluster_adapter::on_message(&shared.node, &**ns, (kind, data), None, answer, reply);
     }
 
     /// Another node's answer to one of our requests.
@@ -646,7 +632,7 @@ mod tests {
     fn a_broadcast_is_byte_identical_to_nodes() {
         // The captured SPUBLISH of §7.3 (uid shortened).
         let payload = codec::captured_payload();
-        // What broadcast_remote publishes for io.emit("hello", 1, "two", {three: [true]}).
+        // What Cluster::broadcast publishes for io.emit("hello", 1, "two", {three: [true]}).
         let data = broadcast_data(&payload, &BroadcastOptions::default());
         assert_eq!(
             String::from_utf8(encode_with("a562", "/", kind::BROADCAST, data)).unwrap(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rmpv::Value as Mp;
 use serde_json::{Map, Value, json};
 use wsx_socketio::Data;
-use wsx_socketio::adapter::{BroadcastFlags, BroadcastOptions, SocketInfo};
+use wsx_socketio::cluster::{BroadcastFlags, BroadcastOptions, SocketInfo};
 use wsx_socketio::socketio::{Packet, PacketData, Payload};
 
 use crate::codec::{self, map, s, strings};
@@ -113,39 +113,40 @@ pub(crate) fn string_list(v: &Value) -> Vec<String> {
 }
 
 /// A local socket as `fetchSockets` answers describe it (Node's `RemoteSocket` fields).
-pub(crate) fn describe_socket(socket: &wsx_socketio::Socket) -> Value {
-    let hs = socket.handshake();
-    let req = &hs.request;
+pub(crate) fn describe_socket(socket: &SocketInfo) -> Value {
+    let req = socket.request.as_deref();
     let headers: Map<String, Value> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            )
+        .map(|req| {
+            req.headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                    )
+                })
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
     let issued = req
-        .issued
-        .duration_since(std::time::UNIX_EPOCH)
+        .and_then(|req| req.issued.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     json!({
-        "id": socket.id(),
+        "id": socket.id,
         "handshake": {
             "headers": headers,
             "time": "",
-            "address": req.remote_addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+            "address": req.and_then(|r| r.remote_addr).map(|a| a.ip().to_string()).unwrap_or_default(),
             "xdomain": false,
             "secure": false,
             "issued": issued,
-            "url": req.uri.to_string(),
+            "url": req.map(|r| r.uri.to_string()).unwrap_or_default(),
             "query": {},
-            "auth": hs.auth,
+            "auth": socket.auth,
         },
-        "rooms": socket.rooms(),
-        "data": socket.data(),
+        "rooms": socket.rooms,
+        "data": socket.data,
     })
 }
 
@@ -159,6 +160,7 @@ pub(crate) fn socket_info(v: &Value) -> Option<SocketInfo> {
             .as_object()
             .cloned()
             .unwrap_or_default(),
+        request: None,
     })
 }
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ack::{AckError, AckFuture};
-use crate::adapter::BroadcastOptions;
 use crate::args::IntoArgs;
+use crate::cluster::{RemoteAck, SocketInfo};
 use crate::encoded::Encoded;
 use crate::namespace::Namespace;
+use crate::options::BroadcastOptions;
 use crate::socket::{Socket, event_packet};
 use crate::socketio::{Data, Packet};
 use crate::targets::Target;
@@ -45,6 +46,16 @@ pub struct RemoteSocket {
 }
 
 impl RemoteSocket {
+    fn new(info: SocketInfo, ns: &Namespace) -> Self {
+        RemoteSocket {
+            id: info.id,
+            rooms: info.rooms,
+            data: info.data,
+            auth: info.auth,
+            ns: ns.clone(),
+        }
+    }
+
     fn only(&self) -> BroadcastOperator {
         BroadcastOperator::new(self.ns.clone()).to([self.id.as_str()])
     }
@@ -77,6 +88,40 @@ pub struct AckResponse {
     pub socket: Option<String>,
     /// Its acknowledgement's arguments, or why there is none.
     pub result: Result<Vec<Data>, AckError>,
+}
+
+impl Namespace {
+    /// Emits to every socket of the namespace.
+    pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
+        self.broadcast().emit(event, args)
+    }
+
+    /// A broadcast to every socket, to narrow with the operators.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone())
+    }
+
+    /// A broadcast to the sockets in `rooms`.
+    pub fn to<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// A broadcast to every socket not in `rooms`.
+    pub fn except<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+}
+
+impl Socket {
+    /// Broadcasts to room(s), this socket excluded (`socket.to(room).emit(…)`).
+    pub fn to<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// Broadcasts to every socket of the namespace but this one.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.ns()).except([self.id()])
+    }
 }
 
 impl BroadcastOperator {
@@ -140,7 +185,7 @@ impl BroadcastOperator {
     }
 
     fn targets(&self) -> Vec<Socket> {
-        let ids = self.ns.adapter().sockets(&self.opts);
+        let ids = self.ns.rooms().sockets(&self.opts);
         self.ns.with_sockets(|map| {
             ids.iter()
                 .filter_map(|id| map.get(id))
@@ -158,45 +203,26 @@ impl BroadcastOperator {
         };
         if let Some(recovery) = self.ns.recovery() {
             if !self.opts.flags.volatile {
-                if recovery.through_cluster(&self.opts) {
-                    return self.emit_through_cluster(packet);
+                if Encoded::new(&packet).is_err() {
+                    return false;
                 }
-                recovery.record(&mut packet, &self.opts);
+                let local = self.clone().local();
+                match recovery.stamp(packet, &self.opts, move |p| {
+                    local.emit_packet(p);
+                }) {
+                    Some(stamped) => packet = stamped,
+                    None => return true,
+                }
             }
         }
         self.emit_packet(&packet)
     }
 
-    /// A recoverable broadcast with a cluster adapter that keeps the offsets: published
-    /// first, then delivered here with the offset the cluster gave it (as Node's
-    /// `ClusterAdapter.broadcast`).
-    fn emit_through_cluster(&self, packet: Packet) -> bool {
-        if Encoded::new(&packet).is_err() {
-            return false;
-        }
-        let local = self.clone().local();
-        let adapter = self.ns.adapter().clone();
-        let sent = packet.clone();
-        let deliver = Box::new(move |offset: Option<String>| {
-            let mut packet = packet;
-            if let (Some(offset), crate::socketio::PacketData::Event { payload, .. }) =
-                (offset, &mut packet.data)
-            {
-                payload.args.push(serde_json::Value::String(offset));
-            }
-            local.emit_packet(&packet);
-        });
-        adapter.broadcast_with_offset(&sent, &self.opts, deliver);
-        true
-    }
-
     /// Delivers an already built packet (an EVENT of this namespace, such as one another
     /// node of a cluster broadcast) to the chosen sockets, encoded once, and forwards it to
     /// the cluster unless [`local`](Self::local). Unlike [`emit`](Self::emit) it records
-    /// nothing for connection-state recovery. A cluster adapter delivers the broadcasts it
-    /// receives with `ns.broadcast_with(opts).local().emit_packet(&packet)`.
-    /// Returns `false` if it cannot be encoded.
-    pub fn emit_packet(&self, packet: &Packet) -> bool {
+    /// nothing for connection-state recovery. Returns `false` if it cannot be encoded.
+    pub(crate) fn emit_packet(&self, packet: &Packet) -> bool {
         let Ok(encoded) = Encoded::new(packet) else {
             return false;
         };
@@ -209,7 +235,7 @@ impl BroadcastOperator {
         {
             Some(targets) => self.deliver(&targets, &encoded, compress),
             None => {
-                let ids = self.ns.adapter().sockets(&self.opts);
+                let ids = self.ns.rooms().sockets(&self.opts);
                 self.ns.with_sockets(|map| {
                     for id in &ids {
                         if let Some(socket) = map.get(id) {
@@ -222,7 +248,7 @@ impl BroadcastOperator {
             }
         }
         if !self.opts.flags.local {
-            self.ns.adapter().broadcast_remote(packet, &self.opts);
+            self.ns.cluster().broadcast(packet, &self.opts);
         }
         true
     }
@@ -259,7 +285,7 @@ impl BroadcastOperator {
         if self.opts.except.is_empty() {
             return HashSet::new();
         }
-        let ids = self.ns.adapter().sockets(&BroadcastOptions {
+        let ids = self.ns.rooms().sockets(&BroadcastOptions {
             rooms: self.opts.except.clone(),
             ..Default::default()
         });
@@ -294,12 +320,12 @@ impl BroadcastOperator {
         let remote = if self.opts.flags.local {
             0
         } else {
-            let on_ack: crate::adapter::RemoteAck = Arc::new(move |args| {
+            let on_ack: RemoteAck = Arc::new(move |args| {
                 let _ = tx.send(args);
             });
             self.ns
-                .adapter()
-                .broadcast_with_ack_remote(&packet, &self.opts, on_ack)
+                .cluster()
+                .broadcast_with_ack(&packet, &self.opts, on_ack)
                 .await
         };
         let mut out = Vec::with_capacity(waits.len() + remote);
@@ -343,14 +369,12 @@ impl BroadcastOperator {
             })
             .collect();
         if !self.opts.flags.local {
-            let remote = self.ns.adapter().fetch_sockets_remote(&self.opts).await;
-            found.extend(remote.into_iter().map(|info| RemoteSocket {
-                id: info.id,
-                rooms: info.rooms,
-                data: info.data,
-                auth: info.auth,
-                ns: self.ns.clone(),
-            }));
+            let remote = self.ns.cluster().fetch_sockets(&self.opts).await;
+            found.extend(
+                remote
+                    .into_iter()
+                    .map(|info| RemoteSocket::new(info, &self.ns)),
+            );
         }
         found
     }
@@ -362,7 +386,7 @@ impl BroadcastOperator {
             s.join(rooms.iter().cloned());
         }
         if !self.opts.flags.local {
-            self.ns.adapter().sockets_join_remote(&self.opts, &rooms);
+            self.ns.cluster().sockets_join(&self.opts, &rooms);
         }
     }
 
@@ -375,7 +399,7 @@ impl BroadcastOperator {
             }
         }
         if !self.opts.flags.local {
-            self.ns.adapter().sockets_leave_remote(&self.opts, &rooms);
+            self.ns.cluster().sockets_leave(&self.opts, &rooms);
         }
     }
 
@@ -385,9 +409,7 @@ impl BroadcastOperator {
             s.disconnect(close);
         }
         if !self.opts.flags.local {
-            self.ns
-                .adapter()
-                .disconnect_sockets_remote(&self.opts, close);
+            self.ns.cluster().disconnect_sockets(&self.opts, close);
         }
     }
 }

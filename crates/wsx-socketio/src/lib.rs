@@ -10,7 +10,9 @@
 //!   attachments, validated as strictly as the official `socket.io-parser`.
 //! - [`engine`]: the Engine.IO server: sessions, the long-polling and WebSocket transports and
 //!   the upgrade between them, heartbeats, CORS.
-//! - Sockets, namespaces, rooms ([`adapter`]), broadcast operators and acknowledgements.
+//! - Sockets, namespaces with the rooms of their sockets, broadcast operators and
+//!   acknowledgements; [`cluster`]: the narrow trait through which a namespace reaches the
+//!   other nodes of a cluster (the Redis adapters of `wsx-redis` implement it).
 //! - [`SocketIo`]: the server, mounted on hyper or axum (feature `tower`) or served on its own.
 //!
 //! # Example
@@ -33,33 +35,40 @@
 #![forbid(unsafe_code)]
 
 mod ack;
-pub mod adapter;
 mod args;
 mod broadcast;
-mod client;
+pub mod cluster;
+mod config;
+mod connect_deadlines;
+mod connection;
 mod encoded;
 pub mod engine;
 pub mod engineio;
 mod error;
 mod event;
-mod io;
 mod json;
+mod local;
 mod namespace;
+mod namespaces;
+mod options;
 mod recovery;
+mod rooms;
 mod service;
 mod socket;
+mod socket_io;
 pub mod socketio;
 mod targets;
 
 pub use ack::{AckError, AckFuture, AckSender};
 pub use args::IntoArgs;
 pub use broadcast::{AckResponse, BroadcastOperator, RemoteSocket};
+pub use config::Config;
 pub use error::{Error, SocketError};
 pub use event::Event;
-pub use io::{Config, SocketIo};
-pub use namespace::{ConnectError, Namespace, WeakNamespace};
+pub use namespace::{ConnectError, Namespace};
 pub use recovery::RecoveryConfig;
 #[cfg(feature = "tower")]
 pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{DisconnectReason, Handshake, Socket};
+pub use socket_io::SocketIo;
 pub use socketio::Data;

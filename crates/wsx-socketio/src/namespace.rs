@@ -1,5 +1,7 @@
-//! Namespaces: their sockets, connection handler, middleware and adapter.
+//! Namespaces: their sockets and rooms, connection handler, middleware and server-side
+//! handlers, and the cluster they share with other nodes.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,12 +11,14 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::adapter::{Adapter, BroadcastOptions, ServerSideAck, ServerSideAcks};
 use crate::args::IntoArgs;
-use crate::broadcast::BroadcastOperator;
+use crate::cluster::{Cluster, ServerSideAck, ServerSideAcks};
+use crate::encoded::Encoded;
 use crate::engine::Session;
-use crate::recovery::{Recovery, RecoveryConfig};
-use crate::socket::{BoxFuture, Socket, run};
+use crate::options::BroadcastOptions;
+use crate::recovery::{Recovery, RecoveryConfig, Restored};
+use crate::rooms::Rooms;
+use crate::socket::{BoxFuture, NamespaceLink, Socket, run};
 use crate::socketio::{Data, Packet, PacketData};
 use crate::targets::{MIN_TARGETS, Target, TargetCache};
 
@@ -76,7 +80,8 @@ pub(crate) struct NsHandlers {
 pub(crate) struct NsInner {
     name: String,
     sockets: RwLock<HashMap<Arc<str>, Socket>>,
-    adapter: Arc<dyn Adapter>,
+    rooms: Rooms,
+    cluster: Arc<dyn Cluster>,
     handlers: Arc<NsHandlers>,
     ack_timeout: Duration,
     next_ack: AtomicU64,
@@ -87,20 +92,53 @@ pub(crate) struct NsInner {
 
 type ServerSideHandler = Arc<dyn Fn(Vec<Data>, Option<ServerSideAck>) -> BoxFuture + Send + Sync>;
 
-/// A namespace handle that does not keep it alive (what an [`Adapter`] holds).
-#[derive(Clone)]
-pub struct WeakNamespace(std::sync::Weak<NsInner>);
+impl NamespaceLink for NsInner {
+    fn name(&self) -> &str {
+        &self.name
+    }
 
-impl std::fmt::Debug for WeakNamespace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WeakNamespace").finish_non_exhaustive()
+    fn ack_timeout(&self) -> Duration {
+        self.ack_timeout
+    }
+
+    fn next_ack_id(&self) -> u64 {
+        self.next_ack.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
+    }
+
+    fn join(&self, id: &str, rooms: &[String]) {
+        self.rooms.add_all(id, rooms);
+        self.cluster.joined(id, rooms);
+    }
+
+    fn leave(&self, id: &str, room: &str) {
+        self.rooms.del(id, room);
+        self.cluster.left(id, &[room.to_owned()]);
+    }
+
+    fn socket_rooms(&self, id: &str) -> Vec<String> {
+        self.rooms.socket_rooms(id)
+    }
+
+    fn remove(&self, socket: &Socket) {
+        write(&self.sockets).remove(socket.id());
+        let rooms = self.rooms.del_all(socket.id());
+        self.cluster.left(socket.id(), &rooms);
+        lock(&self.targets).clear();
     }
 }
 
-impl WeakNamespace {
-    /// The namespace, if it still exists.
-    pub fn upgrade(&self) -> Option<Namespace> {
-        self.0.upgrade().map(Namespace)
+impl Socket {
+    /// The namespace.
+    pub fn ns(&self) -> Namespace {
+        let link: Arc<dyn Any + Send + Sync> = self.0.ns.clone();
+        match link.downcast::<NsInner>() {
+            Ok(inner) => Namespace(inner),
+            Err(_) => unreachable!("a socket's namespace link is its namespace"),
+        }
     }
 }
 
@@ -118,27 +156,28 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
+    /// A namespace on `cluster`, which the caller then [`init`](Cluster::init)s with its
+    /// local side.
     pub(crate) fn new(
         name: String,
-        adapter: Arc<dyn Adapter>,
+        cluster: Arc<dyn Cluster>,
         handlers: Arc<NsHandlers>,
         ack_timeout: Duration,
         recovery: Option<RecoveryConfig>,
     ) -> Self {
-        let recovery = recovery.map(|config| Recovery::new(config, &adapter));
-        let ns = Namespace(Arc::new(NsInner {
+        let recovery = recovery.map(|config| Recovery::new(config, &cluster));
+        Namespace(Arc::new(NsInner {
             name,
             sockets: RwLock::new(HashMap::new()),
-            adapter,
+            rooms: Rooms::default(),
+            cluster,
             handlers,
             ack_timeout,
             next_ack: AtomicU64::new(0),
             recovery,
             server_side: RwLock::new(HashMap::new()),
             targets: Mutex::new(TargetCache::default()),
-        }));
-        ns.0.adapter.init(WeakNamespace(Arc::downgrade(&ns.0)));
-        ns
+        }))
     }
 
     /// The namespace's name.
@@ -172,7 +211,7 @@ impl Namespace {
     /// `serverSideEmit`); this node's handlers are not called. Without a cluster adapter it
     /// reaches no one.
     pub fn server_side_emit(&self, event: &str, args: impl IntoArgs) {
-        self.0.adapter.server_side_emit(event, &args.into_args());
+        self.0.cluster.server_side_emit(event, &args.into_args());
     }
 
     /// Handles `event` sent by another node's [`server_side_emit`](Self::server_side_emit).
@@ -194,7 +233,7 @@ impl Namespace {
         args: impl IntoArgs,
     ) -> impl Future<Output = ServerSideAcks> + Send + 'static {
         self.0
-            .adapter
+            .cluster
             .server_side_emit_with_ack(event, &args.into_args())
     }
 
@@ -210,47 +249,40 @@ impl Namespace {
         write(&self.0.server_side).insert(event.into(), h);
     }
 
-    /// Delivers a server-side emit received from another node (called by cluster adapters).
-    pub fn dispatch_server_side_emit(&self, event: &str, args: Vec<Data>) {
-        let handler = read(&self.0.server_side).get(event).cloned();
-        if let Some(h) = handler {
-            run(h(args, None));
-        }
-    }
-
-    /// Delivers a server-side emit with acknowledgement received from another node (called by
-    /// cluster adapters): the handler answers through `ack`.
-    pub fn dispatch_server_side_emit_with_ack(
+    /// Runs the handler of a server-side emit received from another node; `ack` is `Some`
+    /// when that node waits for an answer.
+    pub(crate) fn dispatch_server_side_emit(
         &self,
         event: &str,
         args: Vec<Data>,
-        ack: ServerSideAck,
+        ack: Option<ServerSideAck>,
     ) {
         let handler = read(&self.0.server_side).get(event).cloned();
         if let Some(h) = handler {
-            run(h(args, Some(ack)));
+            run(h(args, ack));
         }
     }
 
-    /// The adapter holding this namespace's rooms.
-    pub fn adapter(&self) -> &Arc<dyn Adapter> {
-        &self.0.adapter
+    /// The other nodes of the cluster.
+    pub(crate) fn cluster(&self) -> &Arc<dyn Cluster> {
+        &self.0.cluster
     }
 
-    /// The next ack id: one counter per namespace, as in Node, so a broadcast with
-    /// acknowledgements sends the same packet to every receiver.
+    /// The rooms of this node's sockets.
+    pub(crate) fn rooms(&self) -> &Rooms {
+        &self.0.rooms
+    }
+
     pub(crate) fn next_ack_id(&self) -> u64 {
-        self.0.next_ack.fetch_add(1, Ordering::Relaxed)
+        self.0.next_ack_id()
     }
 
     pub(crate) fn recovery(&self) -> Option<&Recovery> {
         self.0.recovery.as_ref()
     }
 
-    /// The connection state recovery settings, when recovery is on (a cluster adapter then
-    /// appends offsets to the broadcasts it delivers).
-    pub fn recovery_config(&self) -> Option<&RecoveryConfig> {
-        self.0.recovery.as_ref().map(Recovery::config)
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<NsInner> {
+        Arc::downgrade(&self.0)
     }
 
     pub(crate) fn ack_timeout(&self) -> Duration {
@@ -276,48 +308,16 @@ impl Namespace {
         f(&read(&self.0.sockets))
     }
 
-    /// Emits to every socket of the namespace.
-    pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
-        self.broadcast().emit(event, args)
-    }
-
-    /// A broadcast to every socket, to narrow with the operators.
-    pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.clone())
-    }
-
-    /// A broadcast chosen by ready-made options (rooms, except, flags), such as those a
-    /// cluster adapter receives from another node.
-    pub fn broadcast_with(&self, opts: crate::adapter::BroadcastOptions) -> BroadcastOperator {
-        BroadcastOperator::with_options(self.clone(), opts)
-    }
-
-    /// A broadcast to the sockets in `rooms`.
-    pub fn to<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
-        self.broadcast().to(rooms)
-    }
-
-    /// A broadcast to every socket not in `rooms`.
-    pub fn except<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
-        self.broadcast().except(rooms)
-    }
-
-    pub(crate) fn remove_socket(&self, socket: &Socket) {
-        write(&self.0.sockets).remove(socket.id());
-        self.0.adapter.del_all(socket.id());
-        lock(&self.0.targets).clear();
-    }
-
     /// The receivers of a broadcast to `rooms` (every socket when empty), when a list of them
     /// is kept for the current membership (see [`crate::targets`]).
     pub(crate) fn cached_targets(&self, rooms: &[String]) -> Option<Arc<[Target]>> {
-        let version = self.0.adapter.membership_version()?;
+        let version = self.0.rooms.version();
         let mut cache = lock(&self.0.targets);
         match cache.get(version, rooms) {
             Ok(list) => Some(list),
             Err(false) => None,
             Err(true) => {
-                let ids = self.0.adapter.sockets(&BroadcastOptions {
+                let ids = self.0.rooms.sockets(&BroadcastOptions {
                     rooms: rooms.to_vec(),
                     ..Default::default()
                 });
@@ -335,12 +335,14 @@ impl Namespace {
         }
     }
 
-    /// A client asked to connect: run the middleware, then accept.
+    /// A client asked to connect: run the middleware, then accept. `done` is told the
+    /// socket once it is in the namespace (before the CONNECT answer and the connection
+    /// handler), or `None` if the middleware refused it.
     pub(crate) fn connect(
         &self,
-        client: Arc<crate::client::Client>,
         session: Arc<Session>,
         auth: Map<String, Value>,
+        done: impl FnOnce(Option<&Socket>) + Send + 'static,
     ) {
         let ns = self.clone();
         run(Box::pin(async move {
@@ -354,16 +356,16 @@ impl Namespace {
                 Some((pid, fut)) => fut.await.map(|r| (pid, r)),
                 None => None,
             };
-            ns.accept(client, session, auth, restored).await;
+            ns.accept(session, auth, restored, done).await;
         }));
     }
 
     async fn accept(
         self,
-        client: Arc<crate::client::Client>,
         session: Arc<Session>,
         auth: Map<String, Value>,
-        restored: Option<(String, crate::recovery::Restored)>,
+        restored: Option<(String, Restored)>,
+        done: impl FnOnce(Option<&Socket>),
     ) {
         let recovered = restored.is_some();
         let pid = match (&self.0.recovery, &restored) {
@@ -372,7 +374,7 @@ impl Namespace {
             (Some(_), None) => Some(crate::engine::generate_id()),
         };
         let socket = Socket::new(
-            self.clone(),
+            self.0.clone(),
             session.clone(),
             auth,
             restored.as_ref().map(|(_, r)| r.sid.clone()),
@@ -393,10 +395,10 @@ impl Namespace {
         let ns = self;
         for m in middleware {
             if let Err(e) = m(socket.clone()).await {
-                if let Ok(encoded) = crate::encoded::Encoded::new(&e.packet(ns.name())) {
+                if let Ok(encoded) = Encoded::new(&e.packet(ns.name())) {
                     session.send_out(encoded.frames());
                 }
-                client.connect_done(ns.name());
+                done(None);
                 return;
             }
         }
@@ -405,9 +407,9 @@ impl Namespace {
         }
         let id = socket.id_arc();
         write(&ns.0.sockets).insert(id.clone(), socket.clone());
-        ns.0.adapter.add_all(&id, &[id.to_string()]);
+        ns.0.join(&id, &[id.to_string()]);
         socket.set_connected();
-        client.add_socket(ns.name(), socket.clone());
+        done(Some(&socket));
         if let Some((_, restored)) = restored {
             socket.restore(restored);
         }

@@ -10,7 +10,7 @@
 //!
 //! This is the single-node store (Node's in-memory `SessionAwareAdapter`): a packet log per
 //! namespace, bounded in age and in count. An adapter that keeps sessions and offsets for a
-//! whole cluster ([`Adapter::recovers_sessions`], the Redis streams adapter) replaces it: the
+//! whole cluster ([`Cluster::recovers_sessions`], the Redis streams adapter) replaces it: the
 //! store then hands broadcasts, persisted sessions and restorations to the adapter's hooks.
 
 use std::collections::{HashMap, VecDeque};
@@ -20,8 +20,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::adapter::{Adapter, BoxFuture, BroadcastOptions, SessionState};
-use crate::socketio::Packet;
+use crate::cluster::{BoxFuture, Cluster, SessionState};
+use crate::options::BroadcastOptions;
+use crate::socketio::{Packet, PacketData};
 
 /// Settings of connection state recovery.
 #[derive(Debug, Clone)]
@@ -103,18 +104,18 @@ struct State {
 /// One namespace's recovery store.
 pub(crate) struct Recovery {
     config: RecoveryConfig,
-    /// The namespace's adapter, when it keeps sessions for the cluster.
-    cluster: Option<Arc<dyn Adapter>>,
+    /// The namespace's cluster, when it keeps sessions for the whole cluster.
+    cluster: Option<Arc<dyn Cluster>>,
     /// Distinguishes this process's offsets from another's (or a previous run's).
     prefix: String,
     state: Mutex<State>,
 }
 
 impl Recovery {
-    pub(crate) fn new(config: RecoveryConfig, adapter: &Arc<dyn Adapter>) -> Self {
+    pub(crate) fn new(config: RecoveryConfig, cluster: &Arc<dyn Cluster>) -> Self {
         Recovery {
             config,
-            cluster: adapter.recovers_sessions().then(|| adapter.clone()),
+            cluster: cluster.recovers_sessions().then(|| cluster.clone()),
             prefix: crate::engine::generate_id()[..8].to_owned(),
             state: Mutex::new(State::default()),
         }
@@ -137,12 +138,12 @@ impl Recovery {
     }
 
     /// Appends the offset argument to an EVENT about to be broadcast and logs it.
-    pub(crate) fn record(&self, packet: &mut Packet, opts: &BroadcastOptions) {
+    fn record(&self, packet: &mut Packet, opts: &BroadcastOptions) {
         let now = Instant::now();
         let mut st = self.state();
         let n = st.next;
         st.next += 1;
-        if let crate::socketio::PacketData::Event { payload, .. } = &mut packet.data {
+        if let PacketData::Event { payload, .. } = &mut packet.data {
             payload.args.push(Value::String(self.offset_string(n)));
         }
         st.log.push_back(Logged {
@@ -158,27 +159,43 @@ impl Recovery {
         self.prune(&mut st, now);
     }
 
-    /// Whether a broadcast with `opts` takes its offset from the cluster adapter
-    /// ([`Adapter::broadcast_with_offset`]) rather than from this store.
-    pub(crate) fn through_cluster(&self, opts: &BroadcastOptions) -> bool {
-        self.cluster.is_some() && !opts.flags.local
-    }
-
-    /// Whether the cluster adapter keeps the sessions.
-    pub(crate) fn clustered(&self) -> bool {
-        self.cluster.is_some()
+    /// Gives a recoverable EVENT its offset. Without a cluster that keeps offsets (or for a
+    /// [`local`](BroadcastOptions) broadcast) this store logs it and returns it with its
+    /// offset, to deliver and forward at once. Otherwise the cluster publishes it first
+    /// ([`Cluster::broadcast_with_offset`]) and `deliver` gets it, with the offset the cluster
+    /// gave it, for this node's sockets; `None` is returned (as Node's
+    /// `ClusterAdapter.broadcast`).
+    pub(crate) fn stamp(
+        &self,
+        mut packet: Packet,
+        opts: &BroadcastOptions,
+        deliver: impl FnOnce(&Packet) + Send + 'static,
+    ) -> Option<Packet> {
+        let Some(cluster) = self.cluster.as_ref().filter(|_| !opts.flags.local) else {
+            self.record(&mut packet, opts);
+            return Some(packet);
+        };
+        let sent = packet.clone();
+        let with_offset = Box::new(move |offset: Option<String>| {
+            if let (Some(offset), PacketData::Event { payload, .. }) = (offset, &mut packet.data) {
+                payload.args.push(Value::String(offset));
+            }
+            deliver(&packet);
+        });
+        cluster.broadcast_with_offset(&sent, opts, with_offset);
+        None
     }
 
     /// Keeps a disconnected socket's state.
     pub(crate) fn persist(&self, pid: &str, sid: &str, rooms: Vec<String>, data: Value) {
-        if let Some(adapter) = &self.cluster {
+        if let Some(cluster) = &self.cluster {
             let session = SessionState {
                 sid: sid.to_owned(),
                 pid: pid.to_owned(),
                 rooms,
                 data,
             };
-            adapter.persist_session(session, self.config.max_disconnection_duration);
+            cluster.persist_session(session, self.config.max_disconnection_duration);
             return;
         }
         let now = Instant::now();
@@ -197,11 +214,11 @@ impl Recovery {
 
     /// [`restore`](Self::restore), or the cluster adapter's restoration.
     pub(crate) fn restore_any(&self, pid: &str, offset: &str) -> BoxFuture<Option<Restored>> {
-        let Some(adapter) = &self.cluster else {
+        let Some(cluster) = &self.cluster else {
             let restored = self.restore(pid, offset);
             return Box::pin(async move { restored });
         };
-        let fut = adapter.restore_session(pid, offset);
+        let fut = cluster.restore_session(pid, offset);
         Box::pin(async move {
             fut.await.map(|r| Restored {
                 sid: r.session.sid,

@@ -15,8 +15,8 @@ use std::pin::Pin;
 
 use http::{Request, Response};
 
-use crate::SocketIo;
 use crate::engine::Body;
+use crate::socket_io::SocketIo;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 

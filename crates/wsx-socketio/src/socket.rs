@@ -1,6 +1,7 @@
 //! A socket: one client's connection to one namespace. Handlers, emits, acks, rooms and
 //! disconnection.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -13,11 +14,11 @@ use tokio::sync::oneshot;
 
 use crate::ack::{AckFuture, AckSender, Acks};
 use crate::args::IntoArgs;
-use crate::broadcast::BroadcastOperator;
 use crate::encoded::Encoded;
 use crate::engine::{CloseReason, RequestInfo, Session};
 use crate::event::Event;
-use crate::namespace::Namespace;
+use crate::options::BroadcastOptions;
+use crate::recovery::{Recovery, Restored};
 use crate::socketio::{Data, Packet, PacketData, Payload};
 
 /// A boxed future returned by handlers.
@@ -82,6 +83,29 @@ pub struct Handshake {
     pub request: Arc<RequestInfo>,
 }
 
+/// What a socket needs of its namespace, which sits above it (a namespace holds its sockets
+/// and hands them to its handlers). [`Namespace`](crate::Namespace) is the one implementation;
+/// [`Socket::ns`] gives it back.
+pub(crate) trait NamespaceLink: Any + Send + Sync {
+    /// The namespace's name.
+    fn name(&self) -> &str;
+    /// The default wait for acknowledgements.
+    fn ack_timeout(&self) -> Duration;
+    /// The next ack id: one counter per namespace, as in Node, so that a broadcast with
+    /// acknowledgements sends the same packet to every receiver.
+    fn next_ack_id(&self) -> u64;
+    /// Connection state recovery, when it is on.
+    fn recovery(&self) -> Option<&Recovery>;
+    /// Socket `id` joins `rooms`.
+    fn join(&self, id: &str, rooms: &[String]);
+    /// Socket `id` leaves `room`.
+    fn leave(&self, id: &str, room: &str);
+    /// The rooms socket `id` is in.
+    fn socket_rooms(&self, id: &str) -> Vec<String>;
+    /// `socket` left the namespace: forget it and its rooms.
+    fn remove(&self, socket: &Socket);
+}
+
 #[derive(Default)]
 struct Handlers {
     /// By event name. A socket handles a handful of events: a list is smaller than a map
@@ -94,7 +118,7 @@ struct Handlers {
 
 pub(crate) struct SocketInner {
     pub(crate) id: Arc<str>,
-    pub(crate) ns: Namespace,
+    pub(crate) ns: Arc<dyn NamespaceLink>,
     pub(crate) session: Arc<Session>,
     handshake: Handshake,
     handlers: Mutex<Handlers>,
@@ -172,7 +196,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Socket {
     pub(crate) fn new(
-        ns: Namespace,
+        ns: Arc<dyn NamespaceLink>,
         session: Arc<Session>,
         auth: Map<String, Value>,
         id: Option<String>,
@@ -205,11 +229,6 @@ impl Socket {
 
     pub(crate) fn id_arc(&self) -> Arc<str> {
         self.0.id.clone()
-    }
-
-    /// The namespace.
-    pub fn ns(&self) -> &Namespace {
-        &self.0.ns
     }
 
     /// The handshake: `auth`, headers, query, address.
@@ -245,7 +264,7 @@ impl Socket {
     /// Takes over a recovered session: the missed packets, then rooms and data. The missed
     /// packets go first: once the socket is in its rooms, new broadcasts reach it, and they
     /// must come after the ones it missed.
-    pub(crate) fn restore(&self, restored: crate::recovery::Restored) {
+    pub(crate) fn restore(&self, restored: Restored) {
         for packet in &restored.missed {
             self.send_packet(packet);
         }
@@ -336,16 +355,21 @@ impl Socket {
     /// Emits `event` with `args` to this client. Returns `false` if the socket is
     /// disconnected or the arguments cannot be sent (a reserved event name).
     pub fn emit(&self, event: &str, args: impl IntoArgs) -> bool {
-        if let Some(recovery) = self.0.ns.recovery() {
-            // Through the log, so that a reconnecting client gets it if it is lost (through
-            // the cluster's log when the adapter keeps one, as Node does).
-            let op = BroadcastOperator::new(self.0.ns.clone()).to([self.id()]);
-            let op = if recovery.clustered() { op } else { op.local() };
-            return op.emit(event, args);
-        }
         let Some(packet) = self.event_packet(event, args) else {
             return false;
         };
+        if let Some(recovery) = self.0.ns.recovery() {
+            // Through the log, so that a reconnecting client gets it if it is lost (through
+            // the cluster's log when the cluster keeps one, as Node does).
+            let me = self.clone();
+            let to_me = BroadcastOptions::room(self.id());
+            return match recovery.stamp(packet, &to_me, move |p| {
+                me.send_packet(p);
+            }) {
+                Some(packet) => self.send_packet(&packet),
+                None => true,
+            };
+        }
         self.send_packet(&packet)
     }
 
@@ -412,37 +436,26 @@ impl Socket {
     /// Joins rooms.
     pub fn join<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) {
         let rooms: Vec<String> = rooms.into_iter().map(Into::into).collect();
-        self.0.ns.adapter().add_all(&self.0.id, &rooms);
+        self.0.ns.join(&self.0.id, &rooms);
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: &str) {
-        self.0.ns.adapter().del(&self.0.id, room);
+        self.0.ns.leave(&self.0.id, room);
     }
 
     /// Leaves every room but its own.
     pub fn leave_all(&self) {
-        let adapter = self.0.ns.adapter();
-        for room in adapter.socket_rooms(&self.0.id) {
+        for room in self.0.ns.socket_rooms(&self.0.id) {
             if *room != *self.0.id {
-                adapter.del(&self.0.id, &room);
+                self.0.ns.leave(&self.0.id, &room);
             }
         }
     }
 
     /// The rooms the socket is in (its own room included).
     pub fn rooms(&self) -> Vec<String> {
-        self.0.ns.adapter().socket_rooms(&self.0.id)
-    }
-
-    /// Broadcasts to room(s), this socket excluded (`socket.to(room).emit(…)`).
-    pub fn to<I: IntoIterator<Item = impl Into<String>>>(&self, rooms: I) -> BroadcastOperator {
-        self.broadcast().to(rooms)
-    }
-
-    /// Broadcasts to every socket of the namespace but this one.
-    pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.0.ns.clone()).except([self.id()])
+        self.0.ns.socket_rooms(&self.0.id)
     }
 
     // ----- disconnection -----
@@ -487,10 +500,7 @@ impl Socket {
                 recovery.persist(pid, &self.0.id, rooms, self.data());
             }
         }
-        self.0.ns.remove_socket(self);
-        if let Some(client) = self.0.session.data::<crate::client::Client>() {
-            client.remove_socket(self.0.ns.name());
-        }
+        self.0.ns.remove(self);
         for h in &disconnect {
             run(h(self.clone(), reason));
         }

@@ -7,7 +7,7 @@
 //! (10,000 receivers, 32 broadcasts in flight), the lookups and the session lock were over
 //! half of the server's CPU. A namespace therefore keeps, per set of rooms it broadcasts to,
 //! the list of receivers, each with its WebSocket sender when it has one, as long as the
-//! adapter's [membership version](crate::adapter::Adapter::membership_version) stays the
+//! namespace's [membership version](crate::rooms::Rooms::version) stays the
 //! same. A list is built on the second broadcast to the same rooms at one version, so rooms
 //! whose membership changes between every broadcast cost no more than before; small rooms,
 //! and adapters without a version, are looked up each time.

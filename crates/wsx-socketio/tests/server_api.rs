@@ -573,69 +573,52 @@ async fn disconnecting_sees_the_rooms_disconnect_sees_them_left() {
     );
 }
 
-/// A stand-in for a cluster adapter: local rooms in memory, and the cluster hooks recorded
-/// (with one fake socket and one fake acknowledgement from "another node").
+/// A stand-in for a cluster adapter: the cluster hooks recorded (with one fake socket and
+/// one fake acknowledgement from "another node").
 #[derive(Default)]
 struct FakeCluster {
-    local: wsx_socketio::adapter::MemoryAdapter,
     calls: Log,
 }
 
-impl wsx_socketio::adapter::Adapter for FakeCluster {
-    fn add_all(&self, id: &str, rooms: &[String]) {
-        self.local.add_all(id, rooms)
+impl wsx_socketio::cluster::Cluster for FakeCluster {
+    fn joined(&self, id: &str, rooms: &[String]) {
+        if rooms != [id] {
+            self.calls.push(format!("joined {rooms:?}"));
+        }
     }
-    fn del(&self, id: &str, room: &str) {
-        self.local.del(id, room)
-    }
-    fn del_all(&self, id: &str) {
-        self.local.del_all(id)
-    }
-    fn socket_rooms(&self, id: &str) -> Vec<String> {
-        self.local.socket_rooms(id)
-    }
-    fn sockets(&self, opts: &wsx_socketio::adapter::BroadcastOptions) -> Vec<Arc<str>> {
-        self.local.sockets(opts)
-    }
-    fn rooms(&self) -> Vec<String> {
-        self.local.rooms()
-    }
-    fn broadcast_remote(
+    fn broadcast(
         &self,
         packet: &wsx_socketio::socketio::Packet,
-        opts: &wsx_socketio::adapter::BroadcastOptions,
+        opts: &wsx_socketio::cluster::BroadcastOptions,
     ) {
         let name = packet.event_name().unwrap_or("?");
         self.calls
             .push(format!("broadcast {name} to {:?}", opts.rooms));
     }
-    fn sockets_join_remote(
-        &self,
-        opts: &wsx_socketio::adapter::BroadcastOptions,
-        rooms: &[String],
-    ) {
+    fn sockets_join(&self, opts: &wsx_socketio::cluster::BroadcastOptions, rooms: &[String]) {
         self.calls
             .push(format!("join {:?} -> {rooms:?}", opts.rooms));
     }
-    fn fetch_sockets_remote(
+    fn fetch_sockets(
         &self,
-        _: &wsx_socketio::adapter::BroadcastOptions,
-    ) -> wsx_socketio::adapter::BoxFuture<Vec<wsx_socketio::adapter::SocketInfo>> {
+        _: &wsx_socketio::cluster::BroadcastOptions,
+    ) -> wsx_socketio::cluster::BoxFuture<Vec<wsx_socketio::cluster::SocketInfo>> {
         Box::pin(async {
-            vec![wsx_socketio::adapter::SocketInfo {
+            vec![wsx_socketio::cluster::SocketInfo {
                 id: "elsewhere".into(),
                 rooms: vec!["lobby".into()],
                 data: json!(null),
                 auth: serde_json::Map::new(),
+                request: None,
             }]
         })
     }
-    fn broadcast_with_ack_remote(
+    fn broadcast_with_ack(
         &self,
         _: &wsx_socketio::socketio::Packet,
-        _: &wsx_socketio::adapter::BroadcastOptions,
-        on_ack: wsx_socketio::adapter::RemoteAck,
-    ) -> wsx_socketio::adapter::BoxFuture<usize> {
+        _: &wsx_socketio::cluster::BroadcastOptions,
+        on_ack: wsx_socketio::cluster::RemoteAck,
+    ) -> wsx_socketio::cluster::BoxFuture<usize> {
         on_ack(vec![json!("remote yes").into()]);
         Box::pin(async { 2 }) // two remote receivers, one never answers
     }
@@ -652,10 +635,7 @@ async fn cluster_hooks_are_called_unless_local_and_their_answers_merged() {
     let io = SocketIo::new(
         Config::default()
             .ack_timeout(Duration::from_millis(200))
-            .adapter(move |_| FakeCluster {
-                calls: c2.clone(),
-                ..Default::default()
-            }),
+            .adapter(move |_| FakeCluster { calls: c2.clone() }),
     );
     io.ns("/", |socket| async move { socket.join(["lobby"]) });
     let a = Client::open(&io).await;
@@ -668,7 +648,9 @@ async fn cluster_hooks_are_called_unless_local_and_their_answers_merged() {
     assert_eq!(
         calls.take(),
         [
+            r#"joined ["lobby"]"#,
             r#"broadcast news to ["lobby"]"#,
+            r#"joined ["vip"]"#,
             r#"join ["lobby"] -> ["vip"]"#,
             "server-side hello 2"
         ]

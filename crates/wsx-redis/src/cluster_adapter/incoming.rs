@@ -4,9 +4,9 @@
 
 use rmpv::Value as Mp;
 use serde_json::Value;
-use wsx_socketio::adapter::ServerSideAck;
+use wsx_socketio::Data;
+use wsx_socketio::cluster::{LocalNamespace, ServerSideAck};
 use wsx_socketio::socketio::Packet;
-use wsx_socketio::{Data, Namespace};
 
 use super::message::kind;
 use crate::codec::{self, map, s};
@@ -27,7 +27,7 @@ pub(crate) struct Reply<'a, L> {
 /// it answers (as `{type, data}`), and a request is acted on and answered with `reply`.
 pub(crate) fn on_message<L>(
     node: &Node,
-    ns: &Namespace,
+    ns: &dyn LocalNamespace,
     (kind, data): (u64, &Mp),
     offset: Option<&str>,
     answer: impl FnOnce(&str, Mp),
@@ -60,7 +60,7 @@ pub(crate) fn on_message<L>(
 /// Another node's broadcast: delivered to the local sockets it selects. With recovery on, an
 /// event without ack id that is not volatile gets `offset` as its last argument (Node's
 /// `addOffsetIfNecessary`).
-fn deliver_broadcast(node: &Node, ns: &Namespace, data: &Mp, offset: Option<&str>) {
+fn deliver_broadcast(node: &Node, ns: &dyn LocalNamespace, data: &Mp, offset: Option<&str>) {
     let packet = codec::get(data, "packet");
     let Some(Mp::Array(args)) = packet.and_then(|p| codec::get(p, "data")) else {
         node.metrics.malformed();
@@ -70,7 +70,7 @@ fn deliver_broadcast(node: &Node, ns: &Namespace, data: &Mp, offset: Option<&str
     let data_json = codec::to_json(data);
     let mut payload = codec::to_payload(args);
     if let Some(offset) = offset
-        && ns.recovery_config().is_some()
+        && ns.recovers()
     {
         let is_event = packet
             .and_then(|p| codec::get(p, "type"))
@@ -83,10 +83,7 @@ fn deliver_broadcast(node: &Node, ns: &Namespace, data: &Mp, offset: Option<&str
         }
     }
     let packet = Packet::event(ns.name(), payload);
-    if !ns
-        .broadcast_with(options(&data_json["opts"]))
-        .emit_packet(&packet)
-    {
+    if !ns.broadcast(&packet, &options(&data_json["opts"])) {
         tracing::warn!("wsx-redis: ignoring a broadcast that cannot be encoded");
     }
 }
@@ -94,7 +91,13 @@ fn deliver_broadcast(node: &Node, ns: &Namespace, data: &Mp, offset: Option<&str
 /// Another node's request `data` of type `kind`, if it is a broadcast with acknowledgements,
 /// a sockets join or leave, a disconnect, a fetch or a server-side emit: acts on it and
 /// answers. Returns whether the kind was one of those.
-fn on_request<L>(node: &Node, ns: &Namespace, kind: u64, data: &Mp, reply: Reply<'_, L>) -> bool
+fn on_request<L>(
+    node: &Node,
+    ns: &dyn LocalNamespace,
+    kind: u64,
+    data: &Mp,
+    reply: Reply<'_, L>,
+) -> bool
 where
     L: Fn(u64, Mp) + Send + Sync + 'static,
 {
@@ -103,7 +106,7 @@ where
         later: reply_later,
     } = reply;
     let data_json = codec::to_json(data);
-    let local_op = || ns.broadcast_with(options(&data_json["opts"]));
+    let opts = options(&data_json["opts"]);
     let request_id = codec::get(data, "requestId").and_then(Mp::as_str);
     match kind {
         kind::BROADCAST => {
@@ -132,19 +135,19 @@ where
                 let data = map(vec![("requestId", s(&request_id)), ("packet", first)]);
                 reply_later(kind::BROADCAST_ACK, data);
             };
-            answer_broadcast_with_ack(node, local_op(), &data_json["opts"], args, count, ack);
+            answer_broadcast_with_ack(node, ns, &data_json["opts"], args, count, ack);
         }
-        kind::SOCKETS_JOIN => local_op().sockets_join(string_list(&data_json["rooms"])),
-        kind::SOCKETS_LEAVE => local_op().sockets_leave(string_list(&data_json["rooms"])),
+        kind::SOCKETS_JOIN => ns.sockets_join(&opts, &string_list(&data_json["rooms"])),
+        kind::SOCKETS_LEAVE => ns.sockets_leave(&opts, &string_list(&data_json["rooms"])),
         kind::DISCONNECT_SOCKETS => {
-            local_op().disconnect_sockets(data_json["close"].as_bool().unwrap_or(false))
+            ns.disconnect_sockets(&opts, data_json["close"].as_bool().unwrap_or(false))
         }
         kind::FETCH_SOCKETS => {
             let Some(request_id) = request_id else {
                 return true;
             };
-            let sockets: Vec<Mp> = local_op()
-                .sockets()
+            let sockets: Vec<Mp> = ns
+                .sockets(&opts)
                 .iter()
                 .map(|socket| codec::from_json(&describe_socket(socket)))
                 .collect();
@@ -169,7 +172,7 @@ where
                 return true;
             };
             let Some(request_id) = request_id.map(str::to_owned) else {
-                ns.dispatch_server_side_emit(&event, args);
+                ns.server_side_emit(&event, args, None);
                 return true;
             };
             let ack = ServerSideAck::new(move |answer| {
@@ -179,7 +182,7 @@ where
                 ]);
                 reply_later(kind::SERVER_SIDE_EMIT_RESPONSE, data);
             });
-            ns.dispatch_server_side_emit_with_ack(&event, args, ack);
+            ns.server_side_emit(&event, args, Some(ack));
         }
         _ => return false,
     }

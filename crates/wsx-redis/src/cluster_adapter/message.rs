@@ -6,7 +6,7 @@ use std::time::Duration;
 use rmpv::Value as Mp;
 use serde_json::Value;
 use wsx_socketio::Data;
-use wsx_socketio::adapter::{BroadcastOptions, ServerSideAcks, SocketInfo};
+use wsx_socketio::cluster::{BroadcastOptions, ServerSideAcks, SocketInfo};
 use wsx_socketio::socketio::Payload;
 
 use crate::codec::{self, map, s};

@@ -1,13 +1,13 @@
 //! What a namespace's adapter asks of the other nodes in `ClusterAdapter`: [`ClusterAdapter`]
 //! provides the requests (joins, leaves, disconnects, fetches, server-side emits) on top of
 //! what each adapter says of itself, and [`cluster_requests!`] makes them, and broadcasts with
-//! acknowledgements, the adapter's [`Adapter`](wsx_socketio::adapter::Adapter) methods.
+//! acknowledgements, the adapter's [`Adapter`](wsx_socketio::cluster::Adapter) methods.
 
 use std::time::Duration;
 
 use rmpv::Value as Mp;
 use wsx_socketio::Data;
-use wsx_socketio::adapter::{BoxFuture, BroadcastOptions, ServerSideAcks, SocketInfo};
+use wsx_socketio::cluster::{BoxFuture, BroadcastOptions, ServerSideAcks, SocketInfo};
 
 use super::message::{Request, fetched_sockets, kind, server_side_acks};
 use crate::codec::{map, strings};
@@ -17,7 +17,7 @@ use crate::wire::{broadcast_opts, emit_value};
 
 /// A namespace's adapter speaking `ClusterAdapter`, as Node's abstract class of that name: it
 /// says how its messages reach the other nodes and how it counts them; the requests are
-/// provided, each named after the [`Adapter`](wsx_socketio::adapter::Adapter) method it is.
+/// provided, each named after the [`Adapter`](wsx_socketio::cluster::Adapter) method it is.
 pub(crate) trait ClusterAdapter {
     /// What a request waiting for answers is handed: the answers (`{type, data}`), and
     /// whatever else the adapter's requests heed.
@@ -98,47 +98,43 @@ pub(crate) trait ClusterAdapter {
     }
 }
 
-/// Writes, in the `impl Adapter` block of a [`ClusterAdapter`], the `Adapter` methods that
+/// Writes, in the `impl Cluster` block of a [`ClusterAdapter`], the `Cluster` methods that
 /// it provides.
 macro_rules! cluster_requests {
     () => {
-        fn sockets_join_remote(
-            &self,
-            opts: &::wsx_socketio::adapter::BroadcastOptions,
-            rooms: &[String],
-        ) {
+        fn sockets_join(&self, opts: &::wsx_socketio::cluster::BroadcastOptions, rooms: &[String]) {
             $crate::cluster_adapter::ClusterAdapter::sockets_join_remote(self, opts, rooms)
         }
 
-        fn sockets_leave_remote(
+        fn sockets_leave(
             &self,
-            opts: &::wsx_socketio::adapter::BroadcastOptions,
+            opts: &::wsx_socketio::cluster::BroadcastOptions,
             rooms: &[String],
         ) {
             $crate::cluster_adapter::ClusterAdapter::sockets_leave_remote(self, opts, rooms)
         }
 
-        fn disconnect_sockets_remote(
+        fn disconnect_sockets(
             &self,
-            opts: &::wsx_socketio::adapter::BroadcastOptions,
+            opts: &::wsx_socketio::cluster::BroadcastOptions,
             close: bool,
         ) {
             $crate::cluster_adapter::ClusterAdapter::disconnect_sockets_remote(self, opts, close)
         }
 
-        fn fetch_sockets_remote(
+        fn fetch_sockets(
             &self,
-            opts: &::wsx_socketio::adapter::BroadcastOptions,
-        ) -> ::wsx_socketio::adapter::BoxFuture<Vec<::wsx_socketio::adapter::SocketInfo>> {
+            opts: &::wsx_socketio::cluster::BroadcastOptions,
+        ) -> ::wsx_socketio::cluster::BoxFuture<Vec<::wsx_socketio::cluster::SocketInfo>> {
             $crate::cluster_adapter::ClusterAdapter::fetch_sockets_remote(self, opts)
         }
 
-        fn broadcast_with_ack_remote(
+        fn broadcast_with_ack(
             &self,
             packet: &::wsx_socketio::socketio::Packet,
-            opts: &::wsx_socketio::adapter::BroadcastOptions,
-            on_ack: ::wsx_socketio::adapter::RemoteAck,
-        ) -> ::wsx_socketio::adapter::BoxFuture<usize> {
+            opts: &::wsx_socketio::cluster::BroadcastOptions,
+            on_ack: ::wsx_socketio::cluster::RemoteAck,
+        ) -> ::wsx_socketio::cluster::BoxFuture<usize> {
             use $crate::cluster_adapter::{ClusterAdapter, Request};
             let ask = |payload: &::wsx_socketio::socketio::Payload, ack_timeout| {
                 ClusterAdapter::ask(self, Request::ack_broadcast(payload, opts, ack_timeout))
@@ -158,7 +154,7 @@ macro_rules! cluster_requests {
             &self,
             event: &str,
             args: &[::wsx_socketio::Data],
-        ) -> ::wsx_socketio::adapter::BoxFuture<::wsx_socketio::adapter::ServerSideAcks> {
+        ) -> ::wsx_socketio::cluster::BoxFuture<::wsx_socketio::cluster::ServerSideAcks> {
             $crate::cluster_adapter::ClusterAdapter::server_side_emit_with_ack(self, event, args)
         }
     };

@@ -1,4 +1,4 @@
-//! A namespace's adapter in a streams cluster: the local rooms, the namespace's traffic
+//! A namespace's adapter in a streams cluster: the namespace's traffic
 //! through the stream (`ClusterAdapter`'s requests, broadcasts with their offsets), its
 //! heartbeats while it lives, and its sessions' recovery.
 
@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmpv::Value as Mp;
-use wsx_socketio::WeakNamespace;
-use wsx_socketio::adapter::{
-    Adapter, BoxFuture, BroadcastOptions, DeliverWithOffset, MemoryAdapter, RestoredSession,
+use wsx_socketio::cluster::{
+    BoxFuture, BroadcastOptions, Cluster, DeliverWithOffset, LocalNamespace, RestoredSession,
     SessionState,
 };
 use wsx_socketio::socketio::Packet;
@@ -19,18 +18,17 @@ use super::namespace::{Heard, NsStream};
 use super::node::StreamsShared;
 use super::{recovery, requests};
 use crate::cluster_adapter::{ClusterAdapter, Request, broadcast_data, cluster_requests};
-use crate::local_rooms::local_rooms;
 use crate::lock::lock;
 use crate::node::Node;
 use crate::request::{AckReply, Waiter};
 use crate::wire::{event_payload, for_other_nodes};
 
-/// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis stream: rooms of
-/// local sockets in memory, everything else through the stream with the entries of Node's
-/// `@socket.io/redis-streams-adapter`, and connection state recovery across nodes. Made by
+/// A namespace's adapter in a cluster of Socket.IO nodes sharing one Redis stream: what goes
+/// to and comes from the other nodes, through the stream with the entries of Node's
+/// `@socket.io/redis-streams-adapter`, and connection state recovery across nodes (the
+/// namespace keeps its own sockets' rooms). Made by
 /// [`StreamsCluster::adapter`](crate::StreamsCluster::adapter).
 pub struct StreamsAdapter {
-    local: MemoryAdapter,
     shared: Arc<StreamsShared>,
     st: Arc<NsStream>,
 }
@@ -63,11 +61,7 @@ impl Drop for StreamsAdapter {
 impl StreamsAdapter {
     pub(super) fn new(shared: Arc<StreamsShared>, nsp: &str) -> Self {
         let st = Arc::new(NsStream::new(nsp, shared.queue.clone()));
-        StreamsAdapter {
-            local: MemoryAdapter::default(),
-            shared,
-            st,
-        }
+        StreamsAdapter { shared, st }
     }
 }
 
@@ -95,9 +89,9 @@ impl ClusterAdapter for StreamsAdapter {
     }
 }
 
-impl Adapter for StreamsAdapter {
-    fn init(&self, ns: WeakNamespace) {
-        let _ = self.st.ns.set(ns);
+impl Cluster for StreamsAdapter {
+    fn init(&self, local: Arc<dyn LocalNamespace>) {
+        let _ = self.st.ns.set(local);
         lock(&self.shared.namespaces).insert(self.st.nsp.clone(), Arc::downgrade(&self.st));
         self.st.publish(kind::INITIAL_HEARTBEAT, None, None);
         self.shared.node.handle.spawn(heartbeat(
@@ -106,14 +100,13 @@ impl Adapter for StreamsAdapter {
         ));
     }
 
-    fn add_all(&self, id: &str, rooms: &[String]) {
-        self.local.add_all(id, rooms);
-        recovery::joined(&self.st, id, || self.local.socket_rooms(id));
+    fn joined(&self, id: &str, _rooms: &[String]) {
+        if let Some(local) = self.st.ns.get() {
+            recovery::joined(&self.st, id, || local.socket_rooms(id));
+        }
     }
 
-    local_rooms!(leaves, queries);
-
-    fn broadcast_remote(&self, packet: &Packet, opts: &BroadcastOptions) {
+    fn broadcast(&self, packet: &Packet, opts: &BroadcastOptions) {
         if let Some(payload) = for_other_nodes(packet, opts) {
             self.st
                 .publish(kind::BROADCAST, Some(broadcast_data(payload, opts)), None);

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use rmpv::Value as Mp;
 use tokio::time::Instant;
-use wsx_socketio::WeakNamespace;
 
 use super::entry::{Entry, decode_entry, kind};
 use super::namespace::{Heard, NsStream};
@@ -49,7 +48,7 @@ pub(super) fn on_entry(
 
 /// Another node's message (Node's `ClusterAdapter.onMessage`).
 fn on_message(shared: &StreamsShared, st: &NsStream, offset: &str, entry: Entry) {
-    let Some(ns) = st.ns.get().and_then(WeakNamespace::upgrade) else {
+    let Some(ns) = st.ns.get().filter(|l| l.is_open()) else {
         return;
     };
     let Some(data) = entry.data else {
@@ -67,5 +66,5 @@ fn on_message(shared: &StreamsShared, st: &NsStream, offset: &str, entry: Entry)
     let answer = |id: &str, msg: Mp| st.pending.deliver(id, Heard::Answer(from, msg));
     let reply = Reply { now: &reply, later };
     let message = (entry.kind, &data);
-    cluster_adapter::on_message(&shared.node, &ns, message, Some(offset), answer, reply);
+    cluster_adapter::on_message(&shared.node, &**ns, message, Some(offset), answer, reply);
 }

@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rmpv::Value as Mp;
 use tokio::time::Instant;
-use wsx_socketio::WeakNamespace;
-use wsx_socketio::adapter::DeliverWithOffset;
+use wsx_socketio::cluster::{DeliverWithOffset, LocalNamespace};
 
 use super::publisher::Queue;
 use crate::lock::lock;
@@ -28,7 +27,7 @@ pub(super) type Restoring = (Vec<String>, tokio::sync::OwnedMutexGuard<()>);
 /// One namespace's part of the cluster.
 pub(super) struct NsStream {
     pub(super) nsp: String,
-    pub(super) ns: OnceLock<WeakNamespace>,
+    pub(super) ns: OnceLock<Arc<dyn LocalNamespace>>,
     /// The other nodes heard from, and when.
     pub(super) nodes: Mutex<HashMap<String, Instant>>,
     /// Requests waiting for answers, by request id.

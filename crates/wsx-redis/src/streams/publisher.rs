@@ -9,7 +9,7 @@ use std::time::Duration;
 use rmpv::Value as Mp;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use wsx_socketio::adapter::DeliverWithOffset;
+use wsx_socketio::cluster::DeliverWithOffset;
 
 use super::entry::entry_fields;
 use crate::connection::unreachable;

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rmpv::Value as Mp;
 use serde_json::Value;
-use wsx_socketio::adapter::{BoxFuture, RestoredSession, SessionState};
+use wsx_socketio::cluster::{BoxFuture, RestoredSession, SessionState};
 use wsx_socketio::socketio::Packet;
 
 use super::entry::{Entry, decode_entry, text_fields};

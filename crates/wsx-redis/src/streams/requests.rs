@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rmpv::Value as Mp;
 use tokio::time::Instant;
-use wsx_socketio::adapter::BoxFuture;
+use wsx_socketio::cluster::BoxFuture;
 
 use super::namespace::{Heard, NsStream};
 use crate::cluster_adapter::{Request, read_ack_reply};

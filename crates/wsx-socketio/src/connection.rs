@@ -1,24 +1,32 @@
-//! The Socket.IO side of one Engine.IO session: the packet decoder and the sockets it has
-//! in each namespace.
+//! A client's connection: the Socket.IO side of one Engine.IO session, with its packet
+//! decoder and the socket it has in each namespace (Node's `Client`).
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use crate::encoded::Encoded;
 use crate::engine::{CloseReason, Message, Session};
-use crate::io::IoInner;
+use crate::namespaces::Namespaces;
 use crate::socket::{DisconnectReason, Socket};
 use crate::socketio::{Decoder, Packet, PacketData};
 
 #[derive(Default)]
 struct Sockets {
     /// By namespace: a client is in one or a few, so a list costs less than a map (about
-    /// 250 bytes per client).
+    /// 250 bytes per client). A socket that left its namespace is dropped from here the
+    /// next time the list is read.
     connected: Vec<(Box<str>, Socket)>,
     /// Namespaces whose CONNECT is being processed (middleware running).
     connecting: Vec<String>,
 }
 
 impl Sockets {
-    fn get(&self, nsp: &str) -> Option<Socket> {
+    /// Forgets the sockets that left their namespace.
+    fn prune(&mut self) {
+        self.connected.retain(|(_, s)| s.connected());
+    }
+
+    fn get(&mut self, nsp: &str) -> Option<Socket> {
+        self.prune();
         self.connected
             .iter()
             .find(|(n, _)| &**n == nsp)
@@ -34,16 +42,16 @@ impl Sockets {
     }
 }
 
-pub(crate) struct Client {
-    io: Weak<IoInner>,
+pub(crate) struct Connection {
+    namespaces: Weak<Namespaces>,
     decoder: Mutex<Decoder>,
     sockets: Mutex<Sockets>,
 }
 
-impl Client {
-    pub(crate) fn new(io: Weak<IoInner>, max_attachments: usize) -> Self {
-        Client {
-            io,
+impl Connection {
+    pub(crate) fn new(namespaces: Weak<Namespaces>, max_attachments: usize) -> Self {
+        Connection {
+            namespaces,
             decoder: Mutex::new(Decoder::with_max_attachments(max_attachments)),
             sockets: Mutex::new(Sockets::default()),
         }
@@ -54,11 +62,12 @@ impl Client {
     }
 
     pub(crate) fn has_sockets(&self) -> bool {
-        let s = self.sockets();
+        let mut s = self.sockets();
+        s.prune();
         !s.connected.is_empty() || !s.connecting.is_empty()
     }
 
-    pub(crate) fn add_socket(&self, nsp: &str, socket: Socket) {
+    fn add_socket(&self, nsp: &str, socket: Socket) {
         let mut s = self.sockets();
         s.connect_done(nsp);
         match s.connected.iter_mut().find(|(n, _)| &**n == nsp) {
@@ -67,12 +76,8 @@ impl Client {
         }
     }
 
-    pub(crate) fn connect_done(&self, nsp: &str) {
+    fn connect_done(&self, nsp: &str) {
         self.sockets().connect_done(nsp);
-    }
-
-    pub(crate) fn remove_socket(&self, nsp: &str) {
-        self.sockets().connected.retain(|(n, _)| &**n != nsp);
     }
 
     pub(crate) fn on_message(self: &Arc<Self>, session: &Arc<Session>, message: Message) {
@@ -111,7 +116,7 @@ impl Client {
         nsp: String,
         auth: serde_json::Map<String, serde_json::Value>,
     ) {
-        let Some(io) = self.io.upgrade() else {
+        let Some(namespaces) = self.namespaces.upgrade() else {
             return;
         };
         {
@@ -121,12 +126,18 @@ impl Client {
             }
             s.connecting.push(nsp.clone());
         }
-        match io.namespace_for(&nsp, &auth) {
-            Some(ns) => ns.connect(self.clone(), session.clone(), auth),
+        match namespaces.namespace_for(&nsp, &auth) {
+            Some(ns) => {
+                let me = self.clone();
+                ns.connect(session.clone(), auth, move |socket| match socket {
+                    Some(socket) => me.add_socket(&nsp, socket.clone()),
+                    None => me.connect_done(&nsp),
+                });
+            }
             None => {
                 self.connect_done(&nsp);
                 let packet = Packet::connect_error(nsp, "Invalid namespace");
-                if let Ok(encoded) = crate::encoded::Encoded::new(&packet) {
+                if let Ok(encoded) = Encoded::new(&packet) {
                     session.send_out(encoded.frames());
                 }
             }
