@@ -17,13 +17,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wsx_socketio::engine::{Engine, EngineConfig, Handler, Message, Session};
+use wsx_socketio::engine::{Engine, EngineConfig, MessageData, Session, SessionHandler};
 use wsx_socketio::{Config, Socket, SocketIo};
 
 struct Echo;
 
-impl Handler for Echo {
-    fn on_message(&self, session: &Arc<Session>, message: Message) {
+impl SessionHandler for Echo {
+    fn on_message(&self, session: &Arc<Session>, message: MessageData) {
         session.send(message);
     }
 }

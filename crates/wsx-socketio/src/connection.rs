@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::encoded::Encoded;
-use crate::engine::{CloseReason, Message, Session};
+use crate::engine::{CloseReason, MessageData, Session};
 use crate::namespaces::Namespaces;
 use crate::socket::{DisconnectReason, Socket};
 use crate::socketio::{Decoder, Packet, PacketData};
@@ -80,12 +80,12 @@ impl Connection {
         self.sockets().connect_done(nsp);
     }
 
-    pub(crate) fn on_message(self: &Arc<Self>, session: &Arc<Session>, message: Message) {
+    pub(crate) fn on_message(self: &Arc<Self>, session: &Arc<Session>, message: MessageData) {
         let decoded = {
             let mut decoder = self.decoder.lock().unwrap_or_else(|e| e.into_inner());
             match message {
-                Message::Text(text) => decoder.decode_text(&text),
-                Message::Binary(data) => decoder.decode_binary(data),
+                MessageData::Text(text) => decoder.decode_text(&text),
+                MessageData::Binary(data) => decoder.decode_binary(data),
             }
         };
         match decoded {

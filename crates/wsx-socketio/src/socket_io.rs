@@ -12,7 +12,7 @@ use crate::broadcast::BroadcastOperator;
 use crate::config::Config;
 use crate::connect_deadlines::ConnectDeadlines;
 use crate::connection::Connection;
-use crate::engine::{Body, CloseReason, Engine, Handler, Message, Session};
+use crate::engine::{Body, CloseReason, Engine, MessageData, Session, SessionHandler};
 use crate::namespace::Namespace;
 use crate::namespaces::Namespaces;
 use crate::socket::Socket;
@@ -34,7 +34,7 @@ impl Drop for IoInner {
     }
 }
 
-impl Handler for SioHandler {
+impl SessionHandler for SioHandler {
     fn on_open(&self, session: &Arc<Session>) {
         let Some(io) = self.io.upgrade() else { return };
         let connection = Connection::new(Arc::downgrade(&io.namespaces), io.config.max_attachments);
@@ -43,7 +43,7 @@ impl Handler for SioHandler {
         io.connect_deadlines.push(deadline, session);
     }
 
-    fn on_message(&self, session: &Arc<Session>, message: Message) {
+    fn on_message(&self, session: &Arc<Session>, message: MessageData) {
         if let Some(connection) = session.data::<Connection>() {
             connection.on_message(session, message);
         }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use protocol_common::eio_checks as eio;
 use protocol_common::*;
 use serde_json::{Value, json};
-use wsx_socketio::engine::{CloseReason, Cors, Message, TransportKind};
+use wsx_socketio::engine::{CloseReason, Cors, MessageData, TransportKind};
 
 // ===== handshake / HTTP long-polling =====
 
@@ -539,14 +539,14 @@ async fn slow_polling_consumer_is_closed_past_max_buffered() {
     let session = t.session(&sid);
     let chunk = "x".repeat(1000);
     let mut accepted = 0;
-    while session.send(Message::Text(chunk.as_str().into())) {
+    while session.send(MessageData::Text(chunk.as_str().into())) {
         accepted += 1;
         assert!(accepted <= 10, "still accepted after {accepted} KB");
     }
     // 4 KB fit, the 5th crosses the bound and closes the session (the close itself may run
     // on a task of its own; later sends fail at once)
     assert_eq!(accepted, 4);
-    assert!(!session.send(Message::Text("late".into())));
+    assert!(!session.send(MessageData::Text("late".into())));
     t.wait_gone(&sid).await;
     assert!(session.is_closed());
     assert_eq!(t.poll_get(&sid).await.status, 400);

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wsx::Message;
-use wsx_socketio::engine::{Engine, EngineConfig, Handler, Session};
+use wsx_socketio::engine::{Engine, EngineConfig, Session, SessionHandler};
 
 struct Echo;
-impl Handler for Echo {
-    fn on_message(&self, session: &Arc<Session>, message: wsx_socketio::engine::Message) {
+impl SessionHandler for Echo {
+    fn on_message(&self, session: &Arc<Session>, message: wsx_socketio::engine::MessageData) {
         session.send(message);
     }
 }

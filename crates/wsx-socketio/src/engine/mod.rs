@@ -2,7 +2,7 @@
 //! between them, heartbeats and CORS, behind one hyper-compatible request handler.
 //!
 //! An [`Engine`] owns the sessions of one endpoint (`/engine.io/` or, under Socket.IO,
-//! `/socket.io/`) and hands every message to a [`Handler`]. A [`Session`] has one sid and one
+//! `/socket.io/`) and hands every message to a [`SessionHandler`]. A [`Session`] has one sid and one
 //! packet queue: the polling transport drains it on each GET, the WebSocket transport writes
 //! straight to the connection, and an upgrade switches from one to the other under the
 //! session's lock, so no packet is lost, duplicated or reordered.
@@ -39,7 +39,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 
 pub use config::{Cors, EngineConfig};
-pub use session::{CloseReason, Message, RequestInfo, Session, TransportKind};
+pub use session::{CloseReason, MessageData, RequestInfo, Session, TransportKind};
 pub(crate) use session::{Out, generate_id};
 
 /// The body of every response the engine writes.
@@ -47,13 +47,13 @@ pub type Body = Full<Bytes>;
 
 /// What the application does with a session's events. Calls are made from the transport's
 /// task, in the order the packets arrived; they must not block.
-pub trait Handler: Send + Sync + 'static {
+pub trait SessionHandler: Send + Sync + 'static {
     /// A session opened (its handshake is about to be sent).
     fn on_open(&self, session: &Arc<Session>) {
         let _ = session;
     }
     /// A message arrived.
-    fn on_message(&self, session: &Arc<Session>, message: Message);
+    fn on_message(&self, session: &Arc<Session>, message: MessageData);
     /// The session closed; it accepts no more sends.
     fn on_close(&self, session: &Arc<Session>, reason: CloseReason) {
         let _ = (session, reason);
@@ -84,7 +84,7 @@ impl std::fmt::Debug for Engine {
 
 pub(crate) struct EngineInner {
     pub(crate) config: EngineConfig,
-    pub(crate) handler: Box<dyn Handler>,
+    pub(crate) handler: Box<dyn SessionHandler>,
     pub(crate) sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     pub(crate) acceptor: wsx::Acceptor,
     pub(crate) heartbeats: Arc<heartbeat::Heartbeats<Session>>,
@@ -166,7 +166,7 @@ impl<'a> Query<'a> {
 
 impl Engine {
     /// An engine with `config`, handing events to `handler`.
-    pub fn new(config: EngineConfig, handler: impl Handler) -> Self {
+    pub fn new(config: EngineConfig, handler: impl SessionHandler) -> Self {
         let acceptor = wsx::Acceptor::new()
             .max_payload(config.max_payload)
             .deflate(config.ws_deflate.clone());

@@ -20,7 +20,7 @@ use crate::engineio::{self, Handshake, RECORD_SEPARATOR};
 
 /// A message of the application, without the Engine.IO `4` prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
+pub enum MessageData {
     /// A text message.
     Text(Utf8Bytes),
     /// A binary message.
@@ -207,10 +207,10 @@ impl Out {
         Out::Text(utf8(b))
     }
 
-    pub(crate) fn message(message: Message) -> Self {
+    pub(crate) fn message(message: MessageData) -> Self {
         match message {
-            Message::Binary(b) => Out::Binary(b),
-            Message::Text(t) => {
+            MessageData::Binary(b) => Out::Binary(b),
+            MessageData::Text(t) => {
                 let mut buf = BytesMut::with_capacity(1 + t.len());
                 buf.put_u8(b'4');
                 buf.put_slice(t.as_bytes());
@@ -374,7 +374,7 @@ impl Session {
 
     /// Sends a message. Returns `false` if the session is closed (or was just closed as a slow
     /// consumer).
-    pub fn send(self: &Arc<Self>, message: Message) -> bool {
+    pub fn send(self: &Arc<Self>, message: MessageData) -> bool {
         self.send_out([Out::message(message)])
     }
 
@@ -577,14 +577,14 @@ impl Session {
                 };
                 engine.heartbeats.schedule(self, Beat::Ping, next);
             }
-            P::Message(text) => self.deliver(Message::Text(Utf8Bytes::from(&*text))),
-            P::Binary(data) => self.deliver(Message::Binary(data)),
+            P::Message(text) => self.deliver(MessageData::Text(Utf8Bytes::from(&*text))),
+            P::Binary(data) => self.deliver(MessageData::Binary(data)),
             P::Close => self.close_by_client(),
             P::Open(_) | P::Ping(_) | P::Upgrade | P::Noop => {}
         }
     }
 
-    pub(crate) fn deliver(self: &Arc<Self>, message: Message) {
+    pub(crate) fn deliver(self: &Arc<Self>, message: MessageData) {
         if let Some(engine) = self.engine.upgrade() {
             engine.handler.on_message(self, message);
         }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
 use super::session::{Out, Transport};
-use super::{Body, Engine, ErrorCode, Message, RequestInfo, Session, error};
+use super::{Body, Engine, ErrorCode, MessageData, RequestInfo, Session, error};
 use crate::engineio::Packet;
 
 type Ws<S> = wsx::WebSocket<S>;
@@ -176,7 +176,7 @@ fn dispatch(session: &Arc<Session>, msg: wsx::Message) -> bool {
         wsx::Message::Text(text) => {
             if text.as_bytes().first() == Some(&b'4') {
                 if let Some(body) = text.slice_from(1) {
-                    session.deliver(Message::Text(body));
+                    session.deliver(MessageData::Text(body));
                     return true;
                 }
             }
@@ -189,7 +189,7 @@ fn dispatch(session: &Arc<Session>, msg: wsx::Message) -> bool {
             }
         }
         wsx::Message::Binary(data) => {
-            session.deliver(Message::Binary(data));
+            session.deliver(MessageData::Binary(data));
             true
         }
         _ => true,

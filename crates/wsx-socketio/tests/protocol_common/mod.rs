@@ -18,7 +18,9 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wsx::Message as WsMessage;
-use wsx_socketio::engine::{CloseReason, Engine, EngineConfig, Handler, Message, Session};
+use wsx_socketio::engine::{
+    CloseReason, Engine, EngineConfig, MessageData, Session, SessionHandler,
+};
 use wsx_socketio::{Config, Socket, SocketIo};
 
 /// The suites' `PING_INTERVAL`.
@@ -150,12 +152,12 @@ pub struct Echo {
     log: Log,
 }
 
-impl Handler for Echo {
+impl SessionHandler for Echo {
     fn on_open(&self, session: &Arc<Session>) {
         self.log.push(session.sid(), SessionEvent::Open);
     }
 
-    fn on_message(&self, session: &Arc<Session>, message: Message) {
+    fn on_message(&self, session: &Arc<Session>, message: MessageData) {
         session.send(message);
     }
 
