@@ -1,7 +1,7 @@
 //! What a namespace's adapter asks of the other nodes in `ClusterAdapter`: [`ClusterAdapter`]
 //! provides the requests (joins, leaves, disconnects, fetches, server-side emits) on top of
 //! what each adapter says of itself, and [`cluster_requests!`] makes them, and broadcasts with
-//! acknowledgements, the adapter's [`Adapter`](wsx_socketio::cluster::Adapter) methods.
+//! acknowledgements, the adapter's [`Cluster`](wsx_socketio::cluster::Cluster) methods.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::wire::{broadcast_opts, emit_value};
 
 /// A namespace's adapter speaking `ClusterAdapter`, as Node's abstract class of that name: it
 /// says how its messages reach the other nodes and how it counts them; the requests are
-/// provided, each named after the [`Adapter`](wsx_socketio::cluster::Adapter) method it is.
+/// provided, each named after the [`Cluster`](wsx_socketio::cluster::Cluster) method it is.
 pub(crate) trait ClusterAdapter {
     /// What a request waiting for answers is handed: the answers (`{type, data}`), and
     /// whatever else the adapter's requests heed.
@@ -42,7 +42,7 @@ pub(crate) trait ClusterAdapter {
     fn ack_reply(heard: &Self::Heard) -> AckReply;
 
     /// Makes the local sockets of the other nodes that `opts` selects join `rooms`.
-    fn sockets_join_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+    fn sockets_join(&self, opts: &BroadcastOptions, rooms: &[String]) {
         let data = map(vec![
             ("opts", broadcast_opts(opts)),
             ("rooms", strings(rooms)),
@@ -51,7 +51,7 @@ pub(crate) trait ClusterAdapter {
     }
 
     /// Makes the local sockets of the other nodes that `opts` selects leave `rooms`.
-    fn sockets_leave_remote(&self, opts: &BroadcastOptions, rooms: &[String]) {
+    fn sockets_leave(&self, opts: &BroadcastOptions, rooms: &[String]) {
         let data = map(vec![
             ("opts", broadcast_opts(opts)),
             ("rooms", strings(rooms)),
@@ -60,7 +60,7 @@ pub(crate) trait ClusterAdapter {
     }
 
     /// Disconnects the local sockets of the other nodes that `opts` selects.
-    fn disconnect_sockets_remote(&self, opts: &BroadcastOptions, close: bool) {
+    fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
         let data = map(vec![
             ("opts", broadcast_opts(opts)),
             ("close", Mp::Boolean(close)),
@@ -70,7 +70,7 @@ pub(crate) trait ClusterAdapter {
 
     /// The other nodes' sockets that `opts` selects (waiting `opts.flags.timeout`, else the
     /// requests timeout).
-    fn fetch_sockets_remote(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
+    fn fetch_sockets(&self, opts: &BroadcastOptions) -> BoxFuture<Vec<SocketInfo>> {
         let timeout = opts.flags.timeout.unwrap_or(self.node().requests_timeout);
         let request = Request::new(kind::FETCH_SOCKETS, vec![("opts", broadcast_opts(opts))]);
         let answers = self.request(request, timeout);
@@ -103,7 +103,7 @@ pub(crate) trait ClusterAdapter {
 macro_rules! cluster_requests {
     () => {
         fn sockets_join(&self, opts: &::wsx_socketio::cluster::BroadcastOptions, rooms: &[String]) {
-            $crate::cluster_adapter::ClusterAdapter::sockets_join_remote(self, opts, rooms)
+            $crate::cluster_adapter::ClusterAdapter::sockets_join(self, opts, rooms)
         }
 
         fn sockets_leave(
@@ -111,7 +111,7 @@ macro_rules! cluster_requests {
             opts: &::wsx_socketio::cluster::BroadcastOptions,
             rooms: &[String],
         ) {
-            $crate::cluster_adapter::ClusterAdapter::sockets_leave_remote(self, opts, rooms)
+            $crate::cluster_adapter::ClusterAdapter::sockets_leave(self, opts, rooms)
         }
 
         fn disconnect_sockets(
@@ -119,14 +119,14 @@ macro_rules! cluster_requests {
             opts: &::wsx_socketio::cluster::BroadcastOptions,
             close: bool,
         ) {
-            $crate::cluster_adapter::ClusterAdapter::disconnect_sockets_remote(self, opts, close)
+            $crate::cluster_adapter::ClusterAdapter::disconnect_sockets(self, opts, close)
         }
 
         fn fetch_sockets(
             &self,
             opts: &::wsx_socketio::cluster::BroadcastOptions,
         ) -> ::wsx_socketio::cluster::BoxFuture<Vec<::wsx_socketio::cluster::SocketInfo>> {
-            $crate::cluster_adapter::ClusterAdapter::fetch_sockets_remote(self, opts)
+            $crate::cluster_adapter::ClusterAdapter::fetch_sockets(self, opts)
         }
 
         fn broadcast_with_ack(
