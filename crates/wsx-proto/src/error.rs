@@ -68,6 +68,14 @@ pub enum ProtocolError {
         /// The limit.
         max: usize,
     },
+    /// A frame or message within the configured limits that the server's memory budget has
+    /// no room for now (see [`Connection::set_memory_room`](crate::Connection::set_memory_room)):
+    /// the peer may try again later.
+    #[error("no memory for {size} more bytes now (server memory budget)")]
+    OverBudget {
+        /// The bytes asked for.
+        size: u64,
+    },
     /// More fragments in one message than the configured maximum.
     #[error("message has more than {max} fragments")]
     TooManyFragments {
@@ -95,6 +103,7 @@ impl ProtocolError {
                 CloseCode::TOO_BIG
             }
             Deflate(_) => CloseCode::INTERNAL,
+            OverBudget { .. } => CloseCode::TRY_AGAIN_LATER,
             _ => CloseCode::PROTOCOL,
         }
     }
@@ -118,6 +127,7 @@ impl ProtocolError {
             CloseReasonTooLong(_) => "WSX_ERR_CLOSE_REASON_TOO_LONG",
             FrameTooBig { .. } => "WSX_ERR_FRAME_TOO_BIG",
             MessageTooBig { .. } => "WSX_ERR_MESSAGE_TOO_BIG",
+            OverBudget { .. } => "WSX_ERR_MEMORY_BUDGET",
             TooManyFragments { .. } => "WSX_ERR_TOO_MANY_FRAGMENTS",
             CompressedControlOrContinuation => "WSX_ERR_UNEXPECTED_RSV_1",
             Inflate(_) => "WSX_ERR_INFLATE",

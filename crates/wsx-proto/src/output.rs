@@ -14,11 +14,15 @@ pub const COPY_THRESHOLD: usize = 2048;
 pub struct Output {
     /// Frozen segments, written before `tail`; boxed and made only for large payloads, so
     /// the queue of an idle or small-message connection is 24 bytes smaller.
+    /// Each is marked `true` when shared with other connections' queues (a broadcast frame
+    /// encoded once), so that it is not counted as this connection's memory.
     #[allow(clippy::box_collection)]
-    chunks: Option<Box<VecDeque<Bytes>>>,
+    chunks: Option<Box<VecDeque<(Bytes, bool)>>>,
     /// The open segment small frames are appended to.
     tail: BytesMut,
     len: usize,
+    /// Bytes of the queued segments that are shared (see `chunks`).
+    shared: usize,
 }
 
 impl Output {
@@ -34,22 +38,36 @@ impl Output {
             self.push_slice(&data);
             return;
         }
+        self.push_chunk(data, false);
+    }
+
+    fn push_chunk(&mut self, data: Bytes, shared: bool) {
         let chunks = self.chunks.get_or_insert_default();
         if !self.tail.is_empty() {
-            chunks.push_back(self.tail.split().freeze());
+            chunks.push_back((self.tail.split().freeze(), false));
         }
         self.len += data.len();
-        chunks.push_back(data);
+        if shared {
+            self.shared += data.len();
+        }
+        chunks.push_back((data, shared));
     }
 
     /// Appends a shared buffer: copied when small (no reference count touched), else queued
-    /// by reference (one reference count increment).
+    /// by reference (one reference count increment) and not counted in
+    /// [`owned`](Self::owned).
     pub fn push_shared(&mut self, data: &Bytes) {
         if data.len() < COPY_THRESHOLD {
             self.push_slice(data);
         } else {
-            self.push_bytes(data.clone());
+            self.push_chunk(data.clone(), true);
         }
+    }
+
+    /// The memory this queue holds of its own: the open buffer's capacity and the queued
+    /// segments that are not shared with other queues.
+    pub fn owned(&self) -> usize {
+        self.tail.capacity() + (self.len - self.tail.len() - self.shared)
     }
 
     /// Number of separate segments queued (1 when everything is in one contiguous buffer).
@@ -80,7 +98,7 @@ impl Output {
     /// Fills `dst` with the queued segments in order; returns how many were filled.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for c in self.chunks.iter().flat_map(|c| c.iter()) {
+        for (c, _) in self.chunks.iter().flat_map(|c| c.iter()) {
             if n == dst.len() {
                 return n;
             }
@@ -97,7 +115,7 @@ impl Output {
     /// The first queued segment (for transports without vectored writes).
     pub fn first(&self) -> &[u8] {
         match self.chunks.as_ref().and_then(|c| c.front()) {
-            Some(c) => c,
+            Some((c, _)) => c,
             None => &self.tail,
         }
     }
@@ -108,15 +126,25 @@ impl Output {
         self.len -= n;
         while n > 0 {
             let chunks = self.chunks.as_deref_mut();
-            match chunks.as_ref().and_then(|c| c.front()).map(Bytes::len) {
-                Some(len) if len <= n => {
+            match chunks
+                .as_ref()
+                .and_then(|c| c.front())
+                .map(|(b, s)| (b.len(), *s))
+            {
+                Some((len, shared)) if len <= n => {
                     n -= len;
+                    if shared {
+                        self.shared -= len;
+                    }
                     if let Some(c) = chunks {
                         c.pop_front();
                     }
                 }
-                Some(_) => {
-                    if let Some(c) = chunks.and_then(|c| c.front_mut()) {
+                Some((_, shared)) => {
+                    if shared {
+                        self.shared -= n;
+                    }
+                    if let Some((c, _)) = chunks.and_then(|c| c.front_mut()) {
                         c.advance(n);
                     }
                     return;
@@ -140,12 +168,13 @@ impl Output {
     /// Takes everything queued as one contiguous buffer (tests and simple transports).
     pub fn take_all(&mut self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len);
-        for c in self.chunks.take().into_iter().flat_map(|c| c.into_iter()) {
+        for (c, _) in self.chunks.take().into_iter().flat_map(|c| c.into_iter()) {
             v.extend_from_slice(&c);
         }
         v.extend_from_slice(&self.tail);
         self.tail.clear();
         self.len = 0;
+        self.shared = 0;
         v
     }
 }
@@ -167,7 +196,14 @@ mod tests {
         let mut s = [IoSlice::new(&[]); 4];
         assert_eq!(o.io_slices(&mut s), 2);
         assert_eq!(s[1].as_ptr(), big.as_ptr(), "large buffers are not copied");
-        assert_eq!(o.take_all().len(), 200 + COPY_THRESHOLD);
+        assert!(
+            o.owned() >= 200 && o.owned() < 200 + COPY_THRESHOLD,
+            "a shared buffer is not this queue's memory: {}",
+            o.owned()
+        );
+        o.advance(200 + 10);
+        assert_eq!(o.owned(), 0, "only the shared rest is left");
+        assert_eq!(o.take_all().len(), COPY_THRESHOLD - 10);
     }
 
     #[test]
@@ -178,6 +214,7 @@ mod tests {
         o.push_bytes(big.clone());
         o.push_slice(b"cd");
         assert_eq!(o.len(), 4 + COPY_THRESHOLD);
+        assert!(o.owned() >= 4 + COPY_THRESHOLD, "an owned payload counts");
         let mut s = [IoSlice::new(&[]); 8];
         let n = o.io_slices(&mut s);
         assert_eq!(n, 3);

@@ -184,6 +184,9 @@ pub struct Connection {
     failed: bool,
     /// A message sent with `send_fragment` is still open.
     sending_fragments: bool,
+    /// The most bytes a new frame, fragment or inflated growth may add now
+    /// ([`set_memory_room`](Self::set_memory_room)); unlimited by default.
+    room: usize,
 }
 
 impl Connection {
@@ -230,7 +233,25 @@ impl Connection {
             close_received: false,
             failed: false,
             sending_fragments: false,
+            room: usize::MAX,
         }
+    }
+
+    /// Sets how many more bytes the message being received may take now: the I/O layer's
+    /// share of a server-wide memory budget, set before each [`decode`](Self::decode). A
+    /// frame, fragment or inflated growth within the configured limits but past this room
+    /// fails the connection with [`ProtocolError::OverBudget`] (close code 1013, try again
+    /// later) before anything is allocated for it.
+    pub fn set_memory_room(&mut self, room: usize) {
+        self.room = room;
+    }
+
+    /// Bytes held for the message being received: fragments kept for reassembly and inflated
+    /// output (not the read buffer, which the I/O layer owns).
+    pub fn assembly_bytes(&self) -> usize {
+        self.partial.as_ref().map_or(0, |p| {
+            p.buf.capacity() + p.inflated.capacity() + p.first.as_ref().map_or(0, Bytes::len)
+        })
     }
 
     /// This end's role.
@@ -391,6 +412,9 @@ impl Connection {
                         max: max_msg,
                     });
                 }
+                if len > self.room {
+                    return Err(ProtocolError::OverBudget { size: len as u64 });
+                }
                 let kind = if h.opcode == OpCode::Text {
                     Kind::Text
                 } else {
@@ -423,6 +447,11 @@ impl Connection {
                         size: p.wire_len as u64,
                         max: max_msg,
                     });
+                }
+                // Reassembly copies the fragment: its bytes twice, in the read buffer and
+                // in the message.
+                if len.saturating_mul(2) > self.room {
+                    return Err(ProtocolError::OverBudget { size: len as u64 });
                 }
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => {}
@@ -470,7 +499,15 @@ impl Connection {
         if p.compressed {
             let inflater = self.inflater.as_mut().ok_or(ProtocolError::ReservedBits)?;
             let before = p.inflated.len();
-            inflater.decompress(&payload, fin, &mut p.inflated, max)?;
+            let room = before.saturating_add(self.room);
+            if let Err(e) = inflater.decompress(&payload, fin, &mut p.inflated, max.min(room)) {
+                return Err(match e {
+                    ProtocolError::MessageTooBig { size, .. } if room < max => {
+                        ProtocolError::OverBudget { size }
+                    }
+                    e => e,
+                });
+            }
             if p.kind == Kind::Text && self.utf8.feed(&p.inflated[before..]).is_err() {
                 return Err(ProtocolError::InvalidUtf8);
             }

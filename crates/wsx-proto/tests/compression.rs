@@ -1120,3 +1120,53 @@ fn parameters_negotiated_through_headers_agree_and_work() {
         }
     }
 }
+
+#[test]
+fn an_inflate_bomb_past_the_memory_room_fails_with_1013_before_allocating_more() {
+    let zeros = vec![0u8; 10 << 20];
+    let bomb = deflate_once(&zeros);
+    drop(zeros);
+    for role in ROLES {
+        let wire = Frame::binary(&bomb).rsv1().bytes_for(role);
+        // The configured limit would allow it; the memory budget's room does not.
+        let mut conn = Connection::new(role, Config::default(), Some(default_params()));
+        conn.set_memory_room(256 << 10);
+        let mut buf = BytesMut::from(&wire[..]);
+        let (r, peak) = alloc_meter::peak_during(|| conn.decode(&mut buf));
+        let e = r.unwrap_err();
+        assert!(matches!(e, ProtocolError::OverBudget { .. }), "{e:?}");
+        assert_failed_with(&mut conn, &e, 1013);
+        assert!(
+            peak < 768 << 10,
+            "{role:?}: decoding allocated up to {peak} bytes with 256 KiB of room"
+        );
+    }
+}
+
+#[test]
+fn a_compressed_message_within_the_memory_room_is_delivered_and_held_while_assembled() {
+    let data = noise(100 << 10, 9);
+    let compressed = deflate_once(&data);
+    for role in ROLES {
+        let half = compressed.len() / 2;
+        let wire = stream_for(
+            role,
+            &[
+                Frame::binary(&compressed[..half]).rsv1().more(),
+                Frame::cont(&compressed[half..]),
+            ],
+        );
+        let mut conn = Connection::new(role, Config::default(), Some(default_params()));
+        conn.set_memory_room(1 << 20);
+        let first = stream_for(role, &[Frame::binary(&compressed[..half]).rsv1().more()]);
+        let mut buf = BytesMut::from(&first[..]);
+        assert_eq!(conn.decode(&mut buf).unwrap(), None);
+        assert!(
+            conn.assembly_bytes() > 0,
+            "the inflated half is held while the message is assembled"
+        );
+        let mut buf = BytesMut::from(&wire[first.len()..]);
+        assert_eq!(conn.decode(&mut buf).unwrap(), Some(binary(&data)));
+        assert_eq!(conn.assembly_bytes(), 0);
+    }
+}

@@ -220,3 +220,39 @@ fn receive_limits_do_not_restrict_what_is_sent() {
     let o = feed(&mut server, &bytes);
     assert!(matches!(o.error, Some(ProtocolError::FrameTooBig { .. })));
 }
+
+#[test]
+fn a_frame_past_the_memory_room_fails_with_1013_on_its_header() {
+    for role in ROLES {
+        let mut c = conn(role);
+        c.set_memory_room(1000);
+        let wire = Frame::binary(noise(1001, 3)).bytes_for(role);
+        let e = assert_fails(&mut c, &wire[..header_len(role, 1001)], 1013);
+        assert_eq!(e, ProtocolError::OverBudget { size: 1001 });
+        // Within the room: delivered.
+        let mut c = conn(role);
+        c.set_memory_room(1000);
+        let data = noise(1000, 4);
+        assert_eq!(
+            receive_one(&mut c, &Frame::binary(&data).bytes_for(role)),
+            binary(&data)
+        );
+    }
+}
+
+#[test]
+fn a_fragment_past_the_memory_room_fails_with_1013() {
+    for role in ROLES {
+        let mut c = conn(role);
+        c.set_memory_room(1000);
+        let wire = stream_for(
+            role,
+            &[
+                Frame::text("a".repeat(400)).more(),
+                Frame::cont("b".repeat(600)),
+            ],
+        );
+        let e = assert_fails(&mut c, &wire, 1013);
+        assert_eq!(e, ProtocolError::OverBudget { size: 600 });
+    }
+}
