@@ -16,12 +16,16 @@ pub struct Output {
     /// the queue of an idle or small-message connection is 24 bytes smaller.
     /// Each is marked `true` when shared with other connections' queues (a broadcast frame
     /// encoded once), so that it is not counted as this connection's memory.
-    #[allow(clippy::box_collection)]
-    chunks: Option<Box<VecDeque<(Bytes, bool)>>>,
+    chunks: Option<Box<Chunks>>,
     /// The open segment small frames are appended to.
     tail: BytesMut,
     len: usize,
-    /// Bytes of the queued segments that are shared (see `chunks`).
+}
+
+/// The frozen segments, and how many of their bytes are shared.
+#[derive(Debug, Default)]
+struct Chunks {
+    queue: VecDeque<(Bytes, bool)>,
     shared: usize,
 }
 
@@ -44,13 +48,13 @@ impl Output {
     fn push_chunk(&mut self, data: Bytes, shared: bool) {
         let chunks = self.chunks.get_or_insert_default();
         if !self.tail.is_empty() {
-            chunks.push_back((self.tail.split().freeze(), false));
+            chunks.queue.push_back((self.tail.split().freeze(), false));
         }
         self.len += data.len();
         if shared {
-            self.shared += data.len();
+            chunks.shared += data.len();
         }
-        chunks.push_back((data, shared));
+        chunks.queue.push_back((data, shared));
     }
 
     /// Appends a shared buffer: copied when small (no reference count touched), else queued
@@ -67,12 +71,13 @@ impl Output {
     /// The memory this queue holds of its own: the open buffer's capacity and the queued
     /// segments that are not shared with other queues.
     pub fn owned(&self) -> usize {
-        self.tail.capacity() + (self.len - self.tail.len() - self.shared)
+        let shared = self.chunks.as_ref().map_or(0, |c| c.shared);
+        self.tail.capacity() + (self.len - self.tail.len() - shared)
     }
 
     /// Number of separate segments queued (1 when everything is in one contiguous buffer).
     pub fn segments(&self) -> usize {
-        self.chunks.as_ref().map_or(0, |c| c.len()) + usize::from(!self.tail.is_empty())
+        self.chunks.as_ref().map_or(0, |c| c.queue.len()) + usize::from(!self.tail.is_empty())
     }
 
     /// The open tail, to append to in place (callers must call [`Output::commit`] after).
@@ -98,7 +103,7 @@ impl Output {
     /// Fills `dst` with the queued segments in order; returns how many were filled.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for (c, _) in self.chunks.iter().flat_map(|c| c.iter()) {
+        for (c, _) in self.chunks.iter().flat_map(|c| c.queue.iter()) {
             if n == dst.len() {
                 return n;
             }
@@ -114,7 +119,7 @@ impl Output {
 
     /// The first queued segment (for transports without vectored writes).
     pub fn first(&self) -> &[u8] {
-        match self.chunks.as_ref().and_then(|c| c.front()) {
+        match self.chunks.as_ref().and_then(|c| c.queue.front()) {
             Some((c, _)) => c,
             None => &self.tail,
         }
@@ -125,35 +130,23 @@ impl Output {
         assert!(n <= self.len, "advance past the end of the output");
         self.len -= n;
         while n > 0 {
-            let chunks = self.chunks.as_deref_mut();
-            match chunks
-                .as_ref()
-                .and_then(|c| c.front())
-                .map(|(b, s)| (b.len(), *s))
-            {
-                Some((len, shared)) if len <= n => {
-                    n -= len;
-                    if shared {
-                        self.shared -= len;
-                    }
-                    if let Some(c) = chunks {
-                        c.pop_front();
-                    }
-                }
-                Some((_, shared)) => {
-                    if shared {
-                        self.shared -= n;
-                    }
-                    if let Some((c, _)) = chunks.and_then(|c| c.front_mut()) {
-                        c.advance(n);
-                    }
-                    return;
-                }
-                None => {
-                    self.tail.advance(n);
-                    return;
-                }
+            let Some(chunks) = self.chunks.as_deref_mut().filter(|c| !c.queue.is_empty()) else {
+                self.tail.advance(n);
+                return;
+            };
+            let Some((front, shared)) = chunks.queue.front_mut() else {
+                return;
+            };
+            let take = n.min(front.len());
+            if *shared {
+                chunks.shared -= take;
             }
+            if take == front.len() {
+                chunks.queue.pop_front();
+            } else {
+                front.advance(take);
+            }
+            n -= take;
         }
     }
 
@@ -168,13 +161,17 @@ impl Output {
     /// Takes everything queued as one contiguous buffer (tests and simple transports).
     pub fn take_all(&mut self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len);
-        for (c, _) in self.chunks.take().into_iter().flat_map(|c| c.into_iter()) {
+        for (c, _) in self
+            .chunks
+            .take()
+            .into_iter()
+            .flat_map(|c| c.queue.into_iter())
+        {
             v.extend_from_slice(&c);
         }
         v.extend_from_slice(&self.tail);
         self.tail.clear();
         self.len = 0;
-        self.shared = 0;
         v
     }
 }

@@ -185,8 +185,9 @@ pub struct Connection {
     /// A message sent with `send_fragment` is still open.
     sending_fragments: bool,
     /// The most bytes a new frame, fragment or inflated growth may add now
-    /// ([`set_memory_room`](Self::set_memory_room)); unlimited by default.
-    room: usize,
+    /// ([`set_memory_room`](Self::set_memory_room)), saturated at `u32::MAX`, which means no
+    /// limit (the default; 4 bytes, so that it fits beside the flags).
+    room: u32,
 }
 
 impl Connection {
@@ -233,7 +234,7 @@ impl Connection {
             close_received: false,
             failed: false,
             sending_fragments: false,
-            room: usize::MAX,
+            room: u32::MAX,
         }
     }
 
@@ -243,7 +244,14 @@ impl Connection {
     /// fails the connection with [`ProtocolError::OverBudget`] (close code 1013, try again
     /// later) before anything is allocated for it.
     pub fn set_memory_room(&mut self, room: usize) {
-        self.room = room;
+        self.room = u32::try_from(room).unwrap_or(u32::MAX);
+    }
+
+    fn room(&self) -> usize {
+        match self.room {
+            u32::MAX => usize::MAX,
+            r => r as usize,
+        }
     }
 
     /// Bytes held for the message being received: fragments kept for reassembly and inflated
@@ -412,7 +420,7 @@ impl Connection {
                         max: max_msg,
                     });
                 }
-                if len > self.room {
+                if len > self.room() {
                     return Err(ProtocolError::OverBudget { size: len as u64 });
                 }
                 let kind = if h.opcode == OpCode::Text {
@@ -450,7 +458,7 @@ impl Connection {
                 }
                 // Reassembly copies the fragment: its bytes twice, in the read buffer and
                 // in the message.
-                if len.saturating_mul(2) > self.room {
+                if len.saturating_mul(2) > self.room() {
                     return Err(ProtocolError::OverBudget { size: len as u64 });
                 }
             }
@@ -493,13 +501,14 @@ impl Connection {
 
     fn on_data(&mut self, fin: bool, payload: Bytes) -> Result<Option<Message>, ProtocolError> {
         let max = self.config.max_message_size;
+        let room = self.room();
         let Some(p) = self.partial.as_mut() else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
         if p.compressed {
             let inflater = self.inflater.as_mut().ok_or(ProtocolError::ReservedBits)?;
             let before = p.inflated.len();
-            let room = before.saturating_add(self.room);
+            let room = before.saturating_add(room);
             if let Err(e) = inflater.decompress(&payload, fin, &mut p.inflated, max.min(room)) {
                 return Err(match e {
                     ProtocolError::MessageTooBig { size, .. } if room < max => {

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsx_proto::handshake::{self, HandshakeError};
 use wsx_proto::{DeflateConfig, DeflateParams, Role};
 
+use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::websocket::{Info, Options, WebSocket};
 
@@ -244,7 +245,14 @@ impl Acceptor {
         self
     }
 
-    /// Ping every `interval`; terminate peers that do not answer within `timeout`.
+    /// Counts the connections' buffers and send queues against `budget`, shared with
+    /// whatever else uses it (see [`MemoryBudget`]).
+    pub fn memory_budget(mut self, budget: MemoryBudget) -> Self {
+        self.opts.memory_budget = Some(budget);
+        self
+    }
+
+    /// Ping every `interval`; terminate clients that do not answer within `timeout`.
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
         self.opts.heartbeat = Some((interval, timeout));
         self

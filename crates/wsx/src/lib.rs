@@ -14,6 +14,7 @@
 mod accept;
 mod active;
 mod batch;
+mod budget;
 mod client;
 mod clients;
 mod error;
@@ -35,6 +36,7 @@ pub mod axum;
 pub mod hyper;
 
 pub use accept::{Accepted, Acceptor, HandshakeRequest, Rejection, accept};
+pub use budget::MemoryBudget;
 pub use client::{ClientBuilder, client_handshake, connect};
 pub use clients::Clients;
 pub use error::{Error, Result, is_refused};

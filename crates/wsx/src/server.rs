@@ -15,6 +15,7 @@ use wsx_proto::DeflateConfig;
 
 use crate::accept::{Acceptor, HandshakeRequest, Rejection};
 use crate::active::ActiveGuard;
+use crate::budget::MemoryBudget;
 use crate::clients::Clients;
 use crate::error::Result;
 use crate::hub::Hub;
@@ -95,6 +96,12 @@ impl ServerBuilder {
     /// Largest message accepted (ws's `maxPayload`); larger ones close with 1009.
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.acceptor = self.acceptor.max_payload(bytes);
+        self
+    }
+    /// One memory budget for all connections (see [`MemoryBudget`]): near it the server
+    /// stops reading, past it it closes the connections that hold the most.
+    pub fn memory_budget(mut self, budget: MemoryBudget) -> Self {
+        self.acceptor = self.acceptor.memory_budget(budget);
         self
     }
     /// Ping every `interval`; terminate clients that do not answer within `timeout`.

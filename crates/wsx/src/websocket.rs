@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use wsx_proto::{CloseCode, Config, Connection, Message, OpCode, PreparedFrame, ReadyState, Role};
 
+use crate::budget::{Account, MemoryBudget};
 use crate::error::{Error, Result};
 use crate::queue::{Queue, SendStatus, SharedQueue, with_queue};
 
@@ -50,6 +51,9 @@ pub struct Options {
     pub slow_consumer: SlowConsumer,
     /// Ping every `interval`; terminate if no pong within `timeout` (default off).
     pub heartbeat: Option<(Duration, Duration)>,
+    /// A memory budget shared with other connections (default none: only the per-connection
+    /// limits apply).
+    pub memory_budget: Option<MemoryBudget>,
 }
 
 impl Default for Options {
@@ -60,6 +64,7 @@ impl Default for Options {
             max_buffered: 16 << 20,
             slow_consumer: SlowConsumer::Close,
             heartbeat: None,
+            memory_budget: None,
         }
     }
 }
@@ -131,6 +136,8 @@ pub(crate) struct Inner<S> {
     close_timer: Option<Pin<Box<Sleep>>>,
     heartbeat: Option<Box<Heartbeat>>,
     limits: Limits,
+    /// This connection's share of a server-wide memory budget, if there is one.
+    account: Option<Box<Account>>,
 }
 
 /// Reads smaller than this go through a per-thread scratch buffer, so an idle connection
@@ -178,6 +185,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             close_timer: None,
             heartbeat,
             limits,
+            account: opts.memory_budget.map(|b| Box::new(Account::new(b))),
+        }
+    }
+
+    /// What this connection holds: its read buffer (or the frame in progress, whichever is
+    /// larger: a frame's length is reserved once its header is read), the message being
+    /// assembled, and the send queue's own bytes.
+    fn held(&self) -> (usize, usize) {
+        let pending = self.conn.pending_frame_bytes(self.rbuf.len());
+        let read = self.rbuf.capacity().max(self.rbuf.len() + pending);
+        let queued = self.conn.output().owned();
+        (read + self.conn.assembly_bytes() + queued, queued)
+    }
+
+    /// Counts what the connection holds against the memory budget.
+    fn settle(&mut self) {
+        if self.account.is_none() {
+            return;
+        }
+        let (held, queued) = if self.done { (0, 0) } else { self.held() };
+        if let Some(a) = self.account.as_mut() {
+            a.settle(held, queued, self.reader.as_ref());
+        }
+    }
+
+    /// Whether the connection is in the middle of a frame or message (it may always read on
+    /// to finish it).
+    fn mid_message(&self) -> bool {
+        !self.rbuf.is_empty() || self.conn.assembly_bytes() > 0
+    }
+
+    /// The memory budget told this connection to go: a connection holding mostly a send
+    /// queue is dropped (its peer is not reading), any other is failed with 1013.
+    fn evict(&mut self) {
+        let (held, queued) = self.held();
+        if queued * 2 >= held {
+            self.terminate(Error::Terminated("memory budget: send queue"));
+        } else {
+            let e = wsx_proto::ProtocolError::OverBudget { size: held as u64 };
+            tracing::debug!(held, "memory budget: failing connection");
+            self.conn.fail(&e);
+            self.rbuf = BytesMut::new();
+            self.error.get_or_insert(Box::new(e.into()));
         }
     }
 
@@ -253,6 +303,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        let r = self.poll_next_inner(cx);
+        self.settle();
+        r
+    }
+
+    fn poll_next_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
         self.register_reader(cx);
         loop {
             if self.done {
@@ -261,6 +317,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if let Some(e) = self.terminated.take() {
                 self.error = Some(e);
                 return self.finish(cx);
+            }
+            if self.account.as_ref().is_some_and(|a| a.evicted()) && !self.conn.is_failed() {
+                self.evict();
+                continue;
             }
             let flushed = match self.poll_write_out(cx) {
                 Poll::Ready(Ok(())) => true,
@@ -304,6 +364,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 return Poll::Pending;
             }
             if !self.rbuf.is_empty() {
+                if self.account.is_some() {
+                    // What the last decode took is counted before the room is measured.
+                    self.settle();
+                    if let Some(a) = &self.account {
+                        self.conn.set_memory_room(a.budget().room());
+                    }
+                }
                 match self.conn.decode(&mut self.rbuf) {
                     Ok(Some(msg)) => {
                         if let (Message::Pong(_), Some(hb)) = (&msg, self.heartbeat.as_mut()) {
@@ -329,6 +396,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             if self.read_eof {
                 self.error = Some(Box::new(Error::AbnormalClosure));
                 return self.finish(cx);
+            }
+            if !self.mid_message() && self.account.as_ref().is_some_and(|a| !a.may_read(cx)) {
+                // Near the memory budget: read nothing new until memory is released.
+                self.rbuf = BytesMut::new();
+                self.conn.output_mut().release_if_empty();
+                return Poll::Pending;
             }
             match self.poll_fill(cx) {
                 Poll::Ready(Ok(0)) => self.read_eof = true,
@@ -386,6 +459,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.account.as_ref().is_some_and(|a| a.evicted()) && !self.conn.is_failed() {
+            self.evict();
+        }
         self.check_open()?;
         if self.conn.output().len() >= self.limits.max_buffered {
             if let Err(e) = ready!(self.poll_write_out(cx)) {
@@ -396,13 +472,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        match self.poll_write_out(cx) {
+        let r = match self.poll_write_out(cx) {
             Poll::Ready(r) => Poll::Ready(r.map_err(Error::from)),
             Poll::Pending => {
                 self.writer = Some(cx.waker().clone());
                 Poll::Pending
             }
-        }
+        };
+        self.settle();
+        r
     }
 
     /// Queues without waiting, applying the slow-consumer policy; then writes at once, or,
@@ -414,6 +492,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         f: impl FnOnce(&mut Connection) -> std::result::Result<(), wsx_proto::Error>,
         defer: bool,
     ) -> (SendStatus, bool) {
+        let r = self.queue_now_inner(f, defer);
+        self.settle();
+        r
+    }
+
+    fn queue_now_inner(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> std::result::Result<(), wsx_proto::Error>,
+        defer: bool,
+    ) -> (SendStatus, bool) {
+        if self.account.as_ref().is_some_and(|a| a.evicted()) && !self.conn.is_failed() {
+            self.evict();
+        }
         if self.check_open().is_err() {
             return (SendStatus::Closed, false);
         }
@@ -924,6 +1015,7 @@ mod tests {
     #[test]
     fn connection_state_stays_small() {
         let size = std::mem::size_of::<super::Inner<tokio::net::TcpStream>>();
-        assert!(size <= 320, "Inner<TcpStream> grew to {size} bytes");
+        // 320 + 8 for the memory budget's account (boxed: most servers have no budget).
+        assert!(size <= 328, "Inner<TcpStream> grew to {size} bytes");
     }
 }
