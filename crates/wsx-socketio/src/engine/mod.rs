@@ -2,18 +2,18 @@
 //! between them, heartbeats and CORS, behind one hyper-compatible request handler.
 //!
 //! An [`Engine`] owns the sessions of one endpoint (`/engine.io/` or, under Socket.IO,
-//! `/socket.io/`) and hands every message to a [`SessionHandler`]. A [`Session`] has one sid and one
-//! packet queue: the polling transport drains it on each GET, the WebSocket transport writes
-//! straight to the connection, and an upgrade switches from one to the other under the
+//! `/socket.io/`) and hands every message to a [`SessionHandler`]. A [`Session`] has one sid
+//! and one packet queue: the polling transport drains it on each GET, the WebSocket transport
+//! writes straight to the connection, and an upgrade switches from one to the other under the
 //! session's lock, so no packet is lost, duplicated or reordered.
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use wsx_socketio::engine::{Engine, EngineConfig, Handler, Message, Session};
+//! use wsx_socketio::engine::{Engine, EngineConfig, MessageData, Session, SessionHandler};
 //!
 //! struct Echo;
-//! impl Handler for Echo {
-//!     fn on_message(&self, session: &Arc<Session>, message: Message) {
+//! impl SessionHandler for Echo {
+//!     fn on_message(&self, session: &Arc<Session>, message: MessageData) {
 //!         session.send(message);
 //!     }
 //! }
@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod budget;
 mod config;
 mod heartbeat;
 mod polling;
@@ -167,9 +168,12 @@ impl<'a> Query<'a> {
 impl Engine {
     /// An engine with `config`, handing events to `handler`.
     pub fn new(config: EngineConfig, handler: impl SessionHandler) -> Self {
-        let acceptor = wsx::Acceptor::new()
+        let mut acceptor = wsx::Acceptor::new()
             .max_payload(config.max_payload)
             .deflate(config.ws_deflate.clone());
+        if let Some(budget) = &config.memory_budget {
+            acceptor = acceptor.memory_budget(budget.clone());
+        }
         Engine {
             inner: Arc::new(EngineInner {
                 config,
