@@ -124,6 +124,12 @@ pub struct ServeArgs {
     /// heartbeat) disappear from the other processes' presence.
     #[arg(long, default_value = "10s", value_parser = parse_duration, requires = "redis")]
     pub redis_presence_ttl: Duration,
+    /// One memory budget for what all connections hold (WebSocket, Socket.IO and Yjs read
+    /// buffers, messages being received, send and polling queues): near it the server stops
+    /// reading, past it it closes the connections that hold the most (1013). Default: half of
+    /// the memory available (the machine's, or the cgroup's limit).
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub memory_budget: Option<usize>,
     /// Where collaborative documents (`/yjs/<room>`, the pad) are stored; created if missing.
     #[arg(long, value_name = "DIR", default_value = "wsx-data")]
     pub data_dir: PathBuf,

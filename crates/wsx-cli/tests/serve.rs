@@ -373,3 +373,58 @@ fn bad_flags_and_busy_port_fail_with_clear_messages() {
         "{err}"
     );
 }
+
+/// A metric's value in the `/metrics` text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+#[test]
+fn the_memory_budget_defaults_to_half_the_memory_and_refuses_an_inflate_bomb_past_it() {
+    let text = String::from_utf8(get(serve(&[]).port, "/metrics").2).unwrap();
+    assert!(
+        metric(&text, "wsx_memory_budget_bytes") >= 64 << 20,
+        "{text}"
+    );
+
+    let s = serve(&["--memory-budget", "8MiB", "--max-payload", "64MiB"]);
+    let text = String::from_utf8(get(s.port, "/metrics").2).unwrap();
+    assert_eq!(metric(&text, "wsx_memory_budget_bytes"), 8 << 20);
+    // 32 MiB of zeros, under the message limit, four times the budget.
+    let mut d = wsx::proto::deflate::Deflater::new(false, 15, 9, 0);
+    let mut payload = Vec::new();
+    d.compress(&vec![0u8; 32 << 20], &mut payload).unwrap();
+    let key = [9u8, 8, 7, 6];
+    let mut frame = vec![0xC2, 0x80 | 126];
+    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    let mut tcp = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        tcp,
+        "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    )
+    .unwrap();
+    tcp.write_all(&frame).unwrap();
+    let mut got = Vec::new();
+    let _ = tcp.read_to_end(&mut got);
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&got[..end]);
+    assert!(
+        head.contains("101") && head.contains("permessage-deflate"),
+        "{head}"
+    );
+    let close = &got[end..];
+    assert_eq!(close[0], 0x88, "a close frame: {close:?}");
+    assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1013);
+    let text = String::from_utf8(get(s.port, "/metrics").2).unwrap();
+    assert!(
+        metric(&text, "wsx_memory_budget_peak_bytes") <= 8 << 20,
+        "{text}"
+    );
+}

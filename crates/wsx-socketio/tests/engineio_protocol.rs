@@ -569,6 +569,44 @@ async fn slow_polling_consumer_closed_by_echoes() {
     t.assert_closed_for(&sid, CloseReason::SlowConsumer).await;
 }
 
+/// Polling queues count against a memory budget shared with other sessions: past it the
+/// session holding the most is closed as a slow consumer (under its own `max_buffered`), the
+/// budget is released, and another session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_queues_count_against_the_memory_budget() {
+    let budget = wsx::MemoryBudget::new(256 << 10);
+    let config = suite_config().memory_budget(budget.clone());
+    let t = eio_server(config).await;
+    let hog = t.open_polling().await;
+    let other = t.open_polling().await;
+    let session = t.session(&hog);
+    let chunk = "x".repeat(16 << 10);
+    let mut accepted = 0usize;
+    while session.send(MessageData::Text(chunk.as_str().into())) && !session.is_closed() {
+        accepted += 1;
+        assert!(accepted <= 1024, "still accepted after {accepted} x 16 KiB");
+        if budget.evictions() > 0 {
+            break;
+        }
+    }
+    assert!(
+        budget.peak() <= (256 << 10) + (16 << 10),
+        "peak {}",
+        budget.peak()
+    );
+    assert!(
+        accepted * (16 << 10) < 16 << 20,
+        "closed by the budget, not max_buffered"
+    );
+    t.wait_gone(&hog).await;
+    t.assert_closed_for(&hog, CloseReason::SlowConsumer).await;
+    assert_eq!(budget.used(), 0, "the closed session's queue is released");
+    let s2 = t.session(&other);
+    assert!(s2.send(MessageData::Text("still here".into())));
+    let got = t.poll_get(&other).await;
+    assert_eq!(got.status, 200);
+}
+
 // ----- overlapping POSTs -----
 
 /// A POST while another is still being read: 400, and the session is closed.

@@ -119,6 +119,11 @@ impl MemoryBudget {
         self.0.evictions.load(Ordering::Relaxed)
     }
 
+    /// An account for memory held outside wsx's connections.
+    pub fn account(&self) -> MemoryAccount {
+        MemoryAccount(Account::new(self.clone()))
+    }
+
     fn soft(&self) -> usize {
         self.0.limit - self.0.limit / 8
     }
@@ -132,8 +137,10 @@ impl MemoryBudget {
     }
 
     /// Marks holders for eviction, the largest first (by `key`), until what is left after
-    /// they release would be under the soft limit.
-    fn evict(&self, holders: &mut Holders, key: impl Fn(&Holder) -> usize) {
+    /// they release would be under the soft limit; returns their wakers, to wake once the
+    /// lock is released.
+    fn evict(&self, holders: &mut Holders, key: impl Fn(&Holder) -> usize) -> Vec<Waker> {
+        let mut wake = Vec::new();
         let soft = self.soft();
         let mut order: Vec<(usize, u64)> = holders
             .by_id
@@ -152,10 +159,9 @@ impl MemoryBudget {
             h.evict.set.store(true, Ordering::Release);
             holders.releasing += h.total;
             self.0.evictions.fetch_add(1, Ordering::Relaxed);
-            if let Some(w) = lock(&h.evict.waker).take() {
-                w.wake();
-            }
+            wake.extend(lock(&h.evict.waker).take());
         }
+        wake
     }
 
     fn wake_waiting(&self) {
@@ -163,6 +169,33 @@ impl MemoryBudget {
         for w in waiting {
             w.wake();
         }
+    }
+}
+
+/// Memory held outside wsx's own connections, counted against a [`MemoryBudget`] (for
+/// example a long-polling transport's queue): [`settle`](Self::settle) it whenever what it
+/// holds changes; when the budget needs it gone it wakes the waker given there, once.
+/// Dropping it releases what it was counted for.
+pub struct MemoryAccount(Account);
+
+impl std::fmt::Debug for MemoryAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryAccount")
+            .field("charged", &self.0.charged)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryAccount {
+    /// Counts `held` bytes, all of them queued for a peer; `on_evict` is woken if the budget
+    /// closes the holder (it must not block: spawn the work it starts).
+    pub fn settle(&mut self, held: usize, on_evict: &Waker) {
+        self.0.settle(held, held, Some(on_evict));
+    }
+
+    /// Whether the budget asked for this holder to go.
+    pub fn evicted(&self) -> bool {
+        self.0.evicted()
     }
 }
 
@@ -219,7 +252,7 @@ impl Account {
                 .fetch_sub(self.charged - charge, Ordering::AcqRel)
                 - (self.charged - charge)
         };
-        {
+        let evicted = {
             let mut holders = lock(&budget.0.holders);
             let evicting = self.evicted();
             if evicting {
@@ -246,8 +279,13 @@ impl Account {
                 }
             }
             if grew && used > budget.0.limit {
-                budget.evict(&mut holders, |h| h.total);
+                budget.evict(&mut holders, |h| h.total)
+            } else {
+                Vec::new()
             }
+        };
+        for w in evicted {
+            w.wake();
         }
         self.charged = charge;
         if !grew && used < budget.soft() {

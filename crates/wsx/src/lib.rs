@@ -36,7 +36,7 @@ pub mod axum;
 pub mod hyper;
 
 pub use accept::{Accepted, Acceptor, HandshakeRequest, Rejection, accept};
-pub use budget::MemoryBudget;
+pub use budget::{MemoryAccount, MemoryBudget};
 pub use client::{ClientBuilder, client_handshake, connect};
 pub use clients::Clients;
 pub use error::{Error, Result, is_refused};

@@ -161,3 +161,39 @@ pub fn render_yjs(yjs: &wsx_yjs::YjsServer) -> String {
     }
     s
 }
+
+/// The memory budget's figures.
+pub fn render_budget(budget: &wsx::MemoryBudget) -> String {
+    let mut s = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            s,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "wsx_memory_budget_bytes",
+        "gauge",
+        "The memory budget for what all connections hold.",
+        budget.limit() as u64,
+    );
+    metric(
+        "wsx_memory_budget_used_bytes",
+        "gauge",
+        "What the connections hold now (in 4 KiB granules).",
+        budget.used() as u64,
+    );
+    metric(
+        "wsx_memory_budget_peak_bytes",
+        "gauge",
+        "The most the connections have held at once.",
+        budget.peak() as u64,
+    );
+    metric(
+        "wsx_memory_budget_evictions_total",
+        "counter",
+        "Connections closed to stay within the memory budget.",
+        budget.evictions(),
+    );
+    s
+}

@@ -2,6 +2,7 @@
 //! `/metrics`, `/healthz`, TLS, and a graceful shutdown on Ctrl-C.
 
 mod assets;
+mod budget;
 mod chat;
 mod cluster;
 mod member;
@@ -22,7 +23,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use wsx::{Acceptor, ClientId, Clients, CloseCode, DeflateConfig, Error, Message, Rejection};
+use wsx::{
+    Acceptor, ClientId, Clients, CloseCode, DeflateConfig, Error, MemoryBudget, Message, Rejection,
+};
 
 use crate::ServeArgs;
 use chat::Chat;
@@ -48,6 +51,7 @@ struct App {
     open: AtomicUsize,
     io: wsx_socketio::SocketIo,
     yjs: wsx_yjs::YjsServer,
+    budget: MemoryBudget,
 }
 
 /// Runs the server until Ctrl-C (or SIGTERM), then shuts down gracefully.
@@ -81,8 +85,9 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn acceptor(args: &ServeArgs) -> Acceptor {
+fn acceptor(args: &ServeArgs, budget: &MemoryBudget) -> Acceptor {
     let mut a = Acceptor::new()
+        .memory_budget(budget.clone())
         .max_payload(args.max_payload)
         .deflate((!args.no_deflate).then(DeflateConfig::default))
         .handshake_timeout(Duration::from_secs(10));
@@ -109,18 +114,18 @@ pub async fn serve(
     let listener = wsx::listen(args.listen, 1024)?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let base = acceptor(&args);
+    let budget = MemoryBudget::new(args.memory_budget.unwrap_or_else(budget::default_budget));
+    let base = acceptor(&args, &budget);
     let metrics = Arc::new(Metrics::default());
+    let mut sio_config = wsx_socketio::Config::default();
+    sio_config.engine = sio_config.engine.memory_budget(budget.clone());
     let (io, chat) = match &args.redis {
-        None => (
-            wsx_socketio::SocketIo::new(wsx_socketio::Config::default()),
-            Chat::default(),
-        ),
+        None => (wsx_socketio::SocketIo::new(sio_config), Chat::default()),
         Some(url) => {
             let adapter = cluster::AdapterCluster::connect(url, args.redis_adapter)
                 .await
                 .map_err(std::io::Error::other)?;
-            let io = wsx_socketio::SocketIo::new(adapter.config(wsx_socketio::Config::default()));
+            let io = wsx_socketio::SocketIo::new(adapter.config(sio_config));
             let rooms = Chat::rooms();
             let c = cluster::Cluster::start(
                 url,
@@ -161,6 +166,7 @@ pub async fn serve(
         open: AtomicUsize::new(0),
         io,
         yjs,
+        budget,
         args,
     });
     socket_io_chat(&app);
@@ -288,7 +294,8 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
                 match app.chat.cluster() {
                     Some(c) => app.metrics.render() + &c.render(),
                     None => app.metrics.render(),
-                } + &metrics::render_yjs(&app.yjs),
+                } + &metrics::render_yjs(&app.yjs)
+                    + &metrics::render_budget(&app.budget),
             );
         }
         "/chat" | "/echo" => {

@@ -39,6 +39,10 @@ pub struct EngineConfig {
     pub cors: Option<Cors>,
     /// A predicate on every request before it is handled (default none: all allowed).
     pub allow_request: Option<AllowRequest>,
+    /// A memory budget shared with other servers (default none): the WebSocket transport's
+    /// buffers and the polling sessions' queues count against it, and past it the sessions
+    /// that hold the most are closed (see [`wsx::MemoryBudget`]).
+    pub memory_budget: Option<wsx::MemoryBudget>,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +59,7 @@ impl Default for EngineConfig {
             ws_deflate: None,
             cors: None,
             allow_request: None,
+            memory_budget: None,
         }
     }
 }
@@ -108,6 +113,12 @@ impl EngineConfig {
     /// Sets the CORS policy.
     pub fn cors(mut self, cors: Cors) -> Self {
         self.cors = Some(cors);
+        self
+    }
+
+    /// Counts the sessions' buffers against `budget`.
+    pub fn memory_budget(mut self, budget: wsx::MemoryBudget) -> Self {
+        self.memory_budget = Some(budget);
         self
     }
 

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use wsx::{SendStatus, Utf8Bytes};
 
+use super::budget::QueueAccount;
 use super::heartbeat::{Beat, Beating, Heartbeats};
 use super::{Engine, EngineInner};
 use crate::engineio::{self, Handshake, RECORD_SEPARATOR};
@@ -240,6 +241,8 @@ struct State {
     transport: Transport,
     queue: VecDeque<Out>,
     queued_bytes: usize,
+    /// The queue's share of the server's memory budget, if it has one.
+    account: Option<Box<QueueAccount>>,
     /// A GET is waiting for packets.
     poll_waiting: bool,
     /// A POST is being read.
@@ -255,6 +258,16 @@ struct State {
     /// When the current (or next) ping is due, on the ideal schedule: the session is dead at
     /// `ping_due + ping_timeout` unless a pong moved it, however late the timer runs.
     ping_due: Instant,
+}
+
+impl State {
+    /// Counts the polling queue against the memory budget.
+    fn settle(&mut self) {
+        let queued = self.queued_bytes;
+        if let Some(a) = self.account.as_mut() {
+            a.settle(queued);
+        }
+    }
 }
 
 /// An Engine.IO session (one client, whatever its transport).
@@ -284,13 +297,19 @@ pub(crate) fn generate_id() -> String {
 
 impl Session {
     pub(crate) fn new(info: RequestInfo, transport: Transport, engine: &Engine) -> Arc<Self> {
-        Arc::new(Session {
+        Arc::new_cyclic(|me| Session {
             sid: generate_id().into(),
             info: Arc::new(info),
             state: Mutex::new(State {
                 transport,
                 queue: VecDeque::new(),
                 queued_bytes: 0,
+                account: engine
+                    .inner
+                    .config
+                    .memory_budget
+                    .as_ref()
+                    .map(|b| QueueAccount::new(b, me.clone())),
                 poll_waiting: false,
                 post_active: false,
                 probe: None,
@@ -421,6 +440,7 @@ impl Session {
                     st.queued_bytes += p.len();
                     st.queue.push_back(p);
                 }
+                st.settle();
                 let over = st.queued_bytes > self.max_buffered();
                 drop(st);
                 if over {
@@ -511,6 +531,12 @@ impl Session {
             // A polling client with no GET waiting gets its farewell on the next GET (Node's
             // `shouldClose`): the sid stays routable until then, or for a grace period.
             let linger = by_client && ws.is_none() && !st.poll_waiting;
+            if reason == CloseReason::SlowConsumer || (!linger && !st.poll_waiting) {
+                // Nobody will read the queue: free it (and its share of the memory budget).
+                st.queue = VecDeque::new();
+                st.queued_bytes = 0;
+                st.settle();
+            }
             (ws, st.probe.take(), linger)
         };
         tracing::debug!(sid = %self.sid, %reason, "engine.io session closed");
@@ -654,6 +680,7 @@ impl Session {
             p.write_polling(&mut buf);
         }
         st.queued_bytes = 0;
+        st.settle();
         st.poll_waiting = false;
         Some(buf.freeze())
     }
@@ -722,6 +749,7 @@ impl Session {
             let _ = ws.send(p.to_ws());
         }
         st.queued_bytes = 0;
+        st.settle();
         st.transport = Transport::WebSocket(ws.clone());
         drop(st);
         self.poll_notify.notify_one();
