@@ -607,6 +607,27 @@ async fn polling_queues_count_against_the_memory_budget() {
     assert_eq!(got.status, 200);
 }
 
+/// POST bodies count against the memory budget while they are read: one past it is refused
+/// with 503 (its session closed), one within it is taken.
+#[tokio::test]
+async fn post_bodies_count_against_the_memory_budget() {
+    let budget = wsx::MemoryBudget::new(256 << 10);
+    let t = eio_server(suite_config().memory_budget(budget.clone())).await;
+    let small = t.open_polling().await;
+    let packet = format!("4{}", "s".repeat(100 << 10));
+    assert_eq!(t.poll_post(&small, packet.as_bytes()).await.status, 200);
+    // Its echo waits in its queue, counted, until a GET takes it.
+    assert_eq!(budget.used(), 100 << 10);
+    assert_eq!(t.poll_get(&small).await.status, 200);
+    assert_eq!(budget.used(), 0);
+    let big = t.open_polling().await;
+    let packet = format!("4{}", "b".repeat(600 << 10));
+    assert_eq!(t.poll_post(&big, packet.as_bytes()).await.status, 503);
+    t.wait_gone(&big).await;
+    assert_eq!(budget.used(), 0, "the refused body is released");
+    assert!(budget.evictions() >= 1);
+}
+
 // ----- overlapping POSTs -----
 
 /// A POST while another is still being read: 400, and the session is closed.

@@ -28,6 +28,7 @@ mod budget;
 mod config;
 mod heartbeat;
 mod polling;
+mod post_body;
 mod session;
 mod websocket;
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 
+use super::post_body::{self, BodyError};
 use super::session::{Out, Transport};
 use super::{Body, Engine, ErrorCode, Session, error, plain};
 use crate::engineio::PayloadDecoder;
@@ -83,19 +84,19 @@ where
             return error(ErrorCode::BadRequest);
         }
     }
-    let max = engine.inner.config.max_payload;
-    let bytes = match Limited::new(body, max).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let config = &engine.inner.config;
+    let max = config.max_payload;
+    let bytes = match post_body::read(body, max, config.memory_budget.as_ref()).await {
+        Ok(bytes) => bytes,
         Err(e) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
             session.end_post();
             session.close(super::CloseReason::TransportError);
-            return if too_large {
-                plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
-            } else {
-                error(ErrorCode::BadRequest)
+            return match e {
+                BodyError::TooLarge => plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
+                BodyError::OverBudget => {
+                    plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                }
+                BodyError::Broken => error(ErrorCode::BadRequest),
             };
         }
     };
