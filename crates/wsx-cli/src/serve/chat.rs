@@ -143,7 +143,7 @@ impl Chat {
                     }));
                 };
                 if let Some(cluster) = &self.cluster {
-                    cluster.say(&self.rooms, s.id, room, text, metrics);
+                    cluster.say(&self.rooms, s.id, room, text);
                     return None;
                 }
                 let mut rooms = self.lock();

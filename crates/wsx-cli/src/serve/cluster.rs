@@ -1,10 +1,19 @@
 //! `wsx serve --redis`: the demo chat shared by every `wsx serve` process on one Redis.
 //!
-//! - **Messages**: a `say` is delivered at once to this process's WebSocket members, to the
-//!   Socket.IO members of every process through the namespace's cluster adapter (classic or
-//!   sharded), and published on the room's channel `wsx-chat#<room>` (a [`HubRelay`],
-//!   subscribed only while this process has members in the room), from which the other
-//!   processes deliver the same bytes to their WebSocket members.
+//! - **Messages**: a `say` is in the room's history before anyone sees it. One Lua script
+//!   pushes it onto the history (`wsx-chat:{<room>}:history`, a list capped at 50) and
+//!   publishes it on the room's channel `wsx-chat#<room>`, atomically and in the order the
+//!   process said its messages, so the history and the channel hold the same messages in the
+//!   same order. Every process, the sayer's included, delivers what comes on the channel to
+//!   its own members, WebSocket and Socket.IO (one encode per kind). The channel is a
+//!   [`HubRelay`]'s, subscribed only while this process has members in the room; the script
+//!   publishes in the relay's format with no process id, so no process skips it.
+//! - **Joining**: the joiner is listed as joining and the room's channel subscribed; then a
+//!   second script reads the history and publishes a marker naming the joiner on the
+//!   channel, atomically. What the channel carries before the marker is in that history; what
+//!   comes after is kept for the joiner, who gets `joined` (with the history), then what was
+//!   kept, then the room's next messages like everyone else, all under the rooms' lock. So a
+//!   joiner sees each message once, in the channel's order: no gap, no duplicate.
 //! - **Presence**: a Redis hash per room, `wsx-chat:{<room>}:members`, member id → `{"node",
 //!   "nick"}`. Each process refreshes a heartbeat key `wsx-chat:node:<uid>` (expiring after
 //!   `--redis-presence-ttl`) every third of the TTL and writes its members again (so they come
@@ -12,14 +21,15 @@
 //!   channel makes every process read the hash again, drop the entries of processes whose
 //!   heartbeat expired, and send the list to its own members when it changed; the heartbeat
 //!   does the same, so a dead process's members vanish within the TTL and a third.
-//! - **History**: a capped list per room, `wsx-chat:{<room>}:history` (LPUSH + LTRIM, 50).
 //! - **Ids**: a member's id is this process's random 20-bit tag above its local connection
 //!   number, so ids stay unique across processes (and below 2^53 for JavaScript).
 //!
-//! When Redis is away, local delivery goes on, presence shows this process's members, and
-//! the outage shows in the log and in `/metrics`.
+//! When Redis is away, a message that could not be sent to it is delivered to this process's
+//! members only (it is in no history), presence shows this process's members, and the outage
+//! shows in the log and in `/metrics`. A message sent that Redis did not answer for in time
+//! may still be stored and published: it is not delivered locally as well (never twice).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,14 +38,13 @@ use std::time::Duration;
 use rand::Rng;
 use redis::FromRedisValue;
 use tokio::sync::mpsc;
-use wsx::{Message, PreparedFrame, Relay};
+use wsx::{Message, Relay};
 use wsx_redis::{HubRelay, HubRelayBuilder, TopicSink};
-use wsx_socketio::Namespace;
 
-use super::member::{Member, Outlet, Session};
-use super::messages::{ChatLine, MemberInfo, ServerMsg, encode, json_value, now_ms};
+use super::member::{Member, Session};
+use super::messages::{ChatLine, MemberInfo, ServerMsg, encode, now_ms};
 use super::metrics::Metrics;
-use super::room::{HISTORY, Rooms, lock_rooms, sio_room};
+use super::room::{HISTORY, Joining, Rooms, lock_rooms};
 use crate::RedisAdapterKind;
 
 /// Key prefix of the chat's Redis state.
@@ -43,6 +52,37 @@ const PREFIX: &str = "wsx-chat";
 /// The signal "this room's presence changed" on a room's channel (text messages there are
 /// chat messages, encoded as for the members).
 const PRESENCE: &[u8] = b"presence";
+/// The marker of a join on a room's channel, followed by the joiner's id.
+const JOINED: &[u8] = b"joined ";
+/// The header of a [`HubRelay`] text and binary message from no process (the uid is empty:
+/// see the relay's wire format), which every process delivers, the publisher's too.
+const RELAY_TEXT: &[u8] = b"WSXH\x01\x01\x00";
+const RELAY_BINARY: &[u8] = b"WSXH\x01\x02\x00";
+
+/// Stores and publishes messages of one room, atomically. KEYS[1]: the room's history;
+/// ARGV[1]: its channel; ARGV[2]: the history's length; then, for each message in order, its
+/// history entry and its relay message.
+const SAY: &str = r"
+for i = 3, #ARGV, 2 do
+  redis.call('LPUSH', KEYS[1], ARGV[i])
+  redis.call('PUBLISH', ARGV[1], ARGV[i + 1])
+end
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+return 0
+";
+
+/// Reads a room's history, newest first, and publishes a joiner's marker, atomically.
+/// KEYS[1]: the history; ARGV[1]: the room's channel; ARGV[2]: the marker (a relay message);
+/// ARGV[3]: the history's length.
+const READ_AND_MARK: &str = r"
+local lines = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return lines
+";
+
+/// How long a join waits for its marker to come back on the room's channel (it is normally
+/// there within a round trip to Redis); past that it completes anyway.
+const MARKER_WAIT: Duration = Duration::from_secs(2);
 
 /// The Socket.IO cluster adapter chosen with `--redis-adapter`.
 #[derive(Clone)]
@@ -145,20 +185,38 @@ pub struct Cluster {
     relay: HubRelay,
     adapter: AdapterCluster,
     store: Store,
-    /// The Socket.IO namespace of the chat (`/`).
-    ns: Namespace,
     rooms: Rooms,
     metrics: Arc<Metrics>,
     tag: u64,
     ttl: Duration,
     refresh: mpsc::UnboundedSender<String>,
-    history: mpsc::UnboundedSender<(String, String)>,
+    /// Said messages on their way to Redis, in order.
+    said: mpsc::UnboundedSender<Said>,
     store_errors: AtomicU64,
     store_ok: std::sync::atomic::AtomicBool,
+    /// Messages stored and published.
+    stored: AtomicU64,
+    /// Messages delivered to this process's members only, Redis being away.
+    local_only: AtomicU64,
+}
+
+/// A message said by a member of this process, to store and publish.
+struct Said {
+    room: String,
+    line: ChatLine,
+}
+
+/// What became of a command sent to Redis.
+enum Outcome<T> {
+    Done(T),
+    /// It was not carried out (Redis is away, the command failed).
+    Failed,
+    /// No answer in time: it may still be carried out.
+    Unknown,
 }
 
 /// The relay's view of this process's rooms: a room's channel is subscribed while the room
-/// exists here; messages from other processes go to the WebSocket members.
+/// exists here; its chat messages go to the room's members, its markers to its joiners.
 struct ChatSink {
     rooms: Rooms,
     refresh: mpsc::UnboundedSender<String>,
@@ -177,34 +235,26 @@ impl TopicSink for ChatSink {
     fn deliver(&self, topic: &str, msg: Message) {
         match msg {
             Message::Text(text) => {
-                let rooms = lock_rooms(&self.rooms);
-                if let Some(r) = rooms.get(topic) {
-                    send_ws(&r.members, text.as_str(), &self.metrics);
+                let mut rooms = lock_rooms(&self.rooms);
+                if let Some(r) = rooms.get_mut(topic) {
+                    r.deliver(topic, text.as_str(), true, &self.metrics);
                 }
             }
             Message::Binary(b) if &b[..] == PRESENCE => {
                 let _ = self.refresh.send(topic.to_owned());
             }
+            Message::Binary(b) if b.starts_with(JOINED) => {
+                let id = std::str::from_utf8(&b[JOINED.len()..])
+                    .ok()
+                    .and_then(|id| id.parse().ok());
+                let mut rooms = lock_rooms(&self.rooms);
+                if let (Some(id), Some(r)) = (id, rooms.get_mut(topic)) {
+                    r.caught_up(topic, id, &self.metrics);
+                }
+            }
             _ => tracing::debug!(topic, "chat cluster: ignored an unknown room signal"),
         }
     }
-}
-
-/// Sends an encoded chat message to the WebSocket members among `members` (one encode).
-fn send_ws(members: &BTreeMap<u64, Member>, text: &str, metrics: &Metrics) {
-    let frame = PreparedFrame::new(&Message::text(text));
-    let mut n = 0;
-    for m in members.values() {
-        if let Outlet::Ws(sender) = &m.outlet {
-            if matches!(
-                sender.send_prepared(&frame),
-                wsx::SendStatus::Queued | wsx::SendStatus::Backpressure
-            ) {
-                n += 1;
-            }
-        }
-    }
-    metrics.sent(n, text.len());
 }
 
 fn members_key(room: &str) -> String {
@@ -230,7 +280,6 @@ impl Cluster {
         adapter: AdapterCluster,
         ttl: Duration,
         rooms: Rooms,
-        ns: Namespace,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Cluster>, String> {
         let err = |e: wsx_redis::Error| format!("--redis {url}: {e}");
@@ -238,7 +287,7 @@ impl Cluster {
             .await
             .map_err(|e| format!("--redis {url}: {e}"))?;
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
-        let (history, history_rx) = mpsc::unbounded_channel();
+        let (said, said_rx) = mpsc::unbounded_channel();
         let sink = Arc::new(ChatSink {
             rooms: rooms.clone(),
             refresh: refresh.clone(),
@@ -253,20 +302,21 @@ impl Cluster {
             relay,
             adapter,
             store,
-            ns,
             rooms,
             metrics,
             tag: rand::rng().random_range(1..1u64 << 20),
             ttl: ttl.max(Duration::from_millis(300)),
             refresh,
-            history,
+            said,
             store_errors: AtomicU64::new(0),
             store_ok: std::sync::atomic::AtomicBool::new(true),
+            stored: AtomicU64::new(0),
+            local_only: AtomicU64::new(0),
         });
         cluster.heartbeat_once().await;
         tokio::spawn(heartbeat(cluster.clone()));
         tokio::spawn(refresher(cluster.clone(), refresh_rx));
-        tokio::spawn(history_writer(cluster.clone(), history_rx));
+        tokio::spawn(publisher(cluster.clone(), said_rx));
         tracing::info!(
             node = cluster.relay.uid(),
             adapter = cluster.adapter.name(),
@@ -288,14 +338,31 @@ impl Cluster {
     /// away, commands fail at once (the chat goes on locally) until the heartbeat's probe
     /// works again.
     async fn run<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
-        if !self.store_ok.load(Ordering::Relaxed) {
-            return None;
+        match self.send(cmd).await {
+            Outcome::Done(v) => Some(v),
+            Outcome::Failed | Outcome::Unknown => None,
         }
-        self.probe(cmd).await
+    }
+
+    /// [`run`](Self::run), telling a command that was not carried out from one that may be.
+    async fn send<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Outcome<T> {
+        if !self.store_ok.load(Ordering::Relaxed) {
+            return Outcome::Failed;
+        }
+        match self.attempt(cmd).await {
+            Ok(v) => Outcome::Done(v),
+            Err(e) if e.is_timeout() => Outcome::Unknown,
+            Err(_) => Outcome::Failed,
+        }
     }
 
     /// Runs a command even while Redis is known to be away (at most one second).
     async fn probe<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+        self.attempt(cmd).await.ok()
+    }
+
+    /// Runs a command (at most one second), keeping track of whether Redis answers.
+    async fn attempt<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
         let res = match tokio::time::timeout(Duration::from_secs(1), self.store.query(cmd)).await {
             Ok(r) => r,
             Err(_) => Err(redis::RedisError::from(std::io::Error::new(
@@ -303,12 +370,11 @@ impl Cluster {
                 "no answer within 1 s",
             ))),
         };
-        match res {
-            Ok(v) => {
+        match &res {
+            Ok(_) => {
                 if !self.store_ok.swap(true, Ordering::Relaxed) {
                     tracing::info!("chat cluster: Redis answers again");
                 }
-                Some(v)
             }
             Err(e) => {
                 self.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -317,13 +383,14 @@ impl Cluster {
                 } else {
                     tracing::debug!(error = %e, "chat cluster: Redis command failed");
                 }
-                None
             }
         }
+        res
     }
 
     /// Joins `s` to `room` as `nick`: shared presence, the room's history, then "joined" to
-    /// the joiner and a presence update to everyone.
+    /// the joiner (and the messages since its history, see the module's documentation) and a
+    /// presence update to everyone.
     pub async fn join(
         &self,
         rooms: &Rooms,
@@ -332,15 +399,21 @@ impl Cluster {
         nick: String,
         metrics: &Metrics,
     ) {
-        lock_rooms(rooms).entry(room.clone()).or_default();
-        // Listen to the room's channel before telling anyone we are here.
+        let (done, joined) = tokio::sync::oneshot::channel();
+        lock_rooms(rooms)
+            .entry(room.clone())
+            .or_default()
+            .joining
+            .insert(s.id, Joining::new(done));
+        // Listen to the room's channel before reading its history or telling anyone.
         self.relay.subscribed(&room);
         let wait = if self.relay.metrics().connected {
             Duration::from_secs(2)
         } else {
             Duration::ZERO
         };
-        if !self.relay.wait_subscribed(&room, wait).await {
+        let listening = self.relay.wait_subscribed(&room, wait).await;
+        if !listening {
             tracing::warn!(room, "chat cluster: room channel not subscribed yet");
         }
         let _: Option<()> = self
@@ -352,33 +425,34 @@ impl Cluster {
             )
             .await;
         let roster = self.roster(&room).await;
-        let history = self.history(&room).await;
+        let history = self.history(&room, s.id).await;
+        // Without a marker on its way (Redis away, the channel not listened to), the join
+        // completes at once.
+        let marked = listening && history.is_some();
         {
             let mut g = lock_rooms(rooms);
-            let created = !g.contains_key(&room);
             let r = g.entry(room.clone()).or_default();
-            r.members.insert(
-                s.id,
-                Member {
-                    nick: nick.clone(),
-                    outlet: s.outlet.clone(),
-                },
-            );
             let members = roster.unwrap_or_else(|| r.roster());
+            let history = history.unwrap_or_default();
             let reply = encode(&ServerMsg::Joined {
                 room: &room,
                 nick: &nick,
                 members: &members,
                 history: history.iter().collect(),
             });
-            metrics.sent(1, reply.len());
-            s.outlet.send_text(reply);
-            // Room broadcasts reach a Socket.IO member from now on, after "joined".
-            if let Outlet::Sio(socket) = &s.outlet {
-                socket.join([sio_room(&room)]);
-            }
-            if created {
-                self.relay.subscribed(&room);
+            let member = Member {
+                nick: nick.clone(),
+                outlet: s.outlet.clone(),
+            };
+            r.ready(&room, s.id, member, reply, !marked, metrics);
+        }
+        if marked && tokio::time::timeout(MARKER_WAIT, joined).await.is_err() {
+            tracing::warn!(
+                room,
+                "chat cluster: a join's marker did not come back; joining anyway"
+            );
+            if let Some(r) = lock_rooms(rooms).get_mut(&room) {
+                r.complete(&room, s.id, metrics);
             }
         }
         s.room = Some(room.clone());
@@ -392,7 +466,7 @@ impl Cluster {
             match g.get_mut(&room) {
                 Some(r) => {
                     r.members.remove(&id);
-                    let empty = r.members.is_empty();
+                    let empty = r.members.is_empty() && r.joining.is_empty();
                     if empty {
                         g.remove(&room);
                     }
@@ -410,37 +484,70 @@ impl Cluster {
         self.presence_changed(&room);
     }
 
-    /// Says `text` in `room` as member `id`.
-    pub fn say(&self, rooms: &Rooms, id: u64, room: &str, text: String, metrics: &Metrics) {
-        let encoded = {
+    /// Says `text` in `room` as member `id`: the message goes to Redis, then to everyone
+    /// (see the module's documentation).
+    pub fn say(&self, rooms: &Rooms, id: u64, room: &str, text: String) {
+        let nick = {
             let g = lock_rooms(rooms);
             let Some(r) = g.get(room) else { return };
-            let nick = r
-                .members
+            r.members
                 .get(&id)
                 .map(|m| m.nick.clone())
-                .unwrap_or_default();
-            let line = ChatLine {
-                room: room.to_owned(),
-                id,
-                nick,
-                text,
-                ts: now_ms(),
-            };
-            let encoded = encode(&ServerMsg::Message(&line));
-            send_ws(&r.members, &encoded, metrics);
-            let _ = self.history.send((
-                room.to_owned(),
-                serde_json::to_string(&line).unwrap_or_default(),
-            ));
-            encoded
+                .unwrap_or_default()
         };
-        // Every process's Socket.IO members, through the adapter.
-        self.ns
-            .to([sio_room(room)])
-            .emit("chat", json_value(&encoded));
-        // Every other process's WebSocket members, through the room's channel.
-        self.relay.publish(room, &Message::text(encoded));
+        let line = ChatLine {
+            room: room.to_owned(),
+            id,
+            nick,
+            text,
+            ts: now_ms(),
+        };
+        let _ = self.said.send(Said {
+            room: room.to_owned(),
+            line,
+        });
+    }
+
+    /// Stores and publishes `said`, messages of `room`, in order (one script); when Redis
+    /// cannot take them, delivers them to this process's members only.
+    async fn store_and_publish(&self, room: &str, said: &[Said]) {
+        let live: Vec<String> = said
+            .iter()
+            .map(|s| encode(&ServerMsg::Message(&s.line)))
+            .collect();
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SAY)
+            .arg(1)
+            .arg(history_key(room))
+            .arg(self.relay.channel(room))
+            .arg(HISTORY);
+        for (s, text) in said.iter().zip(&live) {
+            let mut relayed = Vec::with_capacity(RELAY_TEXT.len() + text.len());
+            relayed.extend_from_slice(RELAY_TEXT);
+            relayed.extend_from_slice(text.as_bytes());
+            cmd.arg(serde_json::to_string(&s.line).unwrap_or_default())
+                .arg(relayed);
+        }
+        match self.send::<i64>(&cmd).await {
+            Outcome::Done(_) => {
+                self.stored.fetch_add(said.len() as u64, Ordering::Relaxed);
+            }
+            Outcome::Unknown => tracing::warn!(
+                room,
+                messages = said.len(),
+                "chat cluster: Redis did not answer in time; these messages reach the room if it stores them"
+            ),
+            Outcome::Failed => {
+                self.local_only
+                    .fetch_add(said.len() as u64, Ordering::Relaxed);
+                let mut g = lock_rooms(&self.rooms);
+                if let Some(r) = g.get_mut(room) {
+                    for text in &live {
+                        r.deliver(room, text, false, &self.metrics);
+                    }
+                }
+            }
+        }
     }
 
     fn presence_changed(&self, room: &str) {
@@ -498,23 +605,30 @@ impl Cluster {
         Some(members)
     }
 
-    /// The room's recent messages, oldest first.
-    async fn history(&self, room: &str) -> Vec<ChatLine> {
+    /// The room's recent messages, oldest first, read as joiner `id`'s marker is published on
+    /// the room's channel; `None` when Redis does not answer.
+    async fn history(&self, room: &str, id: u64) -> Option<Vec<ChatLine>> {
+        let mut marker = Vec::with_capacity(RELAY_BINARY.len() + JOINED.len() + 20);
+        marker.extend_from_slice(RELAY_BINARY);
+        marker.extend_from_slice(JOINED);
+        marker.extend_from_slice(id.to_string().as_bytes());
         let lines: Vec<String> = self
             .run(
-                redis::cmd("LRANGE")
+                redis::cmd("EVAL")
+                    .arg(READ_AND_MARK)
+                    .arg(1)
                     .arg(history_key(room))
-                    .arg(0)
-                    .arg(HISTORY - 1),
+                    .arg(self.relay.channel(room))
+                    .arg(marker)
+                    .arg(HISTORY),
             )
-            .await
-            .unwrap_or_default();
+            .await?;
         let mut out: Vec<ChatLine> = lines
             .iter()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
         out.reverse();
-        out
+        Some(out)
     }
 
     /// Refreshes this process's heartbeat and writes its members again.
@@ -625,8 +739,18 @@ impl Cluster {
         );
         let _ = writeln!(
             s,
-            "# HELP wsx_redis_chat_state_errors_total Chat state commands (presence, history) that failed.\n# TYPE wsx_redis_chat_state_errors_total counter\nwsx_redis_chat_state_errors_total {}",
+            "# HELP wsx_redis_chat_state_errors_total Chat state commands (presence, history, messages) that failed.\n# TYPE wsx_redis_chat_state_errors_total counter\nwsx_redis_chat_state_errors_total {}",
             self.store_errors.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP wsx_redis_chat_messages_stored_total Chat messages stored in their room's history and published to every process.\n# TYPE wsx_redis_chat_messages_stored_total counter\nwsx_redis_chat_messages_stored_total {}",
+            self.stored.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP wsx_redis_chat_messages_local_total Chat messages delivered to this process's members only (Redis away).\n# TYPE wsx_redis_chat_messages_local_total counter\nwsx_redis_chat_messages_local_total {}",
+            self.local_only.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             s,
@@ -669,19 +793,23 @@ async fn refresher(cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<String
                 room: &room,
                 members: &members,
             });
-            r.send_encoded(&room, &text, false, &cluster.metrics);
+            r.send_encoded(&room, &text, &cluster.metrics);
             r.shown = Some(members);
         }
     }
 }
 
-/// Appends said messages to their room's history, in order.
-async fn history_writer(cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<(String, String)>) {
-    while let Some((room, line)) = rx.recv().await {
-        let key = history_key(&room);
-        let _: Option<()> = cluster.run(redis::cmd("LPUSH").arg(&key).arg(line)).await;
-        let _: Option<()> = cluster
-            .run(redis::cmd("LTRIM").arg(&key).arg(0).arg(HISTORY - 1))
-            .await;
+/// Stores and publishes said messages in order, those of one room in a row with one script.
+async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<Said>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut rest = &batch[..];
+        while let Some(first) = rest.first() {
+            let n = rest.iter().take_while(|s| s.room == first.room).count();
+            let (run, tail) = rest.split_at(n);
+            cluster.store_and_publish(&first.room, run).await;
+            rest = tail;
+        }
+        batch.clear();
     }
 }

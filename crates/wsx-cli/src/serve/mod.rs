@@ -132,7 +132,6 @@ pub async fn serve(
                 adapter,
                 args.redis_presence_ttl,
                 rooms.clone(),
-                io.of("/"),
                 metrics.clone(),
             )
             .await
