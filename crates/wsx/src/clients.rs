@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 use wsx_proto::{CloseCode, Message, PreparedFrame};
 
 use crate::fanout::{BroadcastReport, send_all};
-use crate::queue::SendStatus;
+use crate::queue::{QUIETED, SendStatus};
 use crate::registry::{ClientId, Registry};
 use crate::relay::Relay;
 use crate::websocket::Sender;
@@ -159,13 +159,49 @@ impl Clients {
         }
     }
 
-    /// Graceful shutdown of every client: close with 1001, wait until they have all left
-    /// (their handlers returned) or `timeout` passed, then drop the rest.
+    /// Graceful shutdown of every client: [`quiesce`](Self::quiesce) (at most half of
+    /// `timeout`), so that every message a handler accepted is answered or broadcast before
+    /// the close; then close with 1001, wait until they have all left (their handlers
+    /// returned) or the rest of `timeout` passed, then drop the rest.
     pub async fn shutdown(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.quiesce(timeout / 2).await;
         self.close_all(CloseCode::GOING_AWAY, "server shutting down");
-        self.wait_empty(timeout).await;
+        self.wait_empty(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
         self.terminate_all();
         self.wait_empty(Duration::from_secs(1)).await;
+    }
+
+    /// The first half of a graceful shutdown: every client's connection stops reading from its
+    /// peer and hands the messages it had already read to its handler; this waits until each
+    /// one has, and its handler asked for the next message (so it has dealt with them), or
+    /// until `timeout` passed. Messages that arrive later are left unread; a connection stays
+    /// quiet until it is closed, when it reads the peer's close reply (and drops the data
+    /// before it).
+    pub async fn quiesce(&self, timeout: Duration) {
+        let senders: Vec<Sender> = self.read().senders().map(|(_, s)| s.clone()).collect();
+        for s in &senders {
+            s.go_away();
+        }
+        let _ = tokio::time::timeout(timeout, async {
+            // A connection stays quiet once it is: the scan goes on from the first that is not.
+            let mut next = 0;
+            loop {
+                let quieted = QUIETED.notified();
+                tokio::pin!(quieted);
+                // Registered before looking, so a connection going quiet in between wakes it.
+                quieted.as_mut().enable();
+                while next < senders.len() && senders[next].is_quiet() {
+                    next += 1;
+                }
+                if next == senders.len() {
+                    return;
+                }
+                quieted.await;
+            }
+        })
+        .await;
     }
 
     /// Waits until no client is left, or `timeout` passed.

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Notify;
 use wsx_proto::{CloseCode, Message, PreparedFrame};
 
 /// Result of a non-blocking send.
@@ -29,7 +30,16 @@ pub(crate) trait Queue: Send {
     fn kill(&mut self, why: &'static str);
     fn buffered(&self) -> usize;
     fn is_closed(&self) -> bool;
+    /// A graceful shutdown begins: read nothing more from the peer, hand out what was read.
+    fn go_away(&mut self);
+    /// Since [`go_away`](Queue::go_away), the reader has handed out everything it had read and
+    /// asked for more (or the connection is gone).
+    fn is_quiet(&self) -> bool;
 }
+
+/// Woken whenever a connection told to go away becomes quiet ([`Queue::is_quiet`]): one for
+/// the process, since only a shutdown waits on it, and it checks its own connections again.
+pub(crate) static QUIETED: Notify = Notify::const_new();
 
 /// A connection's queue, shared by its handles.
 pub(crate) type SharedQueue = Arc<Mutex<dyn Queue>>;

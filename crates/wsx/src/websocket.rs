@@ -23,7 +23,7 @@ use wsx_proto::{CloseCode, Config, Connection, Message, OpCode, PreparedFrame, R
 
 use crate::budget::{Account, MemoryBudget};
 use crate::error::{Error, Result};
-use crate::queue::{Queue, SendStatus, SharedQueue, with_queue};
+use crate::queue::{QUIETED, Queue, SendStatus, SharedQueue, with_queue};
 
 /// What to do with a connection whose send queue is over [`Options::max_buffered`] when a
 /// non-blocking send (a [`Sender`], a broadcast) adds to it.
@@ -133,6 +133,11 @@ pub(crate) struct Inner<S> {
     writer: Option<Waker>,
     /// A batch flush (see [`crate::batch`]) will write this connection's output.
     flush_scheduled: bool,
+    /// A graceful shutdown began ([`Queue::go_away`]): nothing more is read until our close
+    /// frame is queued, and data that comes after it is not handed out.
+    going_away: bool,
+    /// Going away, the reader has handed out what it had read.
+    quiet: bool,
     close_timer: Option<Pin<Box<Sleep>>>,
     heartbeat: Option<Box<Heartbeat>>,
     limits: Limits,
@@ -182,6 +187,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             reader_waits_output: false,
             writer: None,
             flush_scheduled: false,
+            going_away: false,
+            quiet: false,
             close_timer: None,
             heartbeat,
             limits,
@@ -372,6 +379,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     }
                 }
                 match self.conn.decode(&mut self.rbuf) {
+                    Ok(Some(msg)) if self.going_away && self.conn.close_sent() && msg.is_data() => {
+                        // Sent after the shutdown's close frame was queued: not accepted.
+                        continue;
+                    }
                     Ok(Some(msg)) => {
                         if let (Message::Pong(_), Some(hb)) = (&msg, self.heartbeat.as_mut()) {
                             hb.awaiting_pong = false;
@@ -391,6 +402,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         self.error = Some(Box::new(e.into()));
                         continue;
                     }
+                }
+            }
+            if self.going_away {
+                // Everything read before the shutdown began has been handed out (above), and
+                // its handler asked for more: so it has answered it. Nothing more is read until
+                // the close frame is queued (then the peer's reply is).
+                if !self.quiet {
+                    self.quiet = true;
+                    QUIETED.notify_waiters();
+                }
+                if !self.conn.close_sent() {
+                    return Poll::Pending;
                 }
             }
             if self.read_eof {
@@ -902,7 +925,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Queue for Inner<S> {
         }
     }
     fn queue_close(&mut self, code: CloseCode, reason: &str) -> SendStatus {
-        self.queue_now(|c| c.close(code, reason), false).0
+        let status = self.queue_now(|c| c.close(code, reason), false).0;
+        if self.going_away {
+            // The reader waits for this close without reading: it reads the reply now.
+            if let Some(w) = &self.reader {
+                w.wake_by_ref();
+            }
+        }
+        status
     }
     fn kill(&mut self, why: &'static str) {
         self.terminate(Error::Terminated(why));
@@ -912,6 +942,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Queue for Inner<S> {
     }
     fn is_closed(&self) -> bool {
         self.done || self.terminated.is_some() || self.conn.close_sent()
+    }
+    fn go_away(&mut self) {
+        if !std::mem::replace(&mut self.going_away, true) {
+            if let Some(w) = &self.reader {
+                w.wake_by_ref();
+            }
+        }
+    }
+    fn is_quiet(&self) -> bool {
+        self.quiet || self.done || self.terminated.is_some()
     }
 }
 
@@ -1005,6 +1045,16 @@ impl Sender {
 
     pub(crate) fn kill(&self, why: &'static str) {
         self.with(|q| q.kill(why));
+    }
+
+    /// See [`Queue::go_away`].
+    pub(crate) fn go_away(&self) {
+        self.with(|q| q.go_away());
+    }
+
+    /// See [`Queue::is_quiet`].
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.with(|q| q.is_quiet())
     }
 }
 
