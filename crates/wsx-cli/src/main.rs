@@ -109,7 +109,8 @@ pub struct ServeArgs {
     /// Do not accept permessage-deflate.
     #[arg(long)]
     pub no_deflate: bool,
-    /// How long a graceful shutdown waits for clients to close.
+    /// How long a graceful shutdown waits for WebSocket clients: for what they sent to be
+    /// answered, then for them to close.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
     /// Scale out: share chat rooms, presence, history and live comments with the other

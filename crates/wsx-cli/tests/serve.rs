@@ -357,6 +357,27 @@ fn ctrl_c_sends_1001_and_exits_cleanly() {
 }
 
 #[test]
+fn sigterm_under_load_answers_every_accepted_message_before_1001() {
+    let mut s = serve(&["--shutdown-timeout", "10s", "--log", "info"]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let outcome = rt.block_on(common::sigterm_under_load(&s.proc, 4, 4));
+    let status = s.proc.wait_exit();
+    assert!(status.success(), "{status}");
+    let received = common::assert_all_accepted_answered(&s.proc.stderr_to_end(), &outcome);
+    eprintln!(
+        "{received} messages received: {:?} echoes, {} chat messages to 4 members and the sayer; {:?} from the first connection to the exit",
+        outcome.echoed,
+        outcome.broadcast,
+        started.elapsed()
+    );
+}
+
+#[test]
 fn bad_flags_and_busy_port_fail_with_clear_messages() {
     let o = run(&["serve", "--max-payload", "lots"]);
     assert_eq!(o.status.code(), Some(2));

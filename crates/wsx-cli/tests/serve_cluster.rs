@@ -506,6 +506,41 @@ async fn a_process_that_stops_gracefully_takes_its_members_out_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_delivers_through_redis_what_was_accepted_before_1001() {
+    let redis = Redis::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let args: Vec<&OsStr> = [
+        "--log",
+        "info",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--redis",
+        &url,
+        "--shutdown-timeout",
+        "10s",
+    ]
+    .into_iter()
+    .map(OsStr::new)
+    .collect();
+    let mut proc = ServeProc::start(0, &args);
+    // Chat messages reach even this process's members through Redis: the shutdown waits for
+    // those it accepted to come back before the close.
+    let outcome = common::sigterm_under_load(&proc, 2, 4).await;
+    let log = tokio::task::spawn_blocking(move || {
+        assert!(proc.wait_exit().success());
+        proc.stderr_to_end()
+    })
+    .await
+    .unwrap();
+    let received = common::assert_all_accepted_answered(&log, &outcome);
+    eprintln!(
+        "{received} messages received: {:?} echoes, {} chat messages through Redis to 4 members and the sayer",
+        outcome.echoed, outcome.broadcast
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_shows_in_metrics_and_local_delivery_goes_on() {
     let mut redis = Redis::start().await;
     let a = serve(&redis, &[]);

@@ -54,6 +54,8 @@ const PREFIX: &str = "wsx-chat";
 const PRESENCE: &[u8] = b"presence";
 /// The marker of a join on a room's channel, followed by the joiner's id.
 const JOINED: &[u8] = b"joined ";
+/// The marker of a flush on a room's channel, followed by its token (see [`Cluster::flush`]).
+const FLUSHED: &[u8] = b"flushed ";
 /// The header of a [`HubRelay`] text and binary message from no process (the uid is empty:
 /// see the relay's wire format), which every process delivers, the publisher's too.
 const RELAY_TEXT: &[u8] = b"WSXH\x01\x01\x00";
@@ -79,6 +81,19 @@ local lines = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return lines
 ";
+
+/// Publishes a marker on a room's channel from the node that holds the room (KEYS[1]: its
+/// history, for a Redis Cluster to route it there; ARGV[1]: the channel; ARGV[2]: the marker).
+const MARK: &str = "return redis.call('PUBLISH', ARGV[1], ARGV[2])";
+
+/// Flushes waiting for their marker, by token.
+type Flushes = Arc<std::sync::Mutex<HashMap<String, tokio::sync::oneshot::Sender<()>>>>;
+
+fn lock_flushes(
+    f: &Flushes,
+) -> std::sync::MutexGuard<'_, HashMap<String, tokio::sync::oneshot::Sender<()>>> {
+    f.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How long a join waits for its marker to come back on the room's channel (it is normally
 /// there within a round trip to Redis); past that it completes anyway.
@@ -192,6 +207,11 @@ pub struct Cluster {
     refresh: mpsc::UnboundedSender<String>,
     /// Said messages on their way to Redis, in order.
     said: mpsc::UnboundedSender<Said>,
+    /// How many of them are not through yet, and a wake-up when none is.
+    unsent: AtomicU64,
+    all_sent: tokio::sync::Notify,
+    flushes: Flushes,
+    next_flush: AtomicU64,
     store_errors: AtomicU64,
     store_ok: std::sync::atomic::AtomicBool,
     /// Messages stored and published.
@@ -221,6 +241,7 @@ struct ChatSink {
     rooms: Rooms,
     refresh: mpsc::UnboundedSender<String>,
     metrics: Arc<Metrics>,
+    flushes: Flushes,
 }
 
 impl TopicSink for ChatSink {
@@ -242,6 +263,13 @@ impl TopicSink for ChatSink {
             }
             Message::Binary(b) if &b[..] == PRESENCE => {
                 let _ = self.refresh.send(topic.to_owned());
+            }
+            Message::Binary(b) if b.starts_with(FLUSHED) => {
+                if let Ok(token) = std::str::from_utf8(&b[FLUSHED.len()..]) {
+                    if let Some(done) = lock_flushes(&self.flushes).remove(token) {
+                        let _ = done.send(());
+                    }
+                }
             }
             Message::Binary(b) if b.starts_with(JOINED) => {
                 let id = std::str::from_utf8(&b[JOINED.len()..])
@@ -288,10 +316,12 @@ impl Cluster {
             .map_err(|e| format!("--redis {url}: {e}"))?;
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
         let (said, said_rx) = mpsc::unbounded_channel();
+        let flushes = Flushes::default();
         let sink = Arc::new(ChatSink {
             rooms: rooms.clone(),
             refresh: refresh.clone(),
             metrics: metrics.clone(),
+            flushes: flushes.clone(),
         });
         let relay = HubRelayBuilder::new(url)
             .prefix(format!("{PREFIX}#"))
@@ -308,6 +338,10 @@ impl Cluster {
             ttl: ttl.max(Duration::from_millis(300)),
             refresh,
             said,
+            unsent: AtomicU64::new(0),
+            all_sent: tokio::sync::Notify::new(),
+            flushes,
+            next_flush: AtomicU64::new(0),
             store_errors: AtomicU64::new(0),
             store_ok: std::sync::atomic::AtomicBool::new(true),
             stored: AtomicU64::new(0),
@@ -502,10 +536,82 @@ impl Cluster {
             text,
             ts: now_ms(),
         };
-        let _ = self.said.send(Said {
-            room: room.to_owned(),
-            line,
-        });
+        self.unsent.fetch_add(1, Ordering::AcqRel);
+        if self
+            .said
+            .send(Said {
+                room: room.to_owned(),
+                line,
+            })
+            .is_err()
+        {
+            self.sent(1);
+        }
+    }
+
+    /// `n` said messages went through (to Redis, or to this process's members only).
+    fn sent(&self, n: u64) {
+        if self.unsent.fetch_sub(n, Ordering::AcqRel) == n {
+            self.all_sent.notify_waiters();
+        }
+    }
+
+    /// Waits (at most `timeout`) until every message said here so far has reached this
+    /// process's members: through Redis, then back on its room's channel (a marker published
+    /// on each room's channel after them comes back after them), or directly when Redis is
+    /// away. For a graceful shutdown, between stopping the clients' input and closing them.
+    pub async fn flush(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, async {
+            loop {
+                let sent = self.all_sent.notified();
+                tokio::pin!(sent);
+                sent.as_mut().enable();
+                if self.unsent.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                sent.await;
+            }
+            let rooms: Vec<String> = lock_rooms(&self.rooms)
+                .keys()
+                .filter(|r| self.relay.is_subscribed(r))
+                .cloned()
+                .collect();
+            let mut waits = Vec::with_capacity(rooms.len());
+            for room in rooms {
+                let token = format!(
+                    "{}:{}",
+                    self.uid(),
+                    self.next_flush.fetch_add(1, Ordering::Relaxed)
+                );
+                let (done, back) = tokio::sync::oneshot::channel();
+                lock_flushes(&self.flushes).insert(token.clone(), done);
+                let mut marker =
+                    Vec::with_capacity(RELAY_BINARY.len() + FLUSHED.len() + token.len());
+                marker.extend_from_slice(RELAY_BINARY);
+                marker.extend_from_slice(FLUSHED);
+                marker.extend_from_slice(token.as_bytes());
+                let published: Option<i64> = self
+                    .run(
+                        redis::cmd("EVAL")
+                            .arg(MARK)
+                            .arg(1)
+                            .arg(history_key(&room))
+                            .arg(self.relay.channel(&room))
+                            .arg(marker),
+                    )
+                    .await;
+                if published.is_some() {
+                    waits.push(back);
+                } else {
+                    lock_flushes(&self.flushes).remove(&token);
+                }
+            }
+            for back in waits {
+                let _ = back.await;
+            }
+        })
+        .await;
+        lock_flushes(&self.flushes).clear();
     }
 
     /// Stores and publishes `said`, messages of `room`, in order (one script); when Redis
@@ -808,6 +914,7 @@ async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<Said>)
             let n = rest.iter().take_while(|s| s.room == first.room).count();
             let (run, tail) = rest.split_at(n);
             cluster.store_and_publish(&first.room, run).await;
+            cluster.sent(n as u64);
             rest = tail;
         }
         batch.clear();

@@ -197,13 +197,26 @@ pub async fn serve(
     drop(listener);
     let n = app.open.load(Ordering::Acquire);
     tracing::info!("shutting down: closing {n} WebSocket connection(s) with 1001");
+    // The WebSocket clients are no longer read and what they sent is dealt with (their chat
+    // messages reach the Socket.IO members too); then everyone gets the close. All within
+    // the shutdown timeout (`Clients::shutdown` quiesces again, at once).
+    let timeout = app.args.shutdown_timeout;
+    app.clients.quiesce(timeout / 4).await;
+    if let Some(c) = app.chat.cluster() {
+        // Chat messages go through Redis before anyone here sees them.
+        c.flush(timeout / 4).await;
+    }
     app.io.close();
-    app.clients.shutdown(app.args.shutdown_timeout).await;
-    app.yjs.shutdown(app.args.shutdown_timeout).await;
+    app.clients.shutdown(timeout / 2).await;
+    app.yjs.shutdown(timeout).await;
     if let Some(c) = app.chat.cluster() {
         c.shutdown().await;
     }
-    tracing::info!("bye");
+    tracing::info!(
+        messages_received = app.metrics.messages_in.load(Ordering::Relaxed),
+        messages_sent = app.metrics.messages_out.load(Ordering::Relaxed),
+        "bye"
+    );
     Ok(())
 }
 

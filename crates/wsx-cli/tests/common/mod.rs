@@ -230,3 +230,198 @@ pub fn assert_steps(steps: &[String], expected: &[&str]) {
         assert!(steps.iter().any(|x| x == s), "missing step {s}: {steps:?}");
     }
 }
+
+/// What the clients of [`sigterm_under_load`] got.
+pub struct LoadOutcome {
+    /// Echoes received by each echoer (its first messages, checked).
+    pub echoed: Vec<usize>,
+    /// Chat messages received by each room member (the same, checked).
+    pub broadcast: usize,
+    /// Chat joins sent (each is a message the server received).
+    pub joins: usize,
+}
+
+/// A client of [`sigterm_under_load`]: what it read, and the close code that ended it.
+struct LoadClient {
+    texts: Vec<String>,
+    close: Option<wsx::CloseCode>,
+}
+
+type LoadWs = wsx::WebSocket<wsx::MaybeTlsStream>;
+
+/// Reads `read` to its end; `keep` picks the texts to keep (counted in `progress`).
+fn read_all(
+    mut read: wsx::ReadHalf<wsx::MaybeTlsStream>,
+    progress: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    keep: fn(&str) -> Option<String>,
+) -> tokio::task::JoinHandle<LoadClient> {
+    tokio::spawn(async move {
+        let mut got = LoadClient {
+            texts: Vec::new(),
+            close: None,
+        };
+        loop {
+            match tokio::time::timeout(procs::T, read.recv()).await {
+                Ok(Some(Ok(wsx::Message::Text(t)))) => {
+                    assert!(got.close.is_none(), "a message after the close frame: {t}");
+                    if let Some(k) = keep(&t) {
+                        got.texts.push(k);
+                        progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Ok(Some(Ok(wsx::Message::Close(f)))) => got.close = f.map(|f| f.code),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_)) | None) => return got,
+                Err(_) => panic!("a client got nothing for {:?}", procs::T),
+            }
+        }
+    })
+}
+
+/// Sends `make(0)`, `make(1)`, … on `write` as fast as it takes them, until it closes.
+fn write_all(mut write: wsx::WriteHalf<wsx::MaybeTlsStream>, make: fn(usize) -> String) {
+    tokio::spawn(async move {
+        for i in 0..1_000_000 {
+            if write.send(wsx::Message::text(make(i))).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// A chat member of `wsx serve` on `port`, in room `load`.
+async fn chat_member(port: u16, nick: &str) -> LoadWs {
+    let (mut ws, _) = wsx::ClientBuilder::new(format!("ws://127.0.0.1:{port}/chat"))
+        .protocol("wsx.chat.v1")
+        .connect()
+        .await
+        .unwrap();
+    let join = serde_json::json!({"type": "join", "room": "load", "nick": nick});
+    ws.send(wsx::Message::text(join.to_string())).await.unwrap();
+    loop {
+        let m = tokio::time::timeout(procs::T, ws.recv())
+            .await
+            .expect("joined")
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(m.as_text().unwrap()).unwrap();
+        if v["type"] == "joined" {
+            return ws;
+        }
+    }
+}
+
+fn chat_text(t: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(t).ok()?;
+    (v["type"] == "message").then(|| v["text"].as_str().unwrap().to_owned())
+}
+
+/// Graceful shutdown under load, from outside: on `wsx serve` at `port`, `echoers`
+/// connections pipeline echoes on `/echo` while a chat member says messages as fast as it can
+/// to `receivers` members of its room; once each echoer and receiver has got 200, the server
+/// is sent SIGTERM. Each echoer must get exactly its first messages back, in order, then a
+/// 1001 close frame; each receiver the same first chat messages, in order, then 1001.
+pub async fn sigterm_under_load(
+    server: &ServeProc,
+    echoers: usize,
+    receivers: usize,
+) -> LoadOutcome {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let port = server.port;
+    let progress: Vec<Arc<AtomicUsize>> =
+        (0..echoers + receivers).map(|_| Arc::default()).collect();
+    let mut members = Vec::new();
+    for (i, p) in progress[echoers..].iter().enumerate() {
+        let (read, _write) = chat_member(port, &format!("r{i}")).await.split();
+        members.push((read_all(read, p.clone(), chat_text), _write));
+    }
+    let (read, write) = chat_member(port, "sayer").await.split();
+    let sayer = read_all(read, Arc::default(), chat_text);
+    write_all(write, |i| {
+        serde_json::json!({"type": "say", "text": format!("b{i}")}).to_string()
+    });
+    let mut echo = Vec::new();
+    for p in &progress[..echoers] {
+        let (ws, _) = wsx::connect(&format!("ws://127.0.0.1:{port}/echo"))
+            .await
+            .unwrap();
+        let (read, write) = ws.split();
+        write_all(write, |i| format!("e{i}"));
+        echo.push(read_all(read, p.clone(), |t| Some(t.to_owned())));
+    }
+    let p = Patience::new("every client to get 200 messages");
+    while progress.iter().any(|p| p.load(Ordering::Relaxed) < 200) {
+        p.again().await;
+    }
+    server.child.signal("TERM");
+
+    let numbered =
+        |tag: &str, n: usize| -> Vec<String> { (0..n).map(|i| format!("{tag}{i}")).collect() };
+    let mut echoed = Vec::new();
+    for (i, e) in echo.into_iter().enumerate() {
+        let got = e.await.unwrap();
+        assert_eq!(got.close, Some(wsx::CloseCode::GOING_AWAY), "echoer {i}");
+        assert!(
+            got.texts == numbered("e", got.texts.len()),
+            "echoer {i}: the echoes are not its first messages in order"
+        );
+        echoed.push(got.texts.len());
+    }
+    let mut broadcast = None;
+    for (i, (m, _write)) in members.into_iter().enumerate() {
+        let got = m.await.unwrap();
+        assert_eq!(got.close, Some(wsx::CloseCode::GOING_AWAY), "member r{i}");
+        let n = *broadcast.get_or_insert(got.texts.len());
+        assert_eq!(got.texts.len(), n, "member r{i} got another count");
+        assert!(got.texts == numbered("b", n), "member r{i}: in order");
+    }
+    let got = sayer.await.unwrap();
+    assert_eq!(got.close, Some(wsx::CloseCode::GOING_AWAY), "the sayer");
+    LoadOutcome {
+        echoed,
+        broadcast: broadcast.unwrap_or(0),
+        joins: receivers + 1,
+    }
+}
+
+/// Checks, from the last line of a `wsx serve` log ("bye messages_received=N …"), that every
+/// message the server received was answered (`outcome`'s echoes) or broadcast (its chat
+/// messages, the joins aside): nothing accepted was lost before the close.
+pub fn assert_all_accepted_answered(log: &str, outcome: &LoadOutcome) -> u64 {
+    let plain = strip_ansi(log);
+    let bye = plain
+        .lines()
+        .rev()
+        .find(|l| l.contains("bye"))
+        .unwrap_or_else(|| panic!("no bye line in the log:\n{plain}"));
+    let received: u64 = bye
+        .split("messages_received=")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no messages_received in {bye:?}"));
+    let answered: usize = outcome.echoed.iter().sum::<usize>() + outcome.broadcast + outcome.joins;
+    assert_eq!(
+        received, answered as u64,
+        "the server received {received} messages; its clients got answers or broadcasts for {answered}"
+    );
+    received
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
