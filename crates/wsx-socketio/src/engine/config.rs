@@ -30,8 +30,9 @@ pub struct EngineConfig {
     pub polling: bool,
     /// Accept the WebSocket transport (default true).
     pub websocket: bool,
-    /// Bytes a polling session may have queued for its next GET before it is closed as a slow
-    /// consumer (default 16 MiB). The WebSocket transport uses its own send-queue limit.
+    /// Bytes a session may have queued before it is closed as a slow consumer (default
+    /// 16 MiB): on polling, the packets waiting for its next GET; on WebSocket, its send queue
+    /// (wsx's [`Options::max_buffered`](wsx::Options::max_buffered)).
     pub max_buffered: usize,
     /// permessage-deflate on the WebSocket transport (default off, as in Node).
     pub ws_deflate: Option<wsx::DeflateConfig>,
@@ -100,6 +101,12 @@ impl EngineConfig {
     /// Sets the largest accepted message or POST body.
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
+        self
+    }
+
+    /// Sets the send-queue bound past which a session is closed as a slow consumer.
+    pub fn max_buffered(mut self, bytes: usize) -> Self {
+        self.max_buffered = bytes;
         self
     }
 

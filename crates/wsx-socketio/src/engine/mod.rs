@@ -169,7 +169,12 @@ impl<'a> Query<'a> {
 impl Engine {
     /// An engine with `config`, handing events to `handler`.
     pub fn new(config: EngineConfig, handler: impl SessionHandler) -> Self {
+        // One send-queue bound for both transports: past it a WebSocket's queue drops the
+        // connection (wsx's slow-consumer policy), then the session closes as a slow consumer.
+        let mut ws = wsx::Options::default();
+        ws.max_buffered = config.max_buffered;
         let mut acceptor = wsx::Acceptor::new()
+            .options(ws)
             .max_payload(config.max_payload)
             .deflate(config.ws_deflate.clone());
         if let Some(budget) = &config.memory_budget {

@@ -250,8 +250,10 @@ struct State {
     /// A WebSocket answered the probe and waits for `5`.
     probe: Option<wsx::Sender>,
     closed: Option<CloseReason>,
-    /// A close is scheduled: accept no more packets.
-    closing: bool,
+    /// A close is scheduled, for this reason: accept no more packets. The session closes for
+    /// it even if its transport ends first (a slow consumer's connection, terminated by the
+    /// send that found it over its limit, wakes its reader before the scheduled close runs).
+    closing: Option<CloseReason>,
     /// What a pending GET gets once the session is closed: `1`, or `6` when the client closed.
     farewell: Option<Out>,
     awaiting_pong: bool,
@@ -314,7 +316,7 @@ impl Session {
                 post_active: false,
                 probe: None,
                 closed: None,
-                closing: false,
+                closing: None,
                 farewell: None,
                 awaiting_pong: false,
                 ping_due: Instant::now() + engine.inner.config.ping_interval,
@@ -413,7 +415,7 @@ impl Session {
         batched: bool,
     ) -> bool {
         let mut st = self.state();
-        if st.closed.is_some() || st.closing {
+        if st.closed.is_some() || st.closing.is_some() {
             return false;
         }
         match &st.transport {
@@ -469,7 +471,7 @@ impl Session {
     /// is configured for it (then frames to it may be compressed).
     pub(crate) fn ws_sender(&self) -> Option<(wsx::Sender, bool)> {
         let st = self.state();
-        if st.closed.is_some() || st.closing {
+        if st.closed.is_some() || st.closing.is_some() {
             return None;
         }
         let Transport::WebSocket(sender) = &st.transport else {
@@ -486,7 +488,7 @@ impl Session {
     /// session as a slow consumer, as [`send_out`](Self::send_out) does (once).
     pub(crate) fn slow_consumer(self: &Arc<Self>) {
         let st = self.state();
-        if st.closed.is_some() || st.closing {
+        if st.closed.is_some() || st.closing.is_some() {
             return;
         }
         drop(st);
@@ -500,7 +502,7 @@ impl Session {
         let session = self.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                self.state().closing = true;
+                self.state().closing = Some(reason);
                 rt.spawn(async move { session.close(reason) });
             }
             Err(_) => session.close(reason),
@@ -517,11 +519,12 @@ impl Session {
     }
 
     fn close_with(self: &Arc<Self>, reason: CloseReason, farewell: Out, by_client: bool) {
-        let (ws, probe, linger) = {
+        let (ws, probe, linger, reason) = {
             let mut st = self.state();
             if st.closed.is_some() {
                 return;
             }
+            let reason = st.closing.unwrap_or(reason);
             st.closed = Some(reason);
             st.farewell = Some(farewell);
             let ws = match &st.transport {
@@ -537,7 +540,7 @@ impl Session {
                 st.queued_bytes = 0;
                 st.settle();
             }
-            (ws, st.probe.take(), linger)
+            (ws, st.probe.take(), linger, reason)
         };
         tracing::debug!(sid = %self.sid, %reason, "engine.io session closed");
         for s in ws.iter().chain(probe.iter()) {
