@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,6 +49,10 @@ struct App {
     chat: Chat,
     metrics: Arc<Metrics>,
     open: AtomicUsize,
+    /// The graceful shutdown began: a connection registered from now on closes itself.
+    stopping: AtomicBool,
+    /// Woken when `open` drops to zero.
+    all_closed: tokio::sync::Notify,
     io: wsx_socketio::SocketIo,
     yjs: wsx_yjs::YjsServer,
     budget: MemoryBudget,
@@ -163,6 +167,8 @@ pub async fn serve(
         chat,
         metrics,
         open: AtomicUsize::new(0),
+        stopping: AtomicBool::new(false),
+        all_closed: tokio::sync::Notify::new(),
         io,
         yjs,
         budget,
@@ -195,6 +201,8 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // Set before the shutdown lists the clients (see `upgrade`).
+    app.stopping.store(true, Ordering::SeqCst);
     let n = app.open.load(Ordering::Acquire);
     tracing::info!("shutting down: closing {n} WebSocket connection(s) with 1001");
     // The WebSocket clients are no longer read and what they sent is dealt with (their chat
@@ -208,6 +216,19 @@ pub async fn serve(
     }
     app.io.close();
     app.clients.shutdown(timeout / 2).await;
+    // Connections registered too late for the above closed themselves: let them finish.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let closed = app.all_closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
+            if app.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            closed.await;
+        }
+    })
+    .await;
     app.yjs.shutdown(timeout).await;
     if let Some(c) = app.chat.cluster() {
         c.shutdown().await;
@@ -385,6 +406,11 @@ fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response
         match fut.await {
             Ok(ws) => {
                 let id = app2.clients.insert(ws.sender());
+                // Its handshake ended as the shutdown began: the shutdown may not have seen it.
+                if app2.stopping.load(Ordering::SeqCst) {
+                    ws.sender()
+                        .close(CloseCode::GOING_AWAY, "server shutting down");
+                }
                 let code = match ep {
                     Endpoint::Chat => run_chat(&app2, ws, id).await,
                     Endpoint::Echo => run_echo(&app2, ws).await,
@@ -394,7 +420,9 @@ fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response
             }
             Err(e) => tracing::debug!("upgrade failed: {e}"),
         }
-        app2.open.fetch_sub(1, Ordering::AcqRel);
+        if app2.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            app2.all_closed.notify_waiters();
+        }
         app2.metrics.open.fetch_sub(1, Ordering::Relaxed);
     });
     let (parts, _) = resp.into_parts();
