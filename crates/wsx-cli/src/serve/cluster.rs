@@ -136,8 +136,10 @@ impl AdapterCluster {
         match self.clone() {
             AdapterCluster::Classic(c) => config.adapter(move |nsp| c.adapter(nsp)),
             AdapterCluster::Sharded(c) => config.adapter(move |nsp| c.adapter(nsp)),
-            // The streams adapter keeps what was sent, so a client that reconnects to any
-            // process within the window gets its session and missed messages back.
+            // The streams adapter keeps sessions and what was broadcast through it, so a
+            // client that reconnects to any process within the window gets its session back.
+            // Chat messages are each process's local broadcasts (see the module's
+            // documentation): missed ones come back on the same process only.
             AdapterCluster::Streams(c) => config
                 .adapter(move |nsp| c.adapter(nsp))
                 .recovery(wsx_socketio::RecoveryConfig::default()),
