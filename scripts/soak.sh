@@ -36,6 +36,7 @@
 #   SOAK_ADAPTER [classic]    wsx serve --redis-adapter (classic or streams)
 #   SOAK_ONLY                 comma-separated subset of echo,broadcast,socketio,yjs
 #   SOAK_ARGS                 more options for the driver (bench/soak: `soak --help`)
+#   SOAK_SERVE_ARGS           more options for both wsx serve (e.g. --no-deflate)
 #   SOAK_KEEP=1               keep the temporary directory (logs, data) and say where
 # Redis runs without persistence, so each restart also loses what Redis held (as the
 # wsx-redis tests do it). Needs redis-server, node (with interop/node_modules), cargo.
@@ -119,9 +120,12 @@ trap 'exit 130' INT TERM
 t0=$(date +%s%3N)
 stamp() { local d=$(( ($(date +%s%3N) - t0) / 1000 )); printf '[+%02d:%02d]' $((d / 60)) $((d % 60)); }
 
+# Servers run in sessions of their own (setsid), away from the terminal's Ctrl-C: the driver
+# stops the load on the first one and still needs them for the grace period and the summary.
+
 # redis-server on $port, pid in $tmp/redis.pid; waits until it answers (5 s at most).
 start_redis() {
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+  setsid redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$tmp" --logfile "$tmp/redis.log" --daemonize no </dev/null >/dev/null 2>&1 &
   echo $! >"$tmp/redis.pid"
   for _ in $(seq 50); do
@@ -143,9 +147,11 @@ redis_url="redis://127.0.0.1:$port/"
 
 # wsx serve NAME on a free port; sets $addr and $pid.
 serve() {
-  local name="$1" log="$tmp/$1.log"
-  NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$wsx" serve --listen 127.0.0.1:0 --redis "$redis_url" \
-    --redis-adapter "$adapter" --data-dir "$tmp/data-$name" </dev/null 2>"$log" &
+  local name="$1" log="$tmp/$1.log" extra=()
+  # shellcheck disable=SC2206 # SOAK_SERVE_ARGS is a list of words on purpose
+  [[ -n ${SOAK_SERVE_ARGS:-} ]] && extra=($SOAK_SERVE_ARGS)
+  NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" setsid "$wsx" serve --listen 127.0.0.1:0 --redis "$redis_url" \
+    --redis-adapter "$adapter" --data-dir "$tmp/data-$name" "${extra[@]}" </dev/null 2>"$log" &
   pid=$!
   pids+=("$pid")
   addr=""

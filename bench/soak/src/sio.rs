@@ -64,6 +64,9 @@ pub async fn run(ctx: Arc<Ctx>, kind: Arc<Kind>, o: Options<'_>) {
         .arg(config.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        // Not in the terminal's process group: Ctrl-C stops the load (stdin closes), and the
+        // script still has to count.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
     {
