@@ -90,23 +90,26 @@ driver="$root/bench/target/release/soak"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/wsx-soak.XXXXXX")"
 pids=()
 restarter=""
+# shellcheck disable=SC2317 # run by the trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  [[ -n $restarter ]] && kill "$restarter" 2>/dev/null && wait "$restarter" 2>/dev/null
+  set +e
+  if [[ -n $restarter ]]; then
+    kill "$restarter" 2>/dev/null
+    wait "$restarter" 2>/dev/null
+  fi
   # The servers close their clients with 1001 and leave the Redis cluster.
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for _ in $(seq 50); do
     alive=0
     for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
     ((alive)) || break
     sleep 0.2
   done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  if [[ -f $tmp/redis.pid ]]; then
-    kill -KILL "$(cat "$tmp/redis.pid")" 2>/dev/null || true
-  fi
-  wait 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  [[ -f $tmp/redis.pid ]] && kill -KILL "$(cat "$tmp/redis.pid")" 2>/dev/null
+  wait 2>/dev/null
   if [[ ${SOAK_KEEP:-} == 1 ]]; then
     echo "soak: logs and data kept in $tmp"
   else
