@@ -241,7 +241,7 @@ impl<H: Handler> Drivers<H> {
     /// Runs `open` for a connection that completed its handshake and hands it to a driver.
     pub(crate) fn adopt(
         &self,
-        ws: crate::WebSocket<MaybeTlsStream>,
+        ws: crate::websocket::WebSocket<MaybeTlsStream>,
         request: Request<()>,
         peer: SocketAddr,
         guard: ActiveGuard,

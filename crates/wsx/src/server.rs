@@ -351,7 +351,7 @@ impl Server {
     /// wsx::Server::bind("127.0.0.1:9001").await?.serve_events(Echo).await
     /// # }
     /// ```
-    pub async fn serve_events<H: crate::Handler>(mut self, handler: H) -> Result<()> {
+    pub async fn serve_events<H: crate::events::Handler>(mut self, handler: H) -> Result<()> {
         let mut acceptor = (*self.acceptor).clone();
         acceptor.keep_peer_addr = false;
         self.acceptor = Arc::new(acceptor);

@@ -26,6 +26,7 @@
 //! arguments, 3 when there were errors (failed handshakes, lost connections, missing echoes,
 //! dropped messages), 4 when any echo was corrupt or of the wrong type.
 
+mod args;
 mod conn_report;
 mod dial;
 mod echo;
@@ -37,6 +38,7 @@ mod report;
 mod stats;
 mod threads;
 
+pub use args::BenchArgs;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -55,7 +57,6 @@ use self::conn_report::{ConnReport, ErrorKind};
 use self::plan::{OpenLoop, Plan};
 use self::report::{Latency, Report, SendLag};
 use self::threads::LoadThread;
-use crate::BenchArgs;
 
 /// Handshakes in progress at once.
 const CONNECT_CONCURRENCY: usize = 256;

@@ -37,10 +37,12 @@
 //!   stderr), the connection was lost without a close frame (1006), a protocol error, or the
 //!   server did not answer our close in time.
 
+mod args;
 mod interactive;
 mod parse;
 mod render;
 
+pub use args::ConnectArgs;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,7 +57,6 @@ use wsx::{ClientBuilder, CloseCode, DeflateConfig, MaybeTlsStream, Message, Writ
 use self::interactive::{Input, Prompt};
 use self::parse::{Command, Header};
 use self::render::{Event, Mode, Printer, Sink};
-use crate::ConnectArgs;
 
 /// `--help` text on exit statuses and modes.
 pub const AFTER_HELP: &str = "\

@@ -41,11 +41,11 @@ use tokio::sync::mpsc;
 use wsx::{Message, Relay};
 use wsx_redis::{HubRelay, HubRelayBuilder, TopicSink};
 
+use super::RedisAdapterKind;
 use super::member::{Member, Session};
 use super::messages::{ChatLine, MemberInfo, ServerMsg, encode, now_ms};
 use super::metrics::Metrics;
 use super::room::{HISTORY, Joining, Rooms, lock_rooms};
-use crate::RedisAdapterKind;
 
 /// Key prefix of the chat's Redis state.
 const PREFIX: &str = "wsx-chat";

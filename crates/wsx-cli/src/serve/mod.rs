@@ -1,6 +1,7 @@
 //! `wsx serve`: the demo web app, `/chat` and `/echo` WebSocket endpoints, `--static` files,
 //! `/metrics`, `/healthz`, TLS, and a graceful shutdown on Ctrl-C.
 
+mod args;
 mod assets;
 mod budget;
 mod chat;
@@ -10,6 +11,7 @@ mod messages;
 mod metrics;
 mod room;
 
+pub use args::{RedisAdapterKind, ServeArgs};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -27,7 +29,6 @@ use wsx::{
     Acceptor, ClientId, Clients, CloseCode, DeflateConfig, Error, MemoryBudget, Message, Rejection,
 };
 
-use crate::ServeArgs;
 use chat::Chat;
 use member::{Outlet, Session};
 use messages::ServerMsg;

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::{Wake, Waker};
 use std::time::SystemTime;
 
 use base64::Engine as _;
@@ -262,6 +263,25 @@ struct State {
     ping_due: Instant,
 }
 
+/// Closes its session when the memory budget needs its queue gone, from a task of its own
+/// (the budget wakes it from wherever memory was counted, possibly under the session's lock).
+struct Evictor(Weak<Session>);
+
+impl Wake for Evictor {
+    fn wake(self: Arc<Self>) {
+        let Some(session) = self.0.upgrade() else {
+            return;
+        };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            tracing::debug!(
+                sid = session.sid(),
+                "memory budget: closing a polling session"
+            );
+            rt.spawn(async move { session.close(CloseReason::SlowConsumer) });
+        }
+    }
+}
+
 impl State {
     /// Counts the polling queue against the memory budget.
     fn settle(&mut self) {
@@ -311,7 +331,7 @@ impl Session {
                     .config
                     .memory_budget
                     .as_ref()
-                    .map(|b| QueueAccount::new(b, me.clone())),
+                    .map(|b| QueueAccount::new(b, Waker::from(Arc::new(Evictor(me.clone()))))),
                 poll_waiting: false,
                 post_active: false,
                 probe: None,

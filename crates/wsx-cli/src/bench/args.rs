@@ -1,0 +1,64 @@
+//! `wsx bench`'s command-line options.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::values::{parse_duration, parse_size};
+
+/// `wsx bench` options.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The ws:// or wss:// URL of an echo server.
+    pub url: String,
+    /// Connections.
+    #[arg(short = 'c', long, default_value_t = 100)]
+    pub connections: usize,
+    /// Payload size per message.
+    #[arg(short = 's', long, default_value = "20", value_parser = parse_size)]
+    pub size: usize,
+    /// Measured duration.
+    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before measuring.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Open loop: send this many messages per second in total, whatever the replies.
+    /// Without it, each connection sends its next message when the echo arrives.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Messages in flight per connection in closed-loop mode.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Send binary messages (default: text).
+    #[arg(long)]
+    pub binary: bool,
+    /// Broadcast benchmark: the first connection publishes, keeping --pipeline broadcasts in
+    /// flight; the others only receive and check every message. The server must send each
+    /// message to every client but its sender (`wsx-echo --fanout`). Reports deliveries.
+    #[arg(long)]
+    pub fanout: bool,
+    /// Offer permessage-deflate.
+    #[arg(long)]
+    pub deflate: bool,
+    /// Accept any TLS certificate.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: the number of CPUs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Send nothing: open the connections, hold them idle this long, close them (for
+    /// measuring a server's memory per idle connection).
+    #[arg(long, value_parser = parse_duration, conflicts_with = "rate")]
+    pub idle: Option<Duration>,
+    /// Connect from these local addresses, round-robin (ws:// only), e.g.
+    /// 127.0.0.2-127.0.0.40 or 127.0.0.2,127.0.0.3: one address has ~28,000 ports.
+    #[arg(long, value_name = "ADDRS")]
+    pub source: Option<String>,
+    /// Also report this server process's CPU time per message (Linux, /proc/PID/stat).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+}

@@ -1,0 +1,49 @@
+//! `wsx connect`'s command-line options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::values::{parse_duration, parse_size};
+
+/// `wsx connect` options.
+#[derive(Args, Debug, Clone)]
+pub struct ConnectArgs {
+    /// The ws:// or wss:// URL.
+    pub url: String,
+    /// Extra request header "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Subprotocol to offer (repeatable).
+    #[arg(long = "protocol", short = 'p')]
+    pub protocols: Vec<String>,
+    /// Origin header.
+    #[arg(long, short = 'o')]
+    pub origin: Option<String>,
+    /// Accept any TLS certificate (testing only).
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Trust this CA certificate (PEM) instead of the web roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Do not offer permessage-deflate.
+    #[arg(long)]
+    pub no_deflate: bool,
+    /// Follow up to this many redirects.
+    #[arg(long, default_value_t = 5)]
+    pub max_redirects: usize,
+    /// Deadline for connecting and the handshake.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// Largest message accepted.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    pub max_payload: usize,
+    /// Print every event as a JSON line.
+    #[arg(long)]
+    pub json: bool,
+    /// Pipe mode: once stdin ends, wait until nothing has arrived for this long before closing,
+    /// so replies to the last lines are printed (at most 5 s in all; 0 closes at once).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub linger: Duration,
+}
