@@ -481,7 +481,8 @@ async fn subscriber(
     }
 }
 
-fn parse(payload: &[u8]) -> Option<Value> {
+/// A request or response of the classic adapter: JSON when it starts with `{`, else msgpack.
+pub(crate) fn parse(payload: &[u8]) -> Option<Value> {
     if payload.first() == Some(&b'{') {
         serde_json::from_slice(payload).ok()
     } else {

@@ -50,6 +50,9 @@ mod codec;
 mod connection;
 mod error;
 mod flag;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handoff;
 mod hub;
 mod ids;

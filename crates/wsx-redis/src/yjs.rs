@@ -200,7 +200,7 @@ impl YjsRedis {
 
 impl Shared {
     fn stream_key(&self, room: &str) -> String {
-        format!("{}:{{{room}}}:u", self.prefix)
+        stream_key(&self.prefix, room)
     }
 
     fn state_key(&self, room: &str) -> String {
@@ -560,14 +560,9 @@ async fn reader(client: redis::Client, shared: Weak<Shared>, block: Duration) {
                 sh.succeeded();
                 // Every entry added before this read was issued has now been read.
                 last_read = issued;
-                let prefix_len = sh.prefix.len() + 2;
                 let mut to_compact = Vec::new();
                 for (key, entries) in stream_reply::xread(&v, Fields::read) {
-                    // `<prefix>:{<room>}:u`
-                    let Some(room) = key
-                        .get(prefix_len..key.len().saturating_sub(3))
-                        .map(str::to_owned)
-                    else {
+                    let Some(room) = room_of_stream_key(&sh.prefix, &key).map(str::to_owned) else {
                         continue;
                     };
                     let Some(link) = sh.rooms().get(&room).map(|r| r.link.clone()) else {
@@ -617,17 +612,33 @@ async fn reader(client: redis::Client, shared: Weak<Shared>, block: Duration) {
     }
 }
 
+/// The stream key of `room`: `<prefix>:{<room>}:u` (the braces make it a Redis Cluster hash
+/// tag, so a room's stream and hash share a slot).
+pub(crate) fn stream_key(prefix: &str, room: &str) -> String {
+    format!("{prefix}:{{{room}}}:u")
+}
+
+/// The room whose [`stream_key`] `key` is (`None` for a key of another form).
+pub(crate) fn room_of_stream_key<'k>(prefix: &str, key: &'k str) -> Option<&'k str> {
+    key.strip_prefix(prefix)?
+        .strip_prefix(":{")?
+        .strip_suffix("}:u")
+}
+
 /// The fields of a stream entry this module writes.
 #[derive(Debug, Default)]
-struct Fields {
-    node: Option<String>,
-    kind: Option<String>,
-    data: Vec<u8>,
+pub(crate) struct Fields {
+    /// `n`: the process that added the entry.
+    pub(crate) node: Option<String>,
+    /// `k`: `u` for a document update, `a` for awareness.
+    pub(crate) kind: Option<String>,
+    /// `d`: the update's bytes.
+    pub(crate) data: Vec<u8>,
 }
 
 impl Fields {
     /// This module's fields among an entry's.
-    fn read(kv: &stream_reply::Fields<'_>) -> Fields {
+    pub(crate) fn read(kv: &stream_reply::Fields<'_>) -> Fields {
         let mut f = Fields::default();
         for &(k, v) in kv {
             let (Some(k), Some(v)) = (stream_reply::bytes(k), stream_reply::bytes(v)) else {
@@ -645,7 +656,7 @@ impl Fields {
 }
 
 /// The milliseconds part of a stream entry id.
-fn entry_ms(id: &str) -> Option<u64> {
+pub(crate) fn entry_ms(id: &str) -> Option<u64> {
     id.split('-').next()?.parse().ok()
 }
 
@@ -691,5 +702,17 @@ mod tests {
         assert_eq!(x[0].1.len(), 1);
         assert!(stream_reply::xread(&V::Nil, Fields::read).is_empty());
         assert_eq!(entry_ms("1700000000000-3"), Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn a_stream_key_names_its_room() {
+        for room in ["r", "", "a}:u", "{x}", "ümlaut:{}:u"] {
+            let key = stream_key("wsx-yjs", room);
+            assert_eq!(room_of_stream_key("wsx-yjs", &key), Some(room), "{key}");
+        }
+        assert_eq!(stream_key("p", "r"), "p:{r}:u");
+        assert_eq!(room_of_stream_key("p", "q:{r}:u"), None);
+        assert_eq!(room_of_stream_key("p", "p:{r}:s"), None);
+        assert_eq!(room_of_stream_key("p", "p:{r"), None);
     }
 }

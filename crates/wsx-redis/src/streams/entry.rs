@@ -22,7 +22,7 @@ pub(super) mod kind {
 /// The fields of a stream entry, as Node's `RedisStreamsAdapter.encode`: `uid`, `nsp`,
 /// `type` (a decimal string) and, when there is data, `data`: JSON text, or base64 of
 /// msgpack when a message type that may carry binary does.
-pub(super) fn entry_fields(
+pub(crate) fn entry_fields(
     uid: &str,
     nsp: &str,
     kind: u64,
@@ -53,15 +53,15 @@ pub(super) fn entry_fields(
 }
 
 /// A stream entry decoded (Node's `RedisStreamsAdapter.decode`).
-pub(super) struct Entry {
-    pub(super) uid: String,
-    pub(super) nsp: String,
-    pub(super) kind: u64,
-    pub(super) data: Option<Mp>,
+pub(crate) struct Entry {
+    pub(crate) uid: String,
+    pub(crate) nsp: String,
+    pub(crate) kind: u64,
+    pub(crate) data: Option<Mp>,
 }
 
 /// The message of an entry, from its fields; `None` if they hold none.
-pub(super) fn decode_entry(fields: &HashMap<String, String>) -> Option<Entry> {
+pub(crate) fn decode_entry(fields: &HashMap<String, String>) -> Option<Entry> {
     let kind = fields.get("type")?.parse().ok()?;
     let data = match fields.get("data") {
         None => None,
@@ -78,7 +78,7 @@ pub(super) fn decode_entry(fields: &HashMap<String, String>) -> Option<Entry> {
 }
 
 /// An entry's fields as text (those that are not text are left out).
-pub(super) fn text_fields(fields: &Fields<'_>) -> HashMap<String, String> {
+pub(crate) fn text_fields(fields: &Fields<'_>) -> HashMap<String, String> {
     fields
         .iter()
         .filter_map(|&(k, v)| Some((stream_reply::text(k)?, stream_reply::text(v)?)))
@@ -86,7 +86,7 @@ pub(super) fn text_fields(fields: &Fields<'_>) -> HashMap<String, String> {
 }
 
 /// The entries of an `XREAD` reply of the stream, fields as text.
-pub(super) fn xread_entries(v: &redis::Value) -> Vec<(String, HashMap<String, String>)> {
+pub(crate) fn xread_entries(v: &redis::Value) -> Vec<(String, HashMap<String, String>)> {
     let streams = stream_reply::xread(v, text_fields);
     streams
         .into_iter()

@@ -51,7 +51,7 @@
 mod adapter;
 mod builder;
 mod cluster;
-mod entry;
+pub(crate) mod entry;
 mod heartbeat;
 mod incoming;
 mod namespace;
