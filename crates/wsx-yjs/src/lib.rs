@@ -58,6 +58,9 @@ mod cluster;
 mod config;
 mod document;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod journal;
 mod listener;
 mod message;
