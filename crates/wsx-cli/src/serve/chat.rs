@@ -17,14 +17,12 @@ use std::sync::{Arc, MutexGuard};
 
 use super::cluster::Cluster;
 use super::member::{Member, Outlet, Session};
-use super::messages::{ChatLine, ClientMsg, ServerMsg, encode, now_ms};
+use super::messages::{
+    ChatLine, ClientMsg, MAX_NICK, MAX_ROOM, MAX_TEXT, ServerMsg, clean, encode, now_ms,
+    parse_client,
+};
 use super::metrics::Metrics;
 use super::room::{HISTORY, Room, Rooms, lock_rooms, sio_room};
-
-/// Longest nickname, room name and message text (characters).
-const MAX_NICK: usize = 32;
-const MAX_ROOM: usize = 64;
-const MAX_TEXT: usize = 2000;
 
 /// All rooms of the server.
 #[derive(Default, Clone)]
@@ -32,11 +30,6 @@ pub struct Chat {
     rooms: Rooms,
     /// With `--redis`: the rooms are shared with the other processes.
     cluster: Option<Arc<Cluster>>,
-}
-
-fn clean(s: &str, max: usize) -> Option<String> {
-    let t: String = s.trim().chars().filter(|c| !c.is_control()).collect();
-    (!t.is_empty() && t.chars().count() <= max).then_some(t)
 }
 
 impl Chat {
@@ -73,13 +66,9 @@ impl Chat {
 
     /// Handles one text message of a client; returns the reply meant for that client alone.
     pub async fn handle(&self, s: &mut Session, text: &str, metrics: &Metrics) -> Option<String> {
-        let msg: ClientMsg = match serde_json::from_str(text) {
+        let msg = match parse_client(text) {
             Ok(m) => m,
-            Err(e) => {
-                return Some(encode(&ServerMsg::Error {
-                    message: &format!("invalid message: {e}"),
-                }));
-            }
+            Err(message) => return Some(encode(&ServerMsg::Error { message: &message })),
         };
         match msg {
             ClientMsg::Join { room, nick } => {

@@ -43,7 +43,10 @@ use wsx_redis::{HubRelay, HubRelayBuilder, TopicSink};
 
 use super::RedisAdapterKind;
 use super::member::{Member, Session};
-use super::messages::{ChatLine, MemberInfo, ServerMsg, encode, now_ms};
+use super::messages::{
+    ChatLine, MemberInfo, ServerMsg, encode, member_entry, now_ms, parse_history_line,
+    parse_member_entry,
+};
 use super::metrics::Metrics;
 use super::room::{HISTORY, Joining, Rooms, lock_rooms};
 
@@ -299,10 +302,6 @@ fn node_key(uid: &str) -> String {
     format!("{PREFIX}:node:{uid}")
 }
 
-fn entry(node: &str, nick: &str) -> String {
-    serde_json::json!({ "node": node, "nick": nick }).to_string()
-}
-
 impl Cluster {
     /// Connects the chat's Redis state and relay, and starts the heartbeat.
     pub async fn start(
@@ -457,7 +456,7 @@ impl Cluster {
                 redis::cmd("HSET")
                     .arg(members_key(&room))
                     .arg(s.id)
-                    .arg(entry(self.uid(), &nick)),
+                    .arg(member_entry(self.uid(), &nick)),
             )
             .await;
         let roster = self.roster(&room).await;
@@ -670,12 +669,9 @@ impl Cluster {
         let all: HashMap<String, String> = self.run(redis::cmd("HGETALL").arg(&key)).await?;
         let mut parsed = Vec::with_capacity(all.len());
         for (field, value) in &all {
-            let v: serde_json::Value = serde_json::from_str(value).unwrap_or_default();
-            match (field.parse::<u64>(), v["node"].as_str(), v["nick"].as_str()) {
-                (Ok(id), Some(node), Some(nick)) => {
-                    parsed.push((id, node.to_owned(), nick.to_owned()))
-                }
-                _ => tracing::debug!(room, field, "chat cluster: ignored a malformed member"),
+            match parse_member_entry(field, value) {
+                Some(member) => parsed.push(member),
+                None => tracing::debug!(room, field, "chat cluster: ignored a malformed member"),
             }
         }
         let mut alive = HashSet::new();
@@ -731,10 +727,7 @@ impl Cluster {
                     .arg(HISTORY),
             )
             .await?;
-        let mut out: Vec<ChatLine> = lines
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
+        let mut out: Vec<ChatLine> = lines.iter().filter_map(|l| parse_history_line(l)).collect();
         out.reverse();
         Some(out)
     }
@@ -760,7 +753,7 @@ impl Cluster {
                 let m = r
                     .members
                     .iter()
-                    .map(|(&id, m)| (id, entry(self.uid(), &m.nick)))
+                    .map(|(&id, m)| (id, member_entry(self.uid(), &m.nick)))
                     .collect();
                 (name.clone(), m)
             })

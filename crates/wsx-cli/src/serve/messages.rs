@@ -1,12 +1,22 @@
 //! The chat's JSON messages, as `web/PROTOCOL.md` documents them: what a client sends, what
-//! the server sends, and the chat lines and member entries inside them.
+//! the server sends, and the chat lines and member entries inside them; and every reading of
+//! untrusted JSON text the chat does (a client's message, a cluster's member entry and history
+//! line in Redis).
+//!
+//! This file is also compiled into the fuzz target `chat_json` (`fuzz/`, by `#[path]`), so it
+//! depends on nothing but std, serde and serde_json: no other module of this crate.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+/// Longest nickname, room name and message text (characters).
+pub const MAX_NICK: usize = 32;
+pub const MAX_ROOM: usize = 64;
+pub const MAX_TEXT: usize = 2000;
+
 /// What a client sends.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ClientMsg {
     /// Join a room (leaving the current one) under a nickname.
@@ -49,7 +59,7 @@ pub enum ServerMsg<'a> {
 }
 
 /// One chat message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatLine {
     pub room: String,
     pub id: u64,
@@ -57,6 +67,38 @@ pub struct ChatLine {
     pub text: String,
     /// Milliseconds since the Unix epoch.
     pub ts: u64,
+}
+
+/// A client's message, or the text of the error it gets back.
+pub fn parse_client(text: &str) -> Result<ClientMsg, String> {
+    serde_json::from_str(text).map_err(|e| format!("invalid message: {e}"))
+}
+
+/// A nickname, room name or message text as the chat keeps it: without control characters and
+/// surrounding whitespace; `None` if that leaves nothing or more than `max` characters.
+pub fn clean(s: &str, max: usize) -> Option<String> {
+    let t: String = s.trim().chars().filter(|c| !c.is_control()).collect();
+    (!t.is_empty() && t.chars().count() <= max).then_some(t)
+}
+
+/// A member's entry in a clustered room's Redis hash (field: its id): its process and nick.
+pub fn member_entry(node: &str, nick: &str) -> String {
+    serde_json::json!({ "node": node, "nick": nick }).to_string()
+}
+
+/// A member from its Redis hash field and entry: id, process, nick; `None` if malformed.
+pub fn parse_member_entry(field: &str, value: &str) -> Option<(u64, String, String)> {
+    let v: serde_json::Value = serde_json::from_str(value).ok()?;
+    Some((
+        field.parse().ok()?,
+        v["node"].as_str()?.to_owned(),
+        v["nick"].as_str()?.to_owned(),
+    ))
+}
+
+/// A chat line of a clustered room's history in Redis; `None` if malformed.
+pub fn parse_history_line(line: &str) -> Option<ChatLine> {
+    serde_json::from_str(line).ok()
 }
 
 /// The JSON text of a server message.
