@@ -47,6 +47,16 @@ pub fn read_frame(frame: &[u8]) -> Result<Vec<Incoming>> {
         .collect())
 }
 
+/// A document update from another process, decoded as a room decodes it.
+pub fn decode_update(bytes: &[u8]) -> Result<Update> {
+    message::decode_update(bytes)
+}
+
+/// An awareness update from another process, decoded as a room decodes it.
+pub fn decode_awareness(bytes: &[u8]) -> Result<AwarenessUpdate> {
+    message::decode_awareness(bytes)
+}
+
 /// `message::sync_step1`: the frame of a SyncStep1.
 pub fn sync_step1(sv: &StateVector) -> Bytes {
     message::sync_step1(sv)

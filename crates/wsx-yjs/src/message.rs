@@ -82,8 +82,31 @@ fn delimit(cur: &mut Cursor<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Runs yrs' decoding of a peer's bytes, a panic included: yrs checks some of what it reads
+/// with assertions (a client id over 53 bits trips a `debug_assert!` in `ClientID::new`), so
+/// in a debug build a peer could make it panic. Such a message is malformed, like any other
+/// that does not decode.
+pub(crate) fn guarded<T>(decode: impl FnOnce() -> Result<T> + std::panic::UnwindSafe) -> Result<T> {
+    std::panic::catch_unwind(decode)
+        .unwrap_or_else(|_| Err(Error::Malformed("yrs refused it with a panic".into())))
+}
+
+/// A peer's document update (a SyncStep2 or Update message's, or another process's).
+pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update> {
+    guarded(|| Ok(Update::decode_v1(bytes)?))
+}
+
+/// A peer's awareness update (another process's).
+pub(crate) fn decode_awareness(bytes: &[u8]) -> Result<AwarenessUpdate> {
+    guarded(|| Ok(AwarenessUpdate::decode_v1(bytes)?))
+}
+
 /// Decodes one delimited message with yrs and checks its content.
 fn decode(bytes: &[u8]) -> Result<Incoming> {
+    guarded(|| decode_unguarded(bytes))
+}
+
+fn decode_unguarded(bytes: &[u8]) -> Result<Incoming> {
     Ok(match Message::decode_v1(bytes)? {
         Message::Sync(SyncMessage::SyncStep1(sv)) => Incoming::SyncStep1(sv),
         Message::Sync(SyncMessage::SyncStep2(u)) => Incoming::SyncStep2(Update::decode_v1(&u)?),
@@ -209,6 +232,34 @@ mod tests {
             Err(Error::Malformed(_))
         ));
         assert!(matches!(read_frame(&[]), Err(Error::Malformed(_))));
+    }
+
+    /// fuzz/regressions/yjs_frame/client-id-over-53-bits: yrs asserts (in debug builds) that a
+    /// client id fits in 53 bits, so a SyncStep1 naming a larger one panicked.
+    #[test]
+    fn client_ids_over_53_bits_are_malformed_not_a_panic() {
+        let mut sv = EncoderV1::new();
+        sv.write_var(1u32);
+        sv.write_var((1u64 << 53) + 5);
+        sv.write_var(0u32);
+        let mut frame = EncoderV1::new();
+        frame.write_var(MSG_SYNC);
+        frame.write_var(STEP1);
+        frame.write_buf(sv.to_vec());
+        let r = read_frame(&frame.to_vec());
+        if cfg!(debug_assertions) {
+            assert!(matches!(r, Err(Error::Malformed(_))), "{r:?}");
+        } else {
+            // Without the assertion yrs keeps the low 53 bits.
+            assert!(r.is_ok(), "{r:?}");
+        }
+        let mut update = EncoderV1::new();
+        update.write_var(1u32);
+        update.write_var(1u32);
+        update.write_var((1u64 << 60) + 1);
+        update.write_var(0u32);
+        let r = decode_update(&update.to_vec());
+        assert!(r.is_err() || !cfg!(debug_assertions), "{r:?}");
     }
 
     #[test]

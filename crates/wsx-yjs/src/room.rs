@@ -14,7 +14,6 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use wsx::{Message, PreparedFrame, Sender};
 use yrs::sync::AwarenessUpdate;
-use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{ClientID, Update};
 
@@ -347,14 +346,14 @@ impl Room {
 impl Linked for Room {
     /// Applies a document update from another process.
     fn apply_remote_update(self: Arc<Self>, update: &[u8]) -> Result<()> {
-        let update = Update::decode_v1(update)?;
+        let update = message::decode_update(update)?;
         let mut st = self.lock();
         self.apply(&mut st, update, Origin::Remote, None)
     }
 
     /// Applies an awareness update from another process.
     fn apply_remote_awareness(&self, update: &[u8]) -> Result<()> {
-        let update = AwarenessUpdate::decode_v1(update)?;
+        let update = message::decode_awareness(update)?;
         let mut st = self.lock();
         self.awareness(&mut st, None, update, Origin::Remote);
         Ok(())
