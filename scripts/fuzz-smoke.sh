@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounded fuzzing smoke run over the cargo-fuzz targets in fuzz/ (CI and before pushing).
 #
-#   scripts/fuzz-smoke.sh                          # every target, 20 s each
+#   scripts/fuzz-smoke.sh                          # every target, its default time each
 #   FUZZ_SECONDS=300 scripts/fuzz-smoke.sh inflate frame_stream
 #
 # Works on the stable toolchain: cargo-fuzz only needs nightly for its sanitizer flags
@@ -9,13 +9,19 @@
 # instrumentation, -Cpasses=sancov-module, is stable). Built in release with debug assertions
 # and overflow checks, as cargo-fuzz does by default.
 #
-# Steps: install cargo-fuzz if missing, build every target, seed the corpora (fuzz/corpus,
-# not committed), replay fuzz/regressions/<target>/*, then fuzz each target for a bounded
-# time. Exits non-zero on any crash, timeout (a hang) or out-of-memory, and prints one
-# summary line per target.
+# Steps: install cargo-fuzz if missing, build every target, replay fuzz/regressions/<target>/*,
+# then fuzz each target for a bounded time, starting from its committed seeds
+# (fuzz/corpus/<target>/, copied into fuzz/target/smoke-corpus/<target>/ so that what the run
+# finds does not land in the repository). Exits non-zero on any crash, timeout (a hang) or
+# out-of-memory, and prints one summary line per target. For long runs with coverage, see
+# scripts/fuzz-campaign.sh.
+#
+# Time: 20 s for each of the five wsx-proto targets, 15 s for each of the eight targets of
+# the layers above (Engine.IO, Socket.IO, the engine's HTTP requests, the chat's JSON, the
+# Redis adapters, Yjs): 3 min 20 s of fuzzing, plus the build (a few minutes from scratch).
 #
 # Environment:
-#   FUZZ_SECONDS     seconds of fuzzing per target (default 20)
+#   FUZZ_SECONDS     seconds of fuzzing per target (default: the target's own, above)
 #   FUZZ_SANITIZER   none (default) or address; on a stable rustc, address sets
 #                    RUSTC_BOOTSTRAP=1 (the ASan runtime ships with the stable toolchain)
 #   FUZZ_KNOWN_OPEN  1: also generate inputs that reach the bugs listed in
@@ -27,20 +33,39 @@ cd "$(dirname "$0")/.."
 root=$PWD
 fuzz_dir=$root/fuzz
 
-seconds=${FUZZ_SECONDS:-20}
 sanitizer=${FUZZ_SANITIZER:-none}
 known_open=${FUZZ_KNOWN_OPEN:-0}
 strict=${FUZZ_STRICT:-0}
 
-# Targets and the largest input each gets (libFuzzer -max_len).
+# Targets and the largest input each gets (libFuzzer -max_len); scripts/fuzz-campaign.sh reads
+# these two lists too.
 declare -A max_len=(
     [frame_stream]=8192
     [frame_header]=256
     [handshake]=4096
     [extensions]=512
     [inflate]=4096
+    [engineio_packet]=1024
+    [engineio_payload]=4096
+    [socketio_packet]=2048
+    [engine_http]=4096
+    [chat_json]=1024
+    [redis_codec]=2048
+    [redis_streams]=2048
+    [yjs_frame]=4096
 )
-all_targets=(frame_stream frame_header handshake extensions inflate)
+all_targets=(frame_stream frame_header handshake extensions inflate engineio_packet engineio_payload socketio_packet engine_http chat_json redis_codec redis_streams yjs_frame)
+# Seconds of fuzzing per target in the smoke run, unless FUZZ_SECONDS says otherwise.
+declare -A default_seconds=(
+    [frame_stream]=20
+    [frame_header]=20
+    [handshake]=20
+    [extensions]=20
+    [inflate]=20
+)
+for t in "${all_targets[@]}"; do
+    : "${default_seconds[$t]:=15}"
+done
 if (($# > 0)); then
     targets=("$@")
 else
@@ -78,23 +103,6 @@ if ! cargo fuzz build --sanitizer "$sanitizer" --target-dir "$target_dir" >"$log
     exit 1
 fi
 
-# Seeds for the targets that read raw bytes (the others take structured input and start from
-# an empty corpus). Written only when missing; fuzz/corpus is not committed.
-seed() { # target name bytes(printf format)
-    mkdir -p "$fuzz_dir/corpus/$1"
-    [[ -e $fuzz_dir/corpus/$1/seed-$2 ]] || printf "$3" >"$fuzz_dir/corpus/$1/seed-$2"
-}
-seed handshake request 'GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n'
-seed handshake response 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits=10\r\n\r\n'
-seed handshake redirect 'HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n'
-seed extensions offer 'permessage-deflate; client_max_window_bits, permessage-deflate'
-seed extensions full 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=9'
-seed extensions quoted 'x-foo; a="1", permessage-deflate; server_max_window_bits="12"\npermessage-deflate; client_max_window_bits=15'
-seed extensions response 'permessage-deflate; server_no_context_takeover; client_max_window_bits=12'
-seed frame_header text '\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58'
-seed frame_header len16 '\x82\x7e\x01\x00'
-seed frame_header len64 '\x82\xff\x00\x00\x00\x00\x00\x01\x00\x00\x01\x02\x03\x04'
-
 failed=0
 
 # Regressions: every committed input must pass. Replayed with the known-open inputs enabled,
@@ -127,11 +135,16 @@ done
 
 summary=()
 for t in "${targets[@]}"; do
+    seconds=${FUZZ_SECONDS:-${default_seconds[$t]}}
     echo "== fuzzing $t for ${seconds}s (max_len ${max_len[$t]})"
-    mkdir -p "$fuzz_dir/corpus/$t"
+    corpus=$fuzz_dir/target/smoke-corpus/$t
+    mkdir -p "$corpus"
+    if [[ -d $fuzz_dir/corpus/$t ]]; then
+        find "$fuzz_dir/corpus/$t" -maxdepth 1 -type f -exec cp -n {} "$corpus/" \;
+    fi
     log=$logs/$t.log
     t0=$(date +%s)
-    if WSX_FUZZ_KNOWN_OPEN=$known_open cargo fuzz run --sanitizer "$sanitizer" --target-dir "$target_dir" "$t" "$fuzz_dir/corpus/$t" -- \
+    if WSX_FUZZ_KNOWN_OPEN=$known_open cargo fuzz run --sanitizer "$sanitizer" --target-dir "$target_dir" "$t" "$corpus" -- \
         -max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$log" 2>&1; then
         status=ok
@@ -146,9 +159,9 @@ for t in "${targets[@]}"; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
     eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
     new=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -n1)
-    corpus=$(find "$fuzz_dir/corpus/$t" -type f | wc -l)
-    line=$(printf '%-13s %-4s runs=%-10s exec/s=%-8s new_units=%-6s corpus=%-6s %ss' \
-        "$t" "$status" "${runs:-?}" "${eps:-?}" "${new:-?}" "$corpus" "$((t1 - t0))")
+    units=$(find "$corpus" -type f | wc -l)
+    line=$(printf '%-17s %-4s runs=%-10s exec/s=%-8s new_units=%-6s corpus=%-6s %ss' \
+        "$t" "$status" "${runs:-?}" "${eps:-?}" "${new:-?}" "$units" "$((t1 - t0))")
     echo "$line"
     summary+=("$line")
 done
