@@ -817,7 +817,12 @@ pub fn decode(text: &str, max_attachments: usize) -> Result<Decoded> {
         return Ok(Decoded::Packet(packet));
     }
     if let PacketData::Event { payload, .. } | PacketData::Ack { payload, .. } = &mut packet.data {
-        payload.attachments.reserve_exact(expected);
+        // Room for the attachments announced, but no more than a default packet may have: the
+        // count is the peer's word, and with a raised limit (or `usize::MAX`, no limit) a
+        // reservation of it would be an allocation of any size for a few bytes.
+        payload
+            .attachments
+            .reserve_exact(expected.min(DEFAULT_MAX_ATTACHMENTS));
     }
     Ok(Decoded::Partial(PartialBinary { packet, expected }))
 }
@@ -1347,6 +1352,46 @@ mod tests {
             panic!()
         };
         assert_eq!(partial.expected(), 1);
+    }
+
+    /// fuzz/regressions/socketio_packet/attachment-count-reserved: an announced attachment
+    /// count was reserved at once, 32 MB for `51000000-["big"]` under a limit of a million,
+    /// and a capacity-overflow panic under no limit.
+    #[test]
+    fn an_announced_attachment_count_is_not_an_allocation() {
+        for (count, max) in [(1_000_000, 1_000_000), (usize::MAX, usize::MAX)] {
+            let text = format!(r#"5{count}-["big"]"#);
+            let Decoded::Partial(mut partial) = decode(&text, max).unwrap() else {
+                panic!("{text}")
+            };
+            assert_eq!(partial.expected(), count);
+            assert!(!partial.push(Bytes::from_static(b"a")).unwrap());
+            assert_eq!(partial.received(), 1);
+            assert!(partial.packet.attachments().len() <= DEFAULT_MAX_ATTACHMENTS);
+            let PacketData::Event { payload, .. } = &partial.packet.data else {
+                panic!()
+            };
+            assert!(payload.attachments.capacity() <= DEFAULT_MAX_ATTACHMENTS, "{text}");
+        }
+    }
+
+    /// fuzz/regressions/socketio_packet/float-one-ulp-off: a number written as
+    /// `JSON.stringify` writes it came back one unit in the last place off.
+    #[test]
+    fn numbers_decode_to_the_nearest_double_as_json_parse_does() {
+        for n in [
+            2.649_868_992_485_492_6e180,
+            0.1,
+            1e21,
+            5e-324,
+            1.797_693_134_862_315_7e308,
+        ] {
+            let mut buf = BytesMut::new();
+            json::write_f64(&mut buf, n);
+            let text = format!("2[\"n\",{}]", std::str::from_utf8(&buf).unwrap());
+            let p = decode_full(&text, &[]).unwrap();
+            assert_eq!(p.payload().unwrap().args[1].as_f64(), Some(n), "{text}");
+        }
     }
 
     #[test]
