@@ -10,9 +10,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-/// Longest nickname, room name and message text (characters).
+/// Longest nickname (characters).
 pub const MAX_NICK: usize = 32;
+/// Longest room name (characters).
 pub const MAX_ROOM: usize = 64;
+/// Longest message text (characters).
 pub const MAX_TEXT: usize = 2000;
 
 /// What a client sends.
@@ -77,8 +79,10 @@ pub fn parse_client(text: &str) -> Result<ClientMsg, String> {
 /// A nickname, room name or message text as the chat keeps it: without control characters and
 /// surrounding whitespace; `None` if that leaves nothing or more than `max` characters.
 pub fn clean(s: &str, max: usize) -> Option<String> {
-    let t: String = s.trim().chars().filter(|c| !c.is_control()).collect();
-    (!t.is_empty() && t.chars().count() <= max).then_some(t)
+    // Control characters out first: trimmed before, they would shield whitespace from the trim.
+    let t: String = s.chars().filter(|c| !c.is_control()).collect();
+    let t = t.trim();
+    (!t.is_empty() && t.chars().count() <= max).then(|| t.to_owned())
 }
 
 /// A member's entry in a clustered room's Redis hash (field: its id): its process and nick.
@@ -117,4 +121,54 @@ pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// fuzz/regressions/chat_json/control-before-space: a control character in front of a
+    /// space kept the space in the nick (and `"\u{1} \u{1}"` made a blank one).
+    #[test]
+    fn clean_names_have_no_surrounding_whitespace() {
+        assert_eq!(clean("\u{1} ada \u{7}", MAX_NICK).as_deref(), Some("ada"));
+        assert_eq!(
+            clean("\u{0}\u{1}\u{0}\u{0} \u{0}1", MAX_NICK).as_deref(),
+            Some("1")
+        );
+        assert_eq!(clean("\u{1} \u{1}", MAX_NICK), None);
+        assert_eq!(clean(" a\u{1}b ", MAX_NICK).as_deref(), Some("ab"));
+        assert_eq!(clean(&"x".repeat(33), MAX_NICK), None);
+        assert_eq!(
+            clean(&"é".repeat(32), MAX_NICK).map(|s| s.chars().count()),
+            Some(32)
+        );
+    }
+
+    #[test]
+    fn stored_entries_read_back() {
+        let entry = member_entry("k3j2", "ada \"the\" first");
+        assert_eq!(
+            parse_member_entry("42", &entry),
+            Some((42, "k3j2".to_owned(), "ada \"the\" first".to_owned()))
+        );
+        assert_eq!(parse_member_entry("x", &entry), None);
+        assert_eq!(parse_member_entry("1", "{\"node\":1,\"nick\":\"a\"}"), None);
+        let line = ChatLine {
+            room: "r".into(),
+            id: 1,
+            nick: "n".into(),
+            text: "t".into(),
+            ts: 2,
+        };
+        let stored = serde_json::to_string(&line).unwrap();
+        assert_eq!(parse_history_line(&stored), Some(line));
+        assert!(
+            parse_client("{\"type\":\"shout\"}")
+                .unwrap_err()
+                .starts_with("invalid message: ")
+        );
+        assert_eq!(parse_client("{\"type\":\"leave\"}"), Ok(ClientMsg::Leave));
+    }
 }
