@@ -5,6 +5,8 @@
 //! maps with string keys in insertion order; `rmpv`'s writer does the same for the values built
 //! here (integral JSON floats are written as integers, as a JS number would be).
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use rmpv::Value as Mp;
 use serde_json::{Map, Value};
@@ -148,16 +150,35 @@ pub(crate) fn to_json(v: &Mp) -> Value {
 }
 
 /// msgpack arguments to a packet payload: binary leaves become attachments.
+///
+/// A map read as notepack reads it into a JS object: a repeated key keeps its first place and
+/// takes its last value, so a value it replaces leaves no attachment behind, and attachments
+/// are numbered in the object's key order, as socket.io-parser numbers them.
 pub(crate) fn to_payload(args: &[Mp]) -> Payload {
     fn walk(v: &Mp, p: &mut Payload) -> Value {
         match v {
             Mp::Binary(b) => p.push_binary(Bytes::copy_from_slice(b)),
             Mp::Array(a) => Value::Array(a.iter().map(|x| walk(x, p)).collect()),
-            Mp::Map(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (key_string(k), walk(v, p)))
-                    .collect::<Map<String, Value>>(),
-            ),
+            Mp::Map(m) => {
+                let mut entries: Vec<(String, &Mp)> = Vec::with_capacity(m.len());
+                let mut at: HashMap<String, usize> = HashMap::new();
+                for (k, v) in m {
+                    let k = key_string(k);
+                    match at.get(&k) {
+                        Some(&i) => entries[i].1 = v,
+                        None => {
+                            at.insert(k.clone(), entries.len());
+                            entries.push((k, v));
+                        }
+                    }
+                }
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k, walk(v, p)))
+                        .collect::<Map<String, Value>>(),
+                )
+            }
             other => to_json(other),
         }
     }
@@ -246,5 +267,35 @@ mod tests {
         );
         let Mp::Array(args) = mp else { panic!() };
         assert_eq!(to_payload(&args), p);
+    }
+
+    /// fuzz/regressions/redis_codec/repeated-key-drops-binary: a map whose key repeats kept the
+    /// attachment of the value the repetition replaced (sent to clients, referred to by none).
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_last_value_as_in_js() {
+        let bin = |b: u8| Mp::Binary(vec![b]);
+        let m = Mp::Map(vec![
+            (s("a"), bin(1)),
+            (s("b"), bin(2)),
+            (s("a"), bin(3)),
+            (s("c"), bin(4)),
+            (s("c"), Mp::Nil),
+        ]);
+        let p = to_payload(&[m]);
+        // JS: {a: <3>, b: <2>, c: null}, attachments numbered in key order.
+        assert_eq!(
+            p.args,
+            [json!({
+                "a": {"_placeholder": true, "num": 0},
+                "b": {"_placeholder": true, "num": 1},
+                "c": null,
+            })]
+        );
+        assert_eq!(
+            p.attachments,
+            [Bytes::from_static(&[3]), Bytes::from_static(&[2])]
+        );
+        let keys: Vec<&String> = p.args[0].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["a", "b", "c"]);
     }
 }
