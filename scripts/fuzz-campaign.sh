@@ -118,8 +118,8 @@ for t in "${targets[@]}"; do
         grep -vE '^#[0-9]+' "$log" | tail -n 30
     fi
     # With -jobs the stats are in fuzz-<n>.log files of the working directory.
-    n=$(cat "$log" "$root"/fuzz-*.log 2>/dev/null | sed -n 's/^stat::number_of_executed_units: *//p' |
-        awk '{ s += $1 } END { print s + 0 }')
+    n=$({ cat "$log"; cat "$root"/fuzz-*.log 2>/dev/null || true; } |
+        sed -n 's/^stat::number_of_executed_units: *//p' | awk '{ s += $1 } END { print s + 0 }')
     rm -f "$root"/fuzz-*.log
     runs[$t]=$n
     after=$(find "$fuzz_dir/artifacts/$t" -type f | wc -l)
