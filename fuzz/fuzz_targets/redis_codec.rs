@@ -43,7 +43,7 @@ fn check_value(v: &Mp) {
     let j1 = f::msgpack_to_json(v);
     let j2 = f::msgpack_to_json(&f::json_to_msgpack(&j1));
     assert!(js_eq(&j1, &j2), "{j1} -> {j2}");
-    assert_eq!(f::has_binary(&f::json_to_msgpack(&j1)), false);
+    assert!(!f::has_binary(&f::json_to_msgpack(&j1)));
 
     // As a packet's arguments.
     let args = match v {

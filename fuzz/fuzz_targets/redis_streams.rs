@@ -112,13 +112,16 @@ fn apply(e: &f::YjsEntry) {
     }
 }
 
+/// An entry: its id and its fields' names and values.
+type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
 #[derive(Arbitrary, Debug)]
 struct Streams {
     resp3: bool,
     /// Fields as a RESP3 map instead of a flat array.
     map_fields: bool,
     prefix: String,
-    streams: Vec<(String, Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>)>,
+    streams: Vec<(String, Vec<Entry>)>,
     ms: u64,
     seq: u64,
 }
@@ -127,7 +130,7 @@ fn bulk(b: &[u8]) -> V {
     V::BulkString(b.to_vec())
 }
 
-fn entries_value(s: &Streams, entries: &[(String, Vec<(Vec<u8>, Vec<u8>)>)]) -> V {
+fn entries_value(s: &Streams, entries: &[Entry]) -> V {
     V::Array(
         entries
             .iter()
