@@ -133,7 +133,9 @@ for t in "${targets[@]}"; do
     if ((coverage)); then
         echo "== coverage of $t"
         if cargo fuzz coverage --sanitizer none "$t" "$corpus" >"$logs/$t.coverage.log" 2>&1; then
-            bin=$fuzz_dir/target/$host/coverage/$host/release/$t
+            # cargo-fuzz builds it under the project's target directory, not fuzz/target.
+            bin=$root/target/$host/coverage/$host/release/$t
+            [[ -x $bin ]] || bin=$fuzz_dir/target/$host/coverage/$host/release/$t
             profile=$fuzz_dir/coverage/$t/coverage.profdata
             files=()
             for s in ${sources[$t]:-}; do files+=("$root/crates/$s"); done
