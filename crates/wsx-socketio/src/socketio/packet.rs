@@ -1371,7 +1371,10 @@ mod tests {
             let PacketData::Event { payload, .. } = &partial.packet.data else {
                 panic!()
             };
-            assert!(payload.attachments.capacity() <= DEFAULT_MAX_ATTACHMENTS, "{text}");
+            assert!(
+                payload.attachments.capacity() <= DEFAULT_MAX_ATTACHMENTS,
+                "{text}"
+            );
         }
     }
 
