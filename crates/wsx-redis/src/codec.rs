@@ -117,8 +117,17 @@ pub(crate) fn has_binary(v: &Mp) -> bool {
 
 fn key_string(k: &Mp) -> String {
     match k {
-        Mp::String(x) => x.as_str().unwrap_or_default().to_owned(),
+        Mp::String(x) => text(x),
         other => other.to_string(),
+    }
+}
+
+/// A msgpack string as notepack reads it (`buffer.toString("utf8")`): bytes that are not
+/// UTF-8 become U+FFFD, the rest of the string is kept.
+fn text(x: &rmpv::Utf8String) -> String {
+    match x.as_str() {
+        Some(s) => s.to_owned(),
+        None => String::from_utf8_lossy(x.as_bytes()).into_owned(),
     }
 }
 
@@ -139,7 +148,7 @@ pub(crate) fn to_json(v: &Mp) -> Value {
             .unwrap_or(Value::Null),
         Mp::F32(f) => number(f64::from(*f)),
         Mp::F64(f) => number(*f),
-        Mp::String(x) => Value::String(x.as_str().unwrap_or_default().to_owned()),
+        Mp::String(x) => Value::String(text(x)),
         Mp::Array(a) => Value::Array(a.iter().map(to_json).collect()),
         Mp::Map(m) => Value::Object(
             m.iter()
@@ -267,6 +276,16 @@ mod tests {
         );
         let Mp::Array(args) = mp else { panic!() };
         assert_eq!(to_payload(&args), p);
+    }
+
+    /// fuzz/regressions/redis_codec/invalid-utf8-string: another node's string that is not
+    /// UTF-8 became "" (Node reads it with U+FFFD for the bad bytes).
+    #[test]
+    fn a_string_that_is_not_utf8_reads_as_node_reads_it() {
+        let v = decode(&[0x81, 0xa1, b'k', 0xa4, b'a', 0xae, 0xae, b'b']).unwrap();
+        assert_eq!(to_json(&v), json!({"k": "a\u{fffd}\u{fffd}b"}));
+        let k = decode(&[0x81, 0xa2, 0xff, b'k', 0x01]).unwrap();
+        assert_eq!(to_json(&k), json!({"\u{fffd}k": 1}));
     }
 
     /// fuzz/regressions/redis_codec/repeated-key-drops-binary: a map whose key repeats kept the
