@@ -34,6 +34,17 @@ fn has_placeholder_like(v: &Mp) -> bool {
     json::has_placeholder(&f::msgpack_to_json(v))
 }
 
+fn has_invalid_text(v: &Mp) -> bool {
+    match v {
+        Mp::String(s) => s.as_str().is_none(),
+        Mp::Array(a) => a.iter().any(has_invalid_text),
+        Mp::Map(m) => m
+            .iter()
+            .any(|(k, v)| has_invalid_text(k) || has_invalid_text(v)),
+        _ => false,
+    }
+}
+
 fn check_value(v: &Mp) {
     let bytes = f::msgpack_encode(v);
     let back = f::msgpack_decode(&bytes).expect("our own encoding decodes");
@@ -71,8 +82,9 @@ fn check_value(v: &Mp) {
     let d = f::value_data(Some(v));
     let _ = d;
 
-    // What the classic adapter publishes, read as the classic adapter reads it.
-    if let Mp::Map(_) = v {
+    // What the classic adapter publishes, read as the classic adapter reads it (a string that
+    // is not UTF-8, which only another node's message holds, is written as bin by rmpv).
+    if let (Mp::Map(_), false) = (v, has_invalid_text(v)) {
         let published = f::json_or_msgpack(v);
         let read = f::classic_parse(&published).expect("our own message parses");
         assert!(js_eq(&read, &j1), "{read} vs {j1}");
