@@ -5,6 +5,14 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+/// One metric in the Prometheus text format: its help, its type and its value.
+fn write_metric(s: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        s,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
 /// Server-wide counters.
 #[derive(Default)]
 pub struct Metrics {
@@ -42,10 +50,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut s = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(
-                s,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
+            write_metric(&mut s, name, kind, help, value)
         };
         metric(
             "wsx_connections_open",
@@ -110,10 +115,7 @@ impl Metrics {
 pub fn render_yjs(yjs: &wsx_yjs::YjsServer) -> String {
     let mut s = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            s,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+        write_metric(&mut s, name, kind, help, value)
     };
     metric(
         "wsx_yjs_documents_open",
@@ -166,10 +168,7 @@ pub fn render_yjs(yjs: &wsx_yjs::YjsServer) -> String {
 pub fn render_budget(budget: &wsx::MemoryBudget) -> String {
     let mut s = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            s,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+        write_metric(&mut s, name, kind, help, value)
     };
     metric(
         "wsx_memory_budget_bytes",
