@@ -12,6 +12,9 @@
 //!   a client that loses its node recovers on any other;
 //! - [`HubRelayBuilder`] → [`HubRelay`]: [`wsx::Hub`] topics across processes for plain
 //!   WebSocket servers (a Redis Pub/Sub channel per topic; wire format at [`HubRelay`]);
+//! - [`TopicFeedBuilder`] → [`TopicFeed`]: topics as Redis streams, appended to and followed
+//!   by every process, for messages that must survive a Redis restart (nothing accepted is
+//!   dropped, no duplicate, in order; design at [`TopicFeed`]'s module);
 //! - [`YjsRedisBuilder`] → [`YjsRedis`]: collaborative documents of `wsx-yjs` across
 //!   processes (a Redis stream per room, compacted into a hash; design and guarantees at
 //!   [`YjsRedis`]).
@@ -48,7 +51,9 @@ mod classic;
 mod cluster_adapter;
 mod codec;
 mod connection;
+mod entry_id;
 mod error;
+mod feed;
 mod flag;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -69,7 +74,9 @@ mod wire;
 mod yjs;
 
 pub use classic::{RedisAdapter, RedisAdapterBuilder, RedisCluster};
+pub use entry_id::{BadEntryId, EntryId};
 pub use error::Error;
+pub use feed::{FeedSink, QueueFull, Recent, TopicFeed, TopicFeedBuilder};
 pub use hub::{HubRelay, HubRelayBuilder, TopicSink};
 pub use metrics::Metrics;
 pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};

@@ -132,7 +132,11 @@ impl Chat {
                     }));
                 };
                 if let Some(cluster) = &self.cluster {
-                    cluster.say(&self.rooms, s.id, room, text);
+                    if cluster.say(&self.rooms, s.id, room, text).is_err() {
+                        return Some(encode(&ServerMsg::Error {
+                            message: "the room cannot take messages now (Redis is away); try again later",
+                        }));
+                    }
                     return None;
                 }
                 let mut rooms = self.lock();

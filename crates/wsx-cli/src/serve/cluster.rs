@@ -1,19 +1,20 @@
 //! `wsx serve --redis`: the demo chat shared by every `wsx serve` process on one Redis.
 //!
-//! - **Messages**: a `say` is in the room's history before anyone sees it. One Lua script
-//!   pushes it onto the history (`wsx-chat:{<room>}:history`, a list capped at 50) and
-//!   publishes it on the room's channel `wsx-chat#<room>`, atomically and in the order the
-//!   process said its messages, so the history and the channel hold the same messages in the
-//!   same order. Every process, the sayer's included, delivers what comes on the channel to
-//!   its own members, WebSocket and Socket.IO (one encode per kind). The channel is a
-//!   [`HubRelay`]'s, subscribed only while this process has members in the room; the script
-//!   publishes in the relay's format with no process id, so no process skips it.
-//! - **Joining**: the joiner is listed as joining and the room's channel subscribed; then a
-//!   second script reads the history and publishes a marker naming the joiner on the
-//!   channel, atomically. What the channel carries before the marker is in that history; what
-//!   comes after is kept for the joiner, who gets `joined` (with the history), then what was
-//!   kept, then the room's next messages like everyone else, all under the rooms' lock. So a
-//!   joiner sees each message once, in the channel's order: no gap, no duplicate.
+//! - **Messages**: each room is a Redis stream ([`TopicFeed`], `wsx-chat:{feed}:<room>`,
+//!   about 10,000 entries kept), which is both its history and its live feed. A `say` is
+//!   appended to the room's stream; every process following the room, the sayer's included,
+//!   reads the stream from the last entry it handed out and delivers each message to its own
+//!   members, WebSocket and Socket.IO (one encode per kind), in the stream's order. So a message
+//!   is in the history before anyone sees it, and what a process misses while Redis restarts
+//!   it reads when Redis is back. A message Redis cannot take is kept and retried, in order
+//!   (it reaches everyone, its sayer too, once Redis takes it); only when that queue is full is
+//!   a `say` refused, with an error to its sayer.
+//! - **Joining**: the joiner is listed as joining, so the room's entries are kept for it from
+//!   then on; then the room's last 50 entries are read, with the id of the last one. The joiner
+//!   gets `joined` (with that history) once this process has handed out the room's entries up
+//!   to that id, then the kept entries after it, then the room's next messages like everyone
+//!   else, all under the rooms' lock: each message once, in the stream's order, no gap, no
+//!   duplicate. The first joiner of a room on a process starts following it from there.
 //! - **Presence**: a Redis hash per room, `wsx-chat:{<room>}:members`, member id → `{"node",
 //!   "nick"}`. Each process refreshes a heartbeat key `wsx-chat:node:<uid>` (expiring after
 //!   `--redis-presence-ttl`) every third of the TTL and writes its members again (so they come
@@ -24,10 +25,8 @@
 //! - **Ids**: a member's id is this process's random 20-bit tag above its local connection
 //!   number, so ids stay unique across processes (and below 2^53 for JavaScript).
 //!
-//! When Redis is away, a message that could not be sent to it is delivered to this process's
-//! members only (it is in no history), presence shows this process's members, and the outage
-//! shows in the log and in `/metrics`. A message sent that Redis did not answer for in time
-//! may still be stored and published: it is not delivered locally as well (never twice).
+//! When Redis is away, messages wait for it (see above), presence shows this process's
+//! members, and the outage shows in the log and in `/metrics`.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -35,11 +34,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rand::Rng;
 use redis::FromRedisValue;
 use tokio::sync::mpsc;
 use wsx::{Message, Relay};
-use wsx_redis::{HubRelay, HubRelayBuilder, TopicSink};
+use wsx_redis::{
+    EntryId, FeedSink, HubRelay, HubRelayBuilder, QueueFull, TopicFeed, TopicFeedBuilder, TopicSink,
+};
 
 use super::RedisAdapterKind;
 use super::member::{Member, Session};
@@ -52,55 +54,15 @@ use super::room::{HISTORY, Joining, Rooms, lock_rooms};
 
 /// Key prefix of the chat's Redis state.
 const PREFIX: &str = "wsx-chat";
-/// The signal "this room's presence changed" on a room's channel (text messages there are
-/// chat messages, encoded as for the members).
+/// The signal "this room's presence changed" on a room's Pub/Sub channel.
 const PRESENCE: &[u8] = b"presence";
-/// The marker of a join on a room's channel, followed by the joiner's id.
-const JOINED: &[u8] = b"joined ";
-/// The marker of a flush on a room's channel, followed by its token (see [`Cluster::flush`]).
-const FLUSHED: &[u8] = b"flushed ";
-/// The header of a [`HubRelay`] text and binary message from no process (the uid is empty:
-/// see the relay's wire format), which every process delivers, the publisher's too.
-const RELAY_TEXT: &[u8] = b"WSXH\x01\x01\x00";
-const RELAY_BINARY: &[u8] = b"WSXH\x01\x02\x00";
 
-/// Stores and publishes messages of one room, atomically. KEYS[1]: the room's history;
-/// ARGV[1]: its channel; ARGV[2]: the history's length; then, for each message in order, its
-/// history entry and its relay message.
-const SAY: &str = r"
-for i = 3, #ARGV, 2 do
-  redis.call('LPUSH', KEYS[1], ARGV[i])
-  redis.call('PUBLISH', ARGV[1], ARGV[i + 1])
-end
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-return 0
-";
+/// How long a join waits for its room's entries up to its history's end to be handed out
+/// (they normally are within a round trip to Redis); past that it completes anyway.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
-/// Reads a room's history, newest first, and publishes a joiner's marker, atomically.
-/// KEYS[1]: the history; ARGV[1]: the room's channel; ARGV[2]: the marker (a relay message);
-/// ARGV[3]: the history's length.
-const READ_AND_MARK: &str = r"
-local lines = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return lines
-";
-
-/// Publishes a marker on a room's channel from the node that holds the room (KEYS[1]: its
-/// history, for a Redis Cluster to route it there; ARGV[1]: the channel; ARGV[2]: the marker).
-const MARK: &str = "return redis.call('PUBLISH', ARGV[1], ARGV[2])";
-
-/// Flushes waiting for their marker, by token.
-type Flushes = Arc<std::sync::Mutex<HashMap<String, tokio::sync::oneshot::Sender<()>>>>;
-
-fn lock_flushes(
-    f: &Flushes,
-) -> std::sync::MutexGuard<'_, HashMap<String, tokio::sync::oneshot::Sender<()>>> {
-    f.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// How long a join waits for its marker to come back on the room's channel (it is normally
-/// there within a round trip to Redis); past that it completes anyway.
-const MARKER_WAIT: Duration = Duration::from_secs(2);
+/// How long a join tries to read its room's history while Redis does not answer.
+const HISTORY_WAIT: Duration = Duration::from_secs(5);
 
 /// The Socket.IO cluster adapter chosen with `--redis-adapter`.
 #[derive(Clone)]
@@ -202,6 +164,9 @@ impl Store {
 
 /// This process's part of the shared chat.
 pub struct Cluster {
+    /// The rooms' streams: history and messages.
+    feed: TopicFeed,
+    /// The rooms' Pub/Sub channels: presence signals.
     relay: HubRelay,
     adapter: AdapterCluster,
     store: Store,
@@ -210,46 +175,18 @@ pub struct Cluster {
     tag: u64,
     ttl: Duration,
     refresh: mpsc::UnboundedSender<String>,
-    /// Said messages on their way to Redis, in order.
-    said: mpsc::UnboundedSender<Said>,
-    /// How many of them are not through yet, and a wake-up when none is.
-    unsent: AtomicU64,
-    all_sent: tokio::sync::Notify,
-    flushes: Flushes,
-    next_flush: AtomicU64,
     store_errors: AtomicU64,
     store_ok: std::sync::atomic::AtomicBool,
-    /// Messages stored and published.
-    stored: AtomicU64,
-    /// Messages delivered to this process's members only, Redis being away.
-    local_only: AtomicU64,
-}
-
-/// A message said by a member of this process, to store and publish.
-struct Said {
-    room: String,
-    line: ChatLine,
-}
-
-/// What became of a command sent to Redis.
-enum Outcome<T> {
-    Done(T),
-    /// It was not carried out (Redis is away, the command failed).
-    Failed,
-    /// No answer in time: it may still be carried out.
-    Unknown,
 }
 
 /// The relay's view of this process's rooms: a room's channel is subscribed while the room
-/// exists here; its chat messages go to the room's members, its markers to its joiners.
-struct ChatSink {
+/// exists here; a presence signal on it has the room's presence read again.
+struct PresenceSink {
     rooms: Rooms,
     refresh: mpsc::UnboundedSender<String>,
-    metrics: Arc<Metrics>,
-    flushes: Flushes,
 }
 
-impl TopicSink for ChatSink {
+impl TopicSink for PresenceSink {
     fn wants(&self, topic: &str) -> bool {
         lock_rooms(&self.rooms).contains_key(topic)
     }
@@ -260,42 +197,36 @@ impl TopicSink for ChatSink {
 
     fn deliver(&self, topic: &str, msg: Message) {
         match msg {
-            Message::Text(text) => {
-                let mut rooms = lock_rooms(&self.rooms);
-                if let Some(r) = rooms.get_mut(topic) {
-                    r.deliver(topic, text.as_str(), true, &self.metrics);
-                }
-            }
             Message::Binary(b) if &b[..] == PRESENCE => {
                 let _ = self.refresh.send(topic.to_owned());
-            }
-            Message::Binary(b) if b.starts_with(FLUSHED) => {
-                if let Ok(token) = std::str::from_utf8(&b[FLUSHED.len()..]) {
-                    if let Some(done) = lock_flushes(&self.flushes).remove(token) {
-                        let _ = done.send(());
-                    }
-                }
-            }
-            Message::Binary(b) if b.starts_with(JOINED) => {
-                let id = std::str::from_utf8(&b[JOINED.len()..])
-                    .ok()
-                    .and_then(|id| id.parse().ok());
-                let mut rooms = lock_rooms(&self.rooms);
-                if let (Some(id), Some(r)) = (id, rooms.get_mut(topic)) {
-                    r.caught_up(topic, id, &self.metrics);
-                }
             }
             _ => tracing::debug!(topic, "chat cluster: ignored an unknown room signal"),
         }
     }
 }
 
-fn members_key(room: &str) -> String {
-    format!("{PREFIX}:{{{room}}}:members")
+/// The feed's view of this process's rooms: a room's entries go to its members.
+struct MessageSink {
+    rooms: Rooms,
+    metrics: Arc<Metrics>,
 }
 
-fn history_key(room: &str) -> String {
-    format!("{PREFIX}:{{{room}}}:history")
+impl FeedSink for MessageSink {
+    fn entry(&self, topic: &str, id: EntryId, data: Bytes) {
+        let line = std::str::from_utf8(&data).ok().and_then(parse_history_line);
+        let Some(line) = line else {
+            tracing::debug!(topic, %id, "chat cluster: ignored a malformed room entry");
+            return;
+        };
+        let text = encode(&ServerMsg::Message(&line));
+        if let Some(r) = lock_rooms(&self.rooms).get_mut(topic) {
+            r.deliver_entry(topic, id, &text, &self.metrics);
+        }
+    }
+}
+
+fn members_key(room: &str) -> String {
+    format!("{PREFIX}:{{{room}}}:members")
 }
 
 fn node_key(uid: &str) -> String {
@@ -316,20 +247,26 @@ impl Cluster {
             .await
             .map_err(|e| format!("--redis {url}: {e}"))?;
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
-        let (said, said_rx) = mpsc::unbounded_channel();
-        let flushes = Flushes::default();
-        let sink = Arc::new(ChatSink {
-            rooms: rooms.clone(),
-            refresh: refresh.clone(),
-            metrics: metrics.clone(),
-            flushes: flushes.clone(),
-        });
+        let cluster_mode = matches!(adapter, AdapterCluster::Sharded(_));
+        let feed = TopicFeedBuilder::new(url)
+            .prefix(PREFIX)
+            .cluster(cluster_mode)
+            .connect(Arc::new(MessageSink {
+                rooms: rooms.clone(),
+                metrics: metrics.clone(),
+            }))
+            .await
+            .map_err(err)?;
         let relay = HubRelayBuilder::new(url)
             .prefix(format!("{PREFIX}#"))
-            .connect_sink(sink)
+            .connect_sink(Arc::new(PresenceSink {
+                rooms: rooms.clone(),
+                refresh: refresh.clone(),
+            }))
             .await
             .map_err(err)?;
         let cluster = Arc::new(Cluster {
+            feed,
             relay,
             adapter,
             store,
@@ -338,20 +275,12 @@ impl Cluster {
             tag: rand::rng().random_range(1..1u64 << 20),
             ttl: ttl.max(Duration::from_millis(300)),
             refresh,
-            said,
-            unsent: AtomicU64::new(0),
-            all_sent: tokio::sync::Notify::new(),
-            flushes,
-            next_flush: AtomicU64::new(0),
             store_errors: AtomicU64::new(0),
             store_ok: std::sync::atomic::AtomicBool::new(true),
-            stored: AtomicU64::new(0),
-            local_only: AtomicU64::new(0),
         });
         cluster.heartbeat_once().await;
         tokio::spawn(heartbeat(cluster.clone()));
         tokio::spawn(refresher(cluster.clone(), refresh_rx));
-        tokio::spawn(publisher(cluster.clone(), said_rx));
         tracing::info!(
             node = cluster.relay.uid(),
             adapter = cluster.adapter.name(),
@@ -373,22 +302,10 @@ impl Cluster {
     /// away, commands fail at once (the chat goes on locally) until the heartbeat's probe
     /// works again.
     async fn run<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
-        match self.send(cmd).await {
-            Outcome::Done(v) => Some(v),
-            Outcome::Failed | Outcome::Unknown => None,
-        }
-    }
-
-    /// [`run`](Self::run), telling a command that was not carried out from one that may be.
-    async fn send<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Outcome<T> {
         if !self.store_ok.load(Ordering::Relaxed) {
-            return Outcome::Failed;
+            return None;
         }
-        match self.attempt(cmd).await {
-            Ok(v) => Outcome::Done(v),
-            Err(e) if e.is_timeout() => Outcome::Unknown,
-            Err(_) => Outcome::Failed,
-        }
+        self.attempt(cmd).await.ok()
     }
 
     /// Runs a command even while Redis is known to be away (at most one second).
@@ -440,17 +357,8 @@ impl Cluster {
             .or_default()
             .joining
             .insert(s.id, Joining::new(done));
-        // Listen to the room's channel before reading its history or telling anyone.
+        // Presence signals of the room from now on.
         self.relay.subscribed(&room);
-        let wait = if self.relay.metrics().connected {
-            Duration::from_secs(2)
-        } else {
-            Duration::ZERO
-        };
-        let listening = self.relay.wait_subscribed(&room, wait).await;
-        if !listening {
-            tracing::warn!(room, "chat cluster: room channel not subscribed yet");
-        }
         let _: Option<()> = self
             .run(
                 redis::cmd("HSET")
@@ -460,15 +368,21 @@ impl Cluster {
             )
             .await;
         let roster = self.roster(&room).await;
-        let history = self.history(&room, s.id).await;
-        // Without a marker on its way (Redis away, the channel not listened to), the join
-        // completes at once.
-        let marked = listening && history.is_some();
+        let (history, last) = self.history(&room).await;
         {
             let mut g = lock_rooms(rooms);
             let r = g.entry(room.clone()).or_default();
+            // The first join here follows the room from where its history ends. (Without
+            // Redis, from now.)
+            let last = last.or(r.position).unwrap_or_else(|| EntryId {
+                ms: now_ms(),
+                seq: 0,
+            });
+            if r.position.is_none() {
+                r.position = Some(last);
+                self.feed.follow(&room, last);
+            }
             let members = roster.unwrap_or_else(|| r.roster());
-            let history = history.unwrap_or_default();
             let reply = encode(&ServerMsg::Joined {
                 room: &room,
                 nick: &nick,
@@ -479,12 +393,12 @@ impl Cluster {
                 nick: nick.clone(),
                 outlet: s.outlet.clone(),
             };
-            r.ready(&room, s.id, member, reply, !marked, metrics);
+            r.ready(&room, s.id, member, reply, last, metrics);
         }
-        if marked && tokio::time::timeout(MARKER_WAIT, joined).await.is_err() {
+        if tokio::time::timeout(CATCH_UP_WAIT, joined).await.is_err() {
             tracing::warn!(
                 room,
-                "chat cluster: a join's marker did not come back; joining anyway"
+                "chat cluster: the room's messages up to a join's history did not come; joining anyway"
             );
             if let Some(r) = lock_rooms(rooms).get_mut(&room) {
                 r.complete(&room, s.id, metrics);
@@ -504,6 +418,7 @@ impl Cluster {
                     let empty = r.members.is_empty() && r.joining.is_empty();
                     if empty {
                         g.remove(&room);
+                        self.feed.unfollow(&room);
                     }
                     empty
                 }
@@ -519,12 +434,13 @@ impl Cluster {
         self.presence_changed(&room);
     }
 
-    /// Says `text` in `room` as member `id`: the message goes to Redis, then to everyone
-    /// (see the module's documentation).
-    pub fn say(&self, rooms: &Rooms, id: u64, room: &str, text: String) {
+    /// Says `text` in `room` as member `id`: the message goes to the room's stream, then to
+    /// everyone (see the module's documentation). Refused when too many messages wait for
+    /// Redis.
+    pub fn say(&self, rooms: &Rooms, id: u64, room: &str, text: String) -> Result<(), QueueFull> {
         let nick = {
             let g = lock_rooms(rooms);
-            let Some(r) = g.get(room) else { return };
+            let Some(r) = g.get(room) else { return Ok(()) };
             r.members
                 .get(&id)
                 .map(|m| m.nick.clone())
@@ -537,123 +453,19 @@ impl Cluster {
             text,
             ts: now_ms(),
         };
-        self.unsent.fetch_add(1, Ordering::AcqRel);
-        if self
-            .said
-            .send(Said {
-                room: room.to_owned(),
-                line,
-            })
-            .is_err()
-        {
-            self.sent(1);
-        }
+        self.feed
+            .append(room, serde_json::to_string(&line).unwrap_or_default())
     }
 
-    /// `n` said messages went through (to Redis, or to this process's members only).
-    fn sent(&self, n: u64) {
-        if self.unsent.fetch_sub(n, Ordering::AcqRel) == n {
-            self.all_sent.notify_waiters();
-        }
-    }
-
-    /// Waits (at most `timeout`) until every message said here so far has reached this
-    /// process's members: through Redis, then back on its room's channel (a marker published
-    /// on each room's channel after them comes back after them), or directly when Redis is
-    /// away. For a graceful shutdown, between stopping the clients' input and closing them.
+    /// Waits (at most `timeout`) until every message said here so far is in its room's
+    /// stream and has reached this process's members. For a graceful shutdown, between
+    /// stopping the clients' input and closing them.
     pub async fn flush(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, async {
-            loop {
-                let sent = self.all_sent.notified();
-                tokio::pin!(sent);
-                sent.as_mut().enable();
-                if self.unsent.load(Ordering::Acquire) == 0 {
-                    break;
-                }
-                sent.await;
-            }
-            let rooms: Vec<String> = lock_rooms(&self.rooms)
-                .keys()
-                .filter(|r| self.relay.is_subscribed(r))
-                .cloned()
-                .collect();
-            let mut waits = Vec::with_capacity(rooms.len());
-            for room in rooms {
-                let token = format!(
-                    "{}:{}",
-                    self.uid(),
-                    self.next_flush.fetch_add(1, Ordering::Relaxed)
-                );
-                let (done, back) = tokio::sync::oneshot::channel();
-                lock_flushes(&self.flushes).insert(token.clone(), done);
-                let mut marker =
-                    Vec::with_capacity(RELAY_BINARY.len() + FLUSHED.len() + token.len());
-                marker.extend_from_slice(RELAY_BINARY);
-                marker.extend_from_slice(FLUSHED);
-                marker.extend_from_slice(token.as_bytes());
-                let published: Option<i64> = self
-                    .run(
-                        redis::cmd("EVAL")
-                            .arg(MARK)
-                            .arg(1)
-                            .arg(history_key(&room))
-                            .arg(self.relay.channel(&room))
-                            .arg(marker),
-                    )
-                    .await;
-                if published.is_some() {
-                    waits.push(back);
-                } else {
-                    lock_flushes(&self.flushes).remove(&token);
-                }
-            }
-            for back in waits {
-                let _ = back.await;
-            }
-        })
-        .await;
-        lock_flushes(&self.flushes).clear();
-    }
-
-    /// Stores and publishes `said`, messages of `room`, in order (one script); when Redis
-    /// cannot take them, delivers them to this process's members only.
-    async fn store_and_publish(&self, room: &str, said: &[Said]) {
-        let live: Vec<String> = said
-            .iter()
-            .map(|s| encode(&ServerMsg::Message(&s.line)))
-            .collect();
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(SAY)
-            .arg(1)
-            .arg(history_key(room))
-            .arg(self.relay.channel(room))
-            .arg(HISTORY);
-        for (s, text) in said.iter().zip(&live) {
-            let mut relayed = Vec::with_capacity(RELAY_TEXT.len() + text.len());
-            relayed.extend_from_slice(RELAY_TEXT);
-            relayed.extend_from_slice(text.as_bytes());
-            cmd.arg(serde_json::to_string(&s.line).unwrap_or_default())
-                .arg(relayed);
-        }
-        match self.send::<i64>(&cmd).await {
-            Outcome::Done(_) => {
-                self.stored.fetch_add(said.len() as u64, Ordering::Relaxed);
-            }
-            Outcome::Unknown => tracing::warn!(
-                room,
-                messages = said.len(),
-                "chat cluster: Redis did not answer in time; these messages reach the room if it stores them"
-            ),
-            Outcome::Failed => {
-                self.local_only
-                    .fetch_add(said.len() as u64, Ordering::Relaxed);
-                let mut g = lock_rooms(&self.rooms);
-                if let Some(r) = g.get_mut(room) {
-                    for text in &live {
-                        r.deliver(room, text, false, &self.metrics);
-                    }
-                }
-            }
+        if !self.feed.flush(timeout).await {
+            tracing::warn!(
+                queued = self.feed.queued(),
+                "chat cluster: messages said here did not all reach Redis and come back in time"
+            );
         }
     }
 
@@ -709,27 +521,41 @@ impl Cluster {
         Some(members)
     }
 
-    /// The room's recent messages, oldest first, read as joiner `id`'s marker is published on
-    /// the room's channel; `None` when Redis does not answer.
-    async fn history(&self, room: &str, id: u64) -> Option<Vec<ChatLine>> {
-        let mut marker = Vec::with_capacity(RELAY_BINARY.len() + JOINED.len() + 20);
-        marker.extend_from_slice(RELAY_BINARY);
-        marker.extend_from_slice(JOINED);
-        marker.extend_from_slice(id.to_string().as_bytes());
-        let lines: Vec<String> = self
-            .run(
-                redis::cmd("EVAL")
-                    .arg(READ_AND_MARK)
-                    .arg(1)
-                    .arg(history_key(room))
-                    .arg(self.relay.channel(room))
-                    .arg(marker)
-                    .arg(HISTORY),
-            )
-            .await?;
-        let mut out: Vec<ChatLine> = lines.iter().filter_map(|l| parse_history_line(l)).collect();
-        out.reverse();
-        Some(out)
+    /// The room's recent messages, oldest first, and the id of its stream's last entry
+    /// (`None` when Redis did not answer for a while). A process that follows the room
+    /// already reads again a history that ends before where it started following (another
+    /// join read the room after this one).
+    async fn history(&self, room: &str) -> (Vec<ChatLine>, Option<EntryId>) {
+        let deadline = tokio::time::Instant::now() + HISTORY_WAIT;
+        let mut again = true;
+        loop {
+            match self.feed.recent(room, HISTORY).await {
+                Ok(recent) => {
+                    let behind = lock_rooms(&self.rooms)
+                        .get(room)
+                        .and_then(|r| r.position)
+                        .is_some_and(|p| recent.last < p);
+                    if behind && std::mem::take(&mut again) {
+                        continue;
+                    }
+                    let lines = recent
+                        .entries
+                        .iter()
+                        .filter_map(|(_, d)| {
+                            std::str::from_utf8(d).ok().and_then(parse_history_line)
+                        })
+                        .collect();
+                    return (lines, Some(recent.last));
+                }
+                Err(e) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        tracing::warn!(room, error = %e, "chat cluster: no history (Redis does not answer)");
+                        return (Vec::new(), None);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
     }
 
     /// Refreshes this process's heartbeat and writes its members again.
@@ -786,14 +612,17 @@ impl Cluster {
         // Let the relay send what is queued.
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.relay.close();
+        self.feed.close();
     }
 
-    /// `/metrics` lines: the Socket.IO adapter's and the chat relay's Redis traffic.
+    /// `/metrics` lines: the Redis traffic of the Socket.IO adapter, of the chat's messages
+    /// (the rooms' streams) and of its presence signals.
     pub fn render(&self) -> String {
         let mut s = String::new();
         let parts = [
             (self.adapter.name(), self.adapter.metrics()),
-            ("chat", self.relay.metrics()),
+            ("chat", self.feed.metrics()),
+            ("chat_presence", self.relay.metrics()),
         ];
         let mut metric =
             |name: &str, kind: &str, help: &str, f: &dyn Fn(&wsx_redis::Metrics) -> u64| {
@@ -845,13 +674,13 @@ impl Cluster {
         );
         let _ = writeln!(
             s,
-            "# HELP wsx_redis_chat_messages_stored_total Chat messages stored in their room's history and published to every process.\n# TYPE wsx_redis_chat_messages_stored_total counter\nwsx_redis_chat_messages_stored_total {}",
-            self.stored.load(Ordering::Relaxed)
+            "# HELP wsx_redis_chat_messages_stored_total Chat messages added to their room's stream (history and every process's live feed).\n# TYPE wsx_redis_chat_messages_stored_total counter\nwsx_redis_chat_messages_stored_total {}",
+            self.feed.metrics().messages_out
         );
         let _ = writeln!(
             s,
-            "# HELP wsx_redis_chat_messages_local_total Chat messages delivered to this process's members only (Redis away).\n# TYPE wsx_redis_chat_messages_local_total counter\nwsx_redis_chat_messages_local_total {}",
-            self.local_only.load(Ordering::Relaxed)
+            "# HELP wsx_redis_chat_messages_waiting Chat messages said here that wait for Redis to take them.\n# TYPE wsx_redis_chat_messages_waiting gauge\nwsx_redis_chat_messages_waiting {}",
+            self.feed.queued()
         );
         let _ = writeln!(
             s,
@@ -897,21 +726,5 @@ async fn refresher(cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<String
             r.send_encoded(&room, &text, &cluster.metrics);
             r.shown = Some(members);
         }
-    }
-}
-
-/// Stores and publishes said messages in order, those of one room in a row with one script.
-async fn publisher(cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<Said>) {
-    let mut batch = Vec::new();
-    while rx.recv_many(&mut batch, 256).await > 0 {
-        let mut rest = &batch[..];
-        while let Some(first) = rest.first() {
-            let n = rest.iter().take_while(|s| s.room == first.room).count();
-            let (run, tail) = rest.split_at(n);
-            cluster.store_and_publish(&first.room, run).await;
-            cluster.sent(n as u64);
-            rest = tail;
-        }
-        batch.clear();
     }
 }

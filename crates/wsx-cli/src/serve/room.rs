@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wsx::{Message, PreparedFrame, SendStatus};
+use wsx_redis::EntryId;
 
 use super::member::{Member, Outlet};
 use super::messages::{ChatLine, MemberInfo, ServerMsg, encode, json_value};
@@ -27,19 +28,20 @@ pub(super) struct Room {
     pub(super) shown: Option<Vec<MemberInfo>>,
     /// With `--redis`: members whose join is under way, by id (see `cluster.rs`).
     pub(super) joining: BTreeMap<u64, Joining>,
+    /// With `--redis`: the entry of the room's stream this process's members got last (from
+    /// when this process follows the room).
+    pub(super) position: Option<EntryId>,
 }
 
-/// With `--redis`, a member between "join" and "joined": it listens to the room's channel
-/// and its history is being read, atomically with a marker published on that channel. What
-/// the channel carries before the marker is in that history; what comes after is kept for
-/// the member until it gets its history.
+/// With `--redis`, a member between "join" and "joined": the room's history is being read
+/// (up to an entry id, its bound), while the room's next entries are kept for the member. It
+/// joins once this process has handed out the room's entries up to the bound: its history,
+/// then the kept entries after the bound, then the room's next messages like everyone else.
 pub(super) struct Joining {
-    /// The marker came: later messages are newer than the history.
-    pub(super) caught_up: bool,
-    /// The messages to send after the history.
-    pub(super) kept: Vec<String>,
-    /// The member and its `joined` reply, once the history is read.
-    pub(super) ready: Option<(Member, String)>,
+    /// The room's entries handed out since the join began, with their ids.
+    pub(super) kept: Vec<(EntryId, String)>,
+    /// The member, its `joined` reply and the id its history ends at, once read.
+    pub(super) ready: Option<(Member, String, EntryId)>,
     /// Told when the member is in the room.
     pub(super) done: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -47,7 +49,6 @@ pub(super) struct Joining {
 impl Joining {
     pub(super) fn new(done: tokio::sync::oneshot::Sender<()>) -> Self {
         Joining {
-            caught_up: false,
             kept: Vec::new(),
             ready: None,
             done: Some(done),
@@ -72,61 +73,57 @@ impl Room {
         self.send_encoded(name, &encode(msg), metrics);
     }
 
-    /// Delivers a chat message of room `name` (encoded) to this process's members, and keeps
-    /// it for the members still joining that will not find it in their history: all of them
-    /// when it was not `stored` (Redis away), those past their marker otherwise.
-    pub(super) fn deliver(&mut self, name: &str, text: &str, stored: bool, metrics: &Metrics) {
+    /// With `--redis`: the room's entry `id` (a chat message, encoded): to this process's
+    /// members, kept for its joiners, and the joiners whose history it reaches join. An entry
+    /// at or before the room's position was handed out already and is left out.
+    pub(super) fn deliver_entry(&mut self, name: &str, id: EntryId, text: &str, metrics: &Metrics) {
+        if self.position.is_some_and(|p| id <= p) {
+            return;
+        }
+        self.position = Some(id);
         self.send_encoded(name, text, metrics);
-        for j in self.joining.values_mut() {
-            if j.caught_up || !stored {
-                j.kept.push(text.to_owned());
+        let mut reached = Vec::new();
+        for (&member, j) in &mut self.joining {
+            j.kept.push((id, text.to_owned()));
+            if j.ready.as_ref().is_some_and(|r| r.2 <= id) {
+                reached.push(member);
             }
         }
-    }
-
-    /// Joining member `id`'s marker came on the room's channel: it joins now if its history
-    /// is read, else as soon as it is.
-    pub(super) fn caught_up(&mut self, name: &str, id: u64, metrics: &Metrics) {
-        let Some(j) = self.joining.get_mut(&id) else {
-            return; // another process's member, or a join that gave up waiting
-        };
-        j.caught_up = true;
-        if j.ready.is_some() {
-            self.complete(name, id, metrics);
+        for member in reached {
+            self.complete(name, member, metrics);
         }
     }
 
-    /// Joining member `id`'s history is read (`reply` holds it): it joins now if its marker
-    /// came (or none will: `caught_up`), else when it comes.
+    /// Joining member `id`'s history is read, up to entry `bound` (`reply` holds it): it
+    /// joins now if the room's entries were handed out up to there, else once they are.
     pub(super) fn ready(
         &mut self,
         name: &str,
         id: u64,
         member: Member,
         reply: String,
-        caught_up: bool,
+        bound: EntryId,
         metrics: &Metrics,
     ) {
         let Some(j) = self.joining.get_mut(&id) else {
             return;
         };
-        j.ready = Some((member, reply));
-        j.caught_up |= caught_up;
-        if j.caught_up {
+        j.ready = Some((member, reply, bound));
+        if self.position.is_none_or(|p| p >= bound) {
             self.complete(name, id, metrics);
         }
     }
 
     /// Makes joining member `id` a member: its `joined` reply (with the history), then the
-    /// messages kept for it, then the room's next messages as everyone else.
+    /// entries kept for it after its history, then the room's next messages as everyone else.
     pub(super) fn complete(&mut self, name: &str, id: u64, metrics: &Metrics) {
         let Some(j) = self.joining.remove(&id) else {
             return;
         };
-        if let Some((member, reply)) = j.ready {
+        if let Some((member, reply, bound)) = j.ready {
             metrics.sent(1, reply.len());
             member.outlet.send_text(reply);
-            for text in j.kept {
+            for (_, text) in j.kept.into_iter().filter(|(e, _)| *e > bound) {
                 metrics.sent(1, text.len());
                 member.outlet.send_text(text);
             }

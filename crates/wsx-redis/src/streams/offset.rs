@@ -2,6 +2,7 @@
 //! position, the least id after one, whether a client's offset is an id at all, and the id of
 //! the stream's last entry.
 
+use crate::entry_id::EntryId;
 use crate::stream_reply;
 
 /// Node's `nextOffset`: the smallest id after `offset` (exclusive ranges need Redis 6.2).
@@ -13,18 +14,12 @@ pub(super) fn next_offset(offset: &str) -> Option<String> {
 
 /// A stream entry id as (milliseconds, sequence).
 pub(super) fn parse_id(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
+    EntryId::parse(id).map(|e| (e.ms, e.seq))
 }
 
 /// Whether a client's offset is a stream entry id (`<ms>-<seq>`, both decimal).
 pub(super) fn valid_offset(offset: &str) -> bool {
-    offset.split_once('-').is_some_and(|(a, b)| {
-        !a.is_empty()
-            && !b.is_empty()
-            && a.bytes().all(|c| c.is_ascii_digit())
-            && b.bytes().all(|c| c.is_ascii_digit())
-    })
+    EntryId::parse(offset).is_some()
 }
 
 /// The id of the stream's last entry, if any.
