@@ -18,6 +18,7 @@
 //!   the others are failed with 1013. Never the process.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Waker};
@@ -55,8 +56,9 @@ struct Shared {
     next_id: AtomicU64,
     evictions: AtomicU64,
     holders: Mutex<Holders>,
-    /// Readers that stopped at the soft limit, to wake once memory is released.
-    waiting: Mutex<Vec<Waker>>,
+    /// Readers that stopped at the soft limit, by account, to wake once memory is released
+    /// (one waker per connection however often it polls while parked).
+    waiting: Mutex<HashMap<u64, Waker>>,
 }
 
 #[derive(Default)]
@@ -94,7 +96,7 @@ impl MemoryBudget {
             next_id: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             holders: Mutex::new(Holders::default()),
-            waiting: Mutex::new(Vec::new()),
+            waiting: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -166,7 +168,7 @@ impl MemoryBudget {
 
     fn wake_waiting(&self) {
         let waiting = std::mem::take(&mut *lock(&self.0.waiting));
-        for w in waiting {
+        for w in waiting.into_values() {
             w.wake();
         }
     }
@@ -301,7 +303,16 @@ impl Account {
         if budget.used() < budget.soft() {
             return true;
         }
-        lock(&budget.0.waiting).push(cx.waker().clone());
+        match lock(&budget.0.waiting).entry(self.id) {
+            Entry::Occupied(mut e) => {
+                if !e.get().will_wake(cx.waker()) {
+                    e.insert(cx.waker().clone());
+                }
+            }
+            Entry::Vacant(e) => {
+                e.insert(cx.waker().clone());
+            }
+        }
         {
             let mut holders = lock(&budget.0.holders);
             budget.evict(&mut holders, |h| {
@@ -315,6 +326,7 @@ impl Account {
 
 impl Drop for Account {
     fn drop(&mut self) {
+        lock(&self.budget.0.waiting).remove(&self.id);
         if self.charged > 0 {
             self.settle(0, 0, None);
         } else if self.evicted() {
@@ -378,5 +390,22 @@ mod tests {
         drop(queue);
         assert!(reader.may_read(&cx));
         reader.settle(0, 0, None);
+    }
+
+    #[test]
+    fn a_parked_reader_is_listed_once_however_often_it_polls_and_not_after_it_closes() {
+        let b = MemoryBudget::new(100 * GRANULE);
+        let mut upload = Account::new(b.clone());
+        upload.settle(95 * GRANULE, 0, Some(&noop()));
+        let reader = Account::new(b.clone());
+        let waker = noop();
+        let cx = Context::from_waker(&waker);
+        for _ in 0..1000 {
+            assert!(!reader.may_read(&cx));
+        }
+        assert_eq!(lock(&b.0.waiting).len(), 1);
+        drop(reader);
+        assert!(lock(&b.0.waiting).is_empty());
+        upload.settle(0, 0, None);
     }
 }
