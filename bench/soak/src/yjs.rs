@@ -42,6 +42,9 @@ struct Editor {
     accepted: usize,
     /// Whether this replica holds every edit made so far and its own are all echoed.
     caught_up: bool,
+    /// Whether it has stopped typing for the round (it saw the settling phase): only then
+    /// can the round tell that every edit is in.
+    stopped: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -102,6 +105,7 @@ async fn round(
             edits: Vec::new(),
             accepted: 0,
             caught_up: true,
+            stopped: false,
         });
         replicas.push(r);
     }
@@ -126,7 +130,9 @@ async fn round(
     let _ = timeout(length, ctx.stopping()).await;
     let _ = phase_tx.send(Phase::Settling);
     let deadline = Instant::now() + ctx.grace;
-    while Instant::now() < deadline && !lock(&log).iter().all(|e| e.caught_up) {
+    // An editor may send one last edit as the phase changes: wait until each has stopped
+    // typing, then until every edit is everywhere.
+    while Instant::now() < deadline && !lock(&log).iter().all(|e| e.stopped && e.caught_up) {
         sleep(Duration::from_millis(50)).await;
     }
     let _ = phase_tx.send(Phase::Done);
@@ -202,6 +208,9 @@ async fn editor(
         let now = *phase.borrow();
         if now == Phase::Done {
             return Some(r);
+        }
+        if now != Phase::Typing {
+            lock(&log)[i].stopped = true;
         }
         tokio::select! {
             _ = tick.tick(), if now == Phase::Typing => {
