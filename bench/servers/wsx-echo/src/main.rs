@@ -8,7 +8,8 @@
 //! message to every other client instead of echoing it (encoded once, `Clients::broadcast_except`,
 //! for `wsx bench --fanout`); `--fanout-loop` does the same with a loop of per-client
 //! `Sender::send` (an encode and a write per receiver, no batching), the baseline a broadcast
-//! must beat; no heartbeat; messages up to 64 MiB.
+//! must beat; `--memory-budget BYTES` bounds what all connections together hold
+//! (`ServerBuilder::memory_budget`; none by default); no heartbeat; messages up to 64 MiB.
 
 use wsx::{Clients, Conn, Connected, DeflateConfig, Message, Server};
 
@@ -17,6 +18,7 @@ fn main() {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9001".into());
     let (mut deflate, mut threads, mut events, mut fanout) = (false, 1usize, false, false);
     let mut fanout_loop = false;
+    let mut budget = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--deflate" => deflate = true,
@@ -24,6 +26,7 @@ fn main() {
             "--fanout" => fanout = true,
             "--fanout-loop" => fanout_loop = true,
             "--threads" => threads = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
+            "--memory-budget" => budget = args.next().and_then(|n| n.parse::<usize>().ok()),
             other => {
                 eprintln!("wsx-echo: unknown argument {other}");
                 std::process::exit(2);
@@ -44,7 +47,7 @@ fn main() {
         eprintln!("wsx-echo: cannot start the runtime: {e}");
         std::process::exit(1);
     });
-    if let Err(e) = rt.block_on(serve(addr, deflate, events, fanout, fanout_loop)) {
+    if let Err(e) = rt.block_on(serve(addr, deflate, events, fanout, fanout_loop, budget)) {
         eprintln!("wsx-echo: {e}");
         std::process::exit(1);
     }
@@ -81,13 +84,16 @@ async fn serve(
     events: bool,
     fanout: bool,
     fanout_loop: bool,
+    budget: Option<usize>,
 ) -> wsx::Result<()> {
-    let server = Server::builder()
+    let mut builder = Server::builder()
         .max_payload(64 << 20)
         .backlog(4096)
-        .deflate(deflate.then(|| DeflateConfig::default().threshold(0)))
-        .bind(&addr)
-        .await?;
+        .deflate(deflate.then(|| DeflateConfig::default().threshold(0)));
+    if let Some(limit) = budget {
+        builder = builder.memory_budget(wsx::MemoryBudget::new(limit));
+    }
+    let server = builder.bind(&addr).await?;
     eprintln!("wsx-echo listening on ws://{}", server.local_addr()?);
     let clients = server.clients();
     if events {
