@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::Shared;
+use super::fields::Fields;
 use super::link::{Link, Target};
-use super::{Fields, Shared};
 use crate::entry_id::EntryId;
 use crate::lock::lock;
 use crate::stream_reply;

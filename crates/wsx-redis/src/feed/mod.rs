@@ -27,6 +27,7 @@
 //!   that misses what was trimmed.
 
 mod appender;
+mod fields;
 mod follower;
 mod link;
 
@@ -45,6 +46,7 @@ use crate::lock::lock;
 use crate::metrics::{Metrics, MetricsInner};
 use crate::setters::setters;
 use crate::stream_reply;
+use fields::Fields;
 use link::{Link, Target};
 
 /// Builds a [`TopicFeed`]: the Redis URL, the key prefix (`wsx-feed`), how many entries a
@@ -226,53 +228,6 @@ struct Append {
     data: Bytes,
 }
 
-/// The fields of an entry the feed wrote.
-#[derive(Debug, Default)]
-struct Fields {
-    node: String,
-    seq: u64,
-    data: Option<Bytes>,
-}
-
-impl Fields {
-    fn read(kv: &stream_reply::Fields<'_>) -> Fields {
-        let mut f = Fields::default();
-        for &(k, v) in kv {
-            let (Some(k), Some(v)) = (stream_reply::bytes(k), stream_reply::bytes(v)) else {
-                continue;
-            };
-            match k {
-                b"n" => f.node = String::from_utf8_lossy(v).into_owned(),
-                b"s" => {
-                    f.seq = std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0)
-                }
-                b"d" => f.data = Some(Bytes::copy_from_slice(v)),
-                _ => {}
-            }
-        }
-        f
-    }
-
-    /// Whether this entry is new to `seen` (and records it): a copy of a retried append has a
-    /// sequence number its process already used.
-    fn first_copy(&self, seen: &mut HashMap<String, u64>) -> bool {
-        match seen.get_mut(&self.node) {
-            Some(last) if self.seq <= *last => false,
-            Some(last) => {
-                *last = self.seq;
-                true
-            }
-            None => {
-                seen.insert(self.node.clone(), self.seq);
-                true
-            }
-        }
-    }
-}
-
 impl TopicFeed {
     /// This process's id in the entries it appends.
     pub fn uid(&self) -> &str {
@@ -441,27 +396,5 @@ impl Shared {
         appended
             .iter()
             .all(|(topic, id)| followed.get(topic).is_none_or(|f| f.after >= *id))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn copies_of_a_retried_append_are_told_apart() {
-        let f = |node: &str, seq| Fields {
-            node: node.into(),
-            seq,
-            data: None,
-        };
-        let mut seen = HashMap::new();
-        assert!(f("a", 1).first_copy(&mut seen));
-        assert!(f("a", 2).first_copy(&mut seen));
-        assert!(f("b", 1).first_copy(&mut seen));
-        assert!(!f("a", 1).first_copy(&mut seen));
-        assert!(!f("a", 2).first_copy(&mut seen));
-        assert!(f("a", 3).first_copy(&mut seen));
     }
 }
