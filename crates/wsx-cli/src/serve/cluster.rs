@@ -1,7 +1,7 @@
 //! `wsx serve --redis`: the demo chat shared by every `wsx serve` process on one Redis.
 //!
 //! - **Messages**: each room is a Redis stream ([`TopicFeed`], `wsx-chat:{feed}:<room>`,
-//!   about 10,000 entries kept), which is both its history and its live feed. A `say` is
+//!   about 1,000 entries kept), which is both its history and its live feed. A `say` is
 //!   appended to the room's stream; every process following the room, the sayer's included,
 //!   reads the stream from the last entry it handed out and delivers each message to its own
 //!   members, WebSocket and Socket.IO (one encode per kind), in the stream's order. So a message
@@ -56,6 +56,10 @@ use super::room::{HISTORY, Joining, Rooms, lock_rooms};
 const PREFIX: &str = "wsx-chat";
 /// The signal "this room's presence changed" on a room's Pub/Sub channel.
 const PRESENCE: &[u8] = b"presence";
+
+/// About how many messages a room's stream keeps: the history a joiner gets (50), and slack
+/// for a process whose reading of the room falls behind (about 1,000 x 200 bytes a room).
+const ROOM_ENTRIES: usize = 1_000;
 
 /// How long a join waits for its room's entries up to its history's end to be handed out
 /// (they normally are within a round trip to Redis); past that it completes anyway.
@@ -250,6 +254,7 @@ impl Cluster {
         let cluster_mode = matches!(adapter, AdapterCluster::Sharded(_));
         let feed = TopicFeedBuilder::new(url)
             .prefix(PREFIX)
+            .max_len(ROOM_ENTRIES)
             .cluster(cluster_mode)
             .connect(Arc::new(MessageSink {
                 rooms: rooms.clone(),
