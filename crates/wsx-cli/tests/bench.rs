@@ -30,7 +30,7 @@ fn echo_server(corrupt_every: Option<u64>) -> SocketAddr {
                     let mut n = 0u64;
                     while let Some(Ok(msg)) = c.ws.recv().await {
                         n += 1;
-                        let corrupt = corrupt_every.is_some_and(|k| n % k == 0);
+                        let corrupt = corrupt_every.is_some_and(|k| n.is_multiple_of(k));
                         let reply = match msg {
                             Message::Text(t) if corrupt => {
                                 Message::Text(Utf8Bytes::try_from(flip(t.as_bytes())).unwrap())

@@ -2,6 +2,8 @@
 //! opening handshake, and RFC 7692 permessage-deflate. No async runtime, no sockets: byte
 //! buffers in, messages and byte buffers out. The `wsx` crate drives it over tokio.
 
+#![deny(missing_docs)]
+
 pub mod close;
 mod close_code;
 pub mod deflate;

@@ -46,6 +46,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod classic;
 mod cluster_adapter;
@@ -82,3 +83,8 @@ pub use metrics::Metrics;
 pub use sharded::{ShardedAdapter, ShardedAdapterBuilder, ShardedCluster, SubscriptionMode};
 pub use streams::{StreamsAdapter, StreamsAdapterBuilder, StreamsCluster};
 pub use yjs::{YjsMetrics, YjsRedis, YjsRedisBuilder};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

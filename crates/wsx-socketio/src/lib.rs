@@ -33,6 +33,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod ack;
 mod args;
@@ -72,3 +73,8 @@ pub use service::{SocketIoLayer, SocketIoService};
 pub use socket::{DisconnectReason, Handshake, Socket};
 pub use socket_io::SocketIo;
 pub use socketio::Data;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

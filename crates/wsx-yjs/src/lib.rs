@@ -52,6 +52,8 @@
 //! ```
 //! Inside an existing hyper server, [`YjsServer::upgrade`] takes a request and a room.
 
+#![deny(missing_docs)]
+
 mod access;
 pub mod client;
 mod cluster;

@@ -11,6 +11,8 @@
 //!   handshake timeout, redirects, permessage-deflate.
 //! - Features `hyper` and `axum`: upgrade requests of an existing HTTP server.
 
+#![deny(missing_docs)]
+
 mod accept;
 mod active;
 mod batch;
@@ -53,3 +55,8 @@ pub use wsx_proto::{
     self as proto, CloseCode, CloseFrame, Config, DeflateConfig, DeflateParams, HandshakeError,
     Message, OpCode, PreparedFrame, ProtocolError, ReadyState, Role, Utf8Bytes,
 };
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -45,10 +45,10 @@ fn register() -> Arc<Shard> {
 pub fn echo(latency_ns: Option<u64>) {
     LOCAL.with(|s| {
         s.echoed.fetch_add(1, Ordering::Relaxed);
-        if let Some(ns) = latency_ns {
-            if let Some(h) = lock(&s.hist).as_mut() {
-                h.saturating_record(ns.max(1));
-            }
+        if let Some(ns) = latency_ns
+            && let Some(h) = lock(&s.hist).as_mut()
+        {
+            h.saturating_record(ns.max(1));
         }
     });
 }

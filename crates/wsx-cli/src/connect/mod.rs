@@ -340,14 +340,15 @@ async fn read_loop(
             }
             Some(Ok(msg)) => {
                 shared.received.fetch_add(1, Ordering::SeqCst);
-                if printing && close.is_none() {
-                    if let Err(e) = shared.printer.emit(&Event::Received(&msg)) {
-                        // stdout is gone (`wsx connect … | head -1`): say goodbye.
-                        tracing::debug!("stdout closed ({e}): closing the connection");
-                        printing = false;
-                        shared.closing.store(true, Ordering::SeqCst);
-                        sender.close(CloseCode::NORMAL, "");
-                    }
+                if printing
+                    && close.is_none()
+                    && let Err(e) = shared.printer.emit(&Event::Received(&msg))
+                {
+                    // stdout is gone (`wsx connect … | head -1`): say goodbye.
+                    tracing::debug!("stdout closed ({e}): closing the connection");
+                    printing = false;
+                    shared.closing.store(true, Ordering::SeqCst);
+                    sender.close(CloseCode::NORMAL, "");
                 }
             }
             Some(Err(e)) => {

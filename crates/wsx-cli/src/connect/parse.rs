@@ -204,7 +204,7 @@ pub(crate) fn binary(arg: &str) -> Result<Bytes, String> {
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16);

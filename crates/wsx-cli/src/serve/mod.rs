@@ -341,17 +341,17 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
         }
         _ => {}
     }
-    if let Some(dir) = &app.args.static_dir {
-        if let Some(file) = assets::resolve(dir, &path) {
-            return match tokio::fs::read(&file).await {
-                Ok(body) => text_response(StatusCode::OK, assets::content_type(&file), body),
-                Err(_) => text_response(
-                    StatusCode::FORBIDDEN,
-                    "text/plain; charset=utf-8",
-                    "cannot read file\n",
-                ),
-            };
-        }
+    if let Some(dir) = &app.args.static_dir
+        && let Some(file) = assets::resolve(dir, &path)
+    {
+        return match tokio::fs::read(&file).await {
+            Ok(body) => text_response(StatusCode::OK, assets::content_type(&file), body),
+            Err(_) => text_response(
+                StatusCode::FORBIDDEN,
+                "text/plain; charset=utf-8",
+                "cannot read file\n",
+            ),
+        };
     }
     // The collaborative pad: one page for every room, which it reads from its own URL.
     let asset = if path.starts_with("/pad/") {
