@@ -42,7 +42,8 @@ pub enum Error {
     /// More attachments announced than the decoder accepts.
     #[error("too many attachments: {count} (the limit is {max})")]
     TooManyAttachments {
-        /// Announced attachment count.
+        /// Announced attachment count (`usize::MAX` when the number written does not fit in a
+        /// `usize`: then it is over the limit even when the limit is `usize::MAX`).
         count: usize,
         /// The decoder's limit.
         max: usize,

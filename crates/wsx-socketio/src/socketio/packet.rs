@@ -1354,6 +1354,22 @@ mod tests {
         assert_eq!(partial.expected(), 1);
     }
 
+    /// fuzz/regressions/socketio_packet/count-beyond-usize: a count too large for a usize is
+    /// over any limit, `usize::MAX` ("no limit") included, and is reported as `usize::MAX`.
+    #[test]
+    fn an_attachment_count_beyond_usize_is_too_many_whatever_the_limit() {
+        for max in [10, usize::MAX] {
+            let err = decode(r#"5166666666666666666666666666-["a"]"#, max).unwrap_err();
+            assert_eq!(
+                err,
+                Error::TooManyAttachments {
+                    count: usize::MAX,
+                    max
+                }
+            );
+        }
+    }
+
     /// fuzz/regressions/socketio_packet/attachment-count-reserved: an announced attachment
     /// count was reserved at once, 32 MB for `51000000-["big"]` under a limit of a million,
     /// and a capacity-overflow panic under no limit.
