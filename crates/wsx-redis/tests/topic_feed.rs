@@ -53,6 +53,28 @@ async fn next(
     out
 }
 
+/// Adds to `t` a copy of `feed`'s append number `seq` (same process id and sequence number),
+/// as a retry whose first answer was lost would.
+async fn add_copy(
+    conn: &mut redis::aio::MultiplexedConnection,
+    feed: &TopicFeed,
+    seq: u64,
+    data: &str,
+) {
+    let _: String = redis::cmd("XADD")
+        .arg(feed.stream_key("t"))
+        .arg("*")
+        .arg("n")
+        .arg(feed.uid())
+        .arg("s")
+        .arg(seq)
+        .arg("d")
+        .arg(data)
+        .query_async(conn)
+        .await
+        .unwrap();
+}
+
 fn texts(entries: &[(String, EntryId, String)]) -> Vec<&str> {
     entries.iter().map(|e| e.2.as_str()).collect()
 }
@@ -121,18 +143,7 @@ async fn recent_entries_then_following_from_the_last_leave_no_gap_and_no_copy() 
     // retry would add it.
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: String = redis::cmd("XADD")
-        .arg(a.stream_key("t"))
-        .arg("*")
-        .arg("n")
-        .arg(a.uid())
-        .arg("s")
-        .arg(30)
-        .arg("d")
-        .arg("m29")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    add_copy(&mut conn, &a, 30, "m29").await;
 
     let (b, mut rb) = feed(&redis).await;
     let recent = b.recent("t", 10).await.unwrap();
@@ -151,19 +162,10 @@ async fn recent_entries_then_following_from_the_last_leave_no_gap_and_no_copy() 
     for i in 30..40 {
         a.append("t", format!("m{i}")).unwrap();
     }
-    // Another copy, now while b follows: left out too.
-    let _: String = redis::cmd("XADD")
-        .arg(a.stream_key("t"))
-        .arg("*")
-        .arg("n")
-        .arg(a.uid())
-        .arg("s")
-        .arg(35)
-        .arg("d")
-        .arg("m34")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    // Another copy, now while b follows: left out too. (A retry's copy comes after its
+    // original: the appends are in Redis before it.)
+    assert!(a.flush(T).await);
+    add_copy(&mut conn, &a, 35, "m34").await;
     a.append("t", "m40").unwrap();
     let live = next(&mut rb, 11).await;
     let want: Vec<String> = (30..41).map(|i| format!("m{i}")).collect();
