@@ -16,6 +16,9 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "rust-version (each crate's is at least what its dependencies need)"
+python3 scripts/check-rust-version.py
+
 step "tests (unit, integration, interop, headless Chromium, doc)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
