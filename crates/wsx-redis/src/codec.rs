@@ -96,13 +96,28 @@ pub(crate) fn from_data(d: &Data) -> Mp {
 }
 
 /// A message as Node's adapters write those that may hold binary: JSON, or msgpack when it
-/// does hold binary (which JSON cannot carry).
+/// does hold binary (which JSON cannot carry). Also msgpack when it nests deeper than a JSON
+/// reader here takes (serde_json stops at 128 levels; a reader tells the two forms apart by
+/// the first byte, Node's as ours), so that what a node writes, every node reads.
 pub(crate) fn json_or_msgpack(v: &Mp) -> Vec<u8> {
-    if has_binary(v) {
+    if has_binary(v) || deeper_than(v, JSON_DEPTH) {
         encode(v)
     } else {
         to_json(v).to_string().into_bytes()
     }
+}
+
+/// The nesting serde_json reads at most (its recursion limit), less one for safety.
+const JSON_DEPTH: usize = 127;
+
+/// Whether arrays and maps nest more than `levels` deep in `v`.
+fn deeper_than(v: &Mp, levels: usize) -> bool {
+    let inner: Box<dyn Iterator<Item = &Mp>> = match v {
+        Mp::Array(a) => Box::new(a.iter()),
+        Mp::Map(m) => Box::new(m.iter().map(|(_, v)| v)),
+        _ => return false,
+    };
+    levels == 0 || inner.into_iter().any(|x| deeper_than(x, levels - 1))
 }
 
 /// Whether a msgpack value holds binary anywhere.
@@ -276,6 +291,32 @@ mod tests {
         );
         let Mp::Array(args) = mp else { panic!() };
         assert_eq!(to_payload(&args), p);
+    }
+
+    /// fuzz/regressions/redis_codec/deep-nesting: a value nested 170 levels was written as
+    /// JSON, which serde_json (128 levels at most) then refused on every node.
+    #[test]
+    fn a_value_nested_deeper_than_json_reads_is_written_as_msgpack() {
+        let mut deep = Mp::Nil;
+        for _ in 0..170 {
+            deep = Mp::Array(vec![deep]);
+        }
+        let message = map(vec![("data", deep.clone())]);
+        let written = json_or_msgpack(&message);
+        assert_ne!(written.first(), Some(&b'{'), "msgpack, not JSON");
+        assert_eq!(decode(&written), Some(message));
+        let mut shallow = Mp::Nil;
+        for _ in 0..JSON_DEPTH - 1 {
+            shallow = Mp::Array(vec![shallow]);
+        }
+        let message = map(vec![("data", shallow)]);
+        let written = json_or_msgpack(&message);
+        assert_eq!(
+            written.first(),
+            Some(&b'{'),
+            "JSON while serde_json reads it"
+        );
+        assert!(serde_json::from_slice::<serde_json::Value>(&written).is_ok());
     }
 
     /// fuzz/regressions/redis_codec/invalid-utf8-string: another node's string that is not
