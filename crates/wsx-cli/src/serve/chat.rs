@@ -132,7 +132,7 @@ impl Chat {
                     }));
                 };
                 if let Some(cluster) = &self.cluster {
-                    if cluster.say(&self.rooms, s.id, room, text).is_err() {
+                    if cluster.say(&self.rooms, s.id, room, text).await.is_err() {
                         return Some(encode(&ServerMsg::Error {
                             message: "the room cannot take messages now (Redis is away); try again later",
                         }));

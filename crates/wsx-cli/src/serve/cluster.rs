@@ -1,7 +1,7 @@
 //! `wsx serve --redis`: the demo chat shared by every `wsx serve` process on one Redis.
 //!
-//! - **Messages**: each room is a Redis stream ([`TopicFeed`], `wsx-chat:{feed}:<room>`,
-//!   about 1,000 entries kept), which is both its history and its live feed. A `say` is
+//! - **Messages**: each room is a Redis stream ([`TopicFeed`], `wsx-chat:{feed}:<room>`, at
+//!   least 1,000 entries kept), which is both its history and its live feed. A `say` is
 //!   appended to the room's stream; every process following the room, the sayer's included,
 //!   reads the stream from the last entry it handed out and delivers each message to its own
 //!   members, WebSocket and Socket.IO (one encode per kind), in the stream's order. So a message
@@ -57,8 +57,8 @@ const PREFIX: &str = "wsx-chat";
 /// The signal "this room's presence changed" on a room's Pub/Sub channel.
 const PRESENCE: &[u8] = b"presence";
 
-/// About how many messages a room's stream keeps: the history a joiner gets (50), and slack
-/// for a process whose reading of the room falls behind (about 1,000 x 200 bytes a room).
+/// How many messages a room's stream keeps at least (the history a joiner gets is 50); past
+/// that, what every process read a minute before is trimmed.
 const ROOM_ENTRIES: usize = 1_000;
 
 /// How long a join waits for its room's entries up to its history's end to be handed out
@@ -440,9 +440,15 @@ impl Cluster {
     }
 
     /// Says `text` in `room` as member `id`: the message goes to the room's stream, then to
-    /// everyone (see the module's documentation). Refused when too many messages wait for
-    /// Redis.
-    pub fn say(&self, rooms: &Rooms, id: u64, room: &str, text: String) -> Result<(), QueueFull> {
+    /// everyone (see the module's documentation). While too many messages wait for Redis it
+    /// waits too, so the sayer's connection is not read meanwhile (TCP backpressure).
+    pub async fn say(
+        &self,
+        rooms: &Rooms,
+        id: u64,
+        room: &str,
+        text: String,
+    ) -> Result<(), QueueFull> {
         let nick = {
             let g = lock_rooms(rooms);
             let Some(r) = g.get(room) else { return Ok(()) };
@@ -459,7 +465,8 @@ impl Cluster {
             ts: now_ms(),
         };
         self.feed
-            .append(room, serde_json::to_string(&line).unwrap_or_default())
+            .append_when_room(room, serde_json::to_string(&line).unwrap_or_default())
+            .await
     }
 
     /// Waits (at most `timeout`) until every message said here so far is in its room's

@@ -36,11 +36,10 @@ pub(super) async fn run(link: Link, mut rx: mpsc::UnboundedReceiver<Append>, sha
         let n = queue.len().min(BATCH);
         let mut pipe = redis::pipe();
         for a in queue.iter().take(n) {
+            // Not trimmed here: a follower trims what every follower has had time to read
+            // (see `follower::trim`).
             pipe.cmd("XADD")
                 .arg(sh.stream_key(&a.topic))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(sh.max_len)
                 .arg("*")
                 .arg("n")
                 .arg(&sh.uid)

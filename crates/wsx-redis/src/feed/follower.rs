@@ -21,6 +21,52 @@ const COUNT: usize = 1000;
 /// How many entries before a newly followed position are read for their sequence numbers.
 const SEED: usize = 512;
 
+/// How long entries stay in a stream after a follower read past them, at least: a follower on
+/// another process that is this far behind still finds them.
+const TRIM_MARGIN_MS: u64 = 60_000;
+
+/// Trims a stream longer than the feed's `max_len` of the entries older than
+/// [`TRIM_MARGIN_MS`] before the last one read (so history stays while a room is quiet, and
+/// no follower loses what it has not read unless it is a minute behind).
+const TRIM: &str = r"
+if redis.call('XLEN', KEYS[1]) > tonumber(ARGV[1]) then
+  return redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
+end
+return 0
+";
+
+/// Trims `p`'s stream now and then (every tenth of `max_len` entries read).
+async fn trim(sh: &Shared, c: &Link, p: &Position, last: EntryId, read: usize) {
+    let due = {
+        let mut since = lock(&sh.since_trim);
+        let n = since.entry(p.topic.clone()).or_insert(0);
+        *n += read;
+        if *n * 10 < sh.max_len {
+            false
+        } else {
+            *n = 0;
+            true
+        }
+    };
+    if !due {
+        return;
+    }
+    let floor = format!("{}-0", last.ms.saturating_sub(TRIM_MARGIN_MS));
+    let r: redis::RedisResult<redis::Value> = c
+        .query(
+            redis::cmd("EVAL")
+                .arg(TRIM)
+                .arg(1)
+                .arg(&p.key)
+                .arg(sh.max_len)
+                .arg(floor),
+        )
+        .await;
+    if let Err(e) = r {
+        tracing::debug!(topic = p.topic, error = %e, "wsx-redis: feed: trim failed");
+    }
+}
+
 /// What one read covers for one topic.
 struct Position {
     topic: String,
@@ -178,9 +224,14 @@ async fn read(
                 }
             }
         }
+        let read = out.len();
+        let last = out.last().map(|(id, _)| *id);
         for (id, data) in out {
             sh.metrics.received();
             sh.sink.entry(&p.topic, id, data);
+        }
+        if let Some(last) = last {
+            trim(sh, c, p, last, read).await;
         }
     }
     sh.progress.notify_waiters();

@@ -6,10 +6,13 @@
 //! # Design
 //! A topic is a Redis stream, `<prefix>:{feed}:<topic>`: every stream of a feed shares the
 //! hash tag `{feed}`, so on a Redis Cluster they live in one slot and one `XREAD` reads them
-//! all. An append is `XADD <key> MAXLEN ~ <max_len> * n <process> s <seq> d <data>`, sent by
+//! all. An append is `XADD <key> * n <process> s <seq> d <data>`, sent by
 //! one task, in order, a pipeline at a time. A process follows a topic from an entry id on: one
 //! task, on a connection of its own, reads every followed topic with `XREAD BLOCK` from the
 //! last entry it handed out, and hands each entry to the [`FeedSink`] in the stream's order.
+//! Streams are not trimmed as they are appended to: a follower trims a stream longer than
+//! [`max_len`](TopicFeedBuilder::max_len) of the entries a minute older than what it read, so
+//! a follower on another process that falls behind still finds them.
 //!
 //! # Guarantees
 //! - **Nothing appended is dropped**: an append Redis could not take (it is restarting, the
@@ -22,9 +25,9 @@
 //! - **In order, no gap**: a follower reads from the last entry it handed out, so an entry
 //!   added while its connection was away is read when it comes back. Redis restarting without
 //!   its data restarts the streams empty; the entries added after that have greater ids (they
-//!   come from the Redis clock), so followers go on. Streams are trimmed to about
-//!   [`max_len`](TopicFeedBuilder::max_len) entries: a follower that falls further behind than
-//!   that misses what was trimmed.
+//!   come from the Redis clock), so followers go on. A follower more than a minute behind
+//!   another on a stream longer than [`max_len`](TopicFeedBuilder::max_len) may miss what that
+//!   one trimmed.
 
 mod appender;
 mod fields;
@@ -97,8 +100,8 @@ impl TopicFeedBuilder {
         prefix(prefix: impl Into<String>) => prefix = prefix.into();
         /// `url` is a node of a Redis Cluster (default: one Redis).
         cluster(cluster: bool) => cluster = cluster;
-        /// About how many entries each stream keeps (`XADD MAXLEN ~`; default 10,000, at least
-        /// 100): how far behind a follower may fall, and how much history there is.
+        /// How many entries a stream keeps at least (default 10,000, at least 100): past that,
+        /// followers trim the entries a minute older than what they read (`XTRIM MINID ~`).
         max_len(entries: usize) => max_len = entries.max(100);
         /// How many appends may wait for Redis at most (default 65,536).
         queue(appends: usize) => queue = appends.max(1);
@@ -127,6 +130,7 @@ impl TopicFeedBuilder {
             followed: Mutex::new(HashMap::new()),
             appended: Mutex::new(HashMap::new()),
             next_gen: AtomicU64::new(1),
+            since_trim: Mutex::new(HashMap::new()),
             progress: Notify::new(),
             wake: Notify::new(),
             reader_id: AtomicU64::new(0),
@@ -198,6 +202,8 @@ pub(crate) struct Shared {
     /// The id of this process's last append to each topic that Redis took.
     appended: Mutex<HashMap<String, EntryId>>,
     next_gen: AtomicU64,
+    /// Entries read per topic since its stream was last trimmed.
+    since_trim: Mutex<HashMap<String, usize>>,
     /// Told when appends were taken or entries handed out (for [`TopicFeed::flush`]).
     progress: Notify,
     /// Wakes the reader when there is a topic to follow.
@@ -240,24 +246,43 @@ impl TopicFeed {
     }
 
     /// Appends `data` to `topic`'s stream, after everything this process appended before; it
-    /// is kept and retried while Redis cannot take it. Refused only when the queue is full.
+    /// is kept and retried while Redis cannot take it. Refused only when the queue is full
+    /// (see [`append_when_room`](Self::append_when_room) to wait instead).
     pub fn append(&self, topic: &str, data: impl Into<Bytes>) -> Result<(), QueueFull> {
-        let sh = &self.0;
-        if sh
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < sh.queue_cap).then_some(n + 1)
-            })
-            .is_err()
-        {
-            sh.metrics.errors_inc();
+        if !self.0.reserve() {
+            self.0.metrics.errors_inc();
             return Err(QueueFull);
         }
+        self.enqueue(topic, data.into())
+    }
+
+    /// [`append`](Self::append), waiting while the queue is full (until Redis takes what is
+    /// queued) rather than refusing: the caller slows down to what Redis takes, as a reader
+    /// that stops reading its socket puts TCP backpressure on its peer.
+    pub async fn append_when_room(
+        &self,
+        topic: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<(), QueueFull> {
+        let sh = &self.0;
+        loop {
+            let progress = sh.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if sh.reserve() {
+                return self.enqueue(topic, data.into());
+            }
+            progress.await;
+        }
+    }
+
+    fn enqueue(&self, topic: &str, data: Bytes) -> Result<(), QueueFull> {
+        let sh = &self.0;
         let seq = sh.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let append = Append {
             topic: topic.to_owned(),
             seq,
-            data: data.into(),
+            data,
         };
         if sh.tx.send(append).is_err() {
             sh.queued.fetch_sub(1, Ordering::AcqRel);
@@ -380,6 +405,15 @@ impl TopicFeed {
 }
 
 impl Shared {
+    /// Takes a place in the queue, if there is one.
+    fn reserve(&self) -> bool {
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.queue_cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
     fn stream_key(&self, topic: &str) -> String {
         format!("{}:{{feed}}:{topic}", self.prefix)
     }
