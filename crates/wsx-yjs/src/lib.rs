@@ -69,6 +69,7 @@ mod message;
 mod presence;
 mod room;
 pub mod store;
+mod update_decoder;
 mod yjs_server;
 
 pub use access::{Access, AuthRequest};

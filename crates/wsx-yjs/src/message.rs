@@ -18,6 +18,7 @@ use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
 use yrs::{StateVector, Update};
 
 use crate::error::{Error, Result};
+use crate::update_decoder::decode_update_v1;
 
 /// One message from a client, decoded and checked.
 #[derive(Debug)]
@@ -93,7 +94,7 @@ pub(crate) fn guarded<T>(decode: impl FnOnce() -> Result<T> + std::panic::Unwind
 
 /// A peer's document update (a SyncStep2 or Update message's, or another process's).
 pub(crate) fn decode_update(bytes: &[u8]) -> Result<Update> {
-    guarded(|| Ok(Update::decode_v1(bytes)?))
+    guarded(|| Ok(decode_update_v1(bytes)?))
 }
 
 /// A peer's awareness update (another process's).
@@ -109,8 +110,8 @@ fn decode(bytes: &[u8]) -> Result<Incoming> {
 fn decode_unguarded(bytes: &[u8]) -> Result<Incoming> {
     Ok(match Message::decode_v1(bytes)? {
         Message::Sync(SyncMessage::SyncStep1(sv)) => Incoming::SyncStep1(sv),
-        Message::Sync(SyncMessage::SyncStep2(u)) => Incoming::SyncStep2(Update::decode_v1(&u)?),
-        Message::Sync(SyncMessage::Update(u)) => Incoming::Update(Update::decode_v1(&u)?),
+        Message::Sync(SyncMessage::SyncStep2(u)) => Incoming::SyncStep2(decode_update_v1(&u)?),
+        Message::Sync(SyncMessage::Update(u)) => Incoming::Update(decode_update_v1(&u)?),
         Message::Awareness(update) => {
             for entry in update.clients.values() {
                 serde_json::from_str::<serde::de::IgnoredAny>(&entry.json)
