@@ -100,7 +100,7 @@ pub(crate) fn from_data(d: &Data) -> Mp {
 /// reader here takes (serde_json stops at 128 levels; a reader tells the two forms apart by
 /// the first byte, Node's as ours), so that what a node writes, every node reads.
 pub(crate) fn json_or_msgpack(v: &Mp) -> Vec<u8> {
-    if has_binary(v) || deeper_than(v, JSON_DEPTH) {
+    if has_binary(v) || too_deep_for_json(v) {
         encode(v)
     } else {
         to_json(v).to_string().into_bytes()
@@ -109,6 +109,12 @@ pub(crate) fn json_or_msgpack(v: &Mp) -> Vec<u8> {
 
 /// The nesting serde_json reads at most (its recursion limit), less one for safety.
 const JSON_DEPTH: usize = 127;
+
+/// Whether `v` nests deeper than a JSON reader here takes: such a value is written as msgpack
+/// wherever a reader takes either form.
+pub(crate) fn too_deep_for_json(v: &Mp) -> bool {
+    deeper_than(v, JSON_DEPTH)
+}
 
 /// Whether arrays and maps nest more than `levels` deep in `v`.
 fn deeper_than(v: &Mp, levels: usize) -> bool {

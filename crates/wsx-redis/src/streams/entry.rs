@@ -21,7 +21,8 @@ pub(super) mod kind {
 
 /// The fields of a stream entry, as Node's `RedisStreamsAdapter.encode`: `uid`, `nsp`,
 /// `type` (a decimal string) and, when there is data, `data`: JSON text, or base64 of
-/// msgpack when a message type that may carry binary does.
+/// msgpack when a message type that may carry binary does, or when it nests deeper than
+/// JSON is read here.
 pub(crate) fn entry_fields(
     uid: &str,
     nsp: &str,
@@ -42,11 +43,14 @@ pub(crate) fn entry_fields(
                 | kind::SERVER_SIDE_EMIT_RESPONSE
                 | kind::BROADCAST_ACK
         );
-        let text = if may_contain_binary && codec::has_binary(data) {
-            B64.encode(codec::encode(data))
-        } else {
-            codec::to_json(data).to_string()
-        };
+        // Node's reader takes base64 msgpack for any type (it tells the forms apart by a
+        // leading `{`), so a message nested deeper than serde_json reads goes as msgpack too.
+        let text =
+            if (may_contain_binary && codec::has_binary(data)) || codec::too_deep_for_json(data) {
+                B64.encode(codec::encode(data))
+            } else {
+                codec::to_json(data).to_string()
+            };
         fields.push(("data", text));
     }
     fields
@@ -141,6 +145,28 @@ mod tests {
         let join = map(vec![("rooms", Mp::Array(vec![Mp::Binary(vec![1])]))]);
         let f = entry_fields("u", "/", kind::SOCKETS_JOIN, Some(&join));
         assert_eq!(f[3].1, r#"{"rooms":[null]}"#);
+    }
+
+    #[test]
+    fn data_nested_deeper_than_json_reads_is_base64_msgpack_for_any_type() {
+        // The fuzz finding (redis_codec/deep-nesting): 170 levels written as JSON were refused
+        // by serde_json's reader, so the other nodes lost the message.
+        let mut deep = Mp::Array(vec![]);
+        for _ in 0..170 {
+            deep = Mp::Array(vec![deep]);
+        }
+        let data = map(vec![("rooms", deep)]);
+        for k in [kind::SOCKETS_JOIN, kind::BROADCAST] {
+            let f = entry_fields("u", "/", k, Some(&data));
+            assert!(!f[3].1.starts_with('{'));
+            let fields: HashMap<String, String> =
+                f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            assert_eq!(decode_entry(&fields).unwrap().data, Some(data.clone()));
+        }
+        // Shallow data stays JSON, as Node writes it.
+        let shallow = map(vec![("rooms", Mp::Array(vec![s("a")]))]);
+        let f = entry_fields("u", "/", kind::SOCKETS_JOIN, Some(&shallow));
+        assert_eq!(f[3].1, r#"{"rooms":["a"]}"#);
     }
 
     #[test]
