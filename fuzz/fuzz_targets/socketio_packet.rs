@@ -244,7 +244,11 @@ fn ambiguous(d: &Data) -> bool {
         Data::Json(v) => json::has_placeholder(v),
         Data::Binary(_) => false,
         Data::Array(a) => a.iter().any(ambiguous),
-        Data::Object(o) => o.iter().any(|(_, d)| ambiguous(d)),
+        // An object of data is placeholder-like itself when one of its fields is
+        // `"_placeholder": true` (its other fields may hold binary).
+        Data::Object(o) => o.iter().any(|(k, d)| {
+            (k == "_placeholder" && matches!(d, Data::Json(Value::Bool(true)))) || ambiguous(d)
+        }),
     }
 }
 
