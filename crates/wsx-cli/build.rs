@@ -1,11 +1,16 @@
-//! Builds the pad's WebAssembly module (`crates/wsx-web` for `wasm32-unknown-unknown`) and puts
+//! Builds the pad's WebAssembly module (crate `wsx-web` for `wasm32-unknown-unknown`) and puts
 //! it in `OUT_DIR/pad.wasm`, which `src/serve/assets.rs` embeds as `/pad.wasm`.
 //!
-//! A nested cargo does the build, in release with the size-first settings below, in its own
-//! target directory (`target/wasm`: the outer cargo holds the lock of its own) and with the outer
-//! cargo's environment cleared, so nothing meant for the native build (target, flags, profile,
-//! wrappers) leaks into it. It shares the outer cargo's jobserver, so `-j` still holds. If the
-//! `wasm32-unknown-unknown` target is missing, it is installed with rustup.
+//! `wsx-web` is a dependency of this package only for its `links` key: its build script hands
+//! ours its directory (`DEP_WSX_WEB_ROOT`), in this workspace or in cargo's registry alike.
+//! A nested cargo does the build, in release with the size-first settings below and with the
+//! outer cargo's environment cleared, so nothing meant for the native build (target, flags,
+//! profile, wrappers) leaks into it. In this workspace it builds `-p wsx-web` with the
+//! workspace's lock file, in `target/wasm` (the outer cargo holds the lock of its own target
+//! directory). Anywhere else (`cargo install wsx-cli`, `cargo publish`'s verification) it
+//! builds a copy of the sources under `OUT_DIR`, as a workspace of its own. It shares the
+//! outer cargo's jobserver, so `-j` still holds. If the `wasm32-unknown-unknown` target is
+//! missing, it is installed with rustup.
 
 // A build script talks to cargo on stdout.
 #![allow(clippy::print_stdout)]
@@ -19,31 +24,52 @@ const TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    let web = PathBuf::from(
+        env::var_os("DEP_WSX_WEB_ROOT").expect("wsx-web's build script sets DEP_WSX_WEB_ROOT"),
+    );
+    // This workspace: wsx-web sits beside this package, under the same root.
     let workspace = manifest_dir
         .parent()
         .and_then(Path::parent)
-        .expect("crates/wsx-cli is two levels below the workspace root")
-        .to_path_buf();
-    let web = workspace.join("crates/wsx-web");
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
-    for path in [
-        web.join("src"),
-        web.join("Cargo.toml"),
-        workspace.join("Cargo.lock"),
-    ] {
+        .filter(|root| same_dir(&root.join("crates/wsx-web"), &web))
+        .map(Path::to_path_buf);
+    for path in [web.join("src"), web.join("Cargo.toml")] {
         println!("cargo:rerun-if-changed={}", path.display());
+    }
+    if let Some(root) = &workspace {
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join("Cargo.lock").display()
+        );
     }
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     ensure_target(&rustc);
 
-    let target_dir = workspace.join("target/wasm");
     let mut cmd = Command::new(&cargo);
     clean_env(&mut cmd);
-    cmd.current_dir(&workspace)
-        .args(["build", "--locked", "--release", "-p", "wsx-web", "--lib"])
-        .args(["--target", TARGET])
+    let target_dir = match &workspace {
+        Some(root) => {
+            cmd.current_dir(root).args([
+                "build",
+                "--locked",
+                "--release",
+                "-p",
+                "wsx-web",
+                "--lib",
+            ]);
+            root.join("target/wasm")
+        }
+        None => {
+            let src = out_dir.join("wsx-web");
+            copy_package(&web, &src);
+            cmd.current_dir(&src).args(["build", "--release", "--lib"]);
+            out_dir.join("wasm-target")
+        }
+    };
+    cmd.args(["--target", TARGET])
         .arg("--target-dir")
         .arg(&target_dir)
         .env("RUSTC", &rustc)
@@ -59,17 +85,58 @@ fn main() {
         .stdout(Stdio::null());
     let status = cmd.status().unwrap_or_else(|e| {
         panic!(
-            "could not run {} to build crates/wsx-web for {TARGET}: {e}",
+            "could not run {} to build wsx-web for {TARGET}: {e}",
             Path::new(&cargo).display()
         )
     });
     assert!(
         status.success(),
-        "building crates/wsx-web for {TARGET} failed ({status}); its messages are above"
+        "building wsx-web ({}) for {TARGET} failed ({status}); its messages are above",
+        web.display()
     );
     let wasm = target_dir.join(TARGET).join("release/wsx_web.wasm");
     std::fs::copy(&wasm, out_dir.join("pad.wasm"))
         .unwrap_or_else(|e| panic!("copying {}: {e}", wasm.display()));
+}
+
+/// Whether two paths name the same existing directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// Copies the packaged `wsx-web` (its manifest, build script and `src/`) to `to`, its manifest
+/// made a workspace of its own: a registry's copy is not ours to write a lock file into, and
+/// under `OUT_DIR` cargo would otherwise look for a workspace above it.
+fn copy_package(from: &Path, to: &Path) {
+    fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let dest = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                copy_dir(&entry.path(), &dest)?;
+            } else {
+                std::fs::copy(entry.path(), dest)?;
+            }
+        }
+        Ok(())
+    }
+    let copy = || -> std::io::Result<()> {
+        copy_dir(&from.join("src"), &to.join("src"))?;
+        std::fs::copy(from.join("build.rs"), to.join("build.rs"))?;
+        let mut manifest = std::fs::read_to_string(from.join("Cargo.toml"))?;
+        if !manifest.lines().any(|l| l.trim() == "[workspace]") {
+            manifest.push_str("\n[workspace]\n");
+        }
+        std::fs::write(to.join("Cargo.toml"), manifest)
+    };
+    copy().unwrap_or_else(|e| {
+        panic!(
+            "copying wsx-web from {} to {}: {e}",
+            from.display(),
+            to.display()
+        )
+    });
 }
 
 /// Removes what the outer cargo set for this build script or for its own build; keeps what
