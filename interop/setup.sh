@@ -6,6 +6,7 @@
 #     browser tests, driven by playwright-core
 #   - Debian's `redis-server` (apt) for the cluster tests of crates/wsx-redis (each test starts
 #     its own on 127.0.0.1; the service itself is not started here)
+#   - Debian's `tinyproxy` and `microsocks` (apt) for the client's proxy tests
 # Idempotent: each part is skipped when a stamp holding the hash of its inputs is current.
 # Environment: NODE (default node), NPM (default npm), PYTHON (default python3.11 if present,
 # else python3).
@@ -91,5 +92,19 @@ if [[ ! -x /usr/bin/redis-server ]]; then
     || die "apt-get install redis-server failed"
 fi
 /usr/bin/redis-server --version >/dev/null 2>&1 || die "redis-server does not run"
+
+# --- Proxies --------------------------------------------------------------------------------
+# Debian's tinyproxy (HTTP CONNECT, Basic auth) and microsocks (SOCKS5, username/password) for
+# the client's proxy tests in crates/wsx (each test starts its own on 127.0.0.1).
+if [[ ! -x /usr/bin/tinyproxy || ! -x /usr/bin/microsocks ]]; then
+  command -v apt-get >/dev/null 2>&1 || die "tinyproxy or microsocks missing and no apt-get to install them"
+  SUDO=""
+  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
+  echo "interop/setup.sh: installing tinyproxy and microsocks (apt)"
+  $SUDO apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends tinyproxy microsocks >/dev/null \
+    || die "apt-get install tinyproxy microsocks failed"
+fi
+[[ -x /usr/bin/tinyproxy && -x /usr/bin/microsocks ]] || die "tinyproxy or microsocks does not run"
 
 echo "interop/setup.sh: ready (node $("$NODE" --version), $(.venv/bin/python --version 2>&1), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)'), $(/usr/bin/chromium --version 2>/dev/null), $(/usr/bin/redis-server --version | cut -d' ' -f1-3))"

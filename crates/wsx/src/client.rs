@@ -1,5 +1,5 @@
 //! The client: `connect(url)` and a builder for subprotocols, headers, Origin, TLS trust,
-//! handshake timeout, redirects and permessage-deflate.
+//! handshake timeout, redirects, proxies and permessage-deflate.
 
 use std::time::Duration;
 
@@ -12,18 +12,25 @@ use wsx_proto::handshake::{self, ClientRequest, HandshakeError};
 use wsx_proto::{DeflateConfig, Role};
 
 use crate::error::{Error, Result};
+use crate::proxy::Proxy;
 use crate::stream::MaybeTlsStream;
 #[cfg(feature = "tls")]
 use crate::tls::Trust;
 use crate::websocket::{Info, Options, WebSocket};
 
 /// Connects to `url` (`ws://` or `wss://`) with default options: permessage-deflate offered,
-/// 10 s handshake timeout, no redirects followed.
+/// 10 s handshake timeout, no redirects followed, the proxy the environment sets (as curl).
 pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
     ClientBuilder::new(url).connect().await
 }
 
 /// Builds a client connection.
+///
+/// Credentials in the URL (`ws://user:pass@host/`) are sent as HTTP Basic auth unless an
+/// `Authorization` header is set. A proxy is taken from the environment as curl takes it
+/// (`http_proxy` for `ws://`, `https_proxy` for `wss://`, `all_proxy`, `no_proxy`: see
+/// [`Proxy::from_env`]) unless [`proxy`](Self::proxy) or [`no_proxy`](Self::no_proxy) says
+/// otherwise.
 ///
 /// ```no_run
 /// # async fn run() -> wsx::Result<()> {
@@ -48,6 +55,7 @@ pub struct ClientBuilder {
     max_redirects: usize,
     deflate: Option<DeflateConfig>,
     opts: Options,
+    proxy: ProxyChoice,
     #[cfg(feature = "tls")]
     trust: Trust,
     #[cfg(feature = "tls")]
@@ -67,6 +75,7 @@ impl ClientBuilder {
             max_redirects: 0,
             deflate: Some(DeflateConfig::default()),
             opts: Options::default(),
+            proxy: ProxyChoice::FromEnv,
             #[cfg(feature = "tls")]
             trust: Trust::default(),
             #[cfg(feature = "tls")]
@@ -127,6 +136,18 @@ impl ClientBuilder {
     /// Largest message accepted.
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.opts.config = self.opts.config.clone().max_payload(bytes);
+        self
+    }
+
+    /// Goes through `proxy`, whatever the environment says.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxyChoice::Use(proxy);
+        self
+    }
+
+    /// Connects directly, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::Direct;
         self
     }
 
@@ -196,8 +217,19 @@ impl ClientBuilder {
             .host_str()
             .ok_or_else(|| Error::Url("missing host".into()))?;
         let port = url.port_or_known_default().unwrap_or(80);
-        let tcp = TcpStream::connect(format!("{host}:{port}")).await?;
-        let _ = tcp.set_nodelay(true);
+        let proxy = match &self.proxy {
+            ProxyChoice::FromEnv => Proxy::from_env(url),
+            ProxyChoice::Use(p) => Some(p.clone()),
+            ProxyChoice::Direct => None,
+        };
+        let tcp = match proxy {
+            Some(proxy) => crate::tunnel::open(&proxy, host, port).await?,
+            None => {
+                let tcp = TcpStream::connect(format!("{host}:{port}")).await?;
+                let _ = tcp.set_nodelay(true);
+                tcp
+            }
+        };
         if url.scheme() == "wss" {
             #[cfg(feature = "tls")]
             {
@@ -228,7 +260,25 @@ impl ClientBuilder {
         req.deflate = self.deflate.clone();
         req.origin = self.origin.clone();
         req.headers = self.headers.clone();
-        client_handshake(io, &req, self.opts.clone(), Some(url.as_str())).await
+        if !url.username().is_empty() && !req.headers.contains_key(http::header::AUTHORIZATION) {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let auth = crate::tunnel::basic_auth(
+                &decode(url.username()),
+                &decode(url.password().unwrap_or("")),
+            );
+            let value = HeaderValue::from_str(&auth)
+                .map_err(|_| Error::Url("credentials that do not fit a header".into()))?;
+            req.headers.insert(http::header::AUTHORIZATION, value);
+        }
+        // The URL the connection reports, without its credentials.
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        client_handshake(io, &req, self.opts.clone(), Some(shown.as_str())).await
     }
 }
 
@@ -266,6 +316,17 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let ws = WebSocket::from_parts(io, Role::Client, negotiated.deflate, opts, buf, info);
     Ok((ws, resp))
+}
+
+/// Where the connection goes through.
+#[derive(Debug, Clone)]
+enum ProxyChoice {
+    /// The proxy the environment sets, if any (the default).
+    FromEnv,
+    /// This proxy.
+    Use(Proxy),
+    /// None.
+    Direct,
 }
 
 fn parse_url(s: &str) -> Result<Url> {

@@ -44,6 +44,9 @@ pub enum Error {
     /// TLS set-up failed (bad certificate or key file, unknown server name).
     #[error("TLS error: {0}")]
     Tls(String),
+    /// The proxy could not be used (see [`ProxyError`](crate::ProxyError)).
+    #[error("proxy: {0}")]
+    Proxy(#[from] crate::proxy::ProxyError),
 }
 
 impl From<wsx_proto::Error> for Error {

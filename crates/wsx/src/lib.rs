@@ -23,6 +23,7 @@ mod error;
 mod events;
 mod fanout;
 mod hub;
+mod proxy;
 mod queue;
 mod registry;
 mod relay;
@@ -30,6 +31,7 @@ mod server;
 mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod tunnel;
 mod websocket;
 
 #[cfg(feature = "axum")]
@@ -45,6 +47,7 @@ pub use error::{Error, Result, is_refused};
 pub use events::{Conn, Handler};
 pub use fanout::BroadcastReport;
 pub use hub::Hub;
+pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use queue::SendStatus;
 pub use registry::ClientId;
 pub use relay::Relay;
