@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of wsx on a fresh machine: installs what the interop tests need (Node `ws`,
-# Python `websockets`), checks formatting and lints, runs unit, integration and interop tests,
-# then a bounded fuzz smoke run of every cargo-fuzz target.
+# Python `websockets`), checks formatting, lints, rust-versions, every feature combination and
+# that every crate packages and builds from its package, runs unit, integration and interop
+# tests, then a bounded fuzz smoke run of every cargo-fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,20 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "rust-version (each crate's is at least what its dependencies need)"
 python3 scripts/check-rust-version.py
+
+step "features (every combination of each crate's features builds: cargo hack)"
+if ! cargo hack --version >/dev/null 2>&1; then
+    cargo install cargo-hack --locked
+fi
+# Only the libraries' own code: dev-dependencies would turn features on for every check.
+cargo hack check --workspace --feature-powerset --no-dev-deps
+
+step "packaging (cargo publish --dry-run of every crate, each built from its package)"
+# cargo unpacks the packages it verifies against into its registry directory and builds them
+# in target/package, once per version (registry sources never change), and reuses both on later
+# runs even when our crates changed: drop what an earlier run left.
+rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/wsx-* "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/-*/wsx-*
+cargo publish --workspace --dry-run --allow-dirty
 
 step "tests (unit, integration, interop, headless Chromium, doc)"
 log=$(mktemp)
