@@ -43,6 +43,10 @@ if ! timeout --kill-after=30 2400 cargo test --workspace --all-features 2>&1 | t
     echo "tests failed (or exceeded 40 min: look for 'running for over 60 seconds')" >&2
     exit 1
 fi
+
+step "TLS with the default features (the run above has every feature on: aws-lc-rs, native roots)"
+cargo test -p wsx --lib --test tls 2>&1 | tee -a "$log"
+
 totals=$(awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped", p, f, i }' "$log")
 
 step "fuzz smoke"

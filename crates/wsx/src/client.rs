@@ -14,8 +14,8 @@ use wsx_proto::{DeflateConfig, Role};
 use crate::error::{Error, Result};
 use crate::proxy::Proxy;
 use crate::stream::MaybeTlsStream;
-#[cfg(feature = "tls")]
-use crate::tls::Trust;
+#[cfg(feature = "rustls")]
+use crate::tls::{Identity, Trust};
 use crate::websocket::{Info, Options, WebSocket};
 
 /// Connects to `url` (`ws://` or `wss://`) with default options: permessage-deflate offered,
@@ -56,9 +56,11 @@ pub struct ClientBuilder {
     deflate: Option<DeflateConfig>,
     opts: Options,
     proxy: ProxyChoice,
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
     trust: Trust,
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
+    identity: Option<Identity>,
+    #[cfg(feature = "rustls")]
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
@@ -76,9 +78,11 @@ impl ClientBuilder {
             deflate: Some(DeflateConfig::default()),
             opts: Options::default(),
             proxy: ProxyChoice::FromEnv,
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             trust: Trust::default(),
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
+            identity: None,
+            #[cfg(feature = "rustls")]
             tls_config: None,
         }
     }
@@ -152,16 +156,25 @@ impl ClientBuilder {
     }
 
     /// Whom to trust for `wss://`.
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
     pub fn trust(mut self, trust: Trust) -> Self {
         self.trust = trust;
         self.tls_config = None;
         self
     }
 
-    /// A ready rustls configuration for `wss://` (overrides [`trust`](Self::trust)); share one
+    /// A client certificate and key, presented to servers that ask for one (mutual TLS).
+    #[cfg(feature = "rustls")]
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self.tls_config = None;
+        self
+    }
+
+    /// A ready rustls configuration for `wss://` (overrides [`trust`](Self::trust) and
+    /// [`identity`](Self::identity)); share one
     /// across many connections to avoid rebuilding it and to resume TLS sessions.
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
     pub fn tls_config(mut self, cfg: std::sync::Arc<rustls::ClientConfig>) -> Self {
         self.tls_config = Some(cfg);
         self
@@ -170,7 +183,7 @@ impl ClientBuilder {
     /// Connects, following redirects as configured.
     pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
         if let Some(e) = &self.header_error {
-            return Err(Error::Url(e.clone()));
+            return Err(Error::url(e.clone()));
         }
         let timeout = self.handshake_timeout;
         tokio::time::timeout(timeout, self.connect_inner())
@@ -190,17 +203,18 @@ impl ClientBuilder {
                 })) if self.max_redirects > 0 => {
                     redirects += 1;
                     if redirects > self.max_redirects {
-                        return Err(Error::Redirect(format!(
+                        return Err(Error::redirect(format!(
                             "more than {} redirects",
                             self.max_redirects
                         )));
                     }
-                    let next = url
-                        .join(&loc)
-                        .map_err(|e| Error::Redirect(format!("bad Location {loc:?}: {e}")))?;
+                    let next = url.join(&loc).map_err(|e| Error::Redirect {
+                        message: format!("bad Location {loc:?}"),
+                        source: Some(e),
+                    })?;
                     let next = parse_url(next.as_str())?;
                     if url.scheme() == "wss" && next.scheme() == "ws" {
-                        return Err(Error::Redirect(format!(
+                        return Err(Error::redirect(format!(
                             "refusing to downgrade from wss:// to {next}"
                         )));
                     }
@@ -213,9 +227,7 @@ impl ClientBuilder {
     }
 
     async fn open(&self, url: &Url) -> Result<MaybeTlsStream> {
-        let host = url
-            .host_str()
-            .ok_or_else(|| Error::Url("missing host".into()))?;
+        let host = url.host_str().ok_or_else(|| Error::url("missing host"))?;
         let port = url.port_or_known_default().unwrap_or(80);
         let proxy = match &self.proxy {
             ProxyChoice::FromEnv => Proxy::from_env(url),
@@ -231,21 +243,22 @@ impl ClientBuilder {
             }
         };
         if url.scheme() == "wss" {
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             {
-                let cfg = match &self.tls_config {
-                    Some(c) => c.clone(),
-                    None => self.trust.client_config()?,
+                let cfg = match (&self.tls_config, &self.identity) {
+                    (Some(c), _) => c.clone(),
+                    (None, None) => self.trust.client_config()?,
+                    (None, Some(id)) => self.trust.client_config_with(Some(id))?,
                 };
                 let name = crate::tls::server_name(host)?;
                 let tls = tokio_rustls::TlsConnector::from(cfg)
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| Error::Tls(e.to_string()))?;
+                    .map_err(|e| Error::tls(format!("handshake with {host} failed"), e))?;
                 return Ok(MaybeTlsStream::ClientTls(Box::new(tls)));
             }
-            #[cfg(not(feature = "tls"))]
-            return Err(Error::Url("wss:// needs the `tls` feature".into()));
+            #[cfg(not(feature = "rustls"))]
+            return Err(Error::url("wss:// needs the `rustls` feature (or `tls`)"));
         }
         Ok(MaybeTlsStream::Plain(tcp))
     }
@@ -271,7 +284,7 @@ impl ClientBuilder {
                 &decode(url.password().unwrap_or("")),
             );
             let value = HeaderValue::from_str(&auth)
-                .map_err(|_| Error::Url("credentials that do not fit a header".into()))?;
+                .map_err(|_| Error::url("credentials that do not fit a header"))?;
             req.headers.insert(http::header::AUTHORIZATION, value);
         }
         // The URL the connection reports, without its credentials.
@@ -330,25 +343,32 @@ enum ProxyChoice {
 }
 
 fn parse_url(s: &str) -> Result<Url> {
-    let mut u = Url::parse(s).map_err(|e| Error::Url(format!("{s}: {e}")))?;
+    let mut u = Url::parse(s).map_err(|e| Error::Url {
+        message: format!("{s:?} does not parse"),
+        source: Some(e),
+    })?;
     let scheme = match u.scheme() {
         "ws" | "http" => "ws",
         "wss" | "https" => "wss",
         other => {
-            return Err(Error::Url(format!(
+            return Err(Error::url(format!(
                 "unsupported scheme {other:?} (use ws:// or wss://)"
             )));
         }
     };
     if u.scheme() != scheme {
-        u = Url::parse(&format!("{scheme}{}", &u.as_str()[u.scheme().len()..]))
-            .map_err(|e| Error::Url(e.to_string()))?;
+        u = Url::parse(&format!("{scheme}{}", &u.as_str()[u.scheme().len()..])).map_err(|e| {
+            Error::Url {
+                message: format!("{s:?} with the scheme {scheme}:// does not parse"),
+                source: Some(e),
+            }
+        })?;
     }
     if u.host_str().is_none_or(str::is_empty) {
-        return Err(Error::Url(format!("{s}: missing host")));
+        return Err(Error::url(format!("{s}: missing host")));
     }
     if u.fragment().is_some() {
-        return Err(Error::Url(format!(
+        return Err(Error::url(format!(
             "{s}: a WebSocket URL cannot have a fragment"
         )));
     }

@@ -36,14 +36,34 @@ pub enum Error {
     #[error("handshake timed out after {0:?}")]
     HandshakeTimeout(Duration),
     /// The URL is not a usable ws:// or wss:// URL.
-    #[error("invalid URL: {0}")]
-    Url(String),
-    /// Too many redirects, or a redirect from wss:// to ws://.
-    #[error("redirect refused: {0}")]
-    Redirect(String),
-    /// TLS set-up failed (bad certificate or key file, unknown server name).
-    #[error("TLS error: {0}")]
-    Tls(String),
+    #[error("invalid URL: {message}")]
+    Url {
+        /// What is wrong with it.
+        message: String,
+        /// The URL parser's error, when it refused the URL.
+        #[source]
+        source: Option<url::ParseError>,
+    },
+    /// Too many redirects, a redirect from wss:// to ws://, or a `Location` that does not parse.
+    #[error("redirect refused: {message}")]
+    Redirect {
+        /// Why it was refused.
+        message: String,
+        /// The URL parser's error, for a `Location` that does not parse.
+        #[source]
+        source: Option<url::ParseError>,
+    },
+    /// TLS failed: set-up (a certificate or key file, a server name, no crypto provider) or
+    /// the handshake (an untrusted certificate…). Its `Display` says what was being done; the
+    /// cause (a rustls, I/O or PEM error) is its [`source`](std::error::Error::source).
+    #[error("TLS error: {message}")]
+    Tls {
+        /// What was being done.
+        message: String,
+        /// Why it failed.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// The proxy could not be used (see [`ProxyError`](crate::ProxyError)).
     #[error("proxy: {0}")]
     Proxy(#[from] crate::proxy::ProxyError),
@@ -55,6 +75,39 @@ impl From<wsx_proto::Error> for Error {
             wsx_proto::Error::Protocol(p) => Self::Protocol(p),
             wsx_proto::Error::Handshake(h) => Self::Handshake(h),
             _ => Self::Closed,
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn url(message: impl Into<String>) -> Self {
+        Self::Url {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn redirect(message: impl Into<String>) -> Self {
+        Self::Redirect {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn tls(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self::Tls {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub(crate) fn tls_setup(message: impl Into<String>) -> Self {
+        Self::Tls {
+            message: message.into(),
+            source: None,
         }
     }
 }

@@ -29,7 +29,7 @@ mod registry;
 mod relay;
 mod server;
 mod stream;
-#[cfg(feature = "tls")]
+#[cfg(feature = "rustls")]
 pub mod tls;
 mod tunnel;
 mod websocket;

@@ -60,7 +60,7 @@ pub struct ServerBuilder {
     backlog: u32,
     max_connections: usize,
     shutdown_timeout: Duration,
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -71,7 +71,7 @@ impl Default for ServerBuilder {
             backlog: 1024,
             max_connections: usize::MAX,
             shutdown_timeout: Duration::from_secs(5),
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             tls: None,
         }
     }
@@ -156,7 +156,7 @@ impl ServerBuilder {
         self
     }
     /// Serve `wss://` with this rustls configuration.
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
     pub fn tls(mut self, cfg: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(cfg);
         self
@@ -195,7 +195,7 @@ impl ServerBuilder {
             shutdown_timeout: self.shutdown_timeout,
             shutdown_tx: Arc::new(tx),
             shutdown_rx: rx,
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
         }
     }
@@ -250,7 +250,7 @@ pub struct Server {
     shutdown_timeout: Duration,
     shutdown_tx: Arc<watch::Sender<bool>>,
     shutdown_rx: watch::Receiver<bool>,
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
@@ -387,10 +387,10 @@ impl Server {
             let guard = ActiveGuard::new(&self.active);
             let acceptor = self.acceptor.clone();
             let open = open.clone();
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             let tls = self.tls.clone();
             tokio::spawn(async move {
-                #[cfg(feature = "tls")]
+                #[cfg(feature = "rustls")]
                 let io = match tls {
                     Some(t) => {
                         match tokio::time::timeout(acceptor.handshake_timeout, t.accept(tcp)).await
@@ -405,7 +405,7 @@ impl Server {
                     }
                     None => MaybeTlsStream::Plain(tcp),
                 };
-                #[cfg(not(feature = "tls"))]
+                #[cfg(not(feature = "rustls"))]
                 let io = MaybeTlsStream::Plain(tcp);
                 match acceptor.accept(io, Some(peer)).await {
                     Ok((ws, request)) => open(ws, request, peer, guard),

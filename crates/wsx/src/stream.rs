@@ -14,10 +14,10 @@ pub enum MaybeTlsStream {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS accepted by a server.
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
     ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// TLS opened by a client.
-    #[cfg(feature = "tls")]
+    #[cfg(feature = "rustls")]
     ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
@@ -26,9 +26,9 @@ impl MaybeTlsStream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Self::Plain(s) => s,
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             Self::ServerTls(s) => s.get_ref().0,
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             Self::ClientTls(s) => s.get_ref().0,
         }
     }
@@ -38,9 +38,9 @@ macro_rules! each {
     ($self:ident, $s:ident => $e:expr) => {
         match $self.get_mut() {
             MaybeTlsStream::Plain($s) => $e,
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             MaybeTlsStream::ServerTls($s) => $e,
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             MaybeTlsStream::ClientTls($s) => $e,
         }
     };
@@ -74,9 +74,9 @@ impl AsyncWrite for MaybeTlsStream {
     fn is_write_vectored(&self) -> bool {
         match self {
             Self::Plain(s) => s.is_write_vectored(),
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             Self::ServerTls(s) => s.is_write_vectored(),
-            #[cfg(feature = "tls")]
+            #[cfg(feature = "rustls")]
             Self::ClientTls(s) => s.is_write_vectored(),
         }
     }

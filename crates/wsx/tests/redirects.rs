@@ -57,7 +57,7 @@ async fn redirects_are_followed_up_to_the_maximum() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::Redirect(_)), "{err}");
+    assert!(matches!(err, Error::Redirect { .. }), "{err}");
     let err = within(wsx::connect(&url(hop1, "/start")))
         .await
         .unwrap_err();
@@ -116,7 +116,7 @@ async fn wss_to_ws_downgrade_is_refused() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, Error::Redirect(m) if m.contains("downgrade")),
+        matches!(&err, Error::Redirect { message: m, .. } if m.contains("downgrade")),
         "{err}"
     );
 }

@@ -157,10 +157,8 @@ fn prepare(args: &ConnectArgs) -> Result<(ClientBuilder, String), String> {
     }
     let trust = match (&args.ca, args.insecure) {
         (Some(_), true) => return Err("--ca and --insecure cannot be used together".into()),
-        (Some(path), false) => wsx::tls::Trust::ca_file(path).map_err(|e| match e {
-            wsx::Error::Tls(m) => format!("cannot use --ca {m}"),
-            other => format!("cannot use --ca {}: {other}", path.display()),
-        })?,
+        (Some(path), false) => wsx::tls::Trust::ca_file(path)
+            .map_err(|e| format!("cannot use --ca {}: {}", path.display(), with_causes(&e)))?,
         (None, true) => {
             if url.starts_with("wss:") || url.starts_with("https:") {
                 eprintln!("wsx: warning: --insecure: the server's certificate is not checked");
@@ -209,7 +207,8 @@ fn describe_connect_error(url: &str, e: &wsx::Error) -> String {
             "cannot connect to {url}: no answer within {} (see --handshake-timeout)",
             human_duration(*d)
         ),
-        Error::Tls(m) => {
+        Error::Tls { .. } => {
+            let m = with_causes(e);
             let hint = if m.contains("certificate") || m.contains("UnknownIssuer") {
                 " (--ca FILE trusts a private CA; --insecure skips the check for testing)"
             } else {
@@ -219,6 +218,21 @@ fn describe_connect_error(url: &str, e: &wsx::Error) -> String {
         }
         other => format!("cannot connect to {url}: {other}"),
     }
+}
+
+/// An error's message followed by its causes (`message: cause: cause`), each said once.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let said = cause.to_string();
+        if !out.ends_with(&said) {
+            out.push_str(": ");
+            out.push_str(&said);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// An I/O error without the `(os error 111)` tail.

@@ -1539,7 +1539,7 @@ pub async fn wsx_client_redirects(kind: Kind) {
     .await
     .unwrap_err();
     assert!(
-        matches!(err, wsx::Error::Redirect(_)),
+        matches!(err, wsx::Error::Redirect { .. }),
         "too many redirects: {err}"
     );
 
@@ -1582,7 +1582,7 @@ pub async fn wsx_client_wss(kind: Kind) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, wsx::Error::Tls(_) | wsx::Error::Io(_)),
+        matches!(err, wsx::Error::Tls { .. } | wsx::Error::Io(_)),
         "untrusted certificate accepted? {err}"
     );
 }
@@ -1629,7 +1629,7 @@ pub async fn wsx_client_wss_redirects(kind: Kind) {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, wsx::Error::Redirect(m) if m.contains("downgrade")),
+        matches!(&err, wsx::Error::Redirect { message: m, .. } if m.contains("downgrade")),
         "wss → ws must be refused: {err}"
     );
     down.event("redirect").await;
