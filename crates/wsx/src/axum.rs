@@ -1,5 +1,10 @@
 //! An axum extractor: `WebSocketUpgrade`, then `on_upgrade` with the connection handler.
 //!
+//! The peer's address comes from axum's `ConnectInfo<SocketAddr>` when the app is served with
+//! `into_make_service_with_connect_info::<SocketAddr>()` ([`WebSocketUpgrade::peer_addr`], and
+//! the connection's `peer_addr()`); [`WebSocketUpgrade::on_failed_upgrade`] is told when the
+//! HTTP connection could not be taken over after the 101.
+//!
 //! ```no_run
 //! use axum::{Router, routing::get, response::Response};
 //! use wsx::axum::WebSocketUpgrade;
@@ -15,6 +20,7 @@
 //! ```
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -28,11 +34,22 @@ use crate::websocket::WebSocket;
 
 /// Extractor for a WebSocket upgrade request. Configure it, then call
 /// [`on_upgrade`](WebSocketUpgrade::on_upgrade).
-#[derive(Debug)]
 pub struct WebSocketUpgrade {
     head: Request<()>,
     on_upgrade: Option<hyper::upgrade::OnUpgrade>,
     acceptor: Acceptor,
+    peer_addr: Option<SocketAddr>,
+    on_failed_upgrade: Option<Box<dyn FnOnce(crate::Error) + Send>>,
+}
+
+impl std::fmt::Debug for WebSocketUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketUpgrade")
+            .field("head", &self.head)
+            .field("acceptor", &self.acceptor)
+            .field("peer_addr", &self.peer_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebSocketUpgrade {
@@ -54,6 +71,28 @@ impl WebSocketUpgrade {
         self
     }
 
+    /// The peer's address, from axum's `ConnectInfo<SocketAddr>` (`None` unless the app is
+    /// served with `into_make_service_with_connect_info::<SocketAddr>()`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// The request's head (method, URI, headers).
+    pub fn request(&self) -> &Request<()> {
+        &self.head
+    }
+
+    /// Called, instead of the connection handler, with the error when the HTTP connection
+    /// could not be taken over after the 101 (the client went away, a proxy refused it…).
+    /// Without it such failures are only logged, at debug level.
+    pub fn on_failed_upgrade(
+        mut self,
+        callback: impl FnOnce(crate::Error) + Send + 'static,
+    ) -> Self {
+        self.on_failed_upgrade = Some(Box::new(callback));
+        self
+    }
+
     /// Answers the handshake and runs `callback` with the connection once upgraded.
     pub fn on_upgrade<F, Fut>(self, callback: F) -> Response
     where
@@ -72,6 +111,8 @@ impl WebSocketUpgrade {
         };
         let (parts, ()) = accepted.response.clone().into_parts();
         let acceptor = self.acceptor;
+        let peer_addr = self.peer_addr;
+        let on_failed = self.on_failed_upgrade;
         tokio::spawn(async move {
             match on_upgrade.await {
                 Ok(upgraded) => {
@@ -79,11 +120,14 @@ impl WebSocketUpgrade {
                         hyper_util::rt::TokioIo::new(upgraded),
                         accepted,
                         bytes::BytesMut::new(),
-                        None,
+                        peer_addr,
                     );
                     callback(ws).await;
                 }
-                Err(e) => tracing::debug!("upgrade failed: {e}"),
+                Err(e) => match on_failed {
+                    Some(f) => f(crate::Error::Io(std::io::Error::other(e))),
+                    None => tracing::debug!("upgrade failed: {e}"),
+                },
             }
         });
         Response::from_parts(parts, Body::empty())
@@ -118,10 +162,16 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         if let Err(e) = wsx_proto::handshake::validate_request(&head) {
             return Err(UpgradeRejection(e.into()));
         }
+        let peer_addr = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
         Ok(Self {
             head,
             on_upgrade: parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
             acceptor: Acceptor::default(),
+            peer_addr,
+            on_failed_upgrade: None,
         })
     }
 }

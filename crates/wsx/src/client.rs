@@ -87,6 +87,44 @@ impl ClientBuilder {
         }
     }
 
+    /// A builder from an `http::Request`: its URI (absolute: `ws://`, `wss://`, `http://` or
+    /// `https://`) and headers. `Sec-WebSocket-Protocol` becomes the subprotocols offered and
+    /// `Origin` the origin; the headers the handshake writes itself (`Host`, `Upgrade`,
+    /// `Connection`, `Sec-WebSocket-Key`, `-Version`, `-Extensions`) are left out. The body
+    /// is ignored.
+    pub fn from_request<B>(req: http::Request<B>) -> Self {
+        use http::header;
+        let (parts, _body) = req.into_parts();
+        let mut b = Self::new(parts.uri.to_string());
+        for (name, value) in &parts.headers {
+            match *name {
+                header::HOST
+                | header::UPGRADE
+                | header::CONNECTION
+                | header::SEC_WEBSOCKET_KEY
+                | header::SEC_WEBSOCKET_VERSION
+                | header::SEC_WEBSOCKET_EXTENSIONS => {}
+                header::SEC_WEBSOCKET_PROTOCOL => match value.to_str() {
+                    Ok(list) => b.protocols.extend(
+                        list.split(',')
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty())
+                            .map(str::to_owned),
+                    ),
+                    Err(_) => b.header_error = Some("invalid Sec-WebSocket-Protocol".into()),
+                },
+                header::ORIGIN => match value.to_str() {
+                    Ok(o) => b.origin = Some(o.to_owned()),
+                    Err(_) => b.header_error = Some("invalid Origin".into()),
+                },
+                _ => {
+                    b.headers.append(name.clone(), value.clone());
+                }
+            }
+        }
+        b
+    }
+
     /// Offers a subprotocol (repeatable, in order of preference).
     pub fn protocol(mut self, p: impl Into<String>) -> Self {
         self.protocols.push(p.into());
@@ -331,6 +369,12 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     Ok((ws, resp))
 }
 
+impl<B> From<http::Request<B>> for ClientBuilder {
+    fn from(req: http::Request<B>) -> Self {
+        Self::from_request(req)
+    }
+}
+
 /// Where the connection goes through.
 #[derive(Debug, Clone)]
 enum ProxyChoice {
@@ -393,6 +437,30 @@ fn path_and_query(u: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_becomes_a_builder() {
+        let req = http::Request::builder()
+            .uri("wss://example.com:8443/chat?room=1")
+            .header("sec-websocket-protocol", "v2, v1")
+            .header("origin", "https://example.com")
+            .header("authorization", "Bearer t")
+            .header("x-trace", "a")
+            .header("x-trace", "b")
+            .header("host", "ignored")
+            .header("sec-websocket-key", "ignored")
+            .body(())
+            .unwrap();
+        let b = ClientBuilder::from(req);
+        assert_eq!(b.url, "wss://example.com:8443/chat?room=1");
+        assert_eq!(b.protocols, ["v2", "v1"]);
+        assert_eq!(b.origin.as_deref(), Some("https://example.com"));
+        assert_eq!(b.headers.get_all("x-trace").iter().count(), 2);
+        assert_eq!(b.headers["authorization"], "Bearer t");
+        assert!(!b.headers.contains_key("host"));
+        assert!(!b.headers.contains_key("sec-websocket-key"));
+        assert!(b.header_error.is_none());
+    }
 
     #[test]
     fn urls() {

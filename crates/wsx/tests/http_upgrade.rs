@@ -110,3 +110,72 @@ async fn axum_extractor_upgrades() {
     let (head, _) = raw_request(addr, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
 }
+
+#[tokio::test]
+async fn axum_extractor_gives_the_peer_address_and_reports_failed_upgrades() {
+    use axum::routing::get;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::{mpsc, oneshot};
+
+    let (peer_tx, mut peer_rx) =
+        mpsc::unbounded_channel::<(Option<SocketAddr>, Option<SocketAddr>)>();
+    let (reached_tx, mut reached_rx) = mpsc::unbounded_channel::<()>();
+    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel::<String>();
+    let (go_tx, go_rx) = oneshot::channel::<()>();
+    let go = Arc::new(Mutex::new(Some(go_rx)));
+    let app = axum::Router::new()
+        .route(
+            "/ws",
+            get(move |up: wsx::axum::WebSocketUpgrade| async move {
+                let seen = up.peer_addr();
+                up.on_upgrade(move |ws| async move {
+                    peer_tx.send((seen, ws.peer_addr())).unwrap();
+                })
+            }),
+        )
+        .route(
+            "/slow",
+            get(move |up: wsx::axum::WebSocketUpgrade| async move {
+                let resp = up
+                    .on_failed_upgrade(move |e| failed_tx.send(e.to_string()).unwrap())
+                    .on_upgrade(|_ws| async { panic!("this connection was reset") });
+                // The 101 goes out only once the client has reset the connection.
+                reached_tx.send(()).unwrap();
+                let rx = go.lock().unwrap().take().unwrap();
+                let _ = rx.await;
+                resp
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+
+    let (_ws, _) = within(ClientBuilder::new(url(addr, "/ws")).connect())
+        .await
+        .unwrap();
+    let (seen, kept) = within(peer_rx.recv()).await.unwrap();
+    let seen = seen.expect("ConnectInfo reaches the extractor");
+    assert_eq!(seen.ip(), addr.ip());
+    assert_ne!(seen.port(), addr.port());
+    assert_eq!(kept, Some(seen), "the connection knows its peer too");
+
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut s = s;
+    tokio::io::AsyncWriteExt::write_all(&mut s, upgrade_head("/slow", "").as_bytes())
+        .await
+        .unwrap();
+    within(reached_rx.recv()).await.unwrap();
+    s.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    drop(s);
+    go_tx.send(()).unwrap();
+    let err = within(failed_rx.recv()).await.unwrap();
+    assert!(!err.is_empty());
+}
