@@ -173,7 +173,7 @@ async fn axum_extractor_gives_the_peer_address_and_reports_failed_upgrades() {
         .await
         .unwrap();
     within(reached_rx.recv()).await.unwrap();
-    s.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    s.set_zero_linger().unwrap();
     drop(s);
     go_tx.send(()).unwrap();
     let err = within(failed_rx.recv()).await.unwrap();
