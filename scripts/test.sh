@@ -44,8 +44,11 @@ if ! timeout --kill-after=30 2400 cargo test --workspace --all-features 2>&1 | t
     exit 1
 fi
 
-step "TLS with the default features (the run above has every feature on: aws-lc-rs, native roots)"
+step "tests with other feature sets (the run above has every feature on)"
+# TLS with the default features (ring, webpki-roots; above: aws-lc-rs, native roots), and the
+# core without permessage-deflate.
 cargo test -p wsx --lib --test tls 2>&1 | tee -a "$log"
+cargo test -p wsx-proto --no-default-features 2>&1 | tee -a "$log"
 
 totals=$(awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped", p, f, i }' "$log")
 

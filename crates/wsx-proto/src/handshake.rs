@@ -260,6 +260,16 @@ pub struct ClientRequest {
 }
 
 impl ClientRequest {
+    /// The permessage-deflate offer made: none without the `deflate` feature, whatever
+    /// [`deflate`](Self::deflate) says.
+    fn offered_deflate(&self) -> Option<&DeflateConfig> {
+        if cfg!(feature = "deflate") {
+            self.deflate.as_ref()
+        } else {
+            None
+        }
+    }
+
     /// A request for `path` on `host`, with a fresh key and nothing else offered.
     pub fn new(host: impl Into<String>, path: impl Into<String>) -> Self {
         Self {
@@ -306,7 +316,7 @@ impl ClientRequest {
             out.extend_from_slice(self.protocols.join(", ").as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        if let Some(d) = &self.deflate {
+        if let Some(d) = self.offered_deflate() {
             out.extend_from_slice(b"sec-websocket-extensions: ");
             out.extend_from_slice(d.offer().as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -322,7 +332,7 @@ impl ClientRequest {
                 name.as_str(),
                 "host" | "upgrade" | "connection" | "sec-websocket-key" | "sec-websocket-version"
             ) || (name == header::SEC_WEBSOCKET_PROTOCOL && !self.protocols.is_empty())
-                || (name == header::SEC_WEBSOCKET_EXTENSIONS && self.deflate.is_some())
+                || (name == header::SEC_WEBSOCKET_EXTENSIONS && self.offered_deflate().is_some())
                 || (name == header::ORIGIN && self.origin.is_some());
             if !own {
                 out.extend_from_slice(name.as_str().as_bytes());
@@ -383,7 +393,7 @@ impl ClientRequest {
         let exts = parse_extensions(ext_values)?;
         let mut deflate = None;
         for e in &exts {
-            match &self.deflate {
+            match self.offered_deflate() {
                 Some(cfg) if deflate.is_none() => deflate = Some(cfg.confirm(e)?),
                 _ => return Err(HandshakeError::UnexpectedExtension(e.name.clone())),
             }
@@ -432,6 +442,22 @@ mod tests {
     fn req(s: &str) -> Result<UpgradeRequest, HandshakeError> {
         let (r, _) = parse_request(s.as_bytes(), DEFAULT_MAX_HEADER_BYTES)?.expect("complete");
         validate_request(&r)
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    #[test]
+    fn without_the_deflate_feature_nothing_offers_or_accepts_it() {
+        let mut c = ClientRequest::new("h", "/");
+        c.deflate = Some(DeflateConfig::default());
+        let head = String::from_utf8(c.encode()).unwrap();
+        assert!(!head.contains("sec-websocket-extensions"), "{head}");
+        let offers = crate::deflate::parse_extensions(["permessage-deflate"]).unwrap();
+        assert!(DeflateConfig::default().accept(&offers).is_none());
+        // A server answering with it anyway is refused: it was not offered.
+        assert!(matches!(
+            c.verify(&accept_response(&c.key, None, Some("permessage-deflate"))),
+            Err(HandshakeError::UnexpectedExtension(_))
+        ));
     }
 
     #[test]
@@ -523,6 +549,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "deflate")]
     #[test]
     fn client_verifies_the_response() {
         let mut c = ClientRequest::new("h", "/");

@@ -6,6 +6,7 @@
 
 pub mod close;
 mod close_code;
+mod compression;
 pub mod deflate;
 pub mod error;
 mod extension;

@@ -195,6 +195,10 @@ impl Connection {
     pub fn new(role: Role, config: Config, deflate: Option<DeflateParams>) -> Self {
         let (deflater, inflater) = match deflate {
             None => (None, None),
+            // Never negotiated without the feature (nothing offers or accepts it).
+            #[cfg(not(feature = "deflate"))]
+            Some(_) => (None, None),
+            #[cfg(feature = "deflate")]
             Some(p) => {
                 let (own_nct, own_bits, peer_nct, peer_bits) = match role {
                     Role::Server => (
@@ -632,7 +636,7 @@ impl Connection {
         if let Some(d) = self
             .deflater
             .as_mut()
-            .filter(|d| compress && payload.len() >= d.threshold)
+            .filter(|d| compress && payload.len() >= d.threshold())
         {
             let mut c = Vec::with_capacity(payload.len() / 2 + 16);
             d.compress(&payload, &mut c)?;

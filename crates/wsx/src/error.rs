@@ -94,6 +94,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "rustls")]
     pub(crate) fn tls(
         message: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
@@ -104,6 +105,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "rustls")]
     pub(crate) fn tls_setup(message: impl Into<String>) -> Self {
         Self::Tls {
             message: message.into(),
