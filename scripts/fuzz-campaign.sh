@@ -49,11 +49,11 @@ done
 
 # What each target's coverage is reported over (paths under crates/).
 declare -A sources=(
-    [frame_stream]="wsx-proto/src/protocol.rs wsx-proto/src/frame.rs wsx-proto/src/deflate.rs wsx-proto/src/utf8.rs wsx-proto/src/close.rs wsx-proto/src/output.rs"
+    [frame_stream]="wsx-proto/src/protocol.rs wsx-proto/src/frame.rs wsx-proto/src/compression.rs wsx-proto/src/utf8.rs wsx-proto/src/close.rs wsx-proto/src/output.rs"
     [frame_header]="wsx-proto/src/frame.rs wsx-proto/src/mask.rs"
     [handshake]="wsx-proto/src/handshake.rs wsx-proto/src/extension.rs"
     [extensions]="wsx-proto/src/extension.rs wsx-proto/src/deflate.rs"
-    [inflate]="wsx-proto/src/deflate.rs"
+    [inflate]="wsx-proto/src/compression.rs"
     [engineio_packet]="wsx-socketio/src/engineio/packet.rs"
     [engineio_payload]="wsx-socketio/src/engineio/packet.rs"
     [socketio_packet]="wsx-socketio/src/socketio/packet.rs wsx-socketio/src/json.rs"
@@ -61,7 +61,7 @@ declare -A sources=(
     [chat_json]="wsx-cli/src/serve/messages.rs"
     [redis_codec]="wsx-redis/src/codec.rs wsx-redis/src/wire.rs wsx-redis/src/streams/entry.rs"
     [redis_streams]="wsx-redis/src/stream_reply.rs wsx-redis/src/streams/entry.rs"
-    [yjs_frame]="wsx-yjs/src/message.rs wsx-yjs/src/presence.rs wsx-yjs/src/document.rs"
+    [yjs_frame]="wsx-yjs/src/message.rs wsx-yjs/src/update_decoder.rs wsx-yjs/src/presence.rs wsx-yjs/src/document.rs"
 )
 
 start=$(date +%s)
