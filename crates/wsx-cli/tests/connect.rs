@@ -25,6 +25,8 @@ async fn within<F: std::future::Future>(f: F) -> F::Output {
 #[derive(Default)]
 struct Seen {
     token: Mutex<Option<String>>,
+    authorization: Mutex<Option<String>>,
+    host: Mutex<Option<String>>,
 }
 
 /// A wsx server: echo by default; `/close4000` closes with 4000 after the client's first
@@ -53,6 +55,14 @@ async fn server_with(builder: wsx::ServerBuilder) -> (SocketAddr, Arc<Seen>) {
                 }
                 _ => {
                     *seen2.token.lock().unwrap() = token;
+                    let header = |name: &str| {
+                        r.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned)
+                    };
+                    *seen2.authorization.lock().unwrap() = header("authorization");
+                    *seen2.host.lock().unwrap() = header("host");
                     Ok(())
                 }
             }
@@ -536,6 +546,131 @@ async fn wss_with_ca_insecure_and_untrusted() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("certificate"), "{err}");
     assert!(err.contains("--ca"), "{err}");
+}
+
+#[path = "../../../tests-support/proxies.rs"]
+mod proxy_procs;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_http_and_socks5_proxies() {
+    use proxy_procs::{PASSWORD, USER, microsocks, tinyproxy};
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let http = tinyproxy().await;
+    let socks = microsocks().await;
+    for proxy in [
+        format!("http://{USER}:{PASSWORD}@127.0.0.1:{}", http.port),
+        format!("socks5h://{USER}:{PASSWORD}@127.0.0.1:{}", socks.port),
+    ] {
+        let out = run(&["--proxy", &proxy, &url], b"via proxy\n").await;
+        assert_eq!(out.status.code(), Some(0), "{proxy}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "via proxy\n");
+    }
+    // Wrong credentials: a connection error that names the proxy's refusal.
+    let wrong = format!("http://{USER}:nope@127.0.0.1:{}", http.port);
+    let out = run(&["--proxy", &wrong, &url], b"").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("proxy"), "{}", text(&out.stderr));
+    // A proxy URL that does not parse is a usage error.
+    let out = run(&["--proxy", "ftp://x:1", &url], b"").await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_and_host_are_sent() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    let out = run(
+        &["--auth", "alice:pa:ss", "--host", "chat.example", &url],
+        b"x\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // base64("alice:pa:ss")
+    assert_eq!(
+        seen.authorization.lock().unwrap().as_deref(),
+        Some("Basic YWxpY2U6cGE6c3M=")
+    );
+    assert_eq!(seen.host.lock().unwrap().as_deref(), Some("chat.example"));
+    // Credentials in the URL do the same.
+    let out = run(&[&format!("ws://bob:pw@{addr}/")], b"y\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        seen.authorization.lock().unwrap().as_deref(),
+        Some("Basic Ym9iOnB3")
+    );
+    for bad in [
+        vec!["--auth", "no-colon", url.as_str()],
+        vec![
+            "--auth",
+            "a:b",
+            "-H",
+            "Authorization: Bearer t",
+            url.as_str(),
+        ],
+        vec!["--host", "bad\u{7f}host", url.as_str()],
+    ] {
+        let out = run(&bad, b"").await;
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_certificate_from_cert_and_key() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let write = |name: &str, pem: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    let leaf = |names: Vec<String>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let ca_pem = write("ca.pem", ca.pem());
+    let (server_cert, server_key) = leaf(vec!["localhost".into()]);
+    let (client_cert, client_key) = leaf(vec![]);
+    let server_cert = write("server.pem", server_cert);
+    let server_key = write("server-key.pem", server_key);
+    let client_cert = write("client.pem", client_cert);
+    let client_key = write("client-key.pem", client_key);
+
+    let tls = wsx::tls::ServerTls::from_pem_files(&server_cert, &server_key)
+        .unwrap()
+        .client_auth(wsx::tls::ClientAuth::Required(
+            wsx::tls::certificates_from_pem_file(&ca_pem).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let (addr, _) = server_with(Server::builder().tls(tls)).await;
+    let url = format!("wss://localhost:{}/", addr.port());
+    let (ca, cert, key) = (
+        ca_pem.to_str().unwrap(),
+        client_cert.to_str().unwrap(),
+        client_key.to_str().unwrap(),
+    );
+    let out = run(&["--ca", ca, "--cert", cert, "--key", key, &url], b"mtls\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "mtls\n");
+    // Without a certificate the server refuses (after the client's half of the handshake,
+    // in TLS 1.3: an error at connect or at the first read, never a delivered line).
+    let out = run(&["--ca", ca, &url], b"mtls\n").await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    // --cert without --key is a usage error; a key that does not parse is refused.
+    let out = run(&["--ca", ca, "--cert", cert, &url], b"").await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["--ca", ca, "--cert", cert, "--key", ca, &url], b"").await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
 // ---- Interactive mode, through a pseudo-terminal made by `script` (util-linux). ----

@@ -51,6 +51,7 @@ pub struct ClientBuilder {
     headers: HeaderMap,
     header_error: Option<String>,
     origin: Option<String>,
+    host: Option<String>,
     handshake_timeout: Duration,
     max_redirects: usize,
     deflate: Option<DeflateConfig>,
@@ -73,6 +74,7 @@ impl ClientBuilder {
             headers: HeaderMap::new(),
             header_error: None,
             origin: None,
+            host: None,
             handshake_timeout: Duration::from_secs(10),
             max_redirects: 0,
             deflate: Some(DeflateConfig::default()),
@@ -145,9 +147,28 @@ impl ClientBuilder {
         self
     }
 
+    /// HTTP Basic authentication: the `Authorization` header (as credentials in the URL,
+    /// `ws://user:pass@host/`, would send it).
+    pub fn basic_auth(self, user: &str, password: &str) -> Self {
+        let value = crate::tunnel::basic_auth(user, password);
+        self.header("authorization", &value)
+    }
+
     /// Sets the `Origin` header.
     pub fn origin(mut self, origin: impl Into<String>) -> Self {
         self.origin = Some(origin.into());
+        self
+    }
+
+    /// Sends this `Host` header instead of the URL's host and port (the connection still goes
+    /// to the URL's, and TLS still checks the URL's name): for virtual hosts reached by
+    /// address, or a server behind a name it does not know itself by.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        let host = host.into();
+        if HeaderValue::from_str(&host).is_err() || host.is_empty() {
+            self.header_error = Some(format!("invalid Host {host:?}"));
+        }
+        self.host = Some(host);
         self
     }
 
@@ -306,7 +327,8 @@ impl ClientBuilder {
         io: S,
         url: &Url,
     ) -> Result<(WebSocket<S>, Response<()>)> {
-        let mut req = ClientRequest::new(host_header(url), path_and_query(url));
+        let host = self.host.clone().unwrap_or_else(|| host_header(url));
+        let mut req = ClientRequest::new(host, path_and_query(url));
         req.protocols = self.protocols.clone();
         req.deflate = self.deflate.clone();
         req.origin = self.origin.clone();

@@ -1,119 +1,21 @@
 //! The client through real proxies from Debian's packages, started here on 127.0.0.1:
 //! `tinyproxy` (HTTP CONNECT with Basic auth) and `microsocks` (SOCKS5 with a username and
-//! password). `interop/setup.sh` installs both; without them these tests fail, never skip.
-//! Also credentials in the URL sent as Basic auth.
+//! password), see `tests-support/proxies.rs`. Also credentials in the URL sent as Basic auth.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use wsx::tls::Trust;
 use wsx::{ClientBuilder, Error, Message, Proxy, ProxyError, Server};
 
-const USER: &str = "wsx";
-const PASSWORD: &str = "s3cret";
+#[path = "../../../tests-support/proxies.rs"]
+mod proxy_procs;
 
-/// A proxy process, killed when dropped.
-struct Running {
-    child: Child,
-    port: u16,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn require(bin: &str) {
-    assert!(
-        Path::new(bin).exists(),
-        "{bin} is missing: run interop/setup.sh first (it installs Debian's tinyproxy and microsocks)"
-    );
-}
-
-/// Waits until something listens on `port` (the proxy is up), bounded.
-async fn listening(port: u16, child: &mut Child) {
-    within(async {
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("the proxy exited before listening: {status}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-}
-
-async fn tinyproxy() -> Running {
-    require("/usr/bin/tinyproxy");
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = dir.path().join("tinyproxy.conf");
-    // No ConnectPort line: CONNECT is allowed to every port. `User` only matters as root.
-    std::fs::write(
-        &conf,
-        format!(
-            "User nobody\nGroup nogroup\nPort {port}\nListen 127.0.0.1\nTimeout 30\n\
-             MaxClients 50\nLogLevel Connect\nBasicAuth {USER} {PASSWORD}\n"
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new("/usr/bin/tinyproxy")
-        .arg("-d")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    listening(port, &mut child).await;
-    Running {
-        child,
-        port,
-        _dir: Some(dir),
-    }
-}
-
-async fn microsocks() -> Running {
-    require("/usr/bin/microsocks");
-    let port = free_port();
-    let mut child = Command::new("/usr/bin/microsocks")
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-u", USER, "-P", PASSWORD])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    listening(port, &mut child).await;
-    Running {
-        child,
-        port,
-        _dir: None,
-    }
-}
+use proxy_procs::{PASSWORD, Running, USER, free_port, microsocks, tinyproxy};
 
 fn proxy(scheme: &str, p: &Running, password: Option<&str>) -> Proxy {
     let url = match password {

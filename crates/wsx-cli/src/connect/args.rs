@@ -27,6 +27,27 @@ pub struct ConnectArgs {
     /// Trust this CA certificate (PEM) instead of the web roots.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM), for servers that ask for one (mutual TLS); with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Go through this proxy: http://[USER:PASS@]HOST:PORT (CONNECT), socks5://… or
+    /// socks5h://… (the proxy resolves names). Without it, https_proxy, http_proxy, all_proxy
+    /// and no_proxy are read as curl reads them.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Connect directly, whatever the proxy variables of the environment say.
+    #[arg(long, conflicts_with = "proxy")]
+    pub no_proxy: bool,
+    /// HTTP Basic authentication (the Authorization header); credentials in the URL
+    /// (ws://user:pass@host/) do the same.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub auth: Option<String>,
+    /// The Host header to send instead of the URL's host and port.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
     /// Do not offer permessage-deflate.
     #[arg(long)]
     pub no_deflate: bool,

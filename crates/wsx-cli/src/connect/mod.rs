@@ -167,6 +167,36 @@ fn prepare(args: &ConnectArgs) -> Result<(ClientBuilder, String), String> {
         }
         (None, false) => wsx::tls::Trust::WebPki,
     };
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        let identity = wsx::tls::Identity::from_pem_files(cert, key)
+            .map_err(|e| format!("cannot use --cert/--key: {}", with_causes(&e)))?;
+        builder = builder.identity(identity);
+    }
+    if let Some(p) = &args.proxy {
+        let proxy = wsx::Proxy::parse(p).map_err(|e| format!("invalid --proxy: {e}"))?;
+        builder = builder.proxy(proxy);
+    } else if args.no_proxy {
+        builder = builder.no_proxy();
+    }
+    if let Some(auth) = &args.auth {
+        if args.headers.iter().any(|h| {
+            h.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("authorization:")
+        }) {
+            return Err("two Authorization headers (--auth and -H Authorization)".into());
+        }
+        let Some((user, password)) = auth.split_once(':') else {
+            return Err(format!("invalid --auth {auth:?}: expected USER:PASSWORD"));
+        };
+        builder = builder.basic_auth(user, password);
+    }
+    if let Some(host) = &args.host {
+        if host.is_empty() || http::HeaderValue::from_str(host).is_err() {
+            return Err(format!("invalid --host {host:?}"));
+        }
+        builder = builder.host(host.as_str());
+    }
     let mut opts = wsx::Options::default();
     opts.close_timeout = CLOSE_TIMEOUT;
     opts.config = wsx::Config::default().max_payload(args.max_payload);

@@ -76,7 +76,7 @@ pub(crate) fn header(raw: &str) -> Result<Header, String> {
         "sec-websocket-extensions" => {
             managed("permessage-deflate is offered by default (--no-deflate turns it off)")
         }
-        "host" => managed("the Host header comes from the URL and cannot be replaced"),
+        "host" => managed("the Host header comes from the URL: use --host to send another"),
         "upgrade" | "connection" | "sec-websocket-key" | "sec-websocket-version" => {
             managed("this header is set by the WebSocket handshake")
         }
