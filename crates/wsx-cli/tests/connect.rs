@@ -250,6 +250,69 @@ async fn pipe_mode_prints_binary_as_base64() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn pipe_mode_prints_binary_as_hex_or_raw() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/binary");
+    let out = run_open_stdin(&["--binary", "hex", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "0001ff61\n");
+    let out = run_open_stdin(&["--binary", "raw", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(out.stdout, [0u8, 1, 0xff, b'a', b'\n']);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn execute_sends_then_closes_without_reading_stdin() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    // stdin stays open: with -x it is not read, so the client still ends.
+    let out = run_open_stdin(&["-x", "first", "-x", "second", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "first\nsecond\n");
+
+    // -w waits that long, printing what arrives: a stream's ticks, in order.
+    let url = format!("ws://{addr}/stream");
+    let started = std::time::Instant::now();
+    let out = run_open_stdin(&["-x", "go", "-w", "300ms", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let ticks: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert!(ticks.len() > 3, "{ticks:?}");
+    for (i, t) in ticks.iter().enumerate() {
+        assert_eq!(*t, format!("tick {i}"));
+    }
+    // -w needs -x.
+    let out = run(&["-w", "1s", &url], b"").await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pings_are_sent_on_an_interval_and_shown_with_show_ping_pong() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let out = run_open_stdin(&[
+        "-P",
+        "--ping-interval",
+        "50ms",
+        "-x",
+        "hi",
+        "-w",
+        "400ms",
+        &url,
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n", "pings stay off stdout");
+    let err = text(&out.stderr);
+    assert!(err.contains("< pong 1"), "{err}");
+    assert!(err.contains("< pong 2"), "{err}");
+    // Without -P nothing of them is shown.
+    let out = run_open_stdin(&["--ping-interval", "50ms", "-x", "hi", "-w", "200ms", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("pong"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn json_reports_open_messages_and_close() {
     let (addr, _) = server().await;
     let url = format!("ws://{addr}/echo");

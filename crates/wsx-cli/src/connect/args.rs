@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::render::BinaryAs;
 use crate::values::{parse_duration, parse_size};
 
 /// `wsx connect` options.
@@ -63,6 +64,26 @@ pub struct ConnectArgs {
     /// Print every event as a JSON line.
     #[arg(long)]
     pub json: bool,
+    /// Send this text message once connected (repeatable, in order), then close and exit
+    /// instead of reading stdin (after --wait, or once replies stop coming: --linger).
+    #[arg(short = 'x', long = "execute", value_name = "MESSAGE")]
+    pub execute: Vec<String>,
+    /// With -x: wait exactly this long after sending, printing what arrives, then close.
+    #[arg(short = 'w', long, value_parser = parse_duration, requires = "execute")]
+    pub wait: Option<Duration>,
+    /// Show pings and pongs (in pipe mode on stderr, as "< ping DATA"); the interactive
+    /// prompt always shows them.
+    #[arg(short = 'P', long)]
+    pub show_ping_pong: bool,
+    /// Send a ping this often (0: never); the server's pongs show with -P.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub ping_interval: Option<Duration>,
+    /// Pipe mode: how a received binary message is written.
+    #[arg(long, value_enum, default_value_t = BinaryAs::Base64, value_name = "FORM")]
+    pub binary: BinaryAs,
+    /// No colors in interactive mode (as NO_COLOR=1 or TERM=dumb).
+    #[arg(long)]
+    pub no_color: bool,
     /// Pipe mode: once stdin ends, wait until nothing has arrived for this long before closing,
     /// so replies to the last lines are printed (at most 5 s in all; 0 closes at once).
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]

@@ -16,9 +16,14 @@
 //!   is not UTF-8 is sent as a binary message with a warning). Lines are sent verbatim: there
 //!   are no slash commands, so a script can send text starting with `/`. Each received text
 //!   message is written to stdout as is, followed by a newline; each binary message as one
-//!   line of base64. No prompt, no colors; errors go to stderr. At the end of stdin the client
+//!   line of base64 (`--binary hex`: of hex; `--binary raw`: its bytes, then a newline). With
+//!   `-P`, pings and pongs are shown on stderr (`< pong 3`). No prompt, no colors; errors go
+//!   to stderr. At the end of stdin the client
 //!   closes with 1000, waits (a few seconds at most) for the server's close and exits. If the
 //!   server closes first, the client exits at once.
+//! - **`-x MESSAGE`** (repeatable): sends those text messages instead of reading stdin, then
+//!   waits `-w DURATION` exactly (or, without it, for replies to stop coming, as at the end of
+//!   stdin) and closes with 1000; the output is pipe mode's.
 //! - **`--json`** (either mode): every event is one JSON object per stdout line: `open`
 //!   (`url`, `protocol`, `extensions`), `message` (`type` `text` or `binary`, `data`, base64
 //!   for binary), `ping`/`pong` (`data` in base64), `close` (`code`, `reason`, `initiator`,
@@ -111,22 +116,65 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONNECT);
         }
     };
+    let interactive = interactive && args.execute.is_empty();
     let mode = if args.json {
         Mode::Json
     } else if interactive {
         Mode::Human {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            color: !args.no_color
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::env::var("TERM").map_or(true, |t| t != "dumb"),
         }
     } else {
-        Mode::Plain
+        Mode::Plain {
+            binary: args.binary,
+            pings: args.show_ping_pong,
+        }
     };
+    if let Some(every) = args.ping_interval.filter(|d| !d.is_zero()) {
+        keep_pinging(ws.sender(), every);
+    }
     let code = if interactive {
         interactive_session(ws, &url, mode, args.linger).await
     } else {
-        pipe_session(ws, &url, mode, args.linger).await
+        let input = if args.execute.is_empty() {
+            Source::Stdin
+        } else {
+            Source::Execute {
+                messages: args.execute.clone(),
+                wait: args.wait,
+            }
+        };
+        pipe_session(ws, &url, mode, args.linger, input).await
     };
     ExitCode::from(code)
+}
+
+/// Where pipe mode's messages come from.
+enum Source {
+    /// stdin, a line per message.
+    Stdin,
+    /// `-x` messages; then `wait` exactly, or until replies stop coming.
+    Execute {
+        messages: Vec<String>,
+        wait: Option<Duration>,
+    },
+}
+
+/// Sends a ping every `every` until the connection is gone (`--ping-interval`).
+fn keep_pinging(sender: wsx::Sender, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut n = 0u64;
+        loop {
+            tick.tick().await;
+            n += 1;
+            if sender.is_closed() {
+                return;
+            }
+            let _ = sender.send(Message::Ping(Bytes::from(n.to_string())));
+        }
+    });
 }
 
 /// Checks the arguments and builds the client.
@@ -529,6 +577,7 @@ async fn pipe_session(
     url: &str,
     mode: Mode,
     linger_for: Duration,
+    input: Source,
 ) -> u8 {
     let shared = Arc::new(Shared {
         closing: AtomicBool::new(false),
@@ -544,11 +593,20 @@ async fn pipe_session(
     });
     let (read, mut write) = ws.split();
     let mut reader = tokio::spawn(read_loop(read, sender, shared.clone()));
-    let mut lines = match stdin_lines() {
-        Ok(rx) => rx,
-        Err(e) => {
-            shared.emit(&Event::Error(&format!("cannot read stdin: {e}")));
-            mpsc::channel(1).1
+    let (mut lines, exact_wait) = match input {
+        Source::Stdin => match stdin_lines() {
+            Ok(rx) => (rx, None),
+            Err(e) => {
+                shared.emit(&Event::Error(&format!("cannot read stdin: {e}")));
+                (mpsc::channel(1).1, None)
+            }
+        },
+        Source::Execute { messages, wait } => {
+            let (tx, rx) = mpsc::channel(messages.len().max(1));
+            for m in messages {
+                let _ = tx.try_send(Ok(m.into_bytes()));
+            }
+            (rx, wait)
         }
     };
     let mut n = 0u64;
@@ -584,9 +642,18 @@ async fn pipe_session(
                     break finish(&mut reader).await;
                 }
                 None => {
-                    // Replies to the last lines may still be on their way: wait for a quiet
-                    // spell (bounded) unless the server ends the connection first.
-                    if let Some(ending) = linger(&mut reader, &shared, linger_for).await {
+                    // Replies to the last lines may still be on their way: wait (-w), or for
+                    // a quiet spell (bounded), unless the server ends the connection first.
+                    let waited = match exact_wait {
+                        Some(d) => tokio::time::timeout(d, &mut reader).await.ok().map(|r| {
+                            r.unwrap_or_else(|e| Ending::Failed {
+                                code: 1006,
+                                message: format!("the reading task failed: {e}"),
+                            })
+                        }),
+                        None => linger(&mut reader, &shared, linger_for).await,
+                    };
+                    if let Some(ending) = waited {
                         break ending;
                     }
                     start_close(&mut write, &shared, CloseCode::NORMAL, "").await;
@@ -689,7 +756,11 @@ async fn interactive_session(
         Ok(p) => p,
         Err(e) => {
             eprintln!("wsx: {e}; reading stdin line by line instead");
-            return pipe_session(ws, url, mode, linger_for).await;
+            let mode = Mode::Plain {
+                binary: Default::default(),
+                pings: false,
+            };
+            return pipe_session(ws, url, mode, linger_for, Source::Stdin).await;
         }
     };
     let shared = Arc::new(Shared {

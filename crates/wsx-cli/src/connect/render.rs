@@ -21,10 +21,29 @@ pub(crate) enum Mode {
         /// Use ANSI colors.
         color: bool,
     },
-    /// Pipe: one received text message per stdout line, binary as base64, nothing else.
-    Plain,
+    /// Pipe: one received text message per stdout line, binary as `binary` says; pings and
+    /// pongs on stderr when `pings`.
+    Plain {
+        /// How a binary message is written.
+        binary: BinaryAs,
+        /// Show pings and pongs (on stderr, so stdout stays the messages).
+        pings: bool,
+    },
     /// `--json`: one JSON object per line on stdout.
     Json,
+}
+
+/// How pipe mode writes a binary message: one line of base64 or hex, or its bytes as they
+/// are followed by a newline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum BinaryAs {
+    /// One line of base64 (the default).
+    #[default]
+    Base64,
+    /// One line of lowercase hex.
+    Hex,
+    /// The bytes themselves, then a newline.
+    Raw,
 }
 
 /// Something worth showing.
@@ -166,7 +185,7 @@ pub(crate) fn render(mode: Mode, ev: &Event<'_>) -> Vec<(Target, String)> {
         Mode::Human { color } => human(&Paint(color), ev)
             .map(|s| vec![(Target::Stdout, s)])
             .unwrap_or_default(),
-        Mode::Plain => plain(ev).into_iter().collect(),
+        Mode::Plain { binary, pings } => plain(ev, binary, pings).into_iter().collect(),
         Mode::Json => json_lines(ev),
     }
 }
@@ -240,10 +259,27 @@ fn human(p: &Paint, ev: &Event<'_>) -> Option<String> {
     })
 }
 
-fn plain(ev: &Event<'_>) -> Option<(Target, String)> {
+fn plain(ev: &Event<'_>, binary: BinaryAs, pings: bool) -> Option<(Target, String)> {
     match ev {
         Event::Received(Message::Text(t)) => Some((Target::Stdout, t.to_string())),
-        Event::Received(Message::Binary(b)) => Some((Target::Stdout, BASE64.encode(b))),
+        Event::Received(Message::Binary(b)) => Some((
+            Target::Stdout,
+            match binary {
+                BinaryAs::Base64 => BASE64.encode(b),
+                BinaryAs::Hex => b.iter().map(|x| format!("{x:02x}")).collect(),
+                // Written as bytes by `Printer::emit`; this is only its stand-in.
+                BinaryAs::Raw => String::from_utf8_lossy(b).into_owned(),
+            },
+        )),
+        Event::Received(Message::Ping(b)) if pings => {
+            Some((Target::Stderr, format!("< ping{}", control_payload(b))))
+        }
+        Event::Received(Message::Pong(b)) if pings => {
+            Some((Target::Stderr, format!("< pong{}", control_payload(b))))
+        }
+        Event::Sent(Message::Ping(b)) if pings => {
+            Some((Target::Stderr, format!("> ping{}", control_payload(b))))
+        }
         Event::Error(m) => Some((Target::Stderr, format!("wsx: {m}"))),
         Event::Info(m) => Some((Target::Stderr, (*m).to_owned())),
         // Close and failure summaries go to stderr from the session, only when abnormal.
@@ -381,6 +417,20 @@ impl Printer {
 
     /// Writes an event. An error means stdout is gone (a closed pipe): stop printing.
     pub(crate) fn emit(&self, ev: &Event<'_>) -> io::Result<()> {
+        if let (
+            Mode::Plain {
+                binary: BinaryAs::Raw,
+                ..
+            },
+            Event::Received(Message::Binary(b)),
+            Sink::Std,
+        ) = (self.mode, ev, &self.sink)
+        {
+            let mut out = io::stdout().lock();
+            out.write_all(b)?;
+            out.write_all(b"\n")?;
+            return out.flush();
+        }
         for (target, mut line) in render(self.mode, ev) {
             line.push('\n');
             match (&self.sink, target) {
@@ -407,6 +457,27 @@ impl Printer {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    const PLAIN: Mode = Mode::Plain {
+        binary: BinaryAs::Base64,
+        pings: false,
+    };
+
+    #[test]
+    fn pipe_mode_binary_forms_and_pings() {
+        let b = Message::binary(vec![0u8, 0xff, b'a']);
+        let one =
+            |binary, pings, m: &Message| render(Mode::Plain { binary, pings }, &Event::Received(m));
+        assert_eq!(one(BinaryAs::Base64, false, &b)[0].1, "AP9h");
+        assert_eq!(one(BinaryAs::Hex, false, &b)[0].1, "00ff61");
+        let ping = Message::Ping(Bytes::from_static(b"hb"));
+        assert!(one(BinaryAs::Hex, false, &ping).is_empty());
+        let shown = one(BinaryAs::Hex, true, &ping);
+        assert!(matches!(shown[0].0, Target::Stderr));
+        assert_eq!(shown[0].1, "< ping hb");
+        let pong = Message::Pong(Bytes::new());
+        assert_eq!(one(BinaryAs::Hex, true, &pong)[0].1, "< pong");
+    }
 
     #[test]
     fn sanitizes_terminal_escapes() {
@@ -457,16 +528,16 @@ mod tests {
     fn plain_lines() {
         let m = Message::text("a b");
         assert_eq!(
-            render(Mode::Plain, &Event::Received(&m)),
+            render(PLAIN, &Event::Received(&m)),
             vec![(Target::Stdout, "a b".to_owned())]
         );
         let b = Message::Binary(Bytes::from_static(&[0, 1, 0xff]));
         assert_eq!(
-            render(Mode::Plain, &Event::Received(&b)),
+            render(PLAIN, &Event::Received(&b)),
             vec![(Target::Stdout, "AAH/".to_owned())]
         );
         let p = Message::Ping(Bytes::new());
-        assert!(render(Mode::Plain, &Event::Received(&p)).is_empty());
+        assert!(render(PLAIN, &Event::Received(&p)).is_empty());
     }
 
     #[test]
