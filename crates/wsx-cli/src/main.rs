@@ -1,12 +1,14 @@
 //! `wsx`: a ready WebSocket server with a demo web app (`serve`), an interactive client
-//! (`connect`) and a load generator (`bench`).
+//! (`connect`) and a load generator (`bench`); `completions` and `man` for the shell and the
+//! manual.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod bench;
 mod connect;
+mod docs;
 mod serve;
 mod values;
 
@@ -38,6 +40,18 @@ enum Command {
     Connect(ConnectArgs),
     /// Load-test an echo server and report throughput and latency.
     Bench(BenchArgs),
+    /// Print a completion script for a shell (e.g. `wsx completions bash >
+    /// /etc/bash_completion.d/wsx`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one per command into a directory.
+    Man {
+        /// Write wsx.1, wsx-serve.1, wsx-connect.1 and wsx-bench.1 here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 fn init_logging(level: Option<&str>) {
@@ -54,6 +68,11 @@ fn init_logging(level: Option<&str>) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => return docs::completions(*shell, Cli::command()),
+        Command::Man { dir } => return docs::man(dir.as_deref(), Cli::command()),
+        _ => {}
+    }
     init_logging(cli.log.as_deref());
     let threads = match &cli.command {
         Command::Bench(b) => b.threads,
@@ -76,6 +95,7 @@ fn main() -> ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Connect(a) => connect::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         }
     })
 }
