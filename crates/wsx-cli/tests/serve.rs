@@ -286,6 +286,65 @@ fn origin_allow_list_max_connections_and_max_payload() {
 }
 
 #[test]
+fn wsx_variables_configure_serve_and_flags_win() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = ServeProc::start_with_env(
+        &[
+            ("WSX_LISTEN", "127.0.0.1:0".as_ref()),
+            ("WSX_DATA_DIR", data.path().as_os_str()),
+            ("WSX_MAX_PAYLOAD", "1KiB".as_ref()),
+            (
+                "WSX_ORIGINS",
+                "https://a.example,https://b.example".as_ref(),
+            ),
+        ],
+        &[],
+    );
+    let port = s.port;
+    rt().block_on(async {
+        let url = format!("ws://127.0.0.1:{port}/echo");
+        for origin in ["https://a.example", "https://b.example"] {
+            let (mut ws, _) = ClientBuilder::new(&url)
+                .origin(origin)
+                .connect()
+                .await
+                .unwrap();
+            ws.send(Message::binary(vec![0u8; 2048])).await.unwrap();
+            match ws.recv().await {
+                Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::TOO_BIG),
+                other => panic!("{other:?}"),
+            }
+        }
+        let bad = ClientBuilder::new(&url)
+            .origin("https://c.example")
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(wsx::is_refused(&bad, 403), "{bad}");
+    });
+    s.child.signal("INT");
+    assert!(s.wait_exit().success());
+    // A flag wins over its variable (which alone would not even parse).
+    let mut s = ServeProc::start_with_env(
+        &[
+            ("WSX_LISTEN", "not an address".as_ref()),
+            ("WSX_DATA_DIR", data.path().as_os_str()),
+        ],
+        &["--listen", "127.0.0.1:0"],
+    );
+    assert_ne!(s.port, 0);
+    s.child.signal("INT");
+    assert!(s.wait_exit().success());
+    let out = Command::new(env!("CARGO_BIN_EXE_wsx"))
+        .arg("serve")
+        .env("WSX_LISTEN", "not an address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an address"));
+}
+
+#[test]
 fn tls_serves_https_and_wss() {
     let dir = tempfile::tempdir().unwrap();
     let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();

@@ -26,21 +26,22 @@ pub struct ConnectArgs {
     #[arg(long, short = 'k')]
     pub insecure: bool,
     /// Trust this CA certificate (PEM) instead of the web roots.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "WSX_CA")]
     pub ca: Option<PathBuf>,
     /// Client certificate chain (PEM), for servers that ask for one (mutual TLS); with --key.
-    #[arg(long, value_name = "FILE", requires = "key")]
+    #[arg(long, value_name = "FILE", requires = "key", env = "WSX_CERT")]
     pub cert: Option<PathBuf>,
     /// Private key (PEM) of --cert.
-    #[arg(long, value_name = "FILE", requires = "cert")]
+    #[arg(long, value_name = "FILE", requires = "cert", env = "WSX_KEY")]
     pub key: Option<PathBuf>,
     /// Go through this proxy: http://[USER:PASS@]HOST:PORT (CONNECT), socks5://… or
     /// socks5h://… (the proxy resolves names). Without it, https_proxy, http_proxy, all_proxy
     /// and no_proxy are read as curl reads them.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "WSX_PROXY")]
     pub proxy: Option<String>,
-    /// Connect directly, whatever the proxy variables of the environment say.
-    #[arg(long, conflicts_with = "proxy")]
+    /// Connect directly, whatever --proxy (WSX_PROXY) or the proxy variables of the
+    /// environment say.
+    #[arg(long)]
     pub no_proxy: bool,
     /// HTTP Basic authentication (the Authorization header); credentials in the URL
     /// (ws://user:pass@host/) do the same.

@@ -220,11 +220,11 @@ fn prepare(args: &ConnectArgs) -> Result<(ClientBuilder, String), String> {
             .map_err(|e| format!("cannot use --cert/--key: {}", with_causes(&e)))?;
         builder = builder.identity(identity);
     }
-    if let Some(p) = &args.proxy {
+    if args.no_proxy {
+        builder = builder.no_proxy();
+    } else if let Some(p) = &args.proxy {
         let proxy = wsx::Proxy::parse(p).map_err(|e| format!("invalid --proxy: {e}"))?;
         builder = builder.proxy(proxy);
-    } else if args.no_proxy {
-        builder = builder.no_proxy();
     }
     if let Some(auth) = &args.auth {
         if args.headers.iter().any(|h| {

@@ -47,9 +47,21 @@ impl ServeProc {
     /// `wsx serve --listen 127.0.0.1:PORT ARGS` (`PORT` 0: any free port), waited on until it
     /// listens; fails if it exits first.
     pub fn start(port: u16, args: &[&OsStr]) -> ServeProc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wsx"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args);
+        Self::spawn(cmd)
+    }
+
+    /// `wsx serve ARGS` set up by `WSX_*` variables (`--listen` too: `WSX_LISTEN`).
+    pub fn start_with_env(vars: &[(&str, &OsStr)], args: &[&str]) -> ServeProc {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
+        cmd.arg("serve").args(args).envs(vars.iter().copied());
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> ServeProc {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
