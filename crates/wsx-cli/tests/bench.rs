@@ -484,3 +484,159 @@ fn fanout_needs_a_receiver_and_a_closed_loop() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     }
 }
+
+/// A TLS echo server for `localhost` (its certificate's PEM returned) that refuses upgrades
+/// without `x-token: secret` or without the subprotocol `bench.v1` offered, and records both.
+fn checking_tls_server() -> (
+    SocketAddr,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_pem = c.cert.pem();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, c.key_pair.serialize_pem()).unwrap();
+    let cfg = wsx::tls::server_config_from_pem_files(&cert, &key).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = Server::builder()
+                .tls(cfg)
+                .protocols(["bench.v1"])
+                .verify(move |r| {
+                    let token = r.headers().get("x-token").and_then(|v| v.to_str().ok());
+                    log.lock()
+                        .unwrap()
+                        .push(format!("{token:?} {:?}", r.protocols));
+                    if token == Some("secret") && r.protocols.iter().any(|p| p == "bench.v1") {
+                        Ok(())
+                    } else {
+                        Err(wsx::Rejection::new(http::StatusCode::UNAUTHORIZED, "no\n"))
+                    }
+                })
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            server
+                .serve(|mut c: Connected| async move {
+                    while let Some(Ok(msg)) = c.ws.recv().await {
+                        if msg.is_data() && c.ws.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .await
+                .unwrap();
+        });
+    });
+    (
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        cert_pem,
+        seen,
+    )
+}
+
+#[test]
+fn headers_subprotocols_and_a_private_ca() {
+    let (addr, cert, seen) = checking_tls_server();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert).unwrap();
+    let url = format!("wss://localhost:{}/", addr.port());
+    let ca = ca.to_str().unwrap();
+    let common = ["-c", "2", "-d", "300ms", "--warmup", "0s", "--json"];
+    let (out, _) = bench(
+        &[
+            &url[..],
+            "--ca",
+            ca,
+            "-H",
+            "X-Token: secret",
+            "--protocol",
+            "bench.v1",
+        ]
+        .iter()
+        .chain(common.iter())
+        .copied()
+        .collect::<Vec<_>>(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["connected"], 2, "{r}");
+    assert!(r["msgs"].as_u64().unwrap() > 0, "{r}");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|s| s == r#"Some("secret") ["bench.v1"]"#),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    // Without the token the server refuses: a connection error (exit 1).
+    let (out, _) = bench(&[
+        &url[..],
+        "--ca",
+        ca,
+        "--protocol",
+        "bench.v1",
+        "-c",
+        "1",
+        "-d",
+        "200ms",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without --ca the certificate is not trusted; with -k it is not checked.
+    let (out, _) = bench(&[&url[..], "-c", "1", "-d", "200ms", "-H", "X-Token: secret"]);
+    assert_eq!(out.status.code(), Some(1));
+    let (out, _) = bench(
+        &[
+            &url[..],
+            "-k",
+            "-H",
+            "X-Token: secret",
+            "--protocol",
+            "bench.v1",
+        ]
+        .iter()
+        .chain(common.iter())
+        .copied()
+        .collect::<Vec<_>>(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Malformed flags are usage errors.
+    for bad in [
+        ["-H", "no colon"],
+        ["--protocol", "a b"],
+        ["--ca", "/nonexistent.pem"],
+    ] {
+        let (out, _) = bench(&[&url[..], bad[0], bad[1]]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

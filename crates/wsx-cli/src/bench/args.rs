@@ -42,8 +42,17 @@ pub struct BenchArgs {
     #[arg(long)]
     pub deflate: bool,
     /// Accept any TLS certificate.
-    #[arg(long, short = 'k')]
+    #[arg(long, short = 'k', conflicts_with = "ca")]
     pub insecure: bool,
+    /// Trust this CA certificate (PEM) instead of the web roots.
+    #[arg(long, value_name = "FILE", env = "WSX_CA")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Extra request header "Name: value" (repeatable), as `wsx connect -H`.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Subprotocol to offer (repeatable).
+    #[arg(long = "protocol")]
+    pub protocols: Vec<String>,
     /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,

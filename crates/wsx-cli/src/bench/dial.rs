@@ -33,6 +33,10 @@ pub struct Bound {
     url: String,
     opts: Options,
     deflate: Option<DeflateConfig>,
+    /// `-H` headers.
+    pub headers: http::HeaderMap,
+    /// `--protocol`s offered.
+    pub protocols: Vec<String>,
 }
 
 impl Bound {
@@ -70,6 +74,8 @@ impl Bound {
             url: url.to_owned(),
             opts,
             deflate,
+            headers: http::HeaderMap::new(),
+            protocols: Vec::new(),
         })
     }
 
@@ -86,6 +92,8 @@ impl Bound {
         let _ = tcp.set_nodelay(true);
         let mut req = ClientRequest::new(self.host.clone(), self.path.clone());
         req.deflate = self.deflate.clone();
+        req.headers = self.headers.clone();
+        req.protocols = self.protocols.clone();
         let (ws, _) = wsx::client_handshake(
             MaybeTlsStream::Plain(tcp),
             &req,

@@ -287,7 +287,7 @@ fn validate(a: &BenchArgs) -> Result<(), String> {
 
 /// The builder, or with `--source` connections bound to those addresses.
 async fn dialer(a: &BenchArgs) -> Result<Dialer, String> {
-    let builder = client(a);
+    let builder = client(a)?;
     let Some(src) = &a.source else {
         return Ok(Dialer::Builder(Box::new(builder)));
     };
@@ -302,7 +302,10 @@ async fn dialer(a: &BenchArgs) -> Result<Dialer, String> {
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .find(|s| s.is_ipv4() == sources[0].is_ipv4())
         .ok_or_else(|| format!("{host} has no address of the family of --source"))?;
-    let bound = Bound::new(&a.url, server, sources, options(a), deflate(a))?;
+    let (headers, protocols) = request_headers(a)?;
+    let mut bound = Bound::new(&a.url, server, sources, options(a), deflate(a))?;
+    bound.headers = headers;
+    bound.protocols = protocols;
     Ok(Dialer::Bound(Arc::new(bound)))
 }
 
@@ -326,20 +329,48 @@ fn options(a: &BenchArgs) -> Options {
     opts
 }
 
-fn client(a: &BenchArgs) -> ClientBuilder {
-    let b = ClientBuilder::new(a.url.clone())
+/// `-H` and `--protocol`, checked as `wsx connect` checks them.
+fn request_headers(a: &BenchArgs) -> Result<(http::HeaderMap, Vec<String>), String> {
+    use crate::connect::parse::{self, Header};
+    let mut headers = http::HeaderMap::new();
+    for h in &a.headers {
+        let (name, value) = match parse::header(h)? {
+            Header::Extra(name, value) => (name, value),
+            Header::Origin(o) => ("origin".to_owned(), o),
+        };
+        headers.append(
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?,
+            http::HeaderValue::from_str(&value).map_err(|e| e.to_string())?,
+        );
+    }
+    for p in &a.protocols {
+        parse::protocol(p)?;
+    }
+    Ok((headers, a.protocols.clone()))
+}
+
+fn client(a: &BenchArgs) -> Result<ClientBuilder, String> {
+    let mut b = ClientBuilder::new(a.url.clone())
         .options(options(a))
         .deflate(deflate(a));
-    // One TLS configuration shared by every connection (built once, sessions resumable).
-    let trust = if a.insecure {
-        wsx::tls::Trust::Insecure
-    } else {
-        wsx::tls::Trust::WebPki
-    };
-    match trust.client_config() {
-        Ok(cfg) => b.tls_config(cfg),
-        Err(_) => b.trust(trust),
+    let (headers, protocols) = request_headers(a)?;
+    for (name, value) in &headers {
+        b = b.header(name.as_str(), value.to_str().map_err(|e| e.to_string())?);
     }
+    for p in protocols {
+        b = b.protocol(p);
+    }
+    // One TLS configuration shared by every connection (built once, sessions resumable).
+    let trust = match (&a.ca, a.insecure) {
+        (Some(ca), _) => wsx::tls::Trust::ca_file(ca)
+            .map_err(|e| format!("cannot use --ca {}: {e}", ca.display()))?,
+        (None, true) => wsx::tls::Trust::Insecure,
+        (None, false) => wsx::tls::Trust::default(),
+    };
+    let cfg = trust
+        .client_config()
+        .map_err(|e| format!("TLS set-up failed: {e}"))?;
+    Ok(b.tls_config(cfg))
 }
 
 /// An error as a person wants to read it ("Connection refused (os error 111)").

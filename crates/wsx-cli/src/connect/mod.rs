@@ -44,7 +44,7 @@
 
 mod args;
 mod interactive;
-mod parse;
+pub(crate) mod parse;
 mod render;
 
 pub use args::ConnectArgs;
