@@ -133,6 +133,14 @@ async fn handler(mut c: Connected) {
             while c.ws.recv().await.is_some() {}
             ticker.abort();
         }
+        "/one-each" => {
+            // Echoes one message, then goes away (1001), as a server restarting would.
+            if let Some(Ok(m)) = c.ws.recv().await {
+                let _ = c.ws.send(m).await;
+            }
+            let _ = c.ws.close(1001u16, "restarting").await;
+            while c.ws.recv().await.is_some() {}
+        }
         "/binary" => {
             let _ = c.ws.send(Message::binary(vec![0u8, 1, 0xff, b'a'])).await;
             let _ = c.ws.close(1000u16, "done").await;
@@ -609,6 +617,57 @@ async fn wss_with_ca_insecure_and_untrusted() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("certificate"), "{err}");
     assert!(err.contains("--ca"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnect_comes_back_after_each_server_close_and_ends_with_stdin() {
+    use tokio::io::AsyncBufReadExt;
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/one-each");
+    let mut child = wsx(&["--reconnect", "--json", &url]).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> serde_json::Value {
+        let line = within(out.next_line()).await.unwrap().expect("a JSON line");
+        serde_json::from_str(&line).unwrap()
+    };
+    for (i, word) in ["one", "two", "three"].iter().enumerate() {
+        assert_eq!(next().await["event"], "open");
+        stdin
+            .write_all(format!("{word}\n").as_bytes())
+            .await
+            .unwrap();
+        let m = next().await;
+        assert_eq!(
+            (m["event"].as_str(), m["data"].as_str()),
+            (Some("message"), Some(*word))
+        );
+        let c = next().await;
+        assert_eq!(
+            (c["event"].as_str(), c["code"].as_u64()),
+            (Some("close"), Some(1001))
+        );
+        let r = next().await;
+        assert_eq!(r["event"], "reconnecting", "{r}");
+        assert_eq!(r["attempt"], 1, "the first attempt after a connection: {r}");
+        // Connections this short do not start the waits over: 250 ms, 500 ms, 1 s, each up
+        // to a fifth less (jitter).
+        let full = 250u64 << i;
+        let delay = r["delay_ms"].as_u64().unwrap();
+        assert!((full * 4 / 5..=full).contains(&delay), "{r}");
+    }
+    assert_eq!(next().await["event"], "open");
+    drop(stdin);
+    let c = next().await;
+    assert_eq!(
+        (c["event"].as_str(), c["initiator"].as_str()),
+        (Some("close"), Some("client"))
+    );
+    let status = within(child.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    // Without a pipe it is refused: -x cannot reconnect.
+    let out = run(&["--reconnect", "-x", "hi", &url], b"").await;
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[path = "../../../tests-support/proxies.rs"]

@@ -85,6 +85,14 @@ pub struct ConnectArgs {
     /// No colors in interactive mode (as NO_COLOR=1 or TERM=dumb).
     #[arg(long)]
     pub no_color: bool,
+    /// Pipe mode: when the server ends the connection or it is lost, connect again, waiting
+    /// 250 ms, then twice as long each failed attempt (up to --reconnect-max-delay, with
+    /// jitter); stdin lines wait meanwhile. Ends with stdin, Ctrl-C or a closed stdout.
+    #[arg(long)]
+    pub reconnect: bool,
+    /// The longest wait between two attempts of --reconnect.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "reconnect")]
+    pub reconnect_max_delay: Duration,
     /// Pipe mode: once stdin ends, wait until nothing has arrived for this long before closing,
     /// so replies to the last lines are printed (at most 5 s in all; 0 closes at once).
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]

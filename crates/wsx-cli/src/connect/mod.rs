@@ -21,6 +21,12 @@
 //!   to stderr. At the end of stdin the client
 //!   closes with 1000, waits (a few seconds at most) for the server's close and exits. If the
 //!   server closes first, the client exits at once.
+//! - **`--reconnect`** (pipe mode): when the server ends the connection or it is lost, a new
+//!   one is made after 250 ms, then twice as long after each connection shorter than 5 s (up
+//!   to `--reconnect-max-delay`, a fifth of jitter); stdin lines wait meanwhile, and a line
+//!   the ending connection refused is sent on the next. `--json` reports each wait as a
+//!   `reconnecting` event (`attempt`, `delay_ms`). Ends as pipe mode ends: end of stdin,
+//!   Ctrl-C (also during a wait), or stdout closed.
 //! - **`-x MESSAGE`** (repeatable): sends those text messages instead of reading stdin, then
 //!   waits `-w DURATION` exactly (or, without it, for replies to stop coming, as at the end of
 //!   stdin) and closes with 1000; the output is pipe mode's.
@@ -105,8 +111,18 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let interactive = interactive && args.execute.is_empty();
+    if args.reconnect && (interactive || !args.execute.is_empty()) {
+        eprintln!(
+            "wsx: --reconnect works in pipe mode (stdin or stdout not a terminal), without -x"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     if interactive && !args.json {
         eprintln!("connecting to {url} …");
+    }
+    if args.reconnect {
+        return ExitCode::from(reconnecting_session(&args, builder, &url).await);
     }
     let ws = match builder.connect().await {
         Ok((ws, _response)) => ws,
@@ -116,8 +132,31 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONNECT);
         }
     };
-    let interactive = interactive && args.execute.is_empty();
-    let mode = if args.json {
+    let mode = output_mode(&args, interactive);
+    if let Some(every) = args.ping_interval.filter(|d| !d.is_zero()) {
+        keep_pinging(ws.sender(), every);
+    }
+    let code = if interactive {
+        interactive_session(ws, &url, mode, args.linger).await
+    } else {
+        let source = if args.execute.is_empty() {
+            Source::Stdin
+        } else {
+            Source::Execute {
+                messages: args.execute.clone(),
+                wait: args.wait,
+            }
+        };
+        let (mut lines, wait) = source.open(&Printer::new(mode, Sink::Std));
+        pipe_session(ws, &url, mode, args.linger, &mut lines, wait, &mut None)
+            .await
+            .0
+    };
+    ExitCode::from(code)
+}
+
+fn output_mode(args: &ConnectArgs, interactive: bool) -> Mode {
+    if args.json {
         Mode::Json
     } else if interactive {
         Mode::Human {
@@ -130,24 +169,99 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             binary: args.binary,
             pings: args.show_ping_pong,
         }
-    };
-    if let Some(every) = args.ping_interval.filter(|d| !d.is_zero()) {
-        keep_pinging(ws.sender(), every);
     }
-    let code = if interactive {
-        interactive_session(ws, &url, mode, args.linger).await
-    } else {
-        let input = if args.execute.is_empty() {
-            Source::Stdin
-        } else {
-            Source::Execute {
-                messages: args.execute.clone(),
-                wait: args.wait,
+}
+
+/// The first wait of `--reconnect`.
+const RECONNECT_FIRST: Duration = Duration::from_millis(250);
+/// A connection that lasted this long starts the waits over.
+const RECONNECT_RESET: Duration = Duration::from_secs(5);
+
+/// `--reconnect`: pipe sessions one after another over the same stdin, until we end one
+/// (stdin ended, Ctrl-C, stdout closed). Exits as the last session did.
+async fn reconnecting_session(args: &ConnectArgs, builder: ClientBuilder, url: &str) -> u8 {
+    let mode = output_mode(args, false);
+    let printer = Printer::new(mode, Sink::Std);
+    let (mut lines, _) = Source::Stdin.open(&printer);
+    let mut unsent = None;
+    let mut delay = RECONNECT_FIRST;
+    let mut attempt = 0u32;
+    let mut interrupts = match Interrupts::new() {
+        Ok(i) => Some(i),
+        Err(e) => {
+            tracing::debug!("Ctrl-C will not stop reconnecting cleanly: {e}");
+            None
+        }
+    };
+    loop {
+        let started = tokio::time::Instant::now();
+        let code = match builder.clone().connect().await {
+            Ok((ws, _)) => {
+                attempt = 0;
+                if let Some(every) = args.ping_interval.filter(|d| !d.is_zero()) {
+                    keep_pinging(ws.sender(), every);
+                }
+                let (code, ended_by_us) =
+                    pipe_session(ws, url, mode, args.linger, &mut lines, None, &mut unsent).await;
+                if ended_by_us {
+                    return code;
+                }
+                if started.elapsed() >= RECONNECT_RESET {
+                    delay = RECONNECT_FIRST;
+                }
+                code
+            }
+            Err(e) => {
+                tracing::debug!("connect failed: {e:?}");
+                let _ = printer.emit(&Event::Error(&describe_connect_error(url, &e)));
+                EXIT_CONNECT
             }
         };
-        pipe_session(ws, &url, mode, args.linger, input).await
-    };
-    ExitCode::from(code)
+        attempt += 1;
+        // Up to a fifth less, so that clients cut off together do not come back together.
+        let jitter = delay.mul_f64(rand::random::<f64>() * 0.2);
+        let wait = delay - jitter;
+        let _ = printer.emit(&Event::Reconnecting {
+            attempt,
+            delay: wait,
+        });
+        let stop = async {
+            match interrupts.as_mut() {
+                Some(i) => i.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop => return code,
+        }
+        delay = (delay * 2).min(args.reconnect_max_delay.max(RECONNECT_FIRST));
+    }
+}
+
+/// stdin lines, or `-x` messages, as they reach a pipe session.
+type Lines = mpsc::Receiver<std::io::Result<Vec<u8>>>;
+
+impl Source {
+    /// The lines, and how long to wait after the last (`-w`; `None`: until replies stop).
+    fn open(self, printer: &Printer) -> (Lines, Option<Duration>) {
+        match self {
+            Source::Stdin => match stdin_lines() {
+                Ok(rx) => (rx, None),
+                Err(e) => {
+                    let _ = printer.emit(&Event::Error(&format!("cannot read stdin: {e}")));
+                    (mpsc::channel(1).1, None)
+                }
+            },
+            Source::Execute { messages, wait } => {
+                let (tx, rx) = mpsc::channel(messages.len().max(1));
+                for m in messages {
+                    let _ = tx.try_send(Ok(m.into_bytes()));
+                }
+                (rx, wait)
+            }
+        }
+    }
 }
 
 /// Where pipe mode's messages come from.
@@ -572,13 +686,17 @@ impl Interrupts {
 }
 
 /// Non-interactive: stdin lines out, received messages to stdout.
+/// Returns the exit status and whether we ended the connection (stdin ended, Ctrl-C, stdout
+/// closed) rather than the server or the network.
 async fn pipe_session(
     ws: wsx::WebSocket<MaybeTlsStream>,
     url: &str,
     mode: Mode,
     linger_for: Duration,
-    input: Source,
-) -> u8 {
+    lines: &mut Lines,
+    exact_wait: Option<Duration>,
+    unsent: &mut Option<Message>,
+) -> (u8, bool) {
     let shared = Arc::new(Shared {
         closing: AtomicBool::new(false),
         received: std::sync::atomic::AtomicU64::new(0),
@@ -593,22 +711,12 @@ async fn pipe_session(
     });
     let (read, mut write) = ws.split();
     let mut reader = tokio::spawn(read_loop(read, sender, shared.clone()));
-    let (mut lines, exact_wait) = match input {
-        Source::Stdin => match stdin_lines() {
-            Ok(rx) => (rx, None),
-            Err(e) => {
-                shared.emit(&Event::Error(&format!("cannot read stdin: {e}")));
-                (mpsc::channel(1).1, None)
-            }
-        },
-        Source::Execute { messages, wait } => {
-            let (tx, rx) = mpsc::channel(messages.len().max(1));
-            for m in messages {
-                let _ = tx.try_send(Ok(m.into_bytes()));
-            }
-            (rx, wait)
-        }
-    };
+    if let Some(msg) = unsent.take()
+        && let Err(e) = write.send(msg.clone()).await
+    {
+        tracing::debug!("send: {e}");
+        *unsent = Some(msg);
+    }
     let mut n = 0u64;
     let ending = loop {
         tokio::select! {
@@ -631,9 +739,11 @@ async fn pipe_session(
                             Message::Binary(Bytes::from(e.into_bytes()))
                         }
                     };
-                    if let Err(e) = write.send(msg).await {
-                        // The connection is ending; the reader reports how.
+                    if let Err(e) = write.send(msg.clone()).await {
+                        // The connection is ending; the reader reports how. The line is kept
+                        // for the next connection (--reconnect).
                         tracing::debug!("send: {e}");
+                        *unsent = Some(msg);
                     }
                 }
                 Some(Err(e)) => {
@@ -667,7 +777,7 @@ async fn pipe_session(
     if code != EXIT_OK {
         eprintln!("{}", ending.summary());
     }
-    code
+    (code, shared.closing.load(Ordering::SeqCst))
 }
 
 /// Waits until no message has arrived for `quiet` (at most 5 s in all). Returns how the
@@ -760,7 +870,10 @@ async fn interactive_session(
                 binary: Default::default(),
                 pings: false,
             };
-            return pipe_session(ws, url, mode, linger_for, Source::Stdin).await;
+            let (mut lines, _) = Source::Stdin.open(&Printer::new(mode, Sink::Std));
+            return pipe_session(ws, url, mode, linger_for, &mut lines, None, &mut None)
+                .await
+                .0;
         }
     };
     let shared = Arc::new(Shared {

@@ -62,6 +62,13 @@ pub(crate) enum Event<'a> {
     Received(&'a Message),
     /// We sent something the typed line does not already show (a ping, a binary, a close).
     Sent(&'a Message),
+    /// `--reconnect`: the next attempt, after `delay`.
+    Reconnecting {
+        /// 1 for the first attempt after a connection ended.
+        attempt: u32,
+        /// How long until it.
+        delay: std::time::Duration,
+    },
     /// The closing handshake finished.
     Closed {
         /// The code of the close frame that ended the connection (`None`: no status).
@@ -255,6 +262,7 @@ fn human(p: &Paint, ev: &Event<'_>) -> Option<String> {
             sanitize(message)
         )),
         Event::Error(m) => p.red(&format!("error: {m}")),
+        Event::Reconnecting { attempt, delay } => p.yellow(&reconnecting(*attempt, *delay)),
         Event::Info(m) => (*m).to_owned(),
     })
 }
@@ -281,6 +289,10 @@ fn plain(ev: &Event<'_>, binary: BinaryAs, pings: bool) -> Option<(Target, Strin
             Some((Target::Stderr, format!("> ping{}", control_payload(b))))
         }
         Event::Error(m) => Some((Target::Stderr, format!("wsx: {m}"))),
+        Event::Reconnecting { attempt, delay } => Some((
+            Target::Stderr,
+            format!("wsx: {}", reconnecting(*attempt, *delay)),
+        )),
         Event::Info(m) => Some((Target::Stderr, (*m).to_owned())),
         // Close and failure summaries go to stderr from the session, only when abnormal.
         _ => None,
@@ -323,6 +335,18 @@ enum JsonEvent<'a> {
         message: &'a str,
         time: &'a str,
     },
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u64,
+        time: &'a str,
+    },
+}
+
+fn reconnecting(attempt: u32, delay: std::time::Duration) -> String {
+    format!(
+        "reconnecting in {:.1} s (attempt {attempt})",
+        delay.as_secs_f64()
+    )
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -386,6 +410,11 @@ fn json_lines(ev: &Event<'_>) -> Vec<(Target, String)> {
             },
         ],
         Event::Error(message) => vec![JsonEvent::Error { message, time }],
+        Event::Reconnecting { attempt, delay } => vec![JsonEvent::Reconnecting {
+            attempt: *attempt,
+            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            time,
+        }],
         Event::Info(m) => return vec![(Target::Stdout, (*m).to_owned())],
     };
     values
