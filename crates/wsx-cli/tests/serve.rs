@@ -79,11 +79,11 @@ fn defaults_serve_the_demo_page_health_and_metrics() {
     assert!(head.contains("content-type: text/javascript"));
     assert_eq!(get(s.port, "/healthz").0, 200);
     assert_eq!(get(s.port, "/nope").0, 404);
-    assert_eq!(
-        get(s.port, "/chat").0,
-        426,
-        "a plain GET on a WebSocket endpoint"
-    );
+    for path in ["/chat", "/echo", "/yjs/room"] {
+        let (st, head, _) = get(s.port, path);
+        assert_eq!(st, 426, "a plain GET on the WebSocket endpoint {path}");
+        assert!(head.contains("upgrade: websocket"), "{path}: {head}");
+    }
     let (st, head, body) = get(s.port, "/metrics");
     assert_eq!(st, 200);
     assert!(head.contains("content-type: text/plain; version=0.0.4"));

@@ -274,6 +274,21 @@ fn text_response(
     r
 }
 
+/// 426 for a plain request to a WebSocket endpoint, with the `Upgrade` header RFC 9110
+/// §15.5.22 asks for.
+fn upgrade_required(body: &'static str) -> Response<Body> {
+    let mut r = text_response(
+        StatusCode::UPGRADE_REQUIRED,
+        "text/plain; charset=utf-8",
+        body,
+    );
+    r.headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    r
+}
+
 async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if app.io.engine().matches_path(&path) {
@@ -281,9 +296,7 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
     }
     if let Some(room) = path.strip_prefix(YJS_PREFIX) {
         if !wsx::hyper::is_upgrade_request(&req) {
-            return text_response(
-                StatusCode::UPGRADE_REQUIRED,
-                "text/plain; charset=utf-8",
+            return upgrade_required(
                 "this is a y-websocket endpoint: point a WebsocketProvider at ws://HOST/yjs\n",
             );
         }
@@ -332,13 +345,7 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
                     + &metrics::render_budget(&app.budget),
             );
         }
-        "/chat" | "/echo" => {
-            return text_response(
-                StatusCode::UPGRADE_REQUIRED,
-                "text/plain; charset=utf-8",
-                "this is a WebSocket endpoint\n",
-            );
-        }
+        "/chat" | "/echo" => return upgrade_required("this is a WebSocket endpoint\n"),
         _ => {}
     }
     if let Some(dir) = &app.args.static_dir
