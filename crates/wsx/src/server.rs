@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use http::{Request, StatusCode};
 use tokio::io::AsyncWriteExt;
@@ -316,17 +317,29 @@ impl Server {
             // The handler runs on a task of its own, so that the handshake's task, sized for
             // the TLS and HTTP handshakes, is freed: measured on the echo server, a task of
             // 1,920 bytes per idle connection otherwise.
-            tokio::spawn(async move {
-                let _guard = guard;
-                handler(Connected {
-                    ws,
-                    request,
-                    id,
-                    peer_addr: peer,
-                })
-                .await;
-                clients.remove(id);
-            });
+            // A span per connection (at debug level: free unless a subscriber wants it), so
+            // that what the handler logs says which connection it is about.
+            let span = tracing::debug_span!(
+                parent: None,
+                "ws",
+                id = id.0,
+                peer = %peer,
+                path = %request.uri().path()
+            );
+            tokio::spawn(
+                async move {
+                    let _guard = guard;
+                    handler(Connected {
+                        ws,
+                        request,
+                        id,
+                        peer_addr: peer,
+                    })
+                    .await;
+                    clients.remove(id);
+                }
+                .instrument(span),
+            );
         })
         .await
     }
@@ -389,29 +402,34 @@ impl Server {
             let open = open.clone();
             #[cfg(feature = "rustls")]
             let tls = self.tls.clone();
-            tokio::spawn(async move {
-                #[cfg(feature = "rustls")]
-                let io = match tls {
-                    Some(t) => {
-                        match tokio::time::timeout(acceptor.handshake_timeout, t.accept(tcp)).await
-                        {
-                            Ok(Ok(s)) => MaybeTlsStream::ServerTls(Box::new(s)),
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, "TLS handshake failed: {e}");
-                                return;
+            let span = tracing::debug_span!("ws_handshake", peer = %peer);
+            tokio::spawn(
+                async move {
+                    #[cfg(feature = "rustls")]
+                    let io = match tls {
+                        Some(t) => {
+                            match tokio::time::timeout(acceptor.handshake_timeout, t.accept(tcp))
+                                .await
+                            {
+                                Ok(Ok(s)) => MaybeTlsStream::ServerTls(Box::new(s)),
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                                    return;
+                                }
+                                Err(_) => return,
                             }
-                            Err(_) => return,
                         }
+                        None => MaybeTlsStream::Plain(tcp),
+                    };
+                    #[cfg(not(feature = "rustls"))]
+                    let io = MaybeTlsStream::Plain(tcp);
+                    match acceptor.accept(io, Some(peer)).await {
+                        Ok((ws, request)) => open(ws, request, peer, guard),
+                        Err(e) => tracing::debug!(%peer, "handshake failed: {e}"),
                     }
-                    None => MaybeTlsStream::Plain(tcp),
-                };
-                #[cfg(not(feature = "rustls"))]
-                let io = MaybeTlsStream::Plain(tcp);
-                match acceptor.accept(io, Some(peer)).await {
-                    Ok((ws, request)) => open(ws, request, peer, guard),
-                    Err(e) => tracing::debug!(%peer, "handshake failed: {e}"),
                 }
-            });
+                .instrument(span),
+            );
         }
         drop(self.listener);
         self.clients.shutdown(self.shutdown_timeout).await;

@@ -35,6 +35,7 @@ mod websocket;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use tracing::Instrument as _;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -257,9 +258,15 @@ impl Engine {
                 let Some(session) = self.inner.live_session(&sid) else {
                     return error(ErrorCode::UnknownSid);
                 };
+                // What the session's handlers log while this request is served names it.
+                let span = session_span(&session, "polling");
                 match *req.method() {
-                    Method::GET => polling::get(session).await,
-                    Method::POST => polling::post(self, session, req.into_body()).await,
+                    Method::GET => polling::get(session).instrument(span).await,
+                    Method::POST => {
+                        polling::post(self, session, req.into_body())
+                            .instrument(span)
+                            .await
+                    }
                     _ => error(ErrorCode::BadRequest),
                 }
             }
@@ -533,4 +540,10 @@ pub(crate) fn error(code: ErrorCode) -> Response<Body> {
 /// The peer address hyper (or the caller) stored in the request's extensions.
 pub(crate) fn peer_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
     req.extensions().get::<SocketAddr>().copied()
+}
+
+/// The span of an Engine.IO session's work (at debug level: free unless a subscriber wants it),
+/// on its own: not inside the span of the request that happens to carry it.
+pub(crate) fn session_span(session: &Session, transport: &'static str) -> tracing::Span {
+    tracing::debug_span!(parent: None, "engine.io", sid = %session.sid(), transport)
 }

@@ -2,6 +2,7 @@
 //! session (`2probe` → `3probe`, pending GET answered `6`, then `5`).
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
@@ -143,7 +144,8 @@ fn spawn_read_loop<S>(ws: Ws<S>, session: Arc<Session>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    tokio::spawn(async move { read_loop(ws, &session).await });
+    let span = super::session_span(&session, "websocket");
+    tokio::spawn(async move { read_loop(ws, &session).await }.instrument(span));
 }
 
 /// Reads packets until the connection or the session ends.

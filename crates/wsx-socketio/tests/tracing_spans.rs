@@ -1,0 +1,83 @@
+//! What a Socket.IO handler logs while a session's packets are handled is inside a span naming
+//! the Engine.IO session and its transport (`engine.io{sid transport}`).
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wsx::{ClientBuilder, Message};
+use wsx_socketio::SocketIo;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn next_text(ws: &mut wsx::WebSocket<wsx::MaybeTlsStream>) -> String {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            return t.to_string();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handlers_logs_name_its_session() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let io = SocketIo::new(Default::default());
+    io.of("/").on_connection(|socket| async move {
+        socket.on("hello", |_, _| async move {
+            tracing::info!("hello handled");
+        });
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(io.clone().serve(listener));
+
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = ClientBuilder::new(url).connect().await.unwrap();
+    let open = next_text(&mut ws).await;
+    assert!(open.starts_with("0{"), "{open}");
+    let sid = serde_json::from_str::<serde_json::Value>(&open[1..]).unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.send(Message::text("40")).await.unwrap();
+    assert!(next_text(&mut ws).await.starts_with("40"));
+    ws.send(Message::text(r#"42["hello"]"#)).await.unwrap();
+    // The event is handled once logged: wait for the line (bounded).
+    let line = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            if let Some(l) = log.lines().find(|l| l.contains("hello handled")) {
+                return l.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(line.contains(&format!("engine.io{{sid={sid}")), "{line}");
+    assert!(line.contains("transport=\"websocket\""), "{line}");
+}
