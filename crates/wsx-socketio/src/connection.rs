@@ -17,6 +17,9 @@ struct Sockets {
     connected: Vec<(Box<str>, Socket)>,
     /// Namespaces whose CONNECT is being processed (middleware running).
     connecting: Vec<String>,
+    /// Why the session closed, once it has: a socket that finishes connecting after that is
+    /// disconnected at once instead of joining a list nobody will read again.
+    closed: Option<CloseReason>,
 }
 
 impl Sockets {
@@ -67,13 +70,19 @@ impl Connection {
         !s.connected.is_empty() || !s.connecting.is_empty()
     }
 
-    fn add_socket(&self, nsp: &str, socket: Socket) {
+    /// Keeps the connected `socket`; `Err` with the session's close reason if it closed
+    /// meanwhile (then it is not kept).
+    fn add_socket(&self, nsp: &str, socket: Socket) -> Result<(), CloseReason> {
         let mut s = self.sockets();
         s.connect_done(nsp);
+        if let Some(reason) = s.closed {
+            return Err(reason);
+        }
         match s.connected.iter_mut().find(|(n, _)| &**n == nsp) {
             Some(entry) => entry.1 = socket,
             None => s.connected.push((nsp.into(), socket)),
         }
+        Ok(())
     }
 
     fn connect_done(&self, nsp: &str) {
@@ -130,8 +139,19 @@ impl Connection {
             Some(ns) => {
                 let me = self.clone();
                 ns.connect(session.clone(), auth, move |socket| match socket {
-                    Some(socket) => me.add_socket(&nsp, socket.clone()),
-                    None => me.connect_done(&nsp),
+                    Some(socket) => match me.add_socket(&nsp, socket.clone()) {
+                        Ok(()) => true,
+                        Err(reason) => {
+                            // The session closed between the namespace's last check and
+                            // here: the socket leaves at once, as its siblings did.
+                            socket.on_disconnect_inner(DisconnectReason::Transport(reason));
+                            false
+                        }
+                    },
+                    None => {
+                        me.connect_done(&nsp);
+                        false
+                    }
                 });
             }
             None => {
@@ -145,7 +165,11 @@ impl Connection {
     }
 
     pub(crate) fn on_close(&self, reason: CloseReason) {
-        let sockets = std::mem::take(&mut self.sockets().connected);
+        let sockets = {
+            let mut s = self.sockets();
+            s.closed = Some(reason);
+            std::mem::take(&mut s.connected)
+        };
         for (_, socket) in sockets {
             socket.on_disconnect_inner(DisconnectReason::Transport(reason));
         }

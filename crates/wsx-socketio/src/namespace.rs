@@ -342,7 +342,7 @@ impl Namespace {
         &self,
         session: Arc<Session>,
         auth: Map<String, Value>,
-        done: impl FnOnce(Option<&Socket>) + Send + 'static,
+        done: impl FnOnce(Option<&Socket>) -> bool + Send + 'static,
     ) {
         let ns = self.clone();
         run(Box::pin(async move {
@@ -365,7 +365,7 @@ impl Namespace {
         session: Arc<Session>,
         auth: Map<String, Value>,
         restored: Option<(String, Restored)>,
-        done: impl FnOnce(Option<&Socket>),
+        done: impl FnOnce(Option<&Socket>) -> bool,
     ) {
         let recovered = restored.is_some();
         let pid = match (&self.0.recovery, &restored) {
@@ -398,7 +398,7 @@ impl Namespace {
                 if let Ok(encoded) = Encoded::new(&e.packet(ns.name())) {
                     session.send_out(encoded.frames());
                 }
-                done(None);
+                let _ = done(None);
                 return;
             }
         }
@@ -409,7 +409,11 @@ impl Namespace {
         write(&ns.0.sockets).insert(id.clone(), socket.clone());
         ns.0.join(&id, &[id.to_string()]);
         socket.set_connected();
-        done(Some(&socket));
+        // `done` keeps the socket in its connection, unless the session closed since the
+        // check above (it disconnected the socket then): no CONNECT answer, no handler.
+        if !done(Some(&socket)) {
+            return;
+        }
         if let Some((_, restored)) = restored {
             socket.restore(restored);
         }
