@@ -2,25 +2,15 @@
 //! the Engine.IO session and its transport (`engine.io{sid transport}`).
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wsx::{ClientBuilder, Message};
 use wsx_socketio::SocketIo;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+#[path = "../../../tests-support/captured_log.rs"]
+mod captured_log;
 
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use captured_log::Captured;
 
 async fn next_text(ws: &mut wsx::WebSocket<wsx::MaybeTlsStream>) -> String {
     loop {
@@ -37,13 +27,7 @@ async fn next_text(ws: &mut wsx::WebSocket<wsx::MaybeTlsStream>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handlers_logs_name_its_session() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = Captured::install();
 
     let io = SocketIo::new(Default::default());
     io.of("/").on_connection(|socket| async move {
@@ -69,7 +53,7 @@ async fn a_handlers_logs_name_its_session() {
     // The event is handled once logged: wait for the line (bounded).
     let line = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            let log = captured.text();
             if let Some(l) = log.lines().find(|l| l.contains("hello handled")) {
                 return l.to_owned();
             }

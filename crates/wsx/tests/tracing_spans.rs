@@ -4,35 +4,17 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use wsx::{ClientBuilder, Connected, Message, Server};
 
-/// Everything the subscriber writes, kept.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+#[path = "../../../tests-support/captured_log.rs"]
+mod captured_log;
 
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use captured_log::Captured;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handlers_logs_name_its_connection() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = Captured::install();
 
     let server = Server::builder().bind("127.0.0.1:0").await.unwrap();
     let addr = server.local_addr().unwrap();
@@ -52,7 +34,7 @@ async fn a_handlers_logs_name_its_connection() {
     // A request that is no WebSocket handshake.
     let _ = raw_request(addr, "GET /room/7 HTTP/1.1\r\nHost: x\r\n\r\n").await;
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let line = log
         .lines()
         .find(|l| l.contains("got a message"))
