@@ -114,6 +114,10 @@ struct Handlers {
     any: Option<EventHandler>,
     disconnecting: Vec<DisconnectHandler>,
     disconnect: Vec<DisconnectHandler>,
+    /// Set once the socket has disconnected: a disconnect handler registered after that
+    /// (by a connection handler still running on another thread when the client went away)
+    /// runs at once instead of never.
+    gone: Option<DisconnectReason>,
 }
 
 pub(crate) struct SocketInner {
@@ -328,26 +332,46 @@ impl Socket {
 
     /// Runs `handler` when the socket is about to disconnect, while it is still in its rooms
     /// (`disconnecting` in Node).
+    ///
+    /// On a socket that has already disconnected, `handler` runs at once.
     pub fn on_disconnecting<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.0.handlers)
-            .disconnecting
-            .push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+        let mut h = lock(&self.0.handlers);
+        match h.gone {
+            Some(reason) => {
+                drop(h);
+                run(Box::pin(handler(self.clone(), reason)));
+            }
+            None => h
+                .disconnecting
+                .push(Arc::new(move |s, r| Box::pin(handler(s, r)))),
+        }
     }
 
     /// Runs `handler` once the socket has disconnected: it has left its rooms and the
     /// namespace (`disconnect` in Node).
+    ///
+    /// On a socket that has already disconnected (the client went away while the connection
+    /// handler was still running, on another thread), `handler` runs at once: every
+    /// registered disconnect handler runs exactly once.
     pub fn on_disconnect<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        lock(&self.0.handlers)
-            .disconnect
-            .push(Arc::new(move |s, r| Box::pin(handler(s, r))));
+        let mut h = lock(&self.0.handlers);
+        match h.gone {
+            Some(reason) => {
+                drop(h);
+                run(Box::pin(handler(self.clone(), reason)));
+            }
+            None => h
+                .disconnect
+                .push(Arc::new(move |s, r| Box::pin(handler(s, r)))),
+        }
     }
 
     // ----- emitting -----
@@ -485,6 +509,7 @@ impl Socket {
         // once it has left them and the namespace.
         let (disconnecting, disconnect) = {
             let mut h = lock(&self.0.handlers);
+            h.gone = Some(reason);
             (
                 std::mem::take(&mut h.disconnecting),
                 std::mem::take(&mut h.disconnect),
@@ -505,7 +530,10 @@ impl Socket {
             run(h(self.clone(), reason));
         }
         // Drop the other handlers too: they may hold clones of this socket.
-        *lock(&self.0.handlers) = Handlers::default();
+        *lock(&self.0.handlers) = Handlers {
+            gone: Some(reason),
+            ..Handlers::default()
+        };
     }
 
     // ----- incoming -----
