@@ -339,16 +339,9 @@ impl Socket {
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let mut h = lock(&self.0.handlers);
-        match h.gone {
-            Some(reason) => {
-                drop(h);
-                run(Box::pin(handler(self.clone(), reason)));
-            }
-            None => h
-                .disconnecting
-                .push(Arc::new(move |s, r| Box::pin(handler(s, r)))),
-        }
+        self.add_disconnect_handler(Arc::new(move |s, r| Box::pin(handler(s, r))), |h| {
+            &mut h.disconnecting
+        });
     }
 
     /// Runs `handler` once the socket has disconnected: it has left its rooms and the
@@ -362,15 +355,25 @@ impl Socket {
         F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        self.add_disconnect_handler(Arc::new(move |s, r| Box::pin(handler(s, r))), |h| {
+            &mut h.disconnect
+        });
+    }
+
+    /// Keeps `handler` in the list `list` picks, or runs it at once if the socket has already
+    /// disconnected (decided under the lock `on_disconnect_inner` takes the lists with).
+    fn add_disconnect_handler(
+        &self,
+        handler: DisconnectHandler,
+        list: impl FnOnce(&mut Handlers) -> &mut Vec<DisconnectHandler>,
+    ) {
         let mut h = lock(&self.0.handlers);
         match h.gone {
             Some(reason) => {
                 drop(h);
-                run(Box::pin(handler(self.clone(), reason)));
+                run(handler(self.clone(), reason));
             }
-            None => h
-                .disconnect
-                .push(Arc::new(move |s, r| Box::pin(handler(s, r)))),
+            None => list(&mut h).push(handler),
         }
     }
 

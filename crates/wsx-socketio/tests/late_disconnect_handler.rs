@@ -11,18 +11,9 @@ use tokio::sync::{Notify, mpsc};
 use wsx::{ClientBuilder, Message};
 use wsx_socketio::{DisconnectReason, SocketIo};
 
-async fn next_text(ws: &mut wsx::WebSocket<wsx::MaybeTlsStream>) -> String {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), ws.recv())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = m {
-            return t.to_string();
-        }
-    }
-}
+mod raw_eio;
+
+use raw_eio::next_text;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnect_handler_registered_after_the_disconnect_runs_at_once() {

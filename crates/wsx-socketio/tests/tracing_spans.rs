@@ -12,18 +12,9 @@ mod captured_log;
 
 use captured_log::Captured;
 
-async fn next_text(ws: &mut wsx::WebSocket<wsx::MaybeTlsStream>) -> String {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), ws.recv())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = m {
-            return t.to_string();
-        }
-    }
-}
+mod raw_eio;
+
+use raw_eio::next_text;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handlers_logs_name_its_session() {
