@@ -13,6 +13,7 @@ use wsx_proto::{DeflateConfig, DeflateParams, Role};
 
 use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
+use crate::metrics::{self, Reject};
 use crate::websocket::{Info, Options, WebSocket};
 
 /// A refused handshake: the HTTP response to send instead of `101`.
@@ -271,10 +272,20 @@ impl Acceptor {
         req: &Request<()>,
         peer_addr: Option<SocketAddr>,
     ) -> std::result::Result<Accepted, Rejection> {
+        let refuse = |why, r: Rejection| {
+            metrics::rejected(why);
+            Err(r)
+        };
         if !self.paths.is_empty() && !self.paths.iter().any(|p| p == req.uri().path()) {
-            return Err(Rejection::new(StatusCode::NOT_FOUND, "Not Found\n"));
+            return refuse(
+                Reject::NotFound,
+                Rejection::new(StatusCode::NOT_FOUND, "Not Found\n"),
+            );
         }
-        let up = handshake::validate_request(req)?;
+        let up = match handshake::validate_request(req) {
+            Ok(up) => up,
+            Err(e) => return refuse(Reject::Handshake, e.into()),
+        };
         let hr = HandshakeRequest {
             request: req,
             peer_addr,
@@ -285,14 +296,16 @@ impl Acceptor {
                 .origin()
                 .is_some_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)));
             if !ok {
-                return Err(Rejection::new(
-                    StatusCode::FORBIDDEN,
-                    "Origin not allowed\n",
-                ));
+                return refuse(
+                    Reject::Origin,
+                    Rejection::new(StatusCode::FORBIDDEN, "Origin not allowed\n"),
+                );
             }
         }
-        if let Some(v) = &self.verify {
-            v(&hr)?;
+        if let Some(v) = &self.verify
+            && let Err(r) = v(&hr)
+        {
+            return refuse(Reject::Verify, r);
         }
         let protocol = match &self.select_protocol {
             Some(f) => f(&up.protocols, req).filter(|p| up.protocols.contains(p)),
@@ -342,12 +355,14 @@ impl Acceptor {
                 }
             }
         };
-        let parsed = tokio::time::timeout(self.handshake_timeout, read)
-            .await
-            .map_err(|_| Error::HandshakeTimeout(self.handshake_timeout))?;
+        let Ok(parsed) = tokio::time::timeout(self.handshake_timeout, read).await else {
+            metrics::rejected(Reject::Timeout);
+            return Err(Error::HandshakeTimeout(self.handshake_timeout));
+        };
         let (req, leftover) = match parsed {
             Ok(v) => v,
             Err(Error::Handshake(e)) => {
+                metrics::rejected(Reject::Handshake);
                 let mut out = Vec::new();
                 Rejection::from(e.clone()).write_to(&mut out);
                 let _ = io.write_all(&out).await;

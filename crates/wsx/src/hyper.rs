@@ -56,6 +56,7 @@ pub fn upgrade<B>(
     *head.uri_mut() = req.uri().clone();
     *head.version_mut() = req.version();
     *head.headers_mut() = req.headers().clone();
+    let start = std::time::Instant::now();
     let peer = req.extensions().get::<std::net::SocketAddr>().copied();
     let accepted = acceptor.negotiate(&head, peer)?;
     let on_upgrade = hyper::upgrade::on(req);
@@ -66,6 +67,7 @@ pub fn upgrade<B>(
         let upgraded = on_upgrade
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        crate::metrics::handshake_took(start.elapsed());
         Ok(acceptor.wrap(TokioIo::new(upgraded), accepted, BytesMut::new(), peer))
     });
     Ok((response, fut))

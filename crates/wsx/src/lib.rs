@@ -23,6 +23,7 @@ mod error;
 mod events;
 mod fanout;
 mod hub;
+mod metrics;
 mod proxy;
 mod queue;
 mod registry;

@@ -20,6 +20,7 @@ use crate::budget::MemoryBudget;
 use crate::clients::Clients;
 use crate::error::Result;
 use crate::hub::Hub;
+use crate::metrics::{self, Reject};
 use crate::registry::ClientId;
 use crate::stream::MaybeTlsStream;
 use crate::websocket::{Options, WebSocket};
@@ -394,9 +395,11 @@ impl Server {
                 r = accept_tcp(&self.listener) => r,
             };
             if self.active.load(Ordering::Acquire) >= self.max_connections {
+                metrics::rejected(Reject::MaxConnections);
                 tokio::spawn(refuse(tcp));
                 continue;
             }
+            let start = std::time::Instant::now();
             let guard = ActiveGuard::new(&self.active);
             let acceptor = self.acceptor.clone();
             let open = open.clone();
@@ -413,10 +416,14 @@ impl Server {
                             {
                                 Ok(Ok(s)) => MaybeTlsStream::ServerTls(Box::new(s)),
                                 Ok(Err(e)) => {
+                                    metrics::rejected(Reject::Tls);
                                     tracing::debug!(%peer, "TLS handshake failed: {e}");
                                     return;
                                 }
-                                Err(_) => return,
+                                Err(_) => {
+                                    metrics::rejected(Reject::Timeout);
+                                    return;
+                                }
                             }
                         }
                         None => MaybeTlsStream::Plain(tcp),
@@ -424,7 +431,10 @@ impl Server {
                     #[cfg(not(feature = "rustls"))]
                     let io = MaybeTlsStream::Plain(tcp);
                     match acceptor.accept(io, Some(peer)).await {
-                        Ok((ws, request)) => open(ws, request, peer, guard),
+                        Ok((ws, request)) => {
+                            metrics::handshake_took(start.elapsed());
+                            open(ws, request, peer, guard)
+                        }
                         Err(e) => tracing::debug!(%peer, "handshake failed: {e}"),
                     }
                 }

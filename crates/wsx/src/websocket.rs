@@ -143,6 +143,9 @@ pub(crate) struct Inner<S> {
     limits: Limits,
     /// This connection's share of a server-wide memory budget, if there is one.
     account: Option<Box<Account>>,
+    /// The unwritten bytes counted in the `wsx_send_queue_bytes` gauge (server connections).
+    #[cfg(feature = "metrics")]
+    backlog: u32,
 }
 
 /// Reads smaller than this go through a per-thread scratch buffer, so an idle connection
@@ -175,6 +178,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 awaiting_pong: false,
             })
         });
+        if role == Role::Server {
+            crate::metrics::opened();
+        }
         Self {
             io,
             conn: Connection::new(role, opts.config, deflate),
@@ -193,7 +199,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             heartbeat,
             limits,
             account: opts.memory_budget.map(|b| Box::new(Account::new(b))),
+            #[cfg(feature = "metrics")]
+            backlog: 0,
         }
+    }
+
+    fn is_server(&self) -> bool {
+        self.conn.role() == Role::Server
     }
 
     /// What this connection holds: its read buffer (or the frame in progress, whichever is
@@ -231,6 +243,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             self.terminate(Error::Terminated("memory budget: send queue"));
         } else {
             let e = wsx_proto::ProtocolError::OverBudget { size: held as u64 };
+            if self.is_server() && !self.conn.close_received() {
+                crate::metrics::closed(e.close_code().0);
+            }
             tracing::debug!(held, "memory budget: failing connection");
             self.conn.fail(&e);
             self.rbuf = BytesMut::new();
@@ -248,16 +263,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             let n = if out.segments() > 1 && self.io.is_write_vectored() {
                 let mut slices = [IoSlice::new(&[]); 64];
                 let k = out.io_slices(&mut slices);
-                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k]))?
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..k])
             } else {
-                ready!(Pin::new(&mut self.io).poll_write(cx, out.first()))?
+                Pin::new(&mut self.io).poll_write(cx, out.first())
+            };
+            let n = match n {
+                Poll::Ready(n) => n?,
+                Poll::Pending => {
+                    self.count_backlog();
+                    return Poll::Pending;
+                }
             };
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
+            if self.is_server() {
+                crate::metrics::bytes_written(n);
+            }
             self.conn.output_mut().advance(n);
             wrote = true;
         }
+        self.count_backlog();
         if wrote {
             ready!(Pin::new(&mut self.io).poll_flush(cx))?;
             // Another task may be waiting for the queue to drain.
@@ -279,16 +305,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let pending = self.conn.pending_frame_bytes(self.rbuf.len());
         if pending > SCRATCH / 2 || self.rbuf.capacity() - self.rbuf.len() >= SCRATCH {
             self.rbuf.reserve(pending.clamp(SCRATCH, 1 << 20));
-            return tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf);
+            let n = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.io),
+                cx,
+                &mut self.rbuf
+            ))?;
+            return Poll::Ready(Ok(self.count_read(n)));
         }
-        SCRATCH_BUF.with(|scratch| {
+        let n = ready!(SCRATCH_BUF.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let mut rb = ReadBuf::new(&mut scratch[..]);
             ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
             let n = rb.filled().len();
             self.rbuf.extend_from_slice(rb.filled());
-            Poll::Ready(Ok(n))
-        })
+            Poll::Ready(Ok::<_, std::io::Error>(n))
+        }))?;
+        Poll::Ready(Ok(self.count_read(n)))
+    }
+
+    #[inline]
+    fn count_read(&self, n: usize) -> usize {
+        if self.is_server() {
+            crate::metrics::bytes_read(n);
+        }
+        n
+    }
+
+    /// Queues a message (the sends that wait: `send().await`, the `Sink`).
+    fn send_message(
+        &mut self,
+        msg: Message,
+        compress: bool,
+    ) -> std::result::Result<(), wsx_proto::Error> {
+        let data = msg.is_data();
+        self.conn.send_with(msg, compress)?;
+        if data {
+            self.count_sent();
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn count_sent(&self) {
+        if self.is_server() {
+            crate::metrics::message_sent();
+        }
+    }
+
+    /// Keeps the `wsx_send_queue_bytes` gauge in step with this connection's unwritten bytes.
+    #[inline]
+    fn count_backlog(&mut self) {
+        #[cfg(feature = "metrics")]
+        if self.is_server() {
+            let now = u32::try_from(self.conn.output().len()).unwrap_or(u32::MAX);
+            crate::metrics::backlog(std::mem::replace(&mut self.backlog, now), now);
+        }
     }
 
     fn register_reader(&mut self, cx: &Context<'_>) {
@@ -302,6 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         // Best effort: a transport that will not shut down cleanly is dropped anyway.
         let _ = Pin::new(&mut self.io).poll_shutdown(cx);
         self.done = true;
+        self.count_end();
         self.rbuf = BytesMut::new();
         if let Some(w) = self.writer.take() {
             w.wake();
@@ -384,6 +456,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         continue;
                     }
                     Ok(Some(msg)) => {
+                        if self.is_server() {
+                            match &msg {
+                                Message::Close(f) => crate::metrics::closed(
+                                    f.as_ref().map_or(CloseCode::NO_STATUS.0, |f| f.code.0),
+                                ),
+                                m if m.is_data() => crate::metrics::message_received(),
+                                _ => {}
+                            }
+                        }
                         if let (Message::Pong(_), Some(hb)) = (&msg, self.heartbeat.as_mut()) {
                             hb.awaiting_pong = false;
                             hb.timer.as_mut().reset(Instant::now() + hb.interval);
@@ -398,6 +479,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     }
                     Ok(None) => {}
                     Err(e) => {
+                        if self.is_server() {
+                            crate::metrics::closed(e.close_code().0);
+                        }
                         tracing::debug!(code = e.code(), close = %e.close_code(), "failing connection: {e}");
                         self.error = Some(Box::new(e.into()));
                         continue;
@@ -533,8 +617,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         if self.conn.output().len() > self.limits.max_buffered {
             match self.limits.slow_consumer {
-                SlowConsumer::Drop => return (SendStatus::Dropped, false),
+                SlowConsumer::Drop => {
+                    crate::metrics::slow_consumer_dropped();
+                    return (SendStatus::Dropped, false);
+                }
                 SlowConsumer::Close => {
+                    crate::metrics::slow_consumer_closed();
                     self.terminate(Error::Terminated("slow consumer"));
                     return (SendStatus::Closed, false);
                 }
@@ -592,12 +680,33 @@ impl<S> Inner<S> {
         &self.io
     }
 
+    /// The connection ended (once: when its reader finishes, or when it is dropped unread).
+    fn count_end(&mut self) {
+        #[cfg(feature = "metrics")]
+        if self.conn.role() == Role::Server {
+            // A close frame or a failure was counted when it came; else none came.
+            if !self.conn.close_received() && !self.conn.is_failed() {
+                crate::metrics::closed(CloseCode::ABNORMAL.0);
+            }
+            crate::metrics::ended(std::mem::take(&mut self.backlog));
+        }
+    }
+
     fn terminate(&mut self, why: Error) {
         if self.terminated.is_none() && !self.done {
             self.terminated = Some(Box::new(why));
         }
         if let Some(w) = &self.reader {
             w.wake_by_ref();
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl<S> Drop for Inner<S> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.count_end();
         }
     }
 }
@@ -774,7 +883,7 @@ async fn send_on<S: AsyncRead + AsyncWrite + Unpin>(
     compress: bool,
 ) -> Result<()> {
     poll_fn(|cx| lock(shared).poll_ready(cx)).await?;
-    lock(shared).conn.send_with(msg, compress)?;
+    lock(shared).send_message(msg, compress)?;
     poll_fn(|cx| lock(shared).poll_flush(cx)).await
 }
 
@@ -785,7 +894,13 @@ async fn fragment_on<S: AsyncRead + AsyncWrite + Unpin>(
     fin: bool,
 ) -> Result<()> {
     poll_fn(|cx| lock(shared).poll_ready(cx)).await?;
-    lock(shared).conn.send_fragment(opcode, payload, fin)?;
+    {
+        let mut g = lock(shared);
+        g.conn.send_fragment(opcode, payload, fin)?;
+        if fin && !opcode.is_control() {
+            g.count_sent();
+        }
+    }
     poll_fn(|cx| lock(shared).poll_flush(cx)).await
 }
 
@@ -804,7 +919,7 @@ fn sink_start_send<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<()> {
     let mut g = lock(shared);
     g.check_open()?;
-    g.conn.send(msg)?;
+    g.send_message(msg, false)?;
     Ok(())
 }
 
@@ -913,10 +1028,19 @@ impl_sink!(WebSocket, WriteHalf);
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Queue for Inner<S> {
     fn queue_message(&mut self, msg: Message, compress: bool, defer: bool) -> (SendStatus, bool) {
-        self.queue_now(|c| c.send_with(msg, compress), defer)
+        let data = msg.is_data();
+        let r = self.queue_now(|c| c.send_with(msg, compress), defer);
+        if data && matches!(r.0, SendStatus::Queued | SendStatus::Backpressure) {
+            self.count_sent();
+        }
+        r
     }
     fn queue_prepared(&mut self, frame: &PreparedFrame, defer: bool) -> (SendStatus, bool) {
-        self.queue_now(|c| c.send_prepared(frame), defer)
+        let r = self.queue_now(|c| c.send_prepared(frame), defer);
+        if matches!(r.0, SendStatus::Queued | SendStatus::Backpressure) {
+            self.count_sent();
+        }
+        r
     }
     fn flush_batched(&mut self) {
         self.flush_scheduled = false;
@@ -1065,7 +1189,9 @@ mod tests {
     #[test]
     fn connection_state_stays_small() {
         let size = std::mem::size_of::<super::Inner<tokio::net::TcpStream>>();
-        // 320 + 8 for the memory budget's account (boxed: most servers have no budget).
-        assert!(size <= 328, "Inner<TcpStream> grew to {size} bytes");
+        // 320 + 8 for the memory budget's account (boxed: most servers have no budget), + 8
+        // with the `metrics` feature for the connection's share of the send-queue gauge.
+        let limit = if cfg!(feature = "metrics") { 336 } else { 328 };
+        assert!(size <= limit, "Inner<TcpStream> grew to {size} bytes");
     }
 }
