@@ -92,7 +92,7 @@ impl RedisAdapterBuilder {
         let (client, conn) =
             connect(&self.url, Duration::from_secs(2), self.requests_timeout).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let node = Node::new(random_id(), self.requests_timeout);
+        let node = Node::new(random_id(), self.requests_timeout, "classic");
         node.handle
             .spawn(publisher(conn.clone(), rx, node.metrics.clone()));
         Ok(RedisCluster(Arc::new(Shared {

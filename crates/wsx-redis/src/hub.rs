@@ -65,6 +65,7 @@ const BATCH: usize = 256;
 pub struct HubRelayBuilder {
     url: String,
     prefix: String,
+    metrics_part: String,
 }
 
 impl HubRelayBuilder {
@@ -73,12 +74,16 @@ impl HubRelayBuilder {
         HubRelayBuilder {
             url: url.into(),
             prefix: "wsx-hub#".into(),
+            metrics_part: "relay".into(),
         }
     }
 
     setters! {
         /// The prefix of the topics' channels; every node must use the same.
         prefix(prefix: impl Into<String>) => prefix = prefix.into();
+        /// The `part` label of the relay's series in the `metrics` facade (feature `metrics`;
+        /// default `relay`).
+        metrics_part(part: impl Into<String>) => metrics_part = part.into();
     }
 
     /// Connects to Redis and installs the relay on `hub` ([`Hub::set_relay`]). Must be called
@@ -98,7 +103,7 @@ impl HubRelayBuilder {
             connect(&self.url, Duration::from_secs(2), Duration::from_secs(5)).await?;
         // Fail early (as the classic adapter does) when Redis cannot be reached at all.
         let pubsub = client.get_async_pubsub().await?;
-        let metrics = Arc::new(MetricsInner::new_connected());
+        let metrics = Arc::new(MetricsInner::new_connected(&self.metrics_part));
         let (publish, publish_rx) = mpsc::channel(QUEUE);
         let (control, control_rx) = mpsc::unbounded_channel();
         let (ready, _) = watch::channel(false);

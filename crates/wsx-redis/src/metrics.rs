@@ -35,7 +35,7 @@ pub struct Metrics {
     pub errors: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct MetricsInner {
     connected: AtomicBool,
     reconnects: AtomicU64,
@@ -43,12 +43,85 @@ pub(crate) struct MetricsInner {
     messages_out: AtomicU64,
     malformed: AtomicU64,
     errors: AtomicU64,
+    #[cfg(feature = "metrics")]
+    facade: facade::Handles,
+}
+
+/// The same counters through the `metrics` facade (feature `metrics`), labelled
+/// `part="<name>"`: `wsx_redis_connected` (gauge, 1 or 0), `wsx_redis_reconnects_total`,
+/// `wsx_redis_messages_received_total`, `wsx_redis_messages_published_total`,
+/// `wsx_redis_malformed_total`, `wsx_redis_errors_total`.
+#[cfg(feature = "metrics")]
+mod facade {
+    use metrics::{Counter, Gauge, describe_counter, describe_gauge};
+
+    #[derive(Debug)]
+    pub(super) struct Handles {
+        pub connected: Gauge,
+        pub reconnects: Counter,
+        pub messages_in: Counter,
+        pub messages_out: Counter,
+        pub malformed: Counter,
+        pub errors: Counter,
+    }
+
+    impl Handles {
+        pub(super) fn new(part: &str) -> Self {
+            static DESCRIBED: std::sync::Once = std::sync::Once::new();
+            DESCRIBED.call_once(|| {
+                describe_gauge!(
+                    "wsx_redis_connected",
+                    "Whether Redis answered the last command (1) or is away (0)."
+                );
+                describe_counter!(
+                    "wsx_redis_reconnects_total",
+                    "Times the connection to Redis came back after being lost."
+                );
+                describe_counter!(
+                    "wsx_redis_messages_received_total",
+                    "Messages received from Redis (this node's own included)."
+                );
+                describe_counter!(
+                    "wsx_redis_messages_published_total",
+                    "Messages published to Redis."
+                );
+                describe_counter!(
+                    "wsx_redis_malformed_total",
+                    "Messages from Redis ignored because they could not be decoded."
+                );
+                describe_counter!("wsx_redis_errors_total", "Redis commands that failed.");
+            });
+            let part = part.to_owned();
+            Handles {
+                connected: metrics::gauge!("wsx_redis_connected", "part" => part.clone()),
+                reconnects: metrics::counter!("wsx_redis_reconnects_total", "part" => part.clone()),
+                messages_in: metrics::counter!("wsx_redis_messages_received_total", "part" => part.clone()),
+                messages_out: metrics::counter!("wsx_redis_messages_published_total", "part" => part.clone()),
+                malformed: metrics::counter!("wsx_redis_malformed_total", "part" => part.clone()),
+                errors: metrics::counter!("wsx_redis_errors_total", "part" => part),
+            }
+        }
+    }
 }
 
 impl MetricsInner {
-    pub(crate) fn new_connected() -> Self {
-        let m = MetricsInner::default();
-        m.connected.store(true, Ordering::Relaxed);
+    /// Counters of a part of a node that has just connected; `part` labels them in the
+    /// `metrics` facade.
+    pub(crate) fn new_connected(part: &str) -> Self {
+        #[cfg(not(feature = "metrics"))]
+        let _ = part;
+        let m = MetricsInner {
+            connected: AtomicBool::new(true),
+            reconnects: AtomicU64::new(0),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            facade: facade::Handles::new(part),
+        };
+        #[cfg(feature = "metrics")]
+        m.facade.connected.set(1.0);
         m
     }
 
@@ -56,34 +129,51 @@ impl MetricsInner {
     pub(crate) fn connected(&self) {
         if !self.connected.swap(true, Ordering::Relaxed) {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            {
+                self.facade.reconnects.increment(1);
+                self.facade.connected.set(1.0);
+            }
             tracing::info!("wsx-redis: connected to Redis again");
         }
     }
 
     pub(crate) fn disconnected(&self) {
         self.connected.store(false, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.connected.set(0.0);
     }
 
     pub(crate) fn published(&self) {
         self.messages_out.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.messages_out.increment(1);
     }
 
     pub(crate) fn received(&self) {
         self.messages_in.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.messages_in.increment(1);
     }
 
     /// Something was given up without a Redis error (a full publish queue).
     pub(crate) fn errors_inc(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.errors.increment(1);
     }
 
     pub(crate) fn malformed(&self) {
         self.malformed.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.malformed.increment(1);
     }
 
     /// A command failed; a connection-level failure marks Redis as lost.
     pub(crate) fn failed(&self, e: &redis::RedisError) {
         self.errors.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.errors.increment(1);
         if unreachable(e) {
             self.disconnected();
         }

@@ -21,13 +21,14 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// Node `uid`, connecting now on the current runtime (so, connected).
-    pub(crate) fn new(uid: String, requests_timeout: Duration) -> Node {
+    /// Node `uid` of a `kind` of adapter (the `part` label of its metrics), connecting now on
+    /// the current runtime (so, connected).
+    pub(crate) fn new(uid: String, requests_timeout: Duration, kind: &str) -> Node {
         Node {
             uid,
             handle: tokio::runtime::Handle::current(),
             requests_timeout,
-            metrics: Arc::new(MetricsInner::new_connected()),
+            metrics: Arc::new(MetricsInner::new_connected(kind)),
         }
     }
 }

@@ -122,7 +122,7 @@ impl ShardedAdapterBuilder {
             conn: conn.clone(),
             prefix: self.prefix,
             mode: self.mode,
-            node: Node::new(random_hex(), self.requests_timeout),
+            node: Node::new(random_hex(), self.requests_timeout, "sharded"),
             commands: tx,
             namespaces: Mutex::new(HashMap::new()),
             resubscribing: AtomicBool::new(false),

@@ -159,6 +159,7 @@ impl std::fmt::Debug for Acceptor {
 
 impl Default for Acceptor {
     fn default() -> Self {
+        metrics::register();
         Self {
             opts: Options::default(),
             deflate: Some(DeflateConfig::default()),

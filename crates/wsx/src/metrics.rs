@@ -19,8 +19,8 @@
 //! | `wsx_slow_consumer_dropped_messages_total` | counter | | messages dropped by [`SlowConsumer::Drop`](crate::SlowConsumer::Drop) |
 //! | `wsx_slow_consumer_closes_total` | counter | | connections closed by [`SlowConsumer::Close`](crate::SlowConsumer::Close) |
 //!
-//! Handles are registered once per process, at the first connection: install the recorder
-//! before serving.
+//! Handles are registered once per process, when the first `Acceptor` (or `Server`) is built
+//! or at the first connection: install the recorder before that.
 
 use std::time::Duration;
 
@@ -155,6 +155,14 @@ mod on {
             "Connections closed because their send queue was full."
         );
     }
+}
+
+/// Registers (and describes) the series now, so that they show, at zero, before the first
+/// connection: done by [`Acceptor::new`](crate::Acceptor::new).
+#[inline]
+pub(crate) fn register() {
+    #[cfg(feature = "metrics")]
+    on::handles();
 }
 
 /// A server connection opened (its handshake accepted).

@@ -80,6 +80,7 @@ pub struct TopicFeedBuilder {
     max_len: usize,
     queue: usize,
     block: Duration,
+    metrics_part: String,
 }
 
 impl TopicFeedBuilder {
@@ -92,12 +93,16 @@ impl TopicFeedBuilder {
             max_len: 10_000,
             queue: 65_536,
             block: Duration::from_secs(1),
+            metrics_part: "feed".into(),
         }
     }
 
     setters! {
         /// The prefix of the streams' keys; every process of one feed must use the same.
         prefix(prefix: impl Into<String>) => prefix = prefix.into();
+        /// The `part` label of the feed's series in the `metrics` facade (feature `metrics`;
+        /// default `feed`).
+        metrics_part(part: impl Into<String>) => metrics_part = part.into();
         /// `url` is a node of a Redis Cluster (default: one Redis).
         cluster(cluster: bool) => cluster = cluster;
         /// How many entries a stream keeps at least (default 10,000, at least 100): past that,
@@ -134,7 +139,7 @@ impl TopicFeedBuilder {
             progress: Notify::new(),
             wake: Notify::new(),
             reader_id: AtomicU64::new(0),
-            metrics: MetricsInner::new_connected(),
+            metrics: MetricsInner::new_connected(&self.metrics_part),
             sink,
         });
         tokio::spawn(appender::run(link, rx, Arc::downgrade(&shared)));

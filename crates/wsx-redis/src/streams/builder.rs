@@ -103,7 +103,7 @@ impl StreamsAdapterBuilder {
         let start = last_id(&mut conn.clone(), &self.stream_name)
             .await?
             .unwrap_or_else(|| "0-0".to_owned());
-        let node = Node::new(random_hex(), self.requests_timeout);
+        let node = Node::new(random_hex(), self.requests_timeout, "streams");
         let stream = self.stream_name;
         let queue = Queue::start(
             &node,

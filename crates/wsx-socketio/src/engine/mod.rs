@@ -27,6 +27,7 @@
 mod budget;
 mod config;
 mod heartbeat;
+mod metrics;
 mod polling;
 mod post_body;
 mod session;
@@ -346,6 +347,7 @@ impl Engine {
         self.inner
             .sessions()
             .insert(session.sid_arc(), session.clone());
+        metrics::opened(session.transport());
         session.start_heartbeat();
         self.inner.handler.on_open(session);
     }

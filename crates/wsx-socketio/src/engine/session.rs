@@ -563,6 +563,14 @@ impl Session {
             (ws, st.probe.take(), linger, reason)
         };
         tracing::debug!(sid = %self.sid, %reason, "engine.io session closed");
+        super::metrics::closed(
+            if ws.is_some() {
+                TransportKind::WebSocket
+            } else {
+                TransportKind::Polling
+            },
+            reason,
+        );
         for s in ws.iter().chain(probe.iter()) {
             let _ = s.close(wsx::CloseCode::NORMAL, "");
         }
@@ -775,6 +783,7 @@ impl Session {
         st.settle();
         st.transport = Transport::WebSocket(ws.clone());
         drop(st);
+        super::metrics::upgraded();
         self.poll_notify.notify_one();
         true
     }
