@@ -7,6 +7,7 @@
 #   - Debian's `redis-server` (apt) for the cluster tests of crates/wsx-redis (each test starts
 #     its own on 127.0.0.1; the service itself is not started here)
 #   - Debian's `tinyproxy` and `microsocks` (apt) for the client's proxy tests
+#   - Debian's `prometheus` (apt) for `promtool check metrics` on `wsx serve`'s /metrics
 # Idempotent: each part is skipped when a stamp holding the hash of its inputs is current.
 # Environment: NODE (default node), NPM (default npm), PYTHON (default python3.11 if present,
 # else python3).
@@ -106,5 +107,19 @@ if [[ ! -x /usr/bin/tinyproxy || ! -x /usr/bin/microsocks ]]; then
     || die "apt-get install tinyproxy microsocks failed"
 fi
 [[ -x /usr/bin/tinyproxy && -x /usr/bin/microsocks ]] || die "tinyproxy or microsocks does not run"
+
+# --- promtool -------------------------------------------------------------------------------
+# Prometheus' linter for `wsx serve`'s /metrics (crates/wsx-cli/tests/serve.rs), from Debian's
+# prometheus package (nothing of it is started).
+if [[ ! -x /usr/bin/promtool ]]; then
+  command -v apt-get >/dev/null 2>&1 || die "promtool missing and no apt-get to install it"
+  SUDO=""
+  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
+  echo "interop/setup.sh: installing prometheus for promtool (apt)"
+  $SUDO apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+    || die "apt-get install prometheus failed"
+fi
+/usr/bin/promtool --version >/dev/null 2>&1 || die "promtool does not run"
 
 echo "interop/setup.sh: ready (node $("$NODE" --version), $(.venv/bin/python --version 2>&1), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)'), $(/usr/bin/chromium --version 2>/dev/null), $(/usr/bin/redis-server --version | cut -d' ' -f1-3))"

@@ -115,10 +115,17 @@ fn echo_endpoint_negotiates_subprotocol_and_deflate_and_metrics_count_it() {
         let p = Patience::new("/metrics to show the close");
         loop {
             let text = String::from_utf8(get(s.port, "/metrics").2).unwrap();
-            if text.contains("wsx_close_codes_total{code=\"4321\"} 1") {
-                assert!(text.contains("wsx_connections_accepted_total 1"));
-                assert!(text.contains("wsx_messages_received_total 1"));
-                assert!(text.contains("wsx_bytes_received_total 6"));
+            if text.contains("wsx_connections_closed_total{code=\"4321\"} 1") {
+                assert!(text.contains("wsx_connections_accepted_total 1"), "{text}");
+                assert!(text.contains("wsx_messages_received_total 1"), "{text}");
+                assert!(text.contains("wsx_messages_sent_total 1"), "{text}");
+                assert!(text.contains("wsx_connections_open 0"), "{text}");
+                assert!(
+                    text.contains("wsx_handshake_duration_seconds_count 1"),
+                    "{text}"
+                );
+                // "héllo" compressed, masked, and the close frame: on the wire, so > 0.
+                assert!(metric(&text, "wsx_received_bytes_total") > 6, "{text}");
                 break;
             }
             p.again().await;
@@ -506,5 +513,75 @@ fn the_memory_budget_defaults_to_half_the_memory_and_refuses_an_inflate_bomb_pas
     assert!(
         metric(&text, "wsx_memory_budget_peak_bytes") <= 8 << 20,
         "{text}"
+    );
+}
+
+/// `/metrics` after some traffic of each kind passes Prometheus' own linter
+/// (`promtool check metrics`, from Debian's `prometheus`, which interop/setup.sh installs), and
+/// carries the process metrics and the build info.
+#[test]
+fn metrics_pass_promtool_check_with_process_metrics_and_build_info() {
+    let s = serve(&[]);
+    rt().block_on(async {
+        let url = format!("ws://127.0.0.1:{}/echo", s.port);
+        let (mut ws, _) = ClientBuilder::new(&url).connect().await.unwrap();
+        ws.send(Message::text("hi")).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("hi"));
+        ws.close(CloseCode::NORMAL, "").await.unwrap();
+        while ws.recv().await.is_some() {}
+    });
+    // Refused by wsx (no Sec-WebSocket-Key): counted with its reason.
+    let mut tcp = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 400");
+    let (st, _, body) = get(s.port, "/socket.io/?EIO=4&transport=polling");
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let text = rt().block_on(async {
+        let p = Patience::new("/metrics to show the close");
+        loop {
+            let text = String::from_utf8(get(s.port, "/metrics").2).unwrap();
+            if text.contains("wsx_connections_closed_total{code=\"1000\"} 1") {
+                break text;
+            }
+            p.again().await;
+        }
+    });
+    for series in [
+        "wsx_connections_rejected_total{reason=\"handshake\"} 1",
+        "wsx_engineio_sessions_open{transport=\"polling\"} 1",
+        "wsx_handshake_duration_seconds_bucket{le=\"+Inf\"} 1",
+        "wsx_build_info{version=\"",
+        "# TYPE process_resident_memory_bytes gauge",
+        "# TYPE process_cpu_seconds_total counter",
+    ] {
+        assert!(text.contains(series), "{series} not in:\n{text}");
+    }
+    assert!(metric(&text, "process_resident_memory_bytes") > 1 << 20);
+    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("promtool missing: interop/setup.sh installs Debian's prometheus package");
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{text}"
     );
 }

@@ -29,7 +29,6 @@
 //! members, and the outage shows in the log and in `/metrics`.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -112,14 +111,6 @@ impl AdapterCluster {
             AdapterCluster::Streams(c) => config
                 .adapter(move |nsp| c.adapter(nsp))
                 .recovery(wsx_socketio::RecoveryConfig::default()),
-        }
-    }
-
-    fn metrics(&self) -> wsx_redis::Metrics {
-        match self {
-            AdapterCluster::Classic(c) => c.metrics(),
-            AdapterCluster::Sharded(c) => c.metrics(),
-            AdapterCluster::Streams(c) => c.metrics(),
         }
     }
 
@@ -254,6 +245,7 @@ impl Cluster {
         let cluster_mode = matches!(adapter, AdapterCluster::Sharded(_));
         let feed = TopicFeedBuilder::new(url)
             .prefix(PREFIX)
+            .metrics_part("chat")
             .max_len(ROOM_ENTRIES)
             .cluster(cluster_mode)
             .connect(Arc::new(MessageSink {
@@ -264,6 +256,7 @@ impl Cluster {
             .map_err(err)?;
         let relay = HubRelayBuilder::new(url)
             .prefix(format!("{PREFIX}#"))
+            .metrics_part("chat_presence")
             .connect_sink(Arc::new(PresenceSink {
                 rooms: rooms.clone(),
                 refresh: refresh.clone(),
@@ -627,79 +620,32 @@ impl Cluster {
         self.feed.close();
     }
 
-    /// `/metrics` lines: the Redis traffic of the Socket.IO adapter, of the chat's messages
-    /// (the rooms' streams) and of its presence signals.
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        let parts = [
-            (self.adapter.name(), self.adapter.metrics()),
-            ("chat", self.feed.metrics()),
-            ("chat_presence", self.relay.metrics()),
-        ];
-        let mut metric =
-            |name: &str, kind: &str, help: &str, f: &dyn Fn(&wsx_redis::Metrics) -> u64| {
-                let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
-                for (part, m) in &parts {
-                    let _ = writeln!(s, "{name}{{part=\"{part}\"}} {}", f(m));
-                }
-            };
-        metric(
-            "wsx_redis_connected",
-            "gauge",
-            "Whether Redis answered the last command (1) or is away (0): the Socket.IO adapter and the chat relay.",
-            &|m| u64::from(m.connected),
+    /// The chat's Redis state for `/metrics`, read at scrape time (the Redis traffic of the
+    /// adapter, the chat's streams and its presence channels, labelled `part`, comes from
+    /// wsx-redis itself).
+    pub fn record(&self) {
+        use metrics::{counter, describe_counter, describe_gauge, gauge};
+        describe_counter!(
+            "wsx_redis_chat_state_errors_total",
+            "Chat state commands (presence, history, messages) that failed."
         );
-        metric(
-            "wsx_redis_reconnects_total",
-            "counter",
-            "Times the connection to Redis came back after being lost.",
-            &|m| m.reconnects,
+        describe_counter!(
+            "wsx_redis_chat_messages_stored_total",
+            "Chat messages added to their room's stream (history and every process's live feed)."
         );
-        metric(
-            "wsx_redis_messages_received_total",
-            "counter",
-            "Messages received on Redis channels.",
-            &|m| m.messages_in,
+        describe_gauge!(
+            "wsx_redis_chat_messages_waiting",
+            "Chat messages said here that wait for Redis to take them."
         );
-        metric(
-            "wsx_redis_messages_published_total",
-            "counter",
-            "Messages published to Redis.",
-            &|m| m.messages_out,
+        describe_gauge!(
+            "wsx_redis_chat_rooms",
+            "Chat rooms with members in this process."
         );
-        metric(
-            "wsx_redis_malformed_total",
-            "counter",
-            "Messages on Redis channels ignored because they could not be decoded.",
-            &|m| m.malformed,
-        );
-        metric(
-            "wsx_redis_errors_total",
-            "counter",
-            "Redis commands that failed.",
-            &|m| m.errors,
-        );
-        let _ = writeln!(
-            s,
-            "# HELP wsx_redis_chat_state_errors_total Chat state commands (presence, history, messages) that failed.\n# TYPE wsx_redis_chat_state_errors_total counter\nwsx_redis_chat_state_errors_total {}",
-            self.store_errors.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            s,
-            "# HELP wsx_redis_chat_messages_stored_total Chat messages added to their room's stream (history and every process's live feed).\n# TYPE wsx_redis_chat_messages_stored_total counter\nwsx_redis_chat_messages_stored_total {}",
-            self.feed.metrics().messages_out
-        );
-        let _ = writeln!(
-            s,
-            "# HELP wsx_redis_chat_messages_waiting Chat messages said here that wait for Redis to take them.\n# TYPE wsx_redis_chat_messages_waiting gauge\nwsx_redis_chat_messages_waiting {}",
-            self.feed.queued()
-        );
-        let _ = writeln!(
-            s,
-            "# HELP wsx_redis_chat_rooms Chat rooms with members in this process.\n# TYPE wsx_redis_chat_rooms gauge\nwsx_redis_chat_rooms {}",
-            lock_rooms(&self.rooms).len()
-        );
-        s
+        counter!("wsx_redis_chat_state_errors_total")
+            .absolute(self.store_errors.load(Ordering::Relaxed));
+        counter!("wsx_redis_chat_messages_stored_total").absolute(self.feed.metrics().messages_out);
+        gauge!("wsx_redis_chat_messages_waiting").set(self.feed.queued() as f64);
+        gauge!("wsx_redis_chat_rooms").set(lock_rooms(&self.rooms).len() as f64);
     }
 }
 

@@ -1,198 +1,178 @@
-//! Counters for `/metrics`, rendered in the Prometheus text format.
+//! `/metrics`: what the libraries record through the `metrics` facade (wsx's connections,
+//! Engine.IO's sessions, wsx-redis' traffic), the chat's own counters, and, read at each
+//! scrape, the Yjs documents, the memory budget and the process (metrics-process); rendered in
+//! the Prometheus text format by metrics-exporter-prometheus, with no listener of its own.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use metrics::{Counter, counter, describe_counter, describe_gauge, gauge};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// One metric in the Prometheus text format: its help, its type and its value.
-fn write_metric(s: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(
-        s,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-    );
+/// The buckets of `wsx_handshake_duration_seconds`: 250 µs to 10 s.
+const HANDSHAKE_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process's recorder, installed once, and its renderer.
+pub struct Exporter {
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
 }
 
-/// Server-wide counters.
-#[derive(Default)]
+impl Exporter {
+    /// Installs the Prometheus recorder as the process's `metrics` recorder: before any
+    /// connection, since the libraries register their handles at the first one.
+    pub fn install() -> Result<Exporter, String> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("wsx_handshake_duration_seconds".into()),
+                HANDSHAKE_BUCKETS,
+            )
+            .map_err(|e| e.to_string())?
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+        let process = metrics_process::Collector::default();
+        process.describe();
+        describe_gauge!("wsx_build_info", "The wsx build: version, target.");
+        gauge!(
+            "wsx_build_info",
+            "version" => env!("CARGO_PKG_VERSION"),
+            "arch" => std::env::consts::ARCH,
+            "os" => std::env::consts::OS,
+        )
+        .set(1.0);
+        Ok(Exporter { handle, process })
+    }
+
+    /// The value of an unlabelled series, as a scrape would read it.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.handle.render().lines().find_map(|l| {
+            let v = l.strip_prefix(name)?.strip_prefix(' ')?;
+            v.parse().ok()
+        })
+    }
+
+    /// The text exposition, after `collect` has recorded what is read at scrape time.
+    pub fn render(&self, collect: impl FnOnce()) -> String {
+        self.process.collect();
+        collect();
+        self.handle.render()
+    }
+}
+
+/// The chat's counters (both transports): messages from members and chat messages to them.
 pub struct Metrics {
-    pub open: AtomicI64,
-    pub accepted: AtomicU64,
-    pub rejected: AtomicU64,
-    pub messages_in: AtomicU64,
-    pub messages_out: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
-    close_codes: Mutex<BTreeMap<u16, u64>>,
+    received: Counter,
+    received_bytes: Counter,
+    sent: Counter,
+    sent_bytes: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        describe_counter!(
+            "wsx_chat_messages_received_total",
+            "Chat messages received from members (WebSocket and Socket.IO)."
+        );
+        describe_counter!(
+            "wsx_chat_received_bytes_total",
+            metrics::Unit::Bytes,
+            "Bytes of the chat messages received."
+        );
+        describe_counter!(
+            "wsx_chat_messages_sent_total",
+            "Chat messages sent to members (one per receiver)."
+        );
+        describe_counter!(
+            "wsx_chat_sent_bytes_total",
+            metrics::Unit::Bytes,
+            "Bytes of the chat messages sent (one copy per receiver)."
+        );
+        Metrics {
+            received: counter!("wsx_chat_messages_received_total"),
+            received_bytes: counter!("wsx_chat_received_bytes_total"),
+            sent: counter!("wsx_chat_messages_sent_total"),
+            sent_bytes: counter!("wsx_chat_sent_bytes_total"),
+        }
+    }
 }
 
 impl Metrics {
     pub fn received(&self, bytes: usize) {
-        self.messages_in.fetch_add(1, Relaxed);
-        self.bytes_in.fetch_add(bytes as u64, Relaxed);
+        self.received.increment(1);
+        self.received_bytes.increment(bytes as u64);
     }
 
     pub fn sent(&self, messages: usize, bytes: usize) {
-        self.messages_out.fetch_add(messages as u64, Relaxed);
-        self.bytes_out.fetch_add((messages * bytes) as u64, Relaxed);
-    }
-
-    pub fn close_code(&self, code: u16) {
-        *self
-            .close_codes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(code)
-            .or_default() += 1;
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            write_metric(&mut s, name, kind, help, value)
-        };
-        metric(
-            "wsx_connections_open",
-            "gauge",
-            "Open WebSocket connections.",
-            self.open.load(Relaxed).to_string(),
-        );
-        metric(
-            "wsx_connections_accepted_total",
-            "counter",
-            "WebSocket handshakes accepted.",
-            self.accepted.load(Relaxed).to_string(),
-        );
-        metric(
-            "wsx_connections_rejected_total",
-            "counter",
-            "WebSocket handshakes rejected.",
-            self.rejected.load(Relaxed).to_string(),
-        );
-        metric(
-            "wsx_messages_received_total",
-            "counter",
-            "Messages received.",
-            self.messages_in.load(Relaxed).to_string(),
-        );
-        metric(
-            "wsx_messages_sent_total",
-            "counter",
-            "Messages sent (one per receiver).",
-            self.messages_out.load(Relaxed).to_string(),
-        );
-        metric(
-            "wsx_bytes_received_total",
-            "counter",
-            "Payload bytes received.",
-            self.bytes_in.load(Relaxed).to_string(),
-        );
-        metric(
-            "wsx_bytes_sent_total",
-            "counter",
-            "Payload bytes sent.",
-            self.bytes_out.load(Relaxed).to_string(),
-        );
-        let _ = writeln!(
-            s,
-            "# HELP wsx_close_codes_total Connections closed, by close code (1006: no close frame)."
-        );
-        let _ = writeln!(s, "# TYPE wsx_close_codes_total counter");
-        for (code, n) in self
-            .close_codes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(s, "wsx_close_codes_total{{code=\"{code}\"}} {n}");
-        }
-        s
+        self.sent.increment(messages as u64);
+        self.sent_bytes.increment((messages * bytes) as u64);
     }
 }
 
-/// The collaborative documents' figures (`/yjs/<room>`).
-pub fn render_yjs(yjs: &wsx_yjs::YjsServer) -> String {
-    let mut s = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        write_metric(&mut s, name, kind, help, value)
-    };
-    metric(
+/// The collaborative documents' figures (`/yjs/<room>`), read at scrape time.
+pub fn record_yjs(yjs: &wsx_yjs::YjsServer) {
+    use std::sync::atomic::Ordering::Relaxed;
+    describe_gauge!(
         "wsx_yjs_documents_open",
-        "gauge",
-        "Collaborative documents in memory.",
-        yjs.open_rooms() as u64,
+        "Collaborative documents in memory."
     );
-    metric(
+    describe_gauge!(
         "wsx_yjs_documents_encoded",
-        "gauge",
-        "Collaborative documents held encoded in memory while idle.",
-        yjs.encoded_rooms() as u64,
+        "Collaborative documents held encoded in memory while idle."
     );
-    metric(
+    describe_gauge!(
         "wsx_yjs_connections_open",
-        "gauge",
-        "Connections to collaborative documents.",
-        yjs.connections() as u64,
+        "Connections to collaborative documents."
     );
+    gauge!("wsx_yjs_documents_open").set(yjs.open_rooms() as f64);
+    gauge!("wsx_yjs_documents_encoded").set(yjs.encoded_rooms() as f64);
+    gauge!("wsx_yjs_connections_open").set(yjs.connections() as f64);
     if let Some(j) = yjs.journal_stats() {
-        metric(
+        describe_counter!(
             "wsx_yjs_updates_stored_total",
-            "counter",
-            "Document updates appended to the store.",
-            j.appends.load(Relaxed),
+            "Document updates appended to the store."
         );
-        metric(
+        describe_counter!(
             "wsx_yjs_store_commits_total",
-            "counter",
-            "Store transactions (group commits).",
-            j.commits.load(Relaxed),
+            "Store transactions (group commits)."
         );
-        metric(
+        describe_counter!(
             "wsx_yjs_compactions_total",
-            "counter",
-            "Documents compacted into one state in the store.",
-            j.compactions.load(Relaxed),
+            "Documents compacted into one state in the store."
         );
-        metric(
+        describe_counter!(
             "wsx_yjs_store_failures_total",
-            "counter",
-            "Store writes that failed (and were retried).",
-            j.failures.load(Relaxed),
+            "Store writes that failed (and were retried)."
         );
+        counter!("wsx_yjs_updates_stored_total").absolute(j.appends.load(Relaxed));
+        counter!("wsx_yjs_store_commits_total").absolute(j.commits.load(Relaxed));
+        counter!("wsx_yjs_compactions_total").absolute(j.compactions.load(Relaxed));
+        counter!("wsx_yjs_store_failures_total").absolute(j.failures.load(Relaxed));
     }
-    s
 }
 
-/// The memory budget's figures.
-pub fn render_budget(budget: &wsx::MemoryBudget) -> String {
-    let mut s = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        write_metric(&mut s, name, kind, help, value)
-    };
-    metric(
+/// The memory budget's figures, read at scrape time.
+pub fn record_budget(budget: &wsx::MemoryBudget) {
+    describe_gauge!(
         "wsx_memory_budget_bytes",
-        "gauge",
-        "The memory budget for what all connections hold.",
-        budget.limit() as u64,
+        metrics::Unit::Bytes,
+        "The memory budget for what all connections hold."
     );
-    metric(
+    describe_gauge!(
         "wsx_memory_budget_used_bytes",
-        "gauge",
-        "What the connections hold now (in 4 KiB granules).",
-        budget.used() as u64,
+        metrics::Unit::Bytes,
+        "What the connections hold now (in 4 KiB granules)."
     );
-    metric(
+    describe_gauge!(
         "wsx_memory_budget_peak_bytes",
-        "gauge",
-        "The most the connections have held at once.",
-        budget.peak() as u64,
+        metrics::Unit::Bytes,
+        "The most the connections have held at once."
     );
-    metric(
+    describe_counter!(
         "wsx_memory_budget_evictions_total",
-        "counter",
-        "Connections closed to stay within the memory budget.",
-        budget.evictions(),
+        "Connections closed to stay within the memory budget."
     );
-    s
+    gauge!("wsx_memory_budget_bytes").set(budget.limit() as f64);
+    gauge!("wsx_memory_budget_used_bytes").set(budget.used() as f64);
+    gauge!("wsx_memory_budget_peak_bytes").set(budget.peak() as f64);
+    counter!("wsx_memory_budget_evictions_total").absolute(budget.evictions());
 }

@@ -26,13 +26,13 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use wsx::{
-    Acceptor, ClientId, Clients, CloseCode, DeflateConfig, Error, MemoryBudget, Message, Rejection,
+    Acceptor, ClientId, Clients, CloseCode, DeflateConfig, MemoryBudget, Message, Rejection,
 };
 
 use chat::Chat;
 use member::{Outlet, Session};
 use messages::ServerMsg;
-use metrics::Metrics;
+use metrics::{Exporter, Metrics};
 
 /// The subprotocol of the demo chat.
 pub const CHAT_PROTOCOL: &str = "wsx.chat.v1";
@@ -49,6 +49,7 @@ struct App {
     clients: Clients,
     chat: Chat,
     metrics: Arc<Metrics>,
+    exporter: Exporter,
     open: AtomicUsize,
     /// The graceful shutdown began: a connection registered from now on closes itself.
     stopping: AtomicBool,
@@ -119,6 +120,8 @@ pub async fn serve(
     let listener = wsx::listen(args.listen, 1024)?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Before any connection: the libraries register their metrics at the first.
+    let exporter = Exporter::install().map_err(std::io::Error::other)?;
     let budget = MemoryBudget::new(args.memory_budget.unwrap_or_else(budget::default_budget));
     let base = acceptor(&args, &budget);
     let metrics = Arc::new(Metrics::default());
@@ -167,6 +170,7 @@ pub async fn serve(
         clients: Clients::default(),
         chat,
         metrics,
+        exporter,
         open: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
         all_closed: tokio::sync::Notify::new(),
@@ -234,9 +238,10 @@ pub async fn serve(
     if let Some(c) = app.chat.cluster() {
         c.shutdown().await;
     }
+    let count = |name| app.exporter.value(name).unwrap_or(0.0) as u64;
     tracing::info!(
-        messages_received = app.metrics.messages_in.load(Ordering::Relaxed),
-        messages_sent = app.metrics.messages_out.load(Ordering::Relaxed),
+        messages_received = count("wsx_messages_received_total"),
+        messages_sent = count("wsx_messages_sent_total"),
         "bye"
     );
     Ok(())
@@ -301,7 +306,7 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
             );
         }
         if app.open.load(Ordering::Acquire) + app.yjs.connections() >= app.args.max_connections {
-            app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+            too_many();
             return rejection(Rejection::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many connections\n",
@@ -335,14 +340,17 @@ async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
     match path.as_str() {
         "/healthz" => return text_response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
         "/metrics" => {
+            let text = app.exporter.render(|| {
+                if let Some(c) = app.chat.cluster() {
+                    c.record();
+                }
+                metrics::record_yjs(&app.yjs);
+                metrics::record_budget(&app.budget);
+            });
             return text_response(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
-                match app.chat.cluster() {
-                    Some(c) => app.metrics.render() + &c.render(),
-                    None => app.metrics.render(),
-                } + &metrics::render_yjs(&app.yjs)
-                    + &metrics::render_budget(&app.budget),
+                text,
             );
         }
         "/chat" | "/echo" => return upgrade_required("this is a WebSocket endpoint\n"),
@@ -389,7 +397,7 @@ fn rejection(r: Rejection) -> Response<Body> {
 
 fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response<Body> {
     if app.open.load(Ordering::Acquire) >= app.args.max_connections {
-        app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+        too_many();
         return rejection(Rejection::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many connections\n",
@@ -401,14 +409,10 @@ fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response
     };
     let (resp, fut) = match wsx::hyper::upgrade(req, acceptor) {
         Ok(v) => v,
-        Err(r) => {
-            app.metrics.rejected.fetch_add(1, Ordering::Relaxed);
-            return rejection(r);
-        }
+        // Counted by wsx, with its reason.
+        Err(r) => return rejection(r),
     };
-    app.metrics.accepted.fetch_add(1, Ordering::Relaxed);
     app.open.fetch_add(1, Ordering::AcqRel);
-    app.metrics.open.fetch_add(1, Ordering::Relaxed);
     let app2 = app.clone();
     tokio::spawn(async move {
         match fut.await {
@@ -419,19 +423,17 @@ fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response
                     ws.sender()
                         .close(CloseCode::GOING_AWAY, "server shutting down");
                 }
-                let code = match ep {
+                match ep {
                     Endpoint::Chat => run_chat(&app2, ws, id).await,
-                    Endpoint::Echo => run_echo(&app2, ws).await,
-                };
+                    Endpoint::Echo => run_echo(ws).await,
+                }
                 app2.clients.remove(id);
-                app2.metrics.close_code(code);
             }
             Err(e) => tracing::debug!("upgrade failed: {e}"),
         }
         if app2.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             app2.all_closed.notify_waiters();
         }
-        app2.metrics.open.fetch_sub(1, Ordering::Relaxed);
     });
     let (parts, _) = resp.into_parts();
     Response::from_parts(parts, Full::new(Bytes::new()))
@@ -439,45 +441,27 @@ fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response
 
 type Ws = wsx::WebSocket<wsx::hyper::Upgraded>;
 
-/// The close code a finished connection is counted under.
-fn outcome(last: Option<&Message>, err: Option<&Error>) -> u16 {
-    match (last, err) {
-        (Some(Message::Close(Some(f))), _) => f.code.0,
-        (Some(Message::Close(None)), _) => CloseCode::NO_STATUS.0,
-        (_, Some(Error::Protocol(p))) => p.close_code().0,
-        _ => CloseCode::ABNORMAL.0,
-    }
+/// Refused for `--max-connections`: counted as wsx counts its own refusals.
+fn too_many() {
+    ::metrics::counter!("wsx_connections_rejected_total", "reason" => "max_connections")
+        .increment(1);
 }
 
-async fn run_echo(app: &App, mut ws: Ws) -> u16 {
-    let mut last = None;
-    let mut err = None;
-    while let Some(r) = ws.recv().await {
-        match r {
-            Ok(m) if m.is_data() => {
-                let n = m.as_payload().len();
-                app.metrics.received(n);
-                if ws.send(m).await.is_err() {
-                    break;
-                }
-                app.metrics.sent(1, n);
-            }
-            Ok(m @ Message::Close(_)) => last = Some(m),
-            Ok(_) => {}
-            Err(e) => err = Some(e),
+/// Echoes data messages (wsx counts them, their bytes and the close code).
+async fn run_echo(mut ws: Ws) {
+    while let Some(Ok(m)) = ws.recv().await {
+        if m.is_data() && ws.send(m).await.is_err() {
+            break;
         }
     }
-    outcome(last.as_ref(), err.as_ref())
 }
 
-async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
+async fn run_chat(app: &App, mut ws: Ws, id: ClientId) {
     let mut session = Session {
         id: app.chat.member_id(id.0),
         room: None,
         outlet: Outlet::Ws(ws.sender()),
     };
-    let mut last = None;
-    let mut err = None;
     let _ = ws
         .send(Message::text(messages::encode(&ServerMsg::Welcome {
             id: session.id,
@@ -501,13 +485,11 @@ async fn run_chat(app: &App, mut ws: Ws, id: ClientId) -> u16 {
                 });
                 let _ = ws.send(Message::text(reply)).await;
             }
-            Ok(m @ Message::Close(_)) => last = Some(m),
             Ok(_) => {}
-            Err(e) => err = Some(e),
+            Err(_) => {}
         }
     }
     app.chat.leave(&mut session, &app.metrics).await;
-    outcome(last.as_ref(), err.as_ref())
 }
 
 /// Ids of Socket.IO chat members, apart from the WebSocket clients' ids.
