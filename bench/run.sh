@@ -12,6 +12,9 @@
 #   wsx-mt             the same on a multi-thread runtime (--threads 2), still pinned to core 0
 #   wsx-budget         the same as wsx with a server-wide memory budget of 1 GiB (never
 #                      reached here): what the budget's accounting costs
+#   wsx-metrics        the same as wsx built with wsx's `metrics` feature and a Prometheus
+#                      recorder installed (bench/target/release/wsx-echo-metrics): what the
+#                      server metrics cost
 #   wsx-loop           fanout configs only: the same binary with --fanout-loop, a loop of
 #                      per-client Sender::send (an encode and a write per receiver), the
 #                      baseline a broadcast must beat
@@ -123,7 +126,7 @@ for tool in taskset ss python3 cargo; do
 done
 [[ $(nproc) -ge 2 ]] || { echo "run: needs 2 cores (server on 0, load generator on 1)" >&2; exit 2; }
 
-all_subjects=(wsx wsx-ev wsx-mt wsx-budget wsx-loop uws fastwebsockets tokio-websockets tokio-tungstenite raw node)
+all_subjects=(wsx wsx-ev wsx-mt wsx-budget wsx-metrics wsx-loop uws fastwebsockets tokio-websockets tokio-tungstenite raw node)
 case "$configs" in
   quick) configs="100x20,1000x1k,1000x16k,100x1k+z,idle10k" ;;
   all)
@@ -155,7 +158,7 @@ for s in "${subjects[@]}"; do
       if ! command -v node >/dev/null || [[ ! -d $root/bench/peers/node-ws/node_modules/ws ]]; then
         echo "run: skipping node: run \`npm install\` in bench/peers/node-ws first" >&2; continue
       fi ;;
-    wsx|wsx-ev|wsx-mt|wsx-budget|wsx-loop|fastwebsockets|tokio-websockets|tokio-tungstenite|raw) ;;
+    wsx|wsx-ev|wsx-mt|wsx-budget|wsx-metrics|wsx-loop|fastwebsockets|tokio-websockets|tokio-tungstenite|raw) ;;
     *) echo "run: unknown subject $s (one of: ${all_subjects[*]})" >&2; exit 2 ;;
   esac
   avail+=("$s")
@@ -165,6 +168,9 @@ done
 if [[ -n $build ]]; then
   echo "building wsx-cli and the echo servers (release) ..." >&2
   (cd "$wsx_root" && cargo build --release --quiet -j2 -p wsx-cli)
+  # The metrics build first, kept under its own name; then the plain one.
+  (cd "$wsx_root/bench" && cargo build --release --quiet -j2 -p wsx-echo --features metrics \
+    && cp target/release/wsx-echo target/release/wsx-echo-metrics)
   (cd "$wsx_root/bench" && cargo build --release --quiet -j2 -p wsx-echo)
   (cd "$root/bench" && cargo build --release --quiet -j2 -p fastwebsockets-echo \
     -p tokio-websockets-echo -p tokio-tungstenite-echo -p raw-tcp-echo)
@@ -227,6 +233,7 @@ start_server() { # subject deflate port log
     wsx-ev) cmd=("$wsx_echo" "$addr" --events ${z:+--deflate} ${fan:+--fanout}) ;;
     wsx-mt) cmd=("$wsx_echo" "$addr" --threads 2) ;;
     wsx-budget) cmd=("$wsx_echo" "$addr" --memory-budget $((1 << 30)) ${z:+--deflate} ${fan:+--fanout}) ;;
+    wsx-metrics) cmd=("$wsx_echo-metrics" "$addr" ${z:+--deflate} ${fan:+--fanout}) ;;
     wsx-loop) cmd=("$wsx_echo" "$addr" --fanout-loop) ;;
     uws) cmd=("$UWS_ECHO" "$addr" ${fan:+--fanout}) ;;
     fastwebsockets|tokio-websockets|tokio-tungstenite) cmd=("$bt/$s-echo" "$addr") ;;
@@ -354,8 +361,8 @@ for cfg in "${config_list[@]}"; do
   echo "== $cfg" >&2
   for rep in $(seq "$repeat"); do
     for s in "${avail[@]}"; do
-      if [[ $cfg == *+z && $s != wsx && $s != wsx-ev && $s != wsx-budget && $s != node ]]; then continue; fi
-      if [[ $cfg == fanout* && $s != wsx && $s != wsx-ev && $s != wsx-loop && $s != uws && $s != node ]]; then continue; fi
+      if [[ $cfg == *+z && $s != wsx && $s != wsx-ev && $s != wsx-budget && $s != wsx-metrics && $s != node ]]; then continue; fi
+      if [[ $cfg == fanout* && $s != wsx && $s != wsx-ev && $s != wsx-metrics && $s != wsx-loop && $s != uws && $s != node ]]; then continue; fi
       if [[ $cfg != fanout* && $s == wsx-loop ]]; then continue; fi
       for try in $(seq 0 "$retries"); do
         run_one "$cfg" "$s" "$rep" || break

@@ -10,6 +10,7 @@
 //! `Sender::send` (an encode and a write per receiver, no batching), the baseline a broadcast
 //! must beat; `--memory-budget BYTES` bounds what all connections together hold
 //! (`ServerBuilder::memory_budget`; none by default); no heartbeat; messages up to 64 MiB.
+//! Built with the feature `metrics`, it records wsx's server metrics with a Prometheus recorder.
 
 use wsx::{Clients, Conn, Connected, DeflateConfig, Message, Server};
 
@@ -43,6 +44,15 @@ fn main() {
             .enable_all()
             .build()
     };
+    #[cfg(feature = "metrics")]
+    {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        // Kept, as a server keeps it to render /metrics.
+        std::mem::forget(recorder.handle());
+        if let Err(e) = metrics::set_global_recorder(recorder) {
+            eprintln!("wsx-echo: {e}");
+        }
+    }
     let rt = rt.unwrap_or_else(|e| {
         eprintln!("wsx-echo: cannot start the runtime: {e}");
         std::process::exit(1);
