@@ -27,9 +27,19 @@ struct Seen {
     token: Mutex<Option<String>>,
     authorization: Mutex<Option<String>>,
     host: Mutex<Option<String>>,
+    /// The text messages the echo and `/stream` paths received, in order.
+    messages: Mutex<Vec<String>>,
 }
 
-/// A wsx server: echo by default; `/close4000` closes with 4000 after the client's first
+impl Seen {
+    fn record(&self, msg: &Message) {
+        if let Message::Text(t) = msg {
+            self.messages.lock().unwrap().push(t.to_string());
+        }
+    }
+}
+
+/// A wsx server: echo by default (recording the text messages in [`Seen`]); `/close4000` closes with 4000 after the client's first
 /// message, `/drop` drops TCP without a close frame after it, `/binary` sends one binary message and closes with 1000, `/deaf` never reads,
 /// `/stream` sends `tick N` every millisecond, `/forbidden` is refused with 403, `/auth` needs
 /// `x-token: secret` (else 401). Speaks `chat.v2`.
@@ -71,11 +81,19 @@ async fn server_with(builder: wsx::ServerBuilder) -> (SocketAddr, Arc<Seen>) {
         .await
         .unwrap();
     let addr = server.local_addr().unwrap();
-    tokio::spawn(server.serve(handler));
+    let seen3 = seen.clone();
+    tokio::spawn(server.serve(move |c| handler(c, seen3.clone())));
     (addr, seen)
 }
 
-async fn handler(mut c: Connected) {
+/// A server that does not answer pings (otherwise [`server`]'s).
+async fn server_without_pongs() -> (SocketAddr, Arc<Seen>) {
+    let mut opts = wsx::Options::default();
+    opts.config = wsx::Config::default().auto_pong(false);
+    server_with(Server::builder().options(opts)).await
+}
+
+async fn handler(mut c: Connected, seen: Arc<Seen>) {
     match c.request.uri().path() {
         "/close4000" => {
             // Once the client is fully up (its first message came), close with an application
@@ -130,7 +148,9 @@ async fn handler(mut c: Connected) {
                 }
             });
             // Reading answers the client's close.
-            while c.ws.recv().await.is_some() {}
+            while let Some(Ok(msg)) = c.ws.recv().await {
+                seen.record(&msg);
+            }
             ticker.abort();
         }
         "/one-each" => {
@@ -148,6 +168,7 @@ async fn handler(mut c: Connected) {
         }
         _ => {
             while let Some(Ok(msg)) = c.ws.recv().await {
+                seen.record(&msg);
                 if msg.is_data() && c.ws.send(msg).await.is_err() {
                     break;
                 }
@@ -318,6 +339,114 @@ async fn pings_are_sent_on_an_interval_and_shown_with_show_ping_pong() {
     let out = run_open_stdin(&["--ping-interval", "50ms", "-x", "hi", "-w", "200ms", &url]).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("pong"));
+}
+
+const PING_TIMEOUT: [&str; 4] = ["--ping-interval", "100ms", "--ping-timeout", "300ms"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_timeout_drops_a_server_that_does_not_answer_pings() {
+    let (addr, _) = server_without_pongs().await;
+    let url = format!("ws://{addr}/");
+    let out = run_open_stdin(&[&PING_TIMEOUT[..], &[&url]].concat()).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("wsx: connection closed abnormally: 1006 (no pong within 300ms of a ping"),
+        "{err}"
+    );
+    // --json: an error, then an unclean close, as for a lost connection.
+    let out = run_open_stdin(&[&PING_TIMEOUT[..], &["--json", &url]].concat()).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let ev = json_events(&out);
+    let n = ev.len();
+    assert!(n >= 3, "{ev:?}");
+    assert_eq!(ev[0]["event"], "open");
+    assert_eq!(ev[n - 2]["event"], "error");
+    assert!(
+        ev[n - 2]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no pong within 300ms"),
+        "{ev:?}"
+    );
+    assert_eq!(
+        (ev[n - 1]["event"].as_str(), ev[n - 1]["code"].as_u64()),
+        (Some("close"), Some(1006))
+    );
+    assert_eq!(ev[n - 1]["clean"], false);
+
+    // A server that answers keeps the connection well past the timeout.
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let out = run_open_stdin(&[
+        "-P",
+        "--ping-interval",
+        "100ms",
+        "--ping-timeout",
+        "500ms",
+        "-x",
+        "hi",
+        "-w",
+        "1500ms",
+        &url,
+    ])
+    .await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(text(&out.stdout), "hi\n");
+    assert!(err.contains("< pong 10"), "{err}");
+    assert!(!err.contains("no pong"), "{err}");
+
+    // It needs pings.
+    for args in [
+        &["--ping-timeout", "1s", &url][..],
+        &["--ping-interval", "0", "--ping-timeout", "1s", &url][..],
+        &["--ping-interval", "1s", "--ping-timeout", "0", &url][..],
+    ] {
+        let out = run(args, b"").await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_timeout_with_reconnect_connects_again() {
+    use tokio::io::AsyncBufReadExt;
+    let (addr, _) = server_without_pongs().await;
+    let url = format!("ws://{addr}/");
+    let mut child = wsx(&[&PING_TIMEOUT[..], &["--reconnect", "--json", &url]].concat())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take().unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> serde_json::Value {
+        let line = within(out.next_line()).await.unwrap().expect("a JSON line");
+        serde_json::from_str(&line).unwrap()
+    };
+    for _ in 0..2 {
+        assert_eq!(next().await["event"], "open");
+        let e = next().await;
+        assert_eq!(e["event"], "error", "{e}");
+        assert!(
+            e["message"].as_str().unwrap().starts_with("no pong within"),
+            "{e}"
+        );
+        let c = next().await;
+        assert_eq!(
+            (c["event"].as_str(), c["code"].as_u64()),
+            (Some("close"), Some(1006))
+        );
+        let r = next().await;
+        assert_eq!(r["event"], "reconnecting", "{r}");
+        assert_eq!(r["attempt"], 1, "{r}");
+    }
+    assert_eq!(next().await["event"], "open");
+    child.start_kill().unwrap();
+    within(child.wait()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1020,5 +1149,20 @@ async fn interactive_ctrl_d_quits_and_server_close_ends_the_prompt() {
     pty.type_line("up").await;
     pty.wait_line("the close", |l| l.contains("closed: 4000 (custom reason)"))
         .await;
+    assert_eq!(pty.exit_code().await, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_ping_timeout_ends_the_session() {
+    let (addr, _) = server_without_pongs().await;
+    let url = format!("ws://{addr}/");
+    let Some(pty) = Pty::spawn(&[&PING_TIMEOUT[..], &[&url]].concat()) else {
+        return;
+    };
+    pty.wait_prompt().await;
+    pty.wait_line("the end", |l| {
+        l.contains("closed abnormally: 1006 (no pong within 300ms of a ping")
+    })
+    .await;
     assert_eq!(pty.exit_code().await, Some(3));
 }

@@ -79,6 +79,16 @@ pub struct ConnectArgs {
     /// Send a ping this often (0: never); the server's pongs show with -P.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub ping_interval: Option<Duration>,
+    /// Drop the connection when a ping of --ping-interval gets no pong within this long
+    /// ("no pong within …" on stderr, exit status 3; with --reconnect, connect again). Both
+    /// modes.
+    #[arg(
+        long,
+        value_parser = parse_duration,
+        value_name = "DURATION",
+        requires = "ping_interval"
+    )]
+    pub ping_timeout: Option<Duration>,
     /// Pipe mode: how a received binary message is written.
     #[arg(long, value_enum, default_value_t = BinaryAs::Base64, value_name = "FORM")]
     pub binary: BinaryAs,

@@ -45,12 +45,14 @@
 //! - `2`: bad usage: an unknown flag, an invalid URL, a malformed `-H` header, an unreadable
 //!   `--ca` file.
 //! - `3`: the connection ended abnormally: the server closed with another code (printed on
-//!   stderr), the connection was lost without a close frame (1006), a protocol error, or the
-//!   server did not answer our close in time.
+//!   stderr), the connection was lost without a close frame (1006), a protocol error, the
+//!   server did not answer our close in time, or a ping got no pong within `--ping-timeout`
+//!   (`no pong within 5s of a ping`; `--reconnect` then connects again).
 
 mod args;
 mod interactive;
 pub(crate) mod parse;
+mod ping;
 mod render;
 
 pub use args::ConnectArgs;
@@ -79,7 +81,8 @@ Exit status:
   0  closed normally (1000, 1001 or no status from the server, or closed by us)
   1  could not connect (unreachable, DNS, TLS, upgrade refused by the server)
   2  bad usage (unknown flag, invalid URL, malformed -H header)
-  3  closed abnormally (other close code, connection lost, protocol error)";
+  3  closed abnormally (other close code, connection lost, protocol error,
+     no pong within --ping-timeout)";
 
 const EXIT_OK: u8 = 0;
 const EXIT_CONNECT: u8 = 1;
@@ -132,12 +135,9 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONNECT);
         }
     };
-    let mode = output_mode(&args, interactive);
-    if let Some(every) = args.ping_interval.filter(|d| !d.is_zero()) {
-        keep_pinging(ws.sender(), every);
-    }
+    let settings = Settings::new(&args, interactive);
     let code = if interactive {
-        interactive_session(ws, &url, mode, args.linger).await
+        interactive_session(ws, &url, &settings).await
     } else {
         let source = if args.execute.is_empty() {
             Source::Stdin
@@ -147,12 +147,38 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
                 wait: args.wait,
             }
         };
-        let (mut lines, wait) = source.open(&Printer::new(mode, Sink::Std));
-        pipe_session(ws, &url, mode, args.linger, &mut lines, wait, &mut None)
+        let (mut lines, wait) = source.open(&Printer::new(settings.mode, Sink::Std));
+        pipe_session(ws, &url, &settings, &mut lines, wait, &mut None)
             .await
             .0
     };
     ExitCode::from(code)
+}
+
+/// How the sessions behave, from the options (the same for each connection of --reconnect).
+#[derive(Debug, Clone)]
+struct Settings {
+    mode: Mode,
+    /// `--linger`.
+    linger: Duration,
+    /// `--ping-interval` and `--ping-timeout`.
+    ping: Option<ping::Schedule>,
+}
+
+impl Settings {
+    fn new(args: &ConnectArgs, interactive: bool) -> Self {
+        Self {
+            mode: output_mode(args, interactive),
+            linger: args.linger,
+            ping: args
+                .ping_interval
+                .filter(|d| !d.is_zero())
+                .map(|every| ping::Schedule {
+                    every,
+                    timeout: args.ping_timeout,
+                }),
+        }
+    }
 }
 
 fn output_mode(args: &ConnectArgs, interactive: bool) -> Mode {
@@ -180,8 +206,8 @@ const RECONNECT_RESET: Duration = Duration::from_secs(5);
 /// `--reconnect`: pipe sessions one after another over the same stdin, until we end one
 /// (stdin ended, Ctrl-C, stdout closed). Exits as the last session did.
 async fn reconnecting_session(args: &ConnectArgs, builder: ClientBuilder, url: &str) -> u8 {
-    let mode = output_mode(args, false);
-    let printer = Printer::new(mode, Sink::Std);
+    let settings = Settings::new(args, false);
+    let printer = Printer::new(settings.mode, Sink::Std);
     let (mut lines, _) = Source::Stdin.open(&printer);
     let mut unsent = None;
     let mut delay = RECONNECT_FIRST;
@@ -198,11 +224,8 @@ async fn reconnecting_session(args: &ConnectArgs, builder: ClientBuilder, url: &
         let code = match builder.clone().connect().await {
             Ok((ws, _)) => {
                 attempt = 0;
-                if let Some(every) = args.ping_interval.filter(|d| !d.is_zero()) {
-                    keep_pinging(ws.sender(), every);
-                }
                 let (code, ended_by_us) =
-                    pipe_session(ws, url, mode, args.linger, &mut lines, None, &mut unsent).await;
+                    pipe_session(ws, url, &settings, &mut lines, None, &mut unsent).await;
                 if ended_by_us {
                     return code;
                 }
@@ -275,25 +298,17 @@ enum Source {
     },
 }
 
-/// Sends a ping every `every` until the connection is gone (`--ping-interval`).
-fn keep_pinging(sender: wsx::Sender, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        let mut n = 0u64;
-        loop {
-            tick.tick().await;
-            n += 1;
-            if sender.is_closed() {
-                return;
-            }
-            let _ = sender.send(Message::Ping(Bytes::from(n.to_string())));
-        }
-    });
-}
-
 /// Checks the arguments and builds the client.
 fn prepare(args: &ConnectArgs) -> Result<(ClientBuilder, String), String> {
     let url = parse::url(&args.url)?;
+    if let Some(timeout) = args.ping_timeout {
+        if args.ping_interval.is_some_and(|d| d.is_zero()) {
+            return Err("--ping-timeout needs pings: --ping-interval 0 sends none".into());
+        }
+        if timeout.is_zero() {
+            return Err("--ping-timeout 0: a pong cannot come back at once".into());
+        }
+    }
     let mut builder = ClientBuilder::new(url.as_str());
     for p in &args.protocols {
         parse::protocol(p)?;
@@ -508,9 +523,46 @@ struct Shared {
     /// Messages received so far (pipe mode lingers until this stops moving).
     received: std::sync::atomic::AtomicU64,
     printer: Printer,
+    /// `--ping-interval`: told of pongs; knows whether `--ping-timeout` dropped the connection.
+    liveness: Option<Arc<ping::Liveness>>,
 }
 
 impl Shared {
+    /// The state of a new session on `ws`; starts its pings.
+    fn new(
+        ws: &wsx::WebSocket<MaybeTlsStream>,
+        settings: &Settings,
+        printer: Printer,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            closing: AtomicBool::new(false),
+            received: std::sync::atomic::AtomicU64::new(0),
+            printer,
+            liveness: settings.ping.map(|s| ping::start(ws.sender(), s)),
+        })
+    }
+
+    /// How the connection ended when it failed with `e` (`None`: TCP ended without a close
+    /// frame): a ping timeout if that was the cause.
+    fn failed(&self, e: Option<&wsx::Error>) -> Ending {
+        if let Some(t) = self.liveness.as_ref().and_then(|l| l.timed_out()) {
+            return Ending::Failed {
+                code: 1006,
+                message: format!(
+                    "no pong within {} of a ping (--ping-timeout)",
+                    human_duration(t)
+                ),
+            };
+        }
+        match e {
+            Some(e) => failure(e),
+            None => Ending::Failed {
+                code: 1006,
+                message: "the connection was lost without a close frame".into(),
+            },
+        }
+    }
+
     fn emit(&self, ev: &Event<'_>) {
         if let Err(e) = self.printer.emit(ev) {
             tracing::debug!("cannot print: {e}");
@@ -546,6 +598,9 @@ async fn read_loop(
             }
             Some(Ok(msg)) => {
                 shared.received.fetch_add(1, Ordering::SeqCst);
+                if let (Message::Pong(_), Some(live)) = (&msg, &shared.liveness) {
+                    live.pong();
+                }
                 if printing
                     && close.is_none()
                     && let Err(e) = shared.printer.emit(&Event::Received(&msg))
@@ -567,7 +622,7 @@ async fn read_loop(
                         by_us,
                     };
                 }
-                return failure(&e);
+                return shared.failed(Some(&e));
             }
         }
     }
@@ -577,10 +632,7 @@ async fn read_loop(
             reason,
             by_us,
         },
-        None => Ending::Failed {
-            code: 1006,
-            message: "the connection was lost without a close frame".into(),
-        },
+        None => shared.failed(None),
     }
 }
 
@@ -691,17 +743,12 @@ impl Interrupts {
 async fn pipe_session(
     ws: wsx::WebSocket<MaybeTlsStream>,
     url: &str,
-    mode: Mode,
-    linger_for: Duration,
+    settings: &Settings,
     lines: &mut Lines,
     exact_wait: Option<Duration>,
     unsent: &mut Option<Message>,
 ) -> (u8, bool) {
-    let shared = Arc::new(Shared {
-        closing: AtomicBool::new(false),
-        received: std::sync::atomic::AtomicU64::new(0),
-        printer: Printer::new(mode, Sink::Std),
-    });
+    let shared = Shared::new(&ws, settings, Printer::new(settings.mode, Sink::Std));
     let sender = ws.sender();
     watch_ctrl_c(sender.clone(), shared.clone());
     shared.emit(&Event::Open {
@@ -761,7 +808,7 @@ async fn pipe_session(
                                 message: format!("the reading task failed: {e}"),
                             })
                         }),
-                        None => linger(&mut reader, &shared, linger_for).await,
+                        None => linger(&mut reader, &shared, settings.linger).await,
                     };
                     if let Some(ending) = waited {
                         break ending;
@@ -850,8 +897,7 @@ fn stdin_lines() -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
 async fn interactive_session(
     ws: wsx::WebSocket<MaybeTlsStream>,
     url: &str,
-    mode: Mode,
-    linger_for: Duration,
+    settings: &Settings,
 ) -> u8 {
     // Before the prompt is drawn, so that it needs no redrawing.
     let open = Event::Open {
@@ -859,28 +905,31 @@ async fn interactive_session(
         protocol: ws.protocol(),
         extensions: ws.extensions(),
     };
-    if let Err(e) = Printer::new(mode, Sink::Std).emit(&open) {
+    if let Err(e) = Printer::new(settings.mode, Sink::Std).emit(&open) {
         tracing::debug!("cannot print: {e}");
     }
     let (mut prompt, printer) = match Prompt::start() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("wsx: {e}; reading stdin line by line instead");
-            let mode = Mode::Plain {
-                binary: Default::default(),
-                pings: false,
+            let settings = Settings {
+                mode: Mode::Plain {
+                    binary: Default::default(),
+                    pings: false,
+                },
+                ..settings.clone()
             };
-            let (mut lines, _) = Source::Stdin.open(&Printer::new(mode, Sink::Std));
-            return pipe_session(ws, url, mode, linger_for, &mut lines, None, &mut None)
+            let (mut lines, _) = Source::Stdin.open(&Printer::new(settings.mode, Sink::Std));
+            return pipe_session(ws, url, &settings, &mut lines, None, &mut None)
                 .await
                 .0;
         }
     };
-    let shared = Arc::new(Shared {
-        closing: AtomicBool::new(false),
-        received: std::sync::atomic::AtomicU64::new(0),
-        printer: Printer::new(mode, Sink::Prompt(std::sync::Mutex::new(printer))),
-    });
+    let shared = Shared::new(
+        &ws,
+        settings,
+        Printer::new(settings.mode, Sink::Prompt(std::sync::Mutex::new(printer))),
+    );
     let sender = ws.sender();
     let (read, mut write) = ws.split();
     let mut reader = tokio::spawn(read_loop(read, sender.clone(), shared.clone()));
