@@ -37,11 +37,16 @@ impl Seen {
             self.messages.lock().unwrap().push(t.to_string());
         }
     }
+
+    fn messages(&self) -> Vec<String> {
+        self.messages.lock().unwrap().clone()
+    }
 }
 
 /// A wsx server: echo by default (recording the text messages in [`Seen`]); `/close4000` closes with 4000 after the client's first
 /// message, `/drop` drops TCP without a close frame after it, `/binary` sends one binary message and closes with 1000, `/deaf` never reads,
-/// `/stream` sends `tick N` every millisecond, `/forbidden` is refused with 403, `/auth` needs
+/// `/stream` sends `tick N` every millisecond, `/three` sends `tick 0` to `tick 2` and goes away
+/// (1001), `/forbidden` is refused with 403, `/auth` needs
 /// `x-token: secret` (else 401). Speaks `chat.v2`.
 async fn server() -> (SocketAddr, Arc<Seen>) {
     server_with(Server::builder()).await
@@ -157,6 +162,13 @@ async fn handler(mut c: Connected, seen: Arc<Seen>) {
             // Echoes one message, then goes away (1001), as a server restarting would.
             if let Some(Ok(m)) = c.ws.recv().await {
                 let _ = c.ws.send(m).await;
+            }
+            let _ = c.ws.close(1001u16, "restarting").await;
+            while c.ws.recv().await.is_some() {}
+        }
+        "/three" => {
+            for i in 0..3 {
+                let _ = c.ws.send(Message::text(format!("tick {i}"))).await;
             }
             let _ = c.ws.close(1001u16, "restarting").await;
             while c.ws.recv().await.is_some() {}
@@ -447,6 +459,54 @@ async fn ping_timeout_with_reconnect_connects_again() {
     assert_eq!(next().await["event"], "open");
     child.start_kill().unwrap();
     within(child.wait()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_messages_sends_the_first_n_lines_then_closes() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    // stdin stays open: after the second line it is no longer read, and the session ends as
+    // at its end (the echoes of what was sent are printed).
+    let out = run_holding_stdin(&["--max-messages", "2", &url], b"a\nb\nc\nd\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "a\nb\n");
+    assert_eq!(seen.messages(), ["a", "b"]);
+    // -x messages count too.
+    let out = run_open_stdin(&["--max-messages", "1", "-x", "one", "-x", "two", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "one\n");
+    assert_eq!(seen.messages(), ["a", "b", "one"]);
+    let out = run(&["--max-messages", "0", &url], b"").await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_messages_rev_closes_after_n_received() {
+    let (addr, _) = server().await;
+    // An endless stream: the client ends it, normally, after the third message.
+    let url = format!("ws://{addr}/stream");
+    let out = run_open_stdin(&["--max-messages-rev", "3", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "tick 0\ntick 1\ntick 2\n");
+    let out = run_open_stdin(&["--json", "--max-messages-rev", "2", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev = json_events(&out);
+    let kinds: Vec<_> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["open", "message", "message", "close"], "{ev:?}");
+    assert_eq!(ev[2]["data"], "tick 1");
+    assert_eq!(
+        (ev[3]["code"].as_u64(), ev[3]["initiator"].as_str()),
+        (Some(1000), Some("client"))
+    );
+    // With --reconnect the count goes on over the connections: 3 from the first, 2 from the
+    // second.
+    let url = format!("ws://{addr}/three");
+    let out = run_open_stdin(&["--reconnect", "--max-messages-rev", "5", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "tick 0\ntick 1\ntick 2\ntick 0\ntick 1\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1165,4 +1225,26 @@ async fn interactive_ping_timeout_ends_the_session() {
     })
     .await;
     assert_eq!(pty.exit_code().await, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_max_messages_rev_closes_and_max_messages_is_refused() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/stream");
+    let Some(pty) = Pty::spawn(&["--max-messages-rev", "2", &url]) else {
+        return;
+    };
+    pty.wait_line("the close", |l| l == "closed: 1000").await;
+    assert!(pty.screen().lines().any(|l| received(l, "tick 1")));
+    assert!(!pty.screen().lines().any(|l| received(l, "tick 2")));
+    assert_eq!(pty.exit_code().await, Some(0));
+    // --max-messages counts stdin lines: not at the prompt.
+    let Some(pty) = Pty::spawn(&["--max-messages", "2", &url]) else {
+        return;
+    };
+    pty.wait_line("the refusal", |l| {
+        l.starts_with("wsx: --max-messages counts stdin lines")
+    })
+    .await;
+    assert_eq!(pty.exit_code().await, Some(2));
 }

@@ -89,6 +89,16 @@ pub struct ConnectArgs {
         requires = "ping_interval"
     )]
     pub ping_timeout: Option<Duration>,
+    /// Send at most this many messages (stdin lines, or -x messages), then stop reading stdin
+    /// and finish as at its end (--linger, then close with 1000). Pipe mode or -x: refused
+    /// at the interactive prompt.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages: Option<u64>,
+    /// Once this many received messages (text or binary; not pings) have been printed, close
+    /// with 1000 and exit with status 0; what arrives after the last is not printed. With
+    /// --reconnect the count goes on over the connections. Both modes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages_rev: Option<u64>,
     /// Pipe mode: how a received binary message is written.
     #[arg(long, value_enum, default_value_t = BinaryAs::Base64, value_name = "FORM")]
     pub binary: BinaryAs,

@@ -30,6 +30,10 @@
 //! - **`-x MESSAGE`** (repeatable): sends those text messages instead of reading stdin, then
 //!   waits `-w DURATION` exactly (or, without it, for replies to stop coming, as at the end of
 //!   stdin) and closes with 1000; the output is pipe mode's.
+//! - **`--max-messages N`** (pipe mode, `-x`): after N messages sent, stdin is no longer read
+//!   and the session ends as at the end of stdin. **`--max-messages-rev N`** (either mode):
+//!   once N received messages are printed, the client closes with 1000 and exits with 0
+//!   (with `--reconnect`, N over all the connections).
 //! - **`--json`** (either mode): every event is one JSON object per stdout line: `open`
 //!   (`url`, `protocol`, `extensions`), `message` (`type` `text` or `binary`, `data`, base64
 //!   for binary), `ping`/`pong` (`data` in base64), `close` (`code`, `reason`, `initiator`,
@@ -59,7 +63,7 @@ pub use args::ConnectArgs;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -121,6 +125,13 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
+    if interactive && args.max_messages.is_some() {
+        eprintln!(
+            "wsx: --max-messages counts stdin lines: it works in pipe mode (stdin or stdout not \
+             a terminal) or with -x"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     if interactive && !args.json {
         eprintln!("connecting to {url} …");
     }
@@ -139,15 +150,7 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
     let code = if interactive {
         interactive_session(ws, &url, &settings).await
     } else {
-        let source = if args.execute.is_empty() {
-            Source::Stdin
-        } else {
-            Source::Execute {
-                messages: args.execute.clone(),
-                wait: args.wait,
-            }
-        };
-        let (mut lines, wait) = source.open(&Printer::new(settings.mode, Sink::Std));
+        let (mut lines, wait) = Source::new(&args).open(&Printer::new(settings.mode, Sink::Std));
         pipe_session(ws, &url, &settings, &mut lines, wait, &mut None)
             .await
             .0
@@ -163,6 +166,9 @@ struct Settings {
     linger: Duration,
     /// `--ping-interval` and `--ping-timeout`.
     ping: Option<ping::Schedule>,
+    /// `--max-messages-rev`: received messages still to print before closing, counted over
+    /// all the connections of --reconnect.
+    left_to_print: Option<Arc<AtomicU64>>,
 }
 
 impl Settings {
@@ -177,6 +183,7 @@ impl Settings {
                     every,
                     timeout: args.ping_timeout,
                 }),
+            left_to_print: args.max_messages_rev.map(|n| Arc::new(AtomicU64::new(n))),
         }
     }
 }
@@ -208,7 +215,7 @@ const RECONNECT_RESET: Duration = Duration::from_secs(5);
 async fn reconnecting_session(args: &ConnectArgs, builder: ClientBuilder, url: &str) -> u8 {
     let settings = Settings::new(args, false);
     let printer = Printer::new(settings.mode, Sink::Std);
-    let (mut lines, _) = Source::Stdin.open(&printer);
+    let (mut lines, _) = Source::new(args).open(&printer);
     let mut unsent = None;
     let mut delay = RECONNECT_FIRST;
     let mut attempt = 0u32;
@@ -266,10 +273,27 @@ async fn reconnecting_session(args: &ConnectArgs, builder: ClientBuilder, url: &
 type Lines = mpsc::Receiver<std::io::Result<Vec<u8>>>;
 
 impl Source {
+    /// Where the options say the messages come from.
+    fn new(args: &ConnectArgs) -> Self {
+        if args.execute.is_empty() {
+            return Source::Stdin {
+                limit: args.max_messages,
+            };
+        }
+        let mut messages = args.execute.clone();
+        if let Some(n) = args.max_messages {
+            messages.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        Source::Execute {
+            messages,
+            wait: args.wait,
+        }
+    }
+
     /// The lines, and how long to wait after the last (`-w`; `None`: until replies stop).
     fn open(self, printer: &Printer) -> (Lines, Option<Duration>) {
         match self {
-            Source::Stdin => match stdin_lines() {
+            Source::Stdin { limit } => match stdin_lines(limit) {
                 Ok(rx) => (rx, None),
                 Err(e) => {
                     let _ = printer.emit(&Event::Error(&format!("cannot read stdin: {e}")));
@@ -289,8 +313,9 @@ impl Source {
 
 /// Where pipe mode's messages come from.
 enum Source {
-    /// stdin, a line per message.
-    Stdin,
+    /// stdin, a line per message; only the first `limit` lines (`--max-messages`), after
+    /// which stdin is no longer read.
+    Stdin { limit: Option<u64> },
     /// `-x` messages; then `wait` exactly, or until replies stop coming.
     Execute {
         messages: Vec<String>,
@@ -521,10 +546,12 @@ struct Shared {
     /// We started the closing handshake (so the server's close frame is its answer).
     closing: AtomicBool,
     /// Messages received so far (pipe mode lingers until this stops moving).
-    received: std::sync::atomic::AtomicU64,
+    received: AtomicU64,
     printer: Printer,
     /// `--ping-interval`: told of pongs; knows whether `--ping-timeout` dropped the connection.
     liveness: Option<Arc<ping::Liveness>>,
+    /// `--max-messages-rev`: received messages still to print.
+    left_to_print: Option<Arc<AtomicU64>>,
 }
 
 impl Shared {
@@ -536,9 +563,19 @@ impl Shared {
     ) -> Arc<Self> {
         Arc::new(Self {
             closing: AtomicBool::new(false),
-            received: std::sync::atomic::AtomicU64::new(0),
+            received: AtomicU64::new(0),
             printer,
             liveness: settings.ping.map(|s| ping::start(ws.sender(), s)),
+            left_to_print: settings.left_to_print.clone(),
+        })
+    }
+
+    /// Counts a printed message against `--max-messages-rev`: whether it was the last one
+    /// wanted.
+    fn printed_the_last(&self) -> bool {
+        self.left_to_print.as_ref().is_some_and(|left| {
+            left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok_and(|before| before == 1)
         })
     }
 
@@ -601,12 +638,19 @@ async fn read_loop(
                 if let (Message::Pong(_), Some(live)) = (&msg, &shared.liveness) {
                     live.pong();
                 }
-                if printing
-                    && close.is_none()
-                    && let Err(e) = shared.printer.emit(&Event::Received(&msg))
-                {
-                    // stdout is gone (`wsx connect … | head -1`): say goodbye.
-                    tracing::debug!("stdout closed ({e}): closing the connection");
+                if !printing || close.is_some() {
+                    continue;
+                }
+                let enough = match shared.printer.emit(&Event::Received(&msg)) {
+                    Ok(()) => msg.is_data() && shared.printed_the_last(),
+                    Err(e) => {
+                        // stdout is gone (`wsx connect … | head -1`).
+                        tracing::debug!("stdout closed ({e}): closing the connection");
+                        true
+                    }
+                };
+                if enough {
+                    // Say goodbye; what arrives meanwhile is not printed.
                     printing = false;
                     shared.closing.store(true, Ordering::SeqCst);
                     sender.close(CloseCode::NORMAL, "");
@@ -858,8 +902,9 @@ async fn linger(
 }
 
 /// Reads stdin on a thread of its own (a blocked read cannot be cancelled, and the process
-/// must be able to exit under it), one line at a time without its line ending.
-fn stdin_lines() -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
+/// must be able to exit under it), one line at a time without its line ending; after `limit`
+/// lines, the channel ends as at the end of stdin.
+fn stdin_lines(limit: Option<u64>) -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
     use std::io::BufRead;
     let (tx, rx) = mpsc::channel(64);
     std::thread::Builder::new()
@@ -867,7 +912,8 @@ fn stdin_lines() -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
         .spawn(move || {
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
-            loop {
+            let mut left = limit.unwrap_or(u64::MAX);
+            while left > 0 {
                 let mut line = Vec::new();
                 match input.read_until(b'\n', &mut line) {
                     Ok(0) => return,
@@ -881,6 +927,7 @@ fn stdin_lines() -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
                         if tx.blocking_send(Ok(line)).is_err() {
                             return;
                         }
+                        left -= 1;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -919,7 +966,8 @@ async fn interactive_session(
                 },
                 ..settings.clone()
             };
-            let (mut lines, _) = Source::Stdin.open(&Printer::new(settings.mode, Sink::Std));
+            let (mut lines, _) =
+                Source::Stdin { limit: None }.open(&Printer::new(settings.mode, Sink::Std));
             return pipe_session(ws, url, &settings, &mut lines, None, &mut None)
                 .await
                 .0;
