@@ -510,6 +510,65 @@ async fn max_messages_rev_closes_after_n_received() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn unidirectional_sends_and_prints_nothing_received() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    // The echo server answers each line; -u prints none of it.
+    let out = run(&["-u", &url], b"one\ntwo\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(seen.messages(), ["one", "two"]);
+    // --json: the open and the close, no message.
+    let out = run(&["--json", "--unidirectional", &url], b"three\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev = json_events(&out);
+    let kinds: Vec<_> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["open", "close"], "{ev:?}");
+    assert_eq!(seen.messages(), ["one", "two", "three"]);
+    // No lingering for replies: an endless stream does not hold the client up to its 5 s.
+    let url = format!("ws://{addr}/stream");
+    let started = std::time::Instant::now();
+    let out = run(&["-u", &url], b"go\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unidirectional_reverse_prints_without_reading_stdin() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/stream");
+    // A line, then the end of stdin: neither is read (the line is not sent, and the session
+    // goes on after the end of stdin, even with --linger 0), and the stream is printed until
+    // --max-messages-rev ends it.
+    let out = run(
+        &["-U", "--linger", "0", "--max-messages-rev", "3", &url],
+        b"hello\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "tick 0\ntick 1\ntick 2\n");
+    assert_eq!(seen.messages(), Vec::<String>::new());
+    // Usage errors: the two directions, -U with what sends.
+    for args in [
+        &["-u", "-U", &url][..],
+        &["-U", "-x", "hi", &url][..],
+        &["-U", "--max-messages", "1", &url][..],
+        &["-u", "--max-messages-rev", "1", &url][..],
+    ] {
+        let out = run(args, b"").await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn json_reports_open_messages_and_close() {
     let (addr, _) = server().await;
     let url = format!("ws://{addr}/echo");
@@ -1247,4 +1306,34 @@ async fn interactive_max_messages_rev_closes_and_max_messages_is_refused() {
     })
     .await;
     assert_eq!(pty.exit_code().await, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_unidirectional_hides_received_messages() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    let Some(mut pty) = Pty::spawn(&["-u", &url]) else {
+        return;
+    };
+    pty.wait_prompt().await;
+    pty.type_line("hello").await;
+    // Nothing to see but the next prompt (keys typed before it would be mangled).
+    pty.wait_output("the next prompt", |raw| {
+        raw.split_once("hello")
+            .is_some_and(|(_, after)| after.contains("> "))
+    })
+    .await;
+    // The server echoes "hello" before it answers the ping that follows: once the pong is
+    // shown, the echo has arrived.
+    pty.type_line("/ping abc").await;
+    pty.wait_line("the pong", |l| received(l, "pong abc")).await;
+    assert!(
+        !pty.screen().lines().any(|l| received(l, "hello")),
+        "{}",
+        pty.screen()
+    );
+    pty.type_line("/quit").await;
+    pty.wait_line("the close", |l| l == "closed: 1000").await;
+    assert_eq!(pty.exit_code().await, Some(0));
+    assert_eq!(seen.messages(), ["hello"]);
 }

@@ -99,6 +99,20 @@ pub struct ConnectArgs {
     /// --reconnect the count goes on over the connections. Both modes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_messages_rev: Option<u64>,
+    /// Only send (stdin → WebSocket): received messages are not printed (pings and pongs,
+    /// errors and the close still are), and at the end of stdin the client closes at once
+    /// (no --linger: no replies to wait for). Both modes.
+    #[arg(
+        short = 'u',
+        long,
+        conflicts_with_all = ["unidirectional_reverse", "max_messages_rev"]
+    )]
+    pub unidirectional: bool,
+    /// Only receive (WebSocket → stdout): stdin is not read and nothing is sent; the
+    /// connection stays open until the server closes it, Ctrl-C or --max-messages-rev. The
+    /// pipe mode's output even on a terminal (there is nothing to type).
+    #[arg(short = 'U', long, conflicts_with_all = ["execute", "max_messages"])]
+    pub unidirectional_reverse: bool,
     /// Pipe mode: how a received binary message is written.
     #[arg(long, value_enum, default_value_t = BinaryAs::Base64, value_name = "FORM")]
     pub binary: BinaryAs,

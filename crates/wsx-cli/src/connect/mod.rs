@@ -30,6 +30,10 @@
 //! - **`-x MESSAGE`** (repeatable): sends those text messages instead of reading stdin, then
 //!   waits `-w DURATION` exactly (or, without it, for replies to stop coming, as at the end of
 //!   stdin) and closes with 1000; the output is pipe mode's.
+//! - **`-u`** (either mode): only send; received messages are not printed, and the end of
+//!   stdin closes at once (no lingering for replies). **`-U`**: only receive; stdin is not
+//!   read, the connection lasts until the server closes it, Ctrl-C or `--max-messages-rev`;
+//!   the output is pipe mode's, even on a terminal.
 //! - **`--max-messages N`** (pipe mode, `-x`): after N messages sent, stdin is no longer read
 //!   and the session ends as at the end of stdin. **`--max-messages-rev N`** (either mode):
 //!   once N received messages are printed, the client closes with 1000 and exits with 0
@@ -118,7 +122,8 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let interactive = interactive && args.execute.is_empty();
+    // -x and -U read no stdin: the pipe mode's output, even on a terminal.
+    let interactive = interactive && args.execute.is_empty() && !args.unidirectional_reverse;
     if args.reconnect && (interactive || !args.execute.is_empty()) {
         eprintln!(
             "wsx: --reconnect works in pipe mode (stdin or stdout not a terminal), without -x"
@@ -162,8 +167,10 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
 #[derive(Debug, Clone)]
 struct Settings {
     mode: Mode,
-    /// `--linger`.
+    /// `--linger` (none with -u: replies are not printed).
     linger: Duration,
+    /// Print received messages (not with -u).
+    show_received: bool,
     /// `--ping-interval` and `--ping-timeout`.
     ping: Option<ping::Schedule>,
     /// `--max-messages-rev`: received messages still to print before closing, counted over
@@ -175,7 +182,12 @@ impl Settings {
     fn new(args: &ConnectArgs, interactive: bool) -> Self {
         Self {
             mode: output_mode(args, interactive),
-            linger: args.linger,
+            linger: if args.unidirectional {
+                Duration::ZERO
+            } else {
+                args.linger
+            },
+            show_received: !args.unidirectional,
             ping: args
                 .ping_interval
                 .filter(|d| !d.is_zero())
@@ -275,6 +287,9 @@ type Lines = mpsc::Receiver<std::io::Result<Vec<u8>>>;
 impl Source {
     /// Where the options say the messages come from.
     fn new(args: &ConnectArgs) -> Self {
+        if args.unidirectional_reverse {
+            return Source::Nothing;
+        }
         if args.execute.is_empty() {
             return Source::Stdin {
                 limit: args.max_messages,
@@ -307,6 +322,12 @@ impl Source {
                 }
                 (rx, wait)
             }
+            Source::Nothing => {
+                let (tx, rx) = mpsc::channel(1);
+                // Held as long as the lines are, so that they never end.
+                tokio::spawn(async move { tx.closed().await });
+                (rx, None)
+            }
         }
     }
 }
@@ -321,6 +342,8 @@ enum Source {
         messages: Vec<String>,
         wait: Option<Duration>,
     },
+    /// `-U`: nothing, and no end (stdin is not read).
+    Nothing,
 }
 
 /// Checks the arguments and builds the client.
@@ -552,6 +575,8 @@ struct Shared {
     liveness: Option<Arc<ping::Liveness>>,
     /// `--max-messages-rev`: received messages still to print.
     left_to_print: Option<Arc<AtomicU64>>,
+    /// Print received messages (not with -u).
+    show_received: bool,
 }
 
 impl Shared {
@@ -567,6 +592,7 @@ impl Shared {
             printer,
             liveness: settings.ping.map(|s| ping::start(ws.sender(), s)),
             left_to_print: settings.left_to_print.clone(),
+            show_received: settings.show_received,
         })
     }
 
@@ -638,7 +664,7 @@ async fn read_loop(
                 if let (Message::Pong(_), Some(live)) = (&msg, &shared.liveness) {
                     live.pong();
                 }
-                if !printing || close.is_some() {
+                if !printing || close.is_some() || (msg.is_data() && !shared.show_received) {
                     continue;
                 }
                 let enough = match shared.printer.emit(&Event::Received(&msg)) {
