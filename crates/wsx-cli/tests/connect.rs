@@ -569,6 +569,29 @@ async fn unidirectional_reverse_prints_without_reading_stdin() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn null_terminated_messages_may_hold_newlines() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    // NUL separates messages (an empty one among them); newlines and carriage returns are
+    // theirs; the last one needs no NUL.
+    let out = run(&["-0", &url], b"one\ntwo\0\0three\r\n\0last").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(seen.messages(), ["one\ntwo", "", "three\r\n", "last"]);
+    assert_eq!(text(&out.stdout), "one\ntwo\0\0three\r\n\0last\0");
+    // Raw binary messages end with a NUL too.
+    let binary = format!("ws://{addr}/binary");
+    let out = run_open_stdin(&["--null-terminated", "--binary", "raw", &binary]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, [0u8, 1, 0xff, b'a', 0]);
+    // --json: NUL-separated input, events one per line.
+    let out = run(&["-0", "--json", &url], b"a\nb\0").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev = json_events(&out);
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    assert_eq!(ev[1]["data"], "a\nb");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn json_reports_open_messages_and_close() {
     let (addr, _) = server().await;
     let url = format!("ws://{addr}/echo");
@@ -1336,4 +1359,18 @@ async fn interactive_unidirectional_hides_received_messages() {
     pty.wait_line("the close", |l| l == "closed: 1000").await;
     assert_eq!(pty.exit_code().await, Some(0));
     assert_eq!(seen.messages(), ["hello"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_refuses_null_terminated() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let Some(pty) = Pty::spawn(&["-0", &url]) else {
+        return;
+    };
+    pty.wait_line("the refusal", |l| {
+        l.starts_with("wsx: -0/--null-terminated works in pipe mode")
+    })
+    .await;
+    assert_eq!(pty.exit_code().await, Some(2));
 }

@@ -113,6 +113,12 @@ pub struct ConnectArgs {
     /// pipe mode's output even on a terminal (there is nothing to type).
     #[arg(short = 'U', long, conflicts_with_all = ["execute", "max_messages"])]
     pub unidirectional_reverse: bool,
+    /// Pipe mode: messages are separated by NUL bytes instead of newlines, on stdin (no
+    /// `\r` is removed) and on stdout (each received message is followed by a NUL), so that a
+    /// message may contain newlines; --json events stay one per line. Refused at the
+    /// interactive prompt.
+    #[arg(short = '0', long)]
+    pub null_terminated: bool,
     /// Pipe mode: how a received binary message is written.
     #[arg(long, value_enum, default_value_t = BinaryAs::Base64, value_name = "FORM")]
     pub binary: BinaryAs,

@@ -30,6 +30,8 @@
 //! - **`-x MESSAGE`** (repeatable): sends those text messages instead of reading stdin, then
 //!   waits `-w DURATION` exactly (or, without it, for replies to stop coming, as at the end of
 //!   stdin) and closes with 1000; the output is pipe mode's.
+//! - **`-0`** (pipe mode only): NUL bytes separate the messages instead of newlines, on stdin
+//!   and on stdout, so that a message may hold newlines (`--json` events stay lines).
 //! - **`-u`** (either mode): only send; received messages are not printed, and the end of
 //!   stdin closes at once (no lingering for replies). **`-U`**: only receive; stdin is not
 //!   read, the connection lasts until the server closes it, Ctrl-C or `--max-messages-rev`;
@@ -130,6 +132,13 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
+    if interactive && args.null_terminated {
+        eprintln!(
+            "wsx: -0/--null-terminated works in pipe mode (stdin or stdout not a terminal), \
+             where messages are separated by NUL bytes"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     if interactive && args.max_messages.is_some() {
         eprintln!(
             "wsx: --max-messages counts stdin lines: it works in pipe mode (stdin or stdout not \
@@ -213,6 +222,7 @@ fn output_mode(args: &ConnectArgs, interactive: bool) -> Mode {
         Mode::Plain {
             binary: args.binary,
             pings: args.show_ping_pong,
+            nul: args.null_terminated,
         }
     }
 }
@@ -293,6 +303,7 @@ impl Source {
         if args.execute.is_empty() {
             return Source::Stdin {
                 limit: args.max_messages,
+                separator: if args.null_terminated { b'\0' } else { b'\n' },
             };
         }
         let mut messages = args.execute.clone();
@@ -308,7 +319,7 @@ impl Source {
     /// The lines, and how long to wait after the last (`-w`; `None`: until replies stop).
     fn open(self, printer: &Printer) -> (Lines, Option<Duration>) {
         match self {
-            Source::Stdin { limit } => match stdin_lines(limit) {
+            Source::Stdin { limit, separator } => match stdin_lines(limit, separator) {
                 Ok(rx) => (rx, None),
                 Err(e) => {
                     let _ = printer.emit(&Event::Error(&format!("cannot read stdin: {e}")));
@@ -335,8 +346,9 @@ impl Source {
 /// Where pipe mode's messages come from.
 enum Source {
     /// stdin, a line per message; only the first `limit` lines (`--max-messages`), after
-    /// which stdin is no longer read.
-    Stdin { limit: Option<u64> },
+    /// which stdin is no longer read. Lines end with `separator`: `\n` (`\r\n` too), or NUL
+    /// (`-0`).
+    Stdin { limit: Option<u64>, separator: u8 },
     /// `-x` messages; then `wait` exactly, or until replies stop coming.
     Execute {
         messages: Vec<String>,
@@ -928,9 +940,12 @@ async fn linger(
 }
 
 /// Reads stdin on a thread of its own (a blocked read cannot be cancelled, and the process
-/// must be able to exit under it), one line at a time without its line ending; after `limit`
-/// lines, the channel ends as at the end of stdin.
-fn stdin_lines(limit: Option<u64>) -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
+/// must be able to exit under it), one line at a time without its line ending (`separator`,
+/// and a `\r` before a `\n`); after `limit` lines, the channel ends as at the end of stdin.
+fn stdin_lines(
+    limit: Option<u64>,
+    separator: u8,
+) -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
     use std::io::BufRead;
     let (tx, rx) = mpsc::channel(64);
     std::thread::Builder::new()
@@ -941,12 +956,12 @@ fn stdin_lines(limit: Option<u64>) -> std::io::Result<mpsc::Receiver<std::io::Re
             let mut left = limit.unwrap_or(u64::MAX);
             while left > 0 {
                 let mut line = Vec::new();
-                match input.read_until(b'\n', &mut line) {
+                match input.read_until(separator, &mut line) {
                     Ok(0) => return,
                     Ok(_) => {
-                        if line.last() == Some(&b'\n') {
+                        if line.last() == Some(&separator) {
                             line.pop();
-                            if line.last() == Some(&b'\r') {
+                            if separator == b'\n' && line.last() == Some(&b'\r') {
                                 line.pop();
                             }
                         }
@@ -989,11 +1004,15 @@ async fn interactive_session(
                 mode: Mode::Plain {
                     binary: Default::default(),
                     pings: false,
+                    nul: false,
                 },
                 ..settings.clone()
             };
-            let (mut lines, _) =
-                Source::Stdin { limit: None }.open(&Printer::new(settings.mode, Sink::Std));
+            let (mut lines, _) = Source::Stdin {
+                limit: None,
+                separator: b'\n',
+            }
+            .open(&Printer::new(settings.mode, Sink::Std));
             return pipe_session(ws, url, &settings, &mut lines, None, &mut None)
                 .await
                 .0;
