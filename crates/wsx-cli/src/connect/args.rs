@@ -79,9 +79,9 @@ pub struct ConnectArgs {
     /// Send a ping this often (0: never); the server's pongs show with -P.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub ping_interval: Option<Duration>,
-    /// Drop the connection when a ping of --ping-interval gets no pong within this long
-    /// ("no pong within …" on stderr, exit status 3; with --reconnect, connect again). Both
-    /// modes.
+    /// Drop the connection when this long passes after a ping of --ping-interval without a
+    /// pong arriving ("no pong within …" on stderr, exit status 3; with --reconnect, connect
+    /// again). Both modes.
     #[arg(
         long,
         value_parser = parse_duration,
