@@ -27,11 +27,26 @@ struct Seen {
     token: Mutex<Option<String>>,
     authorization: Mutex<Option<String>>,
     host: Mutex<Option<String>>,
+    /// The text messages the echo and `/stream` paths received, in order.
+    messages: Mutex<Vec<String>>,
 }
 
-/// A wsx server: echo by default; `/close4000` closes with 4000 after the client's first
+impl Seen {
+    fn record(&self, msg: &Message) {
+        if let Message::Text(t) = msg {
+            self.messages.lock().unwrap().push(t.to_string());
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.messages.lock().unwrap().clone()
+    }
+}
+
+/// A wsx server: echo by default (recording the text messages in [`Seen`]); `/close4000` closes with 4000 after the client's first
 /// message, `/drop` drops TCP without a close frame after it, `/binary` sends one binary message and closes with 1000, `/deaf` never reads,
-/// `/stream` sends `tick N` every millisecond, `/forbidden` is refused with 403, `/auth` needs
+/// `/stream` sends `tick N` every millisecond, `/three` sends `tick 0` to `tick 2` and goes away
+/// (1001), `/forbidden` is refused with 403, `/auth` needs
 /// `x-token: secret` (else 401). Speaks `chat.v2`.
 async fn server() -> (SocketAddr, Arc<Seen>) {
     server_with(Server::builder()).await
@@ -71,11 +86,19 @@ async fn server_with(builder: wsx::ServerBuilder) -> (SocketAddr, Arc<Seen>) {
         .await
         .unwrap();
     let addr = server.local_addr().unwrap();
-    tokio::spawn(server.serve(handler));
+    let seen3 = seen.clone();
+    tokio::spawn(server.serve(move |c| handler(c, seen3.clone())));
     (addr, seen)
 }
 
-async fn handler(mut c: Connected) {
+/// A server that does not answer pings (otherwise [`server`]'s).
+async fn server_without_pongs() -> (SocketAddr, Arc<Seen>) {
+    let mut opts = wsx::Options::default();
+    opts.config = wsx::Config::default().auto_pong(false);
+    server_with(Server::builder().options(opts)).await
+}
+
+async fn handler(mut c: Connected, seen: Arc<Seen>) {
     match c.request.uri().path() {
         "/close4000" => {
             // Once the client is fully up (its first message came), close with an application
@@ -130,13 +153,22 @@ async fn handler(mut c: Connected) {
                 }
             });
             // Reading answers the client's close.
-            while c.ws.recv().await.is_some() {}
+            while let Some(Ok(msg)) = c.ws.recv().await {
+                seen.record(&msg);
+            }
             ticker.abort();
         }
         "/one-each" => {
             // Echoes one message, then goes away (1001), as a server restarting would.
             if let Some(Ok(m)) = c.ws.recv().await {
                 let _ = c.ws.send(m).await;
+            }
+            let _ = c.ws.close(1001u16, "restarting").await;
+            while c.ws.recv().await.is_some() {}
+        }
+        "/three" => {
+            for i in 0..3 {
+                let _ = c.ws.send(Message::text(format!("tick {i}"))).await;
             }
             let _ = c.ws.close(1001u16, "restarting").await;
             while c.ws.recv().await.is_some() {}
@@ -148,6 +180,7 @@ async fn handler(mut c: Connected) {
         }
         _ => {
             while let Some(Ok(msg)) = c.ws.recv().await {
+                seen.record(&msg);
                 if msg.is_data() && c.ws.send(msg).await.is_err() {
                     break;
                 }
@@ -318,6 +351,244 @@ async fn pings_are_sent_on_an_interval_and_shown_with_show_ping_pong() {
     let out = run_open_stdin(&["--ping-interval", "50ms", "-x", "hi", "-w", "200ms", &url]).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("pong"));
+}
+
+const PING_TIMEOUT: [&str; 4] = ["--ping-interval", "100ms", "--ping-timeout", "300ms"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_timeout_drops_a_server_that_does_not_answer_pings() {
+    let (addr, _) = server_without_pongs().await;
+    let url = format!("ws://{addr}/");
+    let out = run_open_stdin(&[&PING_TIMEOUT[..], &[&url]].concat()).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("wsx: connection closed abnormally: 1006 (no pong within 300ms of a ping"),
+        "{err}"
+    );
+    // --json: an error, then an unclean close, as for a lost connection.
+    let out = run_open_stdin(&[&PING_TIMEOUT[..], &["--json", &url]].concat()).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let ev = json_events(&out);
+    let n = ev.len();
+    assert!(n >= 3, "{ev:?}");
+    assert_eq!(ev[0]["event"], "open");
+    assert_eq!(ev[n - 2]["event"], "error");
+    assert!(
+        ev[n - 2]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no pong within 300ms"),
+        "{ev:?}"
+    );
+    assert_eq!(
+        (ev[n - 1]["event"].as_str(), ev[n - 1]["code"].as_u64()),
+        (Some("close"), Some(1006))
+    );
+    assert_eq!(ev[n - 1]["clean"], false);
+
+    // A server that answers keeps the connection well past the timeout.
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let out = run_open_stdin(&[
+        "-P",
+        "--ping-interval",
+        "100ms",
+        "--ping-timeout",
+        "500ms",
+        "-x",
+        "hi",
+        "-w",
+        "1500ms",
+        &url,
+    ])
+    .await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(text(&out.stdout), "hi\n");
+    assert!(err.contains("< pong 10"), "{err}");
+    assert!(!err.contains("no pong"), "{err}");
+
+    // It needs pings.
+    for args in [
+        &["--ping-timeout", "1s", &url][..],
+        &["--ping-interval", "0", "--ping-timeout", "1s", &url][..],
+        &["--ping-interval", "1s", "--ping-timeout", "0", &url][..],
+    ] {
+        let out = run(args, b"").await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_timeout_with_reconnect_connects_again() {
+    use tokio::io::AsyncBufReadExt;
+    let (addr, _) = server_without_pongs().await;
+    let url = format!("ws://{addr}/");
+    let mut child = wsx(&[&PING_TIMEOUT[..], &["--reconnect", "--json", &url]].concat())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take().unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> serde_json::Value {
+        let line = within(out.next_line()).await.unwrap().expect("a JSON line");
+        serde_json::from_str(&line).unwrap()
+    };
+    for _ in 0..2 {
+        assert_eq!(next().await["event"], "open");
+        let e = next().await;
+        assert_eq!(e["event"], "error", "{e}");
+        assert!(
+            e["message"].as_str().unwrap().starts_with("no pong within"),
+            "{e}"
+        );
+        let c = next().await;
+        assert_eq!(
+            (c["event"].as_str(), c["code"].as_u64()),
+            (Some("close"), Some(1006))
+        );
+        let r = next().await;
+        assert_eq!(r["event"], "reconnecting", "{r}");
+        assert_eq!(r["attempt"], 1, "{r}");
+    }
+    assert_eq!(next().await["event"], "open");
+    child.start_kill().unwrap();
+    within(child.wait()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_messages_sends_the_first_n_lines_then_closes() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    // stdin stays open: after the second line it is no longer read, and the session ends as
+    // at its end (the echoes of what was sent are printed).
+    let out = run_holding_stdin(&["--max-messages", "2", &url], b"a\nb\nc\nd\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "a\nb\n");
+    assert_eq!(seen.messages(), ["a", "b"]);
+    // -x messages count too.
+    let out = run_open_stdin(&["--max-messages", "1", "-x", "one", "-x", "two", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "one\n");
+    assert_eq!(seen.messages(), ["a", "b", "one"]);
+    let out = run(&["--max-messages", "0", &url], b"").await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_messages_rev_closes_after_n_received() {
+    let (addr, _) = server().await;
+    // An endless stream: the client ends it, normally, after the third message.
+    let url = format!("ws://{addr}/stream");
+    let out = run_open_stdin(&["--max-messages-rev", "3", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "tick 0\ntick 1\ntick 2\n");
+    let out = run_open_stdin(&["--json", "--max-messages-rev", "2", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev = json_events(&out);
+    let kinds: Vec<_> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["open", "message", "message", "close"], "{ev:?}");
+    assert_eq!(ev[2]["data"], "tick 1");
+    assert_eq!(
+        (ev[3]["code"].as_u64(), ev[3]["initiator"].as_str()),
+        (Some(1000), Some("client"))
+    );
+    // With --reconnect the count goes on over the connections: 3 from the first, 2 from the
+    // second.
+    let url = format!("ws://{addr}/three");
+    let out = run_open_stdin(&["--reconnect", "--max-messages-rev", "5", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "tick 0\ntick 1\ntick 2\ntick 0\ntick 1\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unidirectional_sends_and_prints_nothing_received() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    // The echo server answers each line; -u prints none of it.
+    let out = run(&["-u", &url], b"one\ntwo\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(seen.messages(), ["one", "two"]);
+    // --json: the open and the close, no message.
+    let out = run(&["--json", "--unidirectional", &url], b"three\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev = json_events(&out);
+    let kinds: Vec<_> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["open", "close"], "{ev:?}");
+    assert_eq!(seen.messages(), ["one", "two", "three"]);
+    // No lingering for replies: an endless stream does not hold the client up to its 5 s.
+    let url = format!("ws://{addr}/stream");
+    let started = std::time::Instant::now();
+    let out = run(&["-u", &url], b"go\n").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unidirectional_reverse_prints_without_reading_stdin() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/stream");
+    // A line, then the end of stdin: neither is read (the line is not sent, and the session
+    // goes on after the end of stdin, even with --linger 0), and the stream is printed until
+    // --max-messages-rev ends it.
+    let out = run(
+        &["-U", "--linger", "0", "--max-messages-rev", "3", &url],
+        b"hello\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "tick 0\ntick 1\ntick 2\n");
+    assert_eq!(seen.messages(), Vec::<String>::new());
+    // Usage errors: the two directions, -U with what sends.
+    for args in [
+        &["-u", "-U", &url][..],
+        &["-U", "-x", "hi", &url][..],
+        &["-U", "--max-messages", "1", &url][..],
+        &["-u", "--max-messages-rev", "1", &url][..],
+    ] {
+        let out = run(args, b"").await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn null_terminated_messages_may_hold_newlines() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    // NUL separates messages (an empty one among them); newlines and carriage returns are
+    // theirs; the last one needs no NUL.
+    let out = run(&["-0", &url], b"one\ntwo\0\0three\r\n\0last").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(seen.messages(), ["one\ntwo", "", "three\r\n", "last"]);
+    assert_eq!(text(&out.stdout), "one\ntwo\0\0three\r\n\0last\0");
+    // Raw binary messages end with a NUL too.
+    let binary = format!("ws://{addr}/binary");
+    let out = run_open_stdin(&["--null-terminated", "--binary", "raw", &binary]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, [0u8, 1, 0xff, b'a', 0]);
+    // --json: NUL-separated input, events one per line.
+    let out = run(&["-0", "--json", &url], b"a\nb\0").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev = json_events(&out);
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    assert_eq!(ev[1]["data"], "a\nb");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1021,4 +1292,85 @@ async fn interactive_ctrl_d_quits_and_server_close_ends_the_prompt() {
     pty.wait_line("the close", |l| l.contains("closed: 4000 (custom reason)"))
         .await;
     assert_eq!(pty.exit_code().await, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_ping_timeout_ends_the_session() {
+    let (addr, _) = server_without_pongs().await;
+    let url = format!("ws://{addr}/");
+    let Some(pty) = Pty::spawn(&[&PING_TIMEOUT[..], &[&url]].concat()) else {
+        return;
+    };
+    pty.wait_prompt().await;
+    pty.wait_line("the end", |l| {
+        l.contains("closed abnormally: 1006 (no pong within 300ms of a ping")
+    })
+    .await;
+    assert_eq!(pty.exit_code().await, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_max_messages_rev_closes_and_max_messages_is_refused() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/stream");
+    let Some(pty) = Pty::spawn(&["--max-messages-rev", "2", &url]) else {
+        return;
+    };
+    pty.wait_line("the close", |l| l == "closed: 1000").await;
+    assert!(pty.screen().lines().any(|l| received(l, "tick 1")));
+    assert!(!pty.screen().lines().any(|l| received(l, "tick 2")));
+    assert_eq!(pty.exit_code().await, Some(0));
+    // --max-messages counts stdin lines: not at the prompt.
+    let Some(pty) = Pty::spawn(&["--max-messages", "2", &url]) else {
+        return;
+    };
+    pty.wait_line("the refusal", |l| {
+        l.starts_with("wsx: --max-messages counts stdin lines")
+    })
+    .await;
+    assert_eq!(pty.exit_code().await, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_unidirectional_hides_received_messages() {
+    let (addr, seen) = server().await;
+    let url = format!("ws://{addr}/");
+    let Some(mut pty) = Pty::spawn(&["-u", &url]) else {
+        return;
+    };
+    pty.wait_prompt().await;
+    pty.type_line("hello").await;
+    // Nothing to see but the next prompt (keys typed before it would be mangled).
+    pty.wait_output("the next prompt", |raw| {
+        raw.split_once("hello")
+            .is_some_and(|(_, after)| after.contains("> "))
+    })
+    .await;
+    // The server echoes "hello" before it answers the ping that follows: once the pong is
+    // shown, the echo has arrived.
+    pty.type_line("/ping abc").await;
+    pty.wait_line("the pong", |l| received(l, "pong abc")).await;
+    assert!(
+        !pty.screen().lines().any(|l| received(l, "hello")),
+        "{}",
+        pty.screen()
+    );
+    pty.type_line("/quit").await;
+    pty.wait_line("the close", |l| l == "closed: 1000").await;
+    assert_eq!(pty.exit_code().await, Some(0));
+    assert_eq!(seen.messages(), ["hello"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_refuses_null_terminated() {
+    let (addr, _) = server().await;
+    let url = format!("ws://{addr}/");
+    let Some(pty) = Pty::spawn(&["-0", &url]) else {
+        return;
+    };
+    pty.wait_line("the refusal", |l| {
+        l.starts_with("wsx: -0/--null-terminated works in pipe mode")
+    })
+    .await;
+    assert_eq!(pty.exit_code().await, Some(2));
 }

@@ -79,6 +79,46 @@ pub struct ConnectArgs {
     /// Send a ping this often (0: never); the server's pongs show with -P.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub ping_interval: Option<Duration>,
+    /// Drop the connection when this long passes after a ping of --ping-interval without a
+    /// pong arriving ("no pong within …" on stderr, exit status 3; with --reconnect, connect
+    /// again). Both modes.
+    #[arg(
+        long,
+        value_parser = parse_duration,
+        value_name = "DURATION",
+        requires = "ping_interval"
+    )]
+    pub ping_timeout: Option<Duration>,
+    /// Send at most this many messages (stdin lines, or -x messages), then stop reading stdin
+    /// and finish as at its end (--linger, then close with 1000). Pipe mode or -x: refused
+    /// at the interactive prompt.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages: Option<u64>,
+    /// Once this many received messages (text or binary; not pings) have been printed, close
+    /// with 1000 and exit with status 0; what arrives after the last is not printed. With
+    /// --reconnect the count goes on over the connections. Both modes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_messages_rev: Option<u64>,
+    /// Only send (stdin → WebSocket): received messages are not printed (pings and pongs,
+    /// errors and the close still are), and at the end of stdin the client closes at once
+    /// (no --linger: no replies to wait for). Both modes.
+    #[arg(
+        short = 'u',
+        long,
+        conflicts_with_all = ["unidirectional_reverse", "max_messages_rev"]
+    )]
+    pub unidirectional: bool,
+    /// Only receive (WebSocket → stdout): stdin is not read and nothing is sent; the
+    /// connection stays open until the server closes it, Ctrl-C or --max-messages-rev. The
+    /// pipe mode's output even on a terminal (there is nothing to type).
+    #[arg(short = 'U', long, conflicts_with_all = ["execute", "max_messages"])]
+    pub unidirectional_reverse: bool,
+    /// Pipe mode: messages are separated by NUL bytes instead of newlines, on stdin (no
+    /// `\r` is removed) and on stdout (each received message is followed by a NUL), so that a
+    /// message may contain newlines; --json events stay one per line. Refused at the
+    /// interactive prompt.
+    #[arg(short = '0', long)]
+    pub null_terminated: bool,
     /// Pipe mode: how a received binary message is written.
     #[arg(long, value_enum, default_value_t = BinaryAs::Base64, value_name = "FORM")]
     pub binary: BinaryAs,

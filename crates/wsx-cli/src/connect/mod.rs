@@ -30,6 +30,16 @@
 //! - **`-x MESSAGE`** (repeatable): sends those text messages instead of reading stdin, then
 //!   waits `-w DURATION` exactly (or, without it, for replies to stop coming, as at the end of
 //!   stdin) and closes with 1000; the output is pipe mode's.
+//! - **`-0`** (pipe mode only): NUL bytes separate the messages instead of newlines, on stdin
+//!   and on stdout, so that a message may hold newlines (`--json` events stay lines).
+//! - **`-u`** (either mode): only send; received messages are not printed, and the end of
+//!   stdin closes at once (no lingering for replies). **`-U`**: only receive; stdin is not
+//!   read, the connection lasts until the server closes it, Ctrl-C or `--max-messages-rev`;
+//!   the output is pipe mode's, even on a terminal.
+//! - **`--max-messages N`** (pipe mode, `-x`): after N messages sent, stdin is no longer read
+//!   and the session ends as at the end of stdin. **`--max-messages-rev N`** (either mode):
+//!   once N received messages are printed, the client closes with 1000 and exits with 0
+//!   (with `--reconnect`, N over all the connections).
 //! - **`--json`** (either mode): every event is one JSON object per stdout line: `open`
 //!   (`url`, `protocol`, `extensions`), `message` (`type` `text` or `binary`, `data`, base64
 //!   for binary), `ping`/`pong` (`data` in base64), `close` (`code`, `reason`, `initiator`,
@@ -45,19 +55,21 @@
 //! - `2`: bad usage: an unknown flag, an invalid URL, a malformed `-H` header, an unreadable
 //!   `--ca` file.
 //! - `3`: the connection ended abnormally: the server closed with another code (printed on
-//!   stderr), the connection was lost without a close frame (1006), a protocol error, or the
-//!   server did not answer our close in time.
+//!   stderr), the connection was lost without a close frame (1006), a protocol error, the
+//!   server did not answer our close in time, or a ping got no pong within `--ping-timeout`
+//!   (`no pong within 5s of a ping`; `--reconnect` then connects again).
 
 mod args;
 mod interactive;
 pub(crate) mod parse;
+mod ping;
 mod render;
 
 pub use args::ConnectArgs;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -79,7 +91,8 @@ Exit status:
   0  closed normally (1000, 1001 or no status from the server, or closed by us)
   1  could not connect (unreachable, DNS, TLS, upgrade refused by the server)
   2  bad usage (unknown flag, invalid URL, malformed -H header)
-  3  closed abnormally (other close code, connection lost, protocol error)";
+  3  closed abnormally (other close code, connection lost, protocol error,
+     no pong within --ping-timeout)";
 
 const EXIT_OK: u8 = 0;
 const EXIT_CONNECT: u8 = 1;
@@ -111,10 +124,25 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let interactive = interactive && args.execute.is_empty();
+    // -x and -U read no stdin: the pipe mode's output, even on a terminal.
+    let interactive = interactive && args.execute.is_empty() && !args.unidirectional_reverse;
     if args.reconnect && (interactive || !args.execute.is_empty()) {
         eprintln!(
             "wsx: --reconnect works in pipe mode (stdin or stdout not a terminal), without -x"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if interactive && args.null_terminated {
+        eprintln!(
+            "wsx: -0/--null-terminated works in pipe mode (stdin or stdout not a terminal), \
+             where messages are separated by NUL bytes"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if interactive && args.max_messages.is_some() {
+        eprintln!(
+            "wsx: --max-messages counts stdin lines: it works in pipe mode (stdin or stdout not \
+             a terminal) or with -x"
         );
         return ExitCode::from(EXIT_USAGE);
     }
@@ -132,27 +160,53 @@ pub async fn run(args: ConnectArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONNECT);
         }
     };
-    let mode = output_mode(&args, interactive);
-    if let Some(every) = args.ping_interval.filter(|d| !d.is_zero()) {
-        keep_pinging(ws.sender(), every);
-    }
+    let settings = Settings::new(&args, interactive);
     let code = if interactive {
-        interactive_session(ws, &url, mode, args.linger).await
+        interactive_session(ws, &url, &settings).await
     } else {
-        let source = if args.execute.is_empty() {
-            Source::Stdin
-        } else {
-            Source::Execute {
-                messages: args.execute.clone(),
-                wait: args.wait,
-            }
-        };
-        let (mut lines, wait) = source.open(&Printer::new(mode, Sink::Std));
-        pipe_session(ws, &url, mode, args.linger, &mut lines, wait, &mut None)
+        let (mut lines, wait) = Source::new(&args).open(&Printer::new(settings.mode, Sink::Std));
+        pipe_session(ws, &url, &settings, &mut lines, wait, &mut None)
             .await
             .0
     };
     ExitCode::from(code)
+}
+
+/// How the sessions behave, from the options (the same for each connection of --reconnect).
+#[derive(Debug, Clone)]
+struct Settings {
+    mode: Mode,
+    /// `--linger` (none with -u: replies are not printed).
+    linger: Duration,
+    /// Print received messages (not with -u).
+    show_received: bool,
+    /// `--ping-interval` and `--ping-timeout`.
+    ping: Option<ping::Schedule>,
+    /// `--max-messages-rev`: received messages still to print before closing, counted over
+    /// all the connections of --reconnect.
+    left_to_print: Option<Arc<AtomicU64>>,
+}
+
+impl Settings {
+    fn new(args: &ConnectArgs, interactive: bool) -> Self {
+        Self {
+            mode: output_mode(args, interactive),
+            linger: if args.unidirectional {
+                Duration::ZERO
+            } else {
+                args.linger
+            },
+            show_received: !args.unidirectional,
+            ping: args
+                .ping_interval
+                .filter(|d| !d.is_zero())
+                .map(|every| ping::Schedule {
+                    every,
+                    timeout: args.ping_timeout,
+                }),
+            left_to_print: args.max_messages_rev.map(|n| Arc::new(AtomicU64::new(n))),
+        }
+    }
 }
 
 fn output_mode(args: &ConnectArgs, interactive: bool) -> Mode {
@@ -168,6 +222,7 @@ fn output_mode(args: &ConnectArgs, interactive: bool) -> Mode {
         Mode::Plain {
             binary: args.binary,
             pings: args.show_ping_pong,
+            nul: args.null_terminated,
         }
     }
 }
@@ -180,9 +235,9 @@ const RECONNECT_RESET: Duration = Duration::from_secs(5);
 /// `--reconnect`: pipe sessions one after another over the same stdin, until we end one
 /// (stdin ended, Ctrl-C, stdout closed). Exits as the last session did.
 async fn reconnecting_session(args: &ConnectArgs, builder: ClientBuilder, url: &str) -> u8 {
-    let mode = output_mode(args, false);
-    let printer = Printer::new(mode, Sink::Std);
-    let (mut lines, _) = Source::Stdin.open(&printer);
+    let settings = Settings::new(args, false);
+    let printer = Printer::new(settings.mode, Sink::Std);
+    let (mut lines, _) = Source::new(args).open(&printer);
     let mut unsent = None;
     let mut delay = RECONNECT_FIRST;
     let mut attempt = 0u32;
@@ -198,11 +253,8 @@ async fn reconnecting_session(args: &ConnectArgs, builder: ClientBuilder, url: &
         let code = match builder.clone().connect().await {
             Ok((ws, _)) => {
                 attempt = 0;
-                if let Some(every) = args.ping_interval.filter(|d| !d.is_zero()) {
-                    keep_pinging(ws.sender(), every);
-                }
                 let (code, ended_by_us) =
-                    pipe_session(ws, url, mode, args.linger, &mut lines, None, &mut unsent).await;
+                    pipe_session(ws, url, &settings, &mut lines, None, &mut unsent).await;
                 if ended_by_us {
                     return code;
                 }
@@ -243,10 +295,31 @@ async fn reconnecting_session(args: &ConnectArgs, builder: ClientBuilder, url: &
 type Lines = mpsc::Receiver<std::io::Result<Vec<u8>>>;
 
 impl Source {
+    /// Where the options say the messages come from.
+    fn new(args: &ConnectArgs) -> Self {
+        if args.unidirectional_reverse {
+            return Source::Nothing;
+        }
+        if args.execute.is_empty() {
+            return Source::Stdin {
+                limit: args.max_messages,
+                separator: if args.null_terminated { b'\0' } else { b'\n' },
+            };
+        }
+        let mut messages = args.execute.clone();
+        if let Some(n) = args.max_messages {
+            messages.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        Source::Execute {
+            messages,
+            wait: args.wait,
+        }
+    }
+
     /// The lines, and how long to wait after the last (`-w`; `None`: until replies stop).
     fn open(self, printer: &Printer) -> (Lines, Option<Duration>) {
         match self {
-            Source::Stdin => match stdin_lines() {
+            Source::Stdin { limit, separator } => match stdin_lines(limit, separator) {
                 Ok(rx) => (rx, None),
                 Err(e) => {
                     let _ = printer.emit(&Event::Error(&format!("cannot read stdin: {e}")));
@@ -260,40 +333,42 @@ impl Source {
                 }
                 (rx, wait)
             }
+            Source::Nothing => {
+                let (tx, rx) = mpsc::channel(1);
+                // Held as long as the lines are, so that they never end.
+                tokio::spawn(async move { tx.closed().await });
+                (rx, None)
+            }
         }
     }
 }
 
 /// Where pipe mode's messages come from.
 enum Source {
-    /// stdin, a line per message.
-    Stdin,
+    /// stdin, a line per message; only the first `limit` lines (`--max-messages`), after
+    /// which stdin is no longer read. Lines end with `separator`: `\n` (`\r\n` too), or NUL
+    /// (`-0`).
+    Stdin { limit: Option<u64>, separator: u8 },
     /// `-x` messages; then `wait` exactly, or until replies stop coming.
     Execute {
         messages: Vec<String>,
         wait: Option<Duration>,
     },
-}
-
-/// Sends a ping every `every` until the connection is gone (`--ping-interval`).
-fn keep_pinging(sender: wsx::Sender, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        let mut n = 0u64;
-        loop {
-            tick.tick().await;
-            n += 1;
-            if sender.is_closed() {
-                return;
-            }
-            let _ = sender.send(Message::Ping(Bytes::from(n.to_string())));
-        }
-    });
+    /// `-U`: nothing, and no end (stdin is not read).
+    Nothing,
 }
 
 /// Checks the arguments and builds the client.
 fn prepare(args: &ConnectArgs) -> Result<(ClientBuilder, String), String> {
     let url = parse::url(&args.url)?;
+    if let Some(timeout) = args.ping_timeout {
+        if args.ping_interval.is_some_and(|d| d.is_zero()) {
+            return Err("--ping-timeout needs pings: --ping-interval 0 sends none".into());
+        }
+        if timeout.is_zero() {
+            return Err("--ping-timeout 0: a pong cannot come back at once".into());
+        }
+    }
     let mut builder = ClientBuilder::new(url.as_str());
     for p in &args.protocols {
         parse::protocol(p)?;
@@ -506,11 +581,63 @@ struct Shared {
     /// We started the closing handshake (so the server's close frame is its answer).
     closing: AtomicBool,
     /// Messages received so far (pipe mode lingers until this stops moving).
-    received: std::sync::atomic::AtomicU64,
+    received: AtomicU64,
     printer: Printer,
+    /// `--ping-interval`: told of pongs; knows whether `--ping-timeout` dropped the connection.
+    liveness: Option<Arc<ping::Liveness>>,
+    /// `--max-messages-rev`: received messages still to print.
+    left_to_print: Option<Arc<AtomicU64>>,
+    /// Print received messages (not with -u).
+    show_received: bool,
 }
 
 impl Shared {
+    /// The state of a new session on `ws`; starts its pings.
+    fn new(
+        ws: &wsx::WebSocket<MaybeTlsStream>,
+        settings: &Settings,
+        printer: Printer,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            closing: AtomicBool::new(false),
+            received: AtomicU64::new(0),
+            printer,
+            liveness: settings.ping.map(|s| ping::start(ws.sender(), s)),
+            left_to_print: settings.left_to_print.clone(),
+            show_received: settings.show_received,
+        })
+    }
+
+    /// Counts a printed message against `--max-messages-rev`: whether it was the last one
+    /// wanted.
+    fn printed_the_last(&self) -> bool {
+        self.left_to_print.as_ref().is_some_and(|left| {
+            left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok_and(|before| before == 1)
+        })
+    }
+
+    /// How the connection ended when it failed with `e` (`None`: TCP ended without a close
+    /// frame): a ping timeout if that was the cause.
+    fn failed(&self, e: Option<&wsx::Error>) -> Ending {
+        if let Some(t) = self.liveness.as_ref().and_then(|l| l.timed_out()) {
+            return Ending::Failed {
+                code: 1006,
+                message: format!(
+                    "no pong within {} of a ping (--ping-timeout)",
+                    human_duration(t)
+                ),
+            };
+        }
+        match e {
+            Some(e) => failure(e),
+            None => Ending::Failed {
+                code: 1006,
+                message: "the connection was lost without a close frame".into(),
+            },
+        }
+    }
+
     fn emit(&self, ev: &Event<'_>) {
         if let Err(e) = self.printer.emit(ev) {
             tracing::debug!("cannot print: {e}");
@@ -546,12 +673,22 @@ async fn read_loop(
             }
             Some(Ok(msg)) => {
                 shared.received.fetch_add(1, Ordering::SeqCst);
-                if printing
-                    && close.is_none()
-                    && let Err(e) = shared.printer.emit(&Event::Received(&msg))
-                {
-                    // stdout is gone (`wsx connect … | head -1`): say goodbye.
-                    tracing::debug!("stdout closed ({e}): closing the connection");
+                if let (Message::Pong(_), Some(live)) = (&msg, &shared.liveness) {
+                    live.pong();
+                }
+                if !printing || close.is_some() || (msg.is_data() && !shared.show_received) {
+                    continue;
+                }
+                let enough = match shared.printer.emit(&Event::Received(&msg)) {
+                    Ok(()) => msg.is_data() && shared.printed_the_last(),
+                    Err(e) => {
+                        // stdout is gone (`wsx connect … | head -1`).
+                        tracing::debug!("stdout closed ({e}): closing the connection");
+                        true
+                    }
+                };
+                if enough {
+                    // Say goodbye; what arrives meanwhile is not printed.
                     printing = false;
                     shared.closing.store(true, Ordering::SeqCst);
                     sender.close(CloseCode::NORMAL, "");
@@ -567,7 +704,7 @@ async fn read_loop(
                         by_us,
                     };
                 }
-                return failure(&e);
+                return shared.failed(Some(&e));
             }
         }
     }
@@ -577,10 +714,7 @@ async fn read_loop(
             reason,
             by_us,
         },
-        None => Ending::Failed {
-            code: 1006,
-            message: "the connection was lost without a close frame".into(),
-        },
+        None => shared.failed(None),
     }
 }
 
@@ -691,17 +825,12 @@ impl Interrupts {
 async fn pipe_session(
     ws: wsx::WebSocket<MaybeTlsStream>,
     url: &str,
-    mode: Mode,
-    linger_for: Duration,
+    settings: &Settings,
     lines: &mut Lines,
     exact_wait: Option<Duration>,
     unsent: &mut Option<Message>,
 ) -> (u8, bool) {
-    let shared = Arc::new(Shared {
-        closing: AtomicBool::new(false),
-        received: std::sync::atomic::AtomicU64::new(0),
-        printer: Printer::new(mode, Sink::Std),
-    });
+    let shared = Shared::new(&ws, settings, Printer::new(settings.mode, Sink::Std));
     let sender = ws.sender();
     watch_ctrl_c(sender.clone(), shared.clone());
     shared.emit(&Event::Open {
@@ -761,7 +890,7 @@ async fn pipe_session(
                                 message: format!("the reading task failed: {e}"),
                             })
                         }),
-                        None => linger(&mut reader, &shared, linger_for).await,
+                        None => linger(&mut reader, &shared, settings.linger).await,
                     };
                     if let Some(ending) = waited {
                         break ending;
@@ -811,8 +940,12 @@ async fn linger(
 }
 
 /// Reads stdin on a thread of its own (a blocked read cannot be cancelled, and the process
-/// must be able to exit under it), one line at a time without its line ending.
-fn stdin_lines() -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
+/// must be able to exit under it), one line at a time without its line ending (`separator`,
+/// and a `\r` before a `\n`); after `limit` lines, the channel ends as at the end of stdin.
+fn stdin_lines(
+    limit: Option<u64>,
+    separator: u8,
+) -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
     use std::io::BufRead;
     let (tx, rx) = mpsc::channel(64);
     std::thread::Builder::new()
@@ -820,20 +953,22 @@ fn stdin_lines() -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
         .spawn(move || {
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
-            loop {
+            let mut left = limit.unwrap_or(u64::MAX);
+            while left > 0 {
                 let mut line = Vec::new();
-                match input.read_until(b'\n', &mut line) {
+                match input.read_until(separator, &mut line) {
                     Ok(0) => return,
                     Ok(_) => {
-                        if line.last() == Some(&b'\n') {
+                        if line.last() == Some(&separator) {
                             line.pop();
-                            if line.last() == Some(&b'\r') {
+                            if separator == b'\n' && line.last() == Some(&b'\r') {
                                 line.pop();
                             }
                         }
                         if tx.blocking_send(Ok(line)).is_err() {
                             return;
                         }
+                        left -= 1;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -850,8 +985,7 @@ fn stdin_lines() -> std::io::Result<mpsc::Receiver<std::io::Result<Vec<u8>>>> {
 async fn interactive_session(
     ws: wsx::WebSocket<MaybeTlsStream>,
     url: &str,
-    mode: Mode,
-    linger_for: Duration,
+    settings: &Settings,
 ) -> u8 {
     // Before the prompt is drawn, so that it needs no redrawing.
     let open = Event::Open {
@@ -859,28 +993,36 @@ async fn interactive_session(
         protocol: ws.protocol(),
         extensions: ws.extensions(),
     };
-    if let Err(e) = Printer::new(mode, Sink::Std).emit(&open) {
+    if let Err(e) = Printer::new(settings.mode, Sink::Std).emit(&open) {
         tracing::debug!("cannot print: {e}");
     }
     let (mut prompt, printer) = match Prompt::start() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("wsx: {e}; reading stdin line by line instead");
-            let mode = Mode::Plain {
-                binary: Default::default(),
-                pings: false,
+            let settings = Settings {
+                mode: Mode::Plain {
+                    binary: Default::default(),
+                    pings: false,
+                    nul: false,
+                },
+                ..settings.clone()
             };
-            let (mut lines, _) = Source::Stdin.open(&Printer::new(mode, Sink::Std));
-            return pipe_session(ws, url, mode, linger_for, &mut lines, None, &mut None)
+            let (mut lines, _) = Source::Stdin {
+                limit: None,
+                separator: b'\n',
+            }
+            .open(&Printer::new(settings.mode, Sink::Std));
+            return pipe_session(ws, url, &settings, &mut lines, None, &mut None)
                 .await
                 .0;
         }
     };
-    let shared = Arc::new(Shared {
-        closing: AtomicBool::new(false),
-        received: std::sync::atomic::AtomicU64::new(0),
-        printer: Printer::new(mode, Sink::Prompt(std::sync::Mutex::new(printer))),
-    });
+    let shared = Shared::new(
+        &ws,
+        settings,
+        Printer::new(settings.mode, Sink::Prompt(std::sync::Mutex::new(printer))),
+    );
     let sender = ws.sender();
     let (read, mut write) = ws.split();
     let mut reader = tokio::spawn(read_loop(read, sender.clone(), shared.clone()));

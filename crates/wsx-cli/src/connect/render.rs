@@ -28,6 +28,8 @@ pub(crate) enum Mode {
         binary: BinaryAs,
         /// Show pings and pongs (on stderr, so stdout stays the messages).
         pings: bool,
+        /// `-0`: each message on stdout ends with a NUL byte instead of a newline.
+        nul: bool,
     },
     /// `--json`: one JSON object per line on stdout.
     Json,
@@ -192,7 +194,7 @@ pub(crate) fn render(mode: Mode, ev: &Event<'_>) -> Vec<(Target, String)> {
         Mode::Human { color } => human(&Paint(color), ev)
             .map(|s| vec![(Target::Stdout, s)])
             .unwrap_or_default(),
-        Mode::Plain { binary, pings } => plain(ev, binary, pings).into_iter().collect(),
+        Mode::Plain { binary, pings, .. } => plain(ev, binary, pings).into_iter().collect(),
         Mode::Json => json_lines(ev),
     }
 }
@@ -444,6 +446,14 @@ impl Printer {
         Self { mode, sink }
     }
 
+    /// What ends a line written to `target`: a newline, or with `-0` a NUL after a message.
+    fn end(&self, target: Target) -> u8 {
+        match (self.mode, target) {
+            (Mode::Plain { nul: true, .. }, Target::Stdout) => b'\0',
+            _ => b'\n',
+        }
+    }
+
     /// Writes an event. An error means stdout is gone (a closed pipe): stop printing.
     pub(crate) fn emit(&self, ev: &Event<'_>) -> io::Result<()> {
         if let (
@@ -457,11 +467,11 @@ impl Printer {
         {
             let mut out = io::stdout().lock();
             out.write_all(b)?;
-            out.write_all(b"\n")?;
+            out.write_all(&[self.end(Target::Stdout)])?;
             return out.flush();
         }
         for (target, mut line) in render(self.mode, ev) {
-            line.push('\n');
+            line.push(char::from(self.end(target)));
             match (&self.sink, target) {
                 (Sink::Prompt(p), _) => {
                     let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
@@ -490,13 +500,20 @@ mod tests {
     const PLAIN: Mode = Mode::Plain {
         binary: BinaryAs::Base64,
         pings: false,
+        nul: false,
     };
 
     #[test]
     fn pipe_mode_binary_forms_and_pings() {
         let b = Message::binary(vec![0u8, 0xff, b'a']);
-        let one =
-            |binary, pings, m: &Message| render(Mode::Plain { binary, pings }, &Event::Received(m));
+        let one = |binary, pings, m: &Message| {
+            let mode = Mode::Plain {
+                binary,
+                pings,
+                nul: false,
+            };
+            render(mode, &Event::Received(m))
+        };
         assert_eq!(one(BinaryAs::Base64, false, &b)[0].1, "AP9h");
         assert_eq!(one(BinaryAs::Hex, false, &b)[0].1, "00ff61");
         let ping = Message::Ping(Bytes::from_static(b"hb"));
@@ -506,6 +523,25 @@ mod tests {
         assert_eq!(shown[0].1, "< ping hb");
         let pong = Message::Pong(Bytes::new());
         assert_eq!(one(BinaryAs::Hex, true, &pong)[0].1, "< pong");
+    }
+
+    #[test]
+    fn nul_ends_only_the_messages_on_stdout() {
+        let nul = Printer::new(
+            Mode::Plain {
+                binary: BinaryAs::Raw,
+                pings: true,
+                nul: true,
+            },
+            Sink::Std,
+        );
+        assert_eq!(nul.end(Target::Stdout), b'\0');
+        assert_eq!(nul.end(Target::Stderr), b'\n');
+        assert_eq!(Printer::new(PLAIN, Sink::Std).end(Target::Stdout), b'\n');
+        assert_eq!(
+            Printer::new(Mode::Json, Sink::Std).end(Target::Stdout),
+            b'\n'
+        );
     }
 
     #[test]
