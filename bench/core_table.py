@@ -12,9 +12,9 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["wsx", "wsx-ev", "wsx-mt", "wsx-budget", "wsx-loop", "uws", "fastwebsockets", "tokio-websockets", "tokio-tungstenite",
+ORDER = ["wsx", "wsx-ev", "wsx-mt", "wsx-budget", "wsx-metrics", "wsx-loop", "uws", "fastwebsockets", "tokio-websockets", "tokio-tungstenite",
          "raw", "node"]
-NAMES = {"wsx": "wsx", "wsx-ev": "wsx (events)", "wsx-mt": "wsx (multi-thread)", "wsx-budget": "wsx (memory budget)", "wsx-loop": "wsx (loop of sends)", "uws": "µWS", "fastwebsockets":
+NAMES = {"wsx": "wsx", "wsx-ev": "wsx (events)", "wsx-mt": "wsx (multi-thread)", "wsx-budget": "wsx (memory budget)", "wsx-metrics": "wsx (metrics, Prometheus recorder)", "wsx-loop": "wsx (loop of sends)", "uws": "µWS", "fastwebsockets":
          "fastwebsockets", "tokio-websockets": "tokio-websockets", "tokio-tungstenite":
          "tokio-tungstenite", "raw": "raw echo (floor)", "node": "Node ws"}
 # What wsx is compared with: the real peers, not itself and not the floor.

@@ -35,11 +35,17 @@ fn serve(extra: &[&str]) -> Server {
 
 /// A plain HTTP/1.1 GET: (status, headers in lower case, body).
 fn get(port: u16, path: &str) -> (u16, String, Vec<u8>) {
+    request(port, "GET", path, "")
+}
+
+/// An HTTP/1.1 request with `headers` ("Name: value\r\n" each): (status, headers in lower
+/// case, body as sent, chunked or not).
+fn request(port: u16, method: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
     )
     .unwrap();
     let mut buf = Vec::new();
@@ -253,6 +259,87 @@ fn static_dir_serves_files_with_types_and_refuses_traversal() {
         "the demo's files still fall back"
     );
     let _ = std::fs::remove_file(secret);
+}
+
+/// `--static` through tower-http's `ServeDir` and our ETags: conditional requests, ranges,
+/// precompressed files, HEAD; the embedded demo with its own ETags and compressed on the fly.
+#[test]
+fn static_files_have_etags_ranges_precompressed_variants_and_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "0123456789".repeat(100);
+    std::fs::write(dir.path().join("big.txt"), &text).unwrap();
+    std::fs::write(dir.path().join("big.txt.gz"), b"not really gzip").unwrap();
+    let s = serve(&["--static", dir.path().to_str().unwrap()]);
+    let header = |head: &str, name: &str| -> Option<String> {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+    };
+
+    let (st, head, body) = get(s.port, "/big.txt");
+    assert_eq!(st, 200);
+    assert_eq!(body, text.as_bytes());
+    assert!(header(&head, "last-modified").is_some(), "{head}");
+    let etag = header(&head, "etag").expect("an etag");
+    assert!(etag.starts_with("w/\"1000-"), "{etag}");
+    // Lower-cased by `request`: the tag as sent is W/"…".
+    let sent = etag.replacen("w/", "W/", 1);
+    let (st, head, body) = request(
+        s.port,
+        "GET",
+        "/big.txt",
+        &format!("If-None-Match: {sent}\r\n"),
+    );
+    assert_eq!(st, 304, "{head}");
+    assert!(body.is_empty());
+    assert_eq!(header(&head, "etag").as_deref(), Some(etag.as_str()));
+    let (st, _, _) = request(s.port, "GET", "/big.txt", "If-None-Match: \"other\"\r\n");
+    assert_eq!(st, 200);
+
+    let (st, head, body) = request(s.port, "GET", "/big.txt", "Range: bytes=10-19\r\n");
+    assert_eq!(st, 206, "{head}");
+    assert_eq!(body, b"0123456789");
+    assert_eq!(
+        header(&head, "content-range").as_deref(),
+        Some("bytes 10-19/1000")
+    );
+    assert_eq!(
+        header(&head, "etag").as_deref(),
+        Some(etag.as_str()),
+        "one tag for the file"
+    );
+
+    let (st, head, body) = request(s.port, "GET", "/big.txt", "Accept-Encoding: gzip\r\n");
+    assert_eq!(st, 200);
+    assert_eq!(header(&head, "content-encoding").as_deref(), Some("gzip"));
+    assert_eq!(body, b"not really gzip", "the precompressed file, as is");
+    assert_ne!(header(&head, "etag"), Some(etag.clone()), "its own tag");
+
+    let (st, head, body) = request(s.port, "HEAD", "/big.txt", "");
+    assert_eq!(st, 200);
+    assert_eq!(header(&head, "content-length").as_deref(), Some("1000"));
+    assert!(body.is_empty());
+
+    // The embedded demo: a strong tag of its own, and gzip on the fly when asked.
+    let (st, head, _) = get(s.port, "/app.js");
+    assert_eq!(st, 200);
+    let demo_tag = header(&head, "etag").expect("an etag");
+    assert!(demo_tag.starts_with('"'), "{demo_tag}");
+    let (st, _, _) = request(
+        s.port,
+        "GET",
+        "/app.js",
+        &format!("If-None-Match: {demo_tag}\r\n"),
+    );
+    assert_eq!(st, 304);
+    let (st, head, _) = request(s.port, "GET", "/app.js", "Accept-Encoding: gzip\r\n");
+    assert_eq!(st, 200);
+    assert_eq!(
+        header(&head, "content-encoding").as_deref(),
+        Some("gzip"),
+        "{head}"
+    );
+    let (st, head, _) = request(s.port, "POST", "/big.txt", "Content-Length: 0\r\n");
+    assert_eq!(st, 405, "{head}");
 }
 
 #[test]

@@ -1,6 +1,12 @@
-//! The embedded demo page and `--static` files (content types, no path traversal).
+//! The embedded demo files (the chat, the pad and its WebAssembly): served after `--static`
+//! files, with a strong ETag from their bytes (`If-None-Match` answers 304), `Cache-Control:
+//! no-cache` (they change with the binary) and HEAD. Compression is the router's layer.
 
-use std::path::{Component, Path, PathBuf};
+use std::hash::{DefaultHasher, Hasher};
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 
 /// An embedded file: path, content type, body.
 const EMBEDDED: &[(&str, &str, &[u8])] = &[
@@ -57,109 +63,108 @@ const EMBEDDED: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// The embedded demo file at `path`.
-pub fn embedded(path: &str) -> Option<(&'static str, &'static [u8])> {
-    EMBEDDED
-        .iter()
-        .find(|(p, ..)| *p == path)
-        .map(|(_, ct, body)| (*ct, *body))
+/// The ETags of `EMBEDDED`, in its order: a hash of each body, computed once.
+fn etags() -> &'static [HeaderValue] {
+    static ETAGS: OnceLock<Vec<HeaderValue>> = OnceLock::new();
+    ETAGS.get_or_init(|| {
+        EMBEDDED
+            .iter()
+            .map(|(_, _, body)| {
+                let mut h = DefaultHasher::new();
+                h.write(body);
+                HeaderValue::from_str(&format!("\"{:016x}-{:x}\"", h.finish(), body.len()))
+                    .expect("hex is a valid header value")
+            })
+            .collect()
+    })
 }
 
-/// Content type by file extension.
-pub fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "ico" => "image/x-icon",
-        "wasm" => "application/wasm",
-        "woff2" => "font/woff2",
-        "woff" => "font/woff",
-        "mp4" => "video/mp4",
-        "webm" => "video/webm",
-        "pdf" => "application/pdf",
-        _ => "application/octet-stream",
+/// The embedded file for `req`: every `/pad/<room>` is the pad's page (it reads the room from
+/// its URL); 404 for anything else, 405 for a method other than GET and HEAD.
+pub fn serve(req: &Request<Body>) -> Response<Body> {
+    let path = req.uri().path();
+    let path = if path.starts_with("/pad/") {
+        "/pad.html"
+    } else {
+        path
+    };
+    let Some(i) = EMBEDDED.iter().position(|(p, ..)| *p == path) else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
     }
+    let (_, content_type, bytes) = EMBEDDED[i];
+    let etag = &etags()[i];
+    let (status, body) = if super::etag::none_match(req.headers(), etag) {
+        (StatusCode::NOT_MODIFIED, Body::empty())
+    } else if req.method() == Method::HEAD {
+        (StatusCode::OK, Body::empty())
+    } else {
+        (StatusCode::OK, Body::from(bytes))
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::ETAG, etag.clone());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if status == StatusCode::OK {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    }
+    r
 }
 
-/// Maps a request path to a file under `root`, refusing anything that could leave it
-/// (`..`, absolute segments, encoded separators, NUL) and symlinks pointing outside.
-pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
-    let decoded = percent_decode(request_path)?;
-    if decoded.contains('\0') || decoded.contains('\\') {
-        return None;
-    }
-    let rel = decoded.trim_start_matches('/');
-    let mut path = root.to_path_buf();
-    for c in Path::new(rel).components() {
-        match c {
-            Component::Normal(p) => path.push(p),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    if path.is_dir() {
-        path.push("index.html");
-    }
-    let real = path.canonicalize().ok()?;
-    let root = root.canonicalize().ok()?;
-    (real.starts_with(&root) && real.is_file()).then_some(real)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+/// A short text response.
+pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(text));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn traversal_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.txt"), "x").unwrap();
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/index.html"), "y").unwrap();
-        assert!(resolve(dir.path(), "/a.txt").is_some());
-        assert!(resolve(dir.path(), "/sub/").is_some());
-        for bad in [
-            "/../etc/passwd",
-            "/%2e%2e/etc/passwd",
-            "/sub/../../x",
-            "/a.txt%00",
-            "/..%5c..%5cx",
-            "/nope",
-        ] {
-            assert!(resolve(dir.path(), bad).is_none(), "{bad}");
+    fn get(path: &str, if_none_match: Option<&str>) -> Response<Body> {
+        let mut req = Request::get(path).body(Body::empty()).unwrap();
+        if let Some(t) = if_none_match {
+            req.headers_mut()
+                .insert(header::IF_NONE_MATCH, HeaderValue::from_str(t).unwrap());
         }
+        serve(&req)
+    }
+
+    #[test]
+    fn etags_answer_304_and_pad_rooms_get_the_pad() {
+        let r = get("/app.js", None);
+        assert_eq!(r.status(), StatusCode::OK);
+        let etag = r.headers()[header::ETAG].to_str().unwrap().to_owned();
         assert_eq!(
-            content_type(Path::new("x.JS")),
-            "text/javascript; charset=utf-8"
+            get("/app.js", Some(&etag)).status(),
+            StatusCode::NOT_MODIFIED
         );
+        let weak_list = format!("\"x\", W/{etag}");
+        assert_eq!(
+            get("/app.js", Some(&weak_list)).status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(get("/app.js", Some("\"other\"")).status(), StatusCode::OK);
+        assert_ne!(
+            get("/style.css", None).headers()[header::ETAG],
+            etag.as_str()
+        );
+        assert_eq!(
+            get("/pad/some-room", None).headers()[header::ETAG],
+            get("/pad.html", None).headers()[header::ETAG]
+        );
+        assert_eq!(get("/nope", None).status(), StatusCode::NOT_FOUND);
     }
 }

@@ -6,6 +6,7 @@ mod assets;
 mod budget;
 mod chat;
 mod cluster;
+mod etag;
 mod member;
 mod messages;
 mod metrics;
@@ -19,12 +20,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tower::ServiceExt as _;
+use tower_http::services::ServeDir;
 use wsx::{
     Acceptor, ClientId, Clients, CloseCode, DeflateConfig, MemoryBudget, Message, Rejection,
 };
@@ -37,10 +40,8 @@ use metrics::{Exporter, Metrics};
 /// The subprotocol of the demo chat.
 pub const CHAT_PROTOCOL: &str = "wsx.chat.v1";
 
-/// Where y-websocket clients connect: `ws://HOST/yjs/<room>`.
-const YJS_PREFIX: &str = "/yjs/";
-
-type Body = Full<Bytes>;
+/// The whole HTTP side, as hyper calls it for each request.
+type HttpService = tower::util::BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>;
 
 struct App {
     args: ServeArgs,
@@ -185,23 +186,24 @@ pub async fn serve(
         app.args.data_dir.display()
     );
     eprintln!("listening on {scheme}://{addr}/");
+    let http = http_service(&app);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             r = wsx::accept_tcp(&listener) => r,
         };
-        let app = app.clone();
+        let http = http.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
                 Some(t) => match tokio::time::timeout(Duration::from_secs(10), t.accept(tcp)).await
                 {
-                    Ok(Ok(s)) => serve_http(app, TokioIo::new(s), peer).await,
+                    Ok(Ok(s)) => serve_http(http, TokioIo::new(s), peer).await,
                     Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
-                None => serve_http(app, TokioIo::new(tcp), peer).await,
+                None => serve_http(http, TokioIo::new(tcp), peer).await,
             }
         });
     }
@@ -247,14 +249,14 @@ pub async fn serve(
     Ok(())
 }
 
-async fn serve_http<I>(app: Arc<App>, io: I, peer: SocketAddr)
+async fn serve_http<I>(svc: HttpService, io: I, peer: SocketAddr)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let svc = service_fn(move |mut req: Request<Incoming>| {
-        let app = app.clone();
+        // For the upgrades (wsx and the Yjs server read the peer from here).
         req.extensions_mut().insert(peer);
-        async move { Ok::<_, Infallible>(route(app, req).await) }
+        svc.clone().oneshot(req)
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
@@ -267,26 +269,50 @@ where
     }
 }
 
-fn text_response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<Body> {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
+/// Everything `wsx serve` answers over HTTP, outermost first: a trace span per request
+/// (tower-http), Socket.IO at `/socket.io/`, response compression (tower-http), then the
+/// router: the WebSocket endpoints, `/healthz`, `/metrics`, and the files: `--static` (tower-
+/// http's `ServeDir`: content types, Last-Modified, Range, precompressed `.gz`/`.br`, with our
+/// ETag), then the embedded demo.
+fn http_service(app: &Arc<App>) -> HttpService {
+    let files = tower::service_fn(|req: axum::extract::Request| async move {
+        Ok::<_, Infallible>(assets::serve(&req))
+    });
+    let files = match &app.args.static_dir {
+        Some(dir) => tower::util::BoxCloneSyncService::new(etag::with_etags(
+            ServeDir::new(dir)
+                .precompressed_gzip()
+                .precompressed_br()
+                .fallback(files)
+                .map_response(|r| r.map(Body::new)),
+        )),
+        None => tower::util::BoxCloneSyncService::new(files),
+    };
+    let router = axum::Router::new()
+        .route("/healthz", get(async || "ok\n"))
+        .route("/metrics", get(metrics_page))
+        .route("/chat", get(chat_endpoint))
+        .route("/echo", get(echo_endpoint))
+        .route("/yjs/{*room}", get(yjs_endpoint))
+        .fallback_service(files)
+        .with_state(app.clone());
+    let stack = tower::ServiceBuilder::new()
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(wsx_socketio::SocketIoLayer::new(app.io.clone()))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .service(router);
+    HttpService::new(tower::ServiceExt::<Request<Incoming>>::map_response(
+        stack,
+        |r| r.map(Body::new),
+    ))
 }
+
+type Body = axum::body::Body;
 
 /// 426 for a plain request to a WebSocket endpoint, with the `Upgrade` header RFC 9110
 /// §15.5.22 asks for.
 fn upgrade_required(body: &'static str) -> Response<Body> {
-    let mut r = text_response(
-        StatusCode::UPGRADE_REQUIRED,
-        "text/plain; charset=utf-8",
-        body,
-    );
+    let mut r = assets::plain(StatusCode::UPGRADE_REQUIRED, body);
     r.headers_mut()
         .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     r.headers_mut()
@@ -294,94 +320,60 @@ fn upgrade_required(body: &'static str) -> Response<Body> {
     r
 }
 
-async fn route(app: Arc<App>, mut req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path().to_owned();
-    if app.io.engine().matches_path(&path) {
-        return app.io.handle(req).await;
-    }
-    if let Some(room) = path.strip_prefix(YJS_PREFIX) {
-        if !wsx::hyper::is_upgrade_request(&req) {
-            return upgrade_required(
-                "this is a y-websocket endpoint: point a WebsocketProvider at ws://HOST/yjs\n",
-            );
+async fn metrics_page(State(app): State<Arc<App>>) -> Response<Body> {
+    let text = app.exporter.render(|| {
+        if let Some(c) = app.chat.cluster() {
+            c.record();
         }
-        if app.open.load(Ordering::Acquire) + app.yjs.connections() >= app.args.max_connections {
-            too_many();
-            return rejection(Rejection::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many connections\n",
-            ));
-        }
-        let room = room.to_owned();
-        let (parts, body) = app.yjs.upgrade(&mut req, &room).await.into_parts();
-        return Response::from_parts(parts, Full::new(Bytes::from(body)));
+        metrics::record_yjs(&app.yjs);
+        metrics::record_budget(&app.budget);
+    });
+    let mut r = Response::new(Body::from(text));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+async fn chat_endpoint(
+    State(app): State<Arc<App>>,
+    mut req: axum::extract::Request,
+) -> Response<Body> {
+    if !wsx::hyper::is_upgrade_request(&req) {
+        return upgrade_required("this is a WebSocket endpoint\n");
     }
-    if wsx::hyper::is_upgrade_request(&req) {
-        return match path.as_str() {
-            "/chat" => upgrade(app, &mut req, Endpoint::Chat),
-            "/echo" => upgrade(app, &mut req, Endpoint::Echo),
-            _ => text_response(
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                "no WebSocket endpoint here (try /chat or /echo)\n",
-            ),
-        };
+    upgrade(app, &mut req, Endpoint::Chat)
+}
+
+async fn echo_endpoint(
+    State(app): State<Arc<App>>,
+    mut req: axum::extract::Request,
+) -> Response<Body> {
+    if !wsx::hyper::is_upgrade_request(&req) {
+        return upgrade_required("this is a WebSocket endpoint\n");
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = text_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain; charset=utf-8",
-            "method not allowed\n",
+    upgrade(app, &mut req, Endpoint::Echo)
+}
+
+async fn yjs_endpoint(
+    State(app): State<Arc<App>>,
+    Path(room): Path<String>,
+    mut req: axum::extract::Request,
+) -> Response<Body> {
+    if !wsx::hyper::is_upgrade_request(&req) {
+        return upgrade_required(
+            "this is a y-websocket endpoint: point a WebsocketProvider at ws://HOST/yjs\n",
         );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
     }
-    match path.as_str() {
-        "/healthz" => return text_response(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
-        "/metrics" => {
-            let text = app.exporter.render(|| {
-                if let Some(c) = app.chat.cluster() {
-                    c.record();
-                }
-                metrics::record_yjs(&app.yjs);
-                metrics::record_budget(&app.budget);
-            });
-            return text_response(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                text,
-            );
-        }
-        "/chat" | "/echo" => return upgrade_required("this is a WebSocket endpoint\n"),
-        _ => {}
+    if app.open.load(Ordering::Acquire) + app.yjs.connections() >= app.args.max_connections {
+        too_many();
+        return rejection(Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections\n",
+        ));
     }
-    if let Some(dir) = &app.args.static_dir
-        && let Some(file) = assets::resolve(dir, &path)
-    {
-        return match tokio::fs::read(&file).await {
-            Ok(body) => text_response(StatusCode::OK, assets::content_type(&file), body),
-            Err(_) => text_response(
-                StatusCode::FORBIDDEN,
-                "text/plain; charset=utf-8",
-                "cannot read file\n",
-            ),
-        };
-    }
-    // The collaborative pad: one page for every room, which it reads from its own URL.
-    let asset = if path.starts_with("/pad/") {
-        "/pad.html"
-    } else {
-        path.as_str()
-    };
-    match assets::embedded(asset) {
-        Some((ct, body)) => text_response(StatusCode::OK, ct, Bytes::from_static(body)),
-        None => text_response(
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found\n",
-        ),
-    }
+    app.yjs.upgrade(&mut req, &room).await.map(Body::from)
 }
 
 #[derive(Clone, Copy)]
@@ -391,11 +383,10 @@ enum Endpoint {
 }
 
 fn rejection(r: Rejection) -> Response<Body> {
-    let (parts, body) = r.into_response().into_parts();
-    Response::from_parts(parts, Full::new(Bytes::from(body)))
+    r.into_response().map(Body::from)
 }
 
-fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response<Body> {
+fn upgrade(app: Arc<App>, req: &mut axum::extract::Request, ep: Endpoint) -> Response<Body> {
     if app.open.load(Ordering::Acquire) >= app.args.max_connections {
         too_many();
         return rejection(Rejection::new(
@@ -435,8 +426,7 @@ fn upgrade(app: Arc<App>, req: &mut Request<Incoming>, ep: Endpoint) -> Response
             app2.all_closed.notify_waiters();
         }
     });
-    let (parts, _) = resp.into_parts();
-    Response::from_parts(parts, Full::new(Bytes::new()))
+    resp.map(|_| Body::empty())
 }
 
 type Ws = wsx::WebSocket<wsx::hyper::Upgraded>;
