@@ -283,7 +283,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             self.conn.output_mut().advance(n);
             wrote = true;
         }
-        self.count_backlog();
+        #[cfg(feature = "metrics")]
+        if self.backlog != 0 {
+            // It drained: the gauge drops by what this connection had counted.
+            self.count_backlog();
+        }
         if wrote {
             ready!(Pin::new(&mut self.io).poll_flush(cx))?;
             // Another task may be waiting for the queue to drain.
