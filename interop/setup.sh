@@ -68,58 +68,38 @@ else
   echo "$py_hash" >"$py_stamp"
 fi
 
-# --- Chromium -------------------------------------------------------------------------------
-# Debian's build (playwright cannot download its own browser here).
-if [[ ! -x /usr/bin/chromium ]]; then
-  command -v apt-get >/dev/null 2>&1 || die "/usr/bin/chromium missing and no apt-get to install it"
-  SUDO=""
-  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
-  echo "interop/setup.sh: installing chromium (apt)"
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
-    || die "apt-get install chromium failed"
-fi
+# --- Debian packages ------------------------------------------------------------------------
+# apt_need "PACKAGE..." BINARY...: installs the packages (apt) when one of the binaries is missing.
+apt_need() {
+  local packages="$1" missing=""
+  shift
+  for b in "$@"; do [[ -x $b ]] || missing="$missing $b"; done
+  [[ -z $missing ]] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "$missing missing and no apt-get to install $packages"
+  local sudo=""
+  [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+  echo "interop/setup.sh: installing $packages (apt)"
+  $sudo apt-get update -qq || die "apt-get update failed"
+  # shellcheck disable=SC2086 # the package list splits into words
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null \
+    || die "apt-get install $packages failed"
+}
+
+# Debian's Chromium (playwright cannot download its own browser here).
+apt_need chromium /usr/bin/chromium
 /usr/bin/chromium --version >/dev/null 2>&1 || die "chromium does not run"
 
-# --- Redis ----------------------------------------------------------------------------------
 # Debian's redis-server, for crates/wsx-redis's cluster tests (they start it themselves).
-if [[ ! -x /usr/bin/redis-server ]]; then
-  command -v apt-get >/dev/null 2>&1 || die "/usr/bin/redis-server missing and no apt-get to install it"
-  SUDO=""
-  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
-  echo "interop/setup.sh: installing redis-server (apt)"
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
-    || die "apt-get install redis-server failed"
-fi
+apt_need redis-server /usr/bin/redis-server
 /usr/bin/redis-server --version >/dev/null 2>&1 || die "redis-server does not run"
 
-# --- Proxies --------------------------------------------------------------------------------
 # Debian's tinyproxy (HTTP CONNECT, Basic auth) and microsocks (SOCKS5, username/password) for
 # the client's proxy tests in crates/wsx (each test starts its own on 127.0.0.1).
-if [[ ! -x /usr/bin/tinyproxy || ! -x /usr/bin/microsocks ]]; then
-  command -v apt-get >/dev/null 2>&1 || die "tinyproxy or microsocks missing and no apt-get to install them"
-  SUDO=""
-  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
-  echo "interop/setup.sh: installing tinyproxy and microsocks (apt)"
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends tinyproxy microsocks >/dev/null \
-    || die "apt-get install tinyproxy microsocks failed"
-fi
-[[ -x /usr/bin/tinyproxy && -x /usr/bin/microsocks ]] || die "tinyproxy or microsocks does not run"
+apt_need "tinyproxy microsocks" /usr/bin/tinyproxy /usr/bin/microsocks
 
-# --- promtool -------------------------------------------------------------------------------
 # Prometheus' linter for `wsx serve`'s /metrics (crates/wsx-cli/tests/serve.rs), from Debian's
 # prometheus package (nothing of it is started).
-if [[ ! -x /usr/bin/promtool ]]; then
-  command -v apt-get >/dev/null 2>&1 || die "promtool missing and no apt-get to install it"
-  SUDO=""
-  [[ "$(id -u)" -eq 0 ]] || SUDO="sudo"
-  echo "interop/setup.sh: installing prometheus for promtool (apt)"
-  $SUDO apt-get update -qq || die "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-    || die "apt-get install prometheus failed"
-fi
+apt_need prometheus /usr/bin/promtool
 /usr/bin/promtool --version >/dev/null 2>&1 || die "promtool does not run"
 
 echo "interop/setup.sh: ready (node $("$NODE" --version), $(.venv/bin/python --version 2>&1), websockets $(.venv/bin/python -c 'import websockets; print(websockets.__version__)'), $(/usr/bin/chromium --version 2>/dev/null), $(/usr/bin/redis-server --version | cut -d' ' -f1-3))"

@@ -291,8 +291,14 @@ fn http_service(app: &Arc<App>) -> HttpService {
     let router = axum::Router::new()
         .route("/healthz", get(async || "ok\n"))
         .route("/metrics", get(metrics_page))
-        .route("/chat", get(chat_endpoint))
-        .route("/echo", get(echo_endpoint))
+        .route(
+            "/chat",
+            get(|State(app), req| ws_endpoint(app, req, Endpoint::Chat)),
+        )
+        .route(
+            "/echo",
+            get(|State(app), req| ws_endpoint(app, req, Endpoint::Echo)),
+        )
         .route("/yjs/{*room}", get(yjs_endpoint))
         .fallback_service(files)
         .with_state(app.clone());
@@ -336,24 +342,16 @@ async fn metrics_page(State(app): State<Arc<App>>) -> Response<Body> {
     r
 }
 
-async fn chat_endpoint(
-    State(app): State<Arc<App>>,
+/// `/chat` or `/echo`: the upgrade, or 426 for a plain request.
+async fn ws_endpoint(
+    app: Arc<App>,
     mut req: axum::extract::Request,
+    ep: Endpoint,
 ) -> Response<Body> {
     if !wsx::hyper::is_upgrade_request(&req) {
         return upgrade_required("this is a WebSocket endpoint\n");
     }
-    upgrade(app, &mut req, Endpoint::Chat)
-}
-
-async fn echo_endpoint(
-    State(app): State<Arc<App>>,
-    mut req: axum::extract::Request,
-) -> Response<Body> {
-    if !wsx::hyper::is_upgrade_request(&req) {
-        return upgrade_required("this is a WebSocket endpoint\n");
-    }
-    upgrade(app, &mut req, Endpoint::Echo)
+    upgrade(app, &mut req, ep)
 }
 
 async fn yjs_endpoint(

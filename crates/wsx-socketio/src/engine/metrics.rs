@@ -7,17 +7,8 @@
 //! | `wsx_engineio_upgrades_total` | counter | sessions moved from polling to WebSocket |
 //! | `wsx_engineio_sessions_closed_total` | counter | `reason` (Node's reason, `_` for spaces) |
 //!
-//! Without the feature the calls are empty.
-
-use super::session::{CloseReason, TransportKind};
-
-#[cfg(feature = "metrics")]
-fn label(t: TransportKind) -> &'static str {
-    match t {
-        TransportKind::Polling => "polling",
-        TransportKind::WebSocket => "websocket",
-    }
-}
+//! Without the feature the calls are empty. Transports and reasons come as their names
+//! (`TransportKind::as_str`, `CloseReason::as_str`).
 
 #[cfg(feature = "metrics")]
 fn describe() {
@@ -43,13 +34,13 @@ fn describe() {
 }
 
 /// A session opened on `transport`.
-pub(crate) fn opened(transport: TransportKind) {
+pub(crate) fn opened(transport: &'static str) {
     #[cfg(feature = "metrics")]
     {
         describe();
-        let t = label(transport);
-        metrics::counter!("wsx_engineio_sessions_opened_total", "transport" => t).increment(1);
-        metrics::gauge!("wsx_engineio_sessions_open", "transport" => t).increment(1.0);
+        metrics::counter!("wsx_engineio_sessions_opened_total", "transport" => transport)
+            .increment(1);
+        metrics::gauge!("wsx_engineio_sessions_open", "transport" => transport).increment(1.0);
     }
     #[cfg(not(feature = "metrics"))]
     let _ = transport;
@@ -66,13 +57,12 @@ pub(crate) fn upgraded() {
 }
 
 /// A session on `transport` closed for `reason`.
-pub(crate) fn closed(transport: TransportKind, reason: CloseReason) {
+pub(crate) fn closed(transport: &'static str, reason: &'static str) {
     #[cfg(feature = "metrics")]
     {
-        let reason = reason.as_str().replace(' ', "_");
+        let reason = reason.replace(' ', "_");
         metrics::counter!("wsx_engineio_sessions_closed_total", "reason" => reason).increment(1);
-        metrics::gauge!("wsx_engineio_sessions_open", "transport" => label(transport))
-            .decrement(1.0);
+        metrics::gauge!("wsx_engineio_sessions_open", "transport" => transport).decrement(1.0);
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (transport, reason);

@@ -347,7 +347,7 @@ impl Engine {
         self.inner
             .sessions()
             .insert(session.sid_arc(), session.clone());
-        metrics::opened(session.transport());
+        metrics::opened(session.transport().as_str());
         session.start_heartbeat();
         self.inner.handler.on_open(session);
     }

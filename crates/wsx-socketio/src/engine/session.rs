@@ -38,6 +38,16 @@ pub enum TransportKind {
     WebSocket,
 }
 
+impl TransportKind {
+    /// Engine.IO's name of the transport: `polling` or `websocket`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Polling => "polling",
+            TransportKind::WebSocket => "websocket",
+        }
+    }
+}
+
 /// Why a session closed, with Node's reason strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -563,14 +573,12 @@ impl Session {
             (ws, st.probe.take(), linger, reason)
         };
         tracing::debug!(sid = %self.sid, %reason, "engine.io session closed");
-        super::metrics::closed(
-            if ws.is_some() {
-                TransportKind::WebSocket
-            } else {
-                TransportKind::Polling
-            },
-            reason,
-        );
+        let transport = if ws.is_some() {
+            TransportKind::WebSocket
+        } else {
+            TransportKind::Polling
+        };
+        super::metrics::closed(transport.as_str(), reason.as_str());
         for s in ws.iter().chain(probe.iter()) {
             let _ = s.close(wsx::CloseCode::NORMAL, "");
         }
