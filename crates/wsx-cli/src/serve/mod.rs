@@ -72,24 +72,32 @@ pub async fn run(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves at Ctrl-C or SIGTERM. The handlers are installed now, not at the first poll, so
+/// that a signal sent as soon as "listening on" is printed is not the default (fatal) one.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn acceptor(args: &ServeArgs, budget: &MemoryBudget) -> Acceptor {
@@ -185,8 +193,8 @@ pub async fn serve(
         "wsx serve listening on {scheme}://{addr}/ (WebSocket endpoints /chat and /echo, Socket.IO at /socket.io/, Yjs documents at /yjs/<room>, stored in {})",
         app.args.data_dir.display()
     );
-    eprintln!("listening on {scheme}://{addr}/");
     let http = http_service(&app);
+    eprintln!("listening on {scheme}://{addr}/");
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
