@@ -303,9 +303,8 @@ impl Acceptor {
                 );
             }
         }
-        if let Some(v) = &self.verify
-            && let Err(r) = v(&hr)
-        {
+        // No let chain: the crate's rust-version is 1.85.
+        if let Some(Err(r)) = self.verify.as_ref().map(|v| v(&hr)) {
             return refuse(Reject::Verify, r);
         }
         let protocol = match &self.select_protocol {
