@@ -141,11 +141,7 @@ pub fn validate_request<B>(req: &Request<B>) -> Result<UpgradeRequest, Handshake
     if !has_token(h, &header::CONNECTION, "upgrade") {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    let mut versions = h.get_all(header::SEC_WEBSOCKET_VERSION).iter();
-    match (versions.next(), versions.next()) {
-        (Some(v), None) if v.as_bytes().trim_ascii() == b"13" => {}
-        _ => return Err(HandshakeError::UnsupportedVersion),
-    }
+    check_version(h)?;
     let mut keys = h.get_all(header::SEC_WEBSOCKET_KEY).iter();
     let key = match (keys.next(), keys.next()) {
         (Some(k), None) => k.to_str().map_err(|_| HandshakeError::InvalidKey)?.trim(),
@@ -155,6 +151,67 @@ pub fn validate_request<B>(req: &Request<B>) -> Result<UpgradeRequest, Handshake
         Ok(raw) if raw.len() == 16 => {}
         _ => return Err(HandshakeError::InvalidKey),
     }
+    let (protocols, extensions) = offers(h)?;
+    Ok(UpgradeRequest {
+        key: key.to_owned(),
+        protocols,
+        extensions,
+    })
+}
+
+/// Checks an HTTP/2 WebSocket request (RFC 8441 §4, §5): an extended CONNECT with
+/// `:protocol` `websocket` (given as `protocol`: the `http` types do not carry the
+/// pseudo-header; hyper puts it in the request's extensions) and `Sec-WebSocket-Version: 13`.
+/// There is no key: the returned request's `key` is empty, and the answer is
+/// [`h2_accept_response`].
+///
+/// ```
+/// let req = http::Request::connect("https://example.com/chat")
+///     .version(http::Version::HTTP_2)
+///     .header("sec-websocket-version", "13")
+///     .header("sec-websocket-protocol", "chat")
+///     .body(())
+///     .unwrap();
+/// let up = wsx_proto::handshake::validate_h2_request(&req, Some("websocket")).unwrap();
+/// assert_eq!(up.protocols, ["chat"]);
+/// assert!(wsx_proto::handshake::validate_h2_request(&req, None).is_err());
+/// ```
+pub fn validate_h2_request<B>(
+    req: &Request<B>,
+    protocol: Option<&str>,
+) -> Result<UpgradeRequest, HandshakeError> {
+    if req.method() != Method::CONNECT {
+        return Err(HandshakeError::MethodNotAllowed);
+    }
+    if req.version() != Version::HTTP_2 {
+        return Err(HandshakeError::BadHttpVersion);
+    }
+    match protocol {
+        Some(p) if p.eq_ignore_ascii_case("websocket") => {}
+        Some(p) => return Err(HandshakeError::UnsupportedProtocol(p.to_owned())),
+        None => return Err(HandshakeError::UnsupportedProtocol(String::new())),
+    }
+    let h = req.headers();
+    check_version(h)?;
+    let (protocols, extensions) = offers(h)?;
+    Ok(UpgradeRequest {
+        key: String::new(),
+        protocols,
+        extensions,
+    })
+}
+
+/// `Sec-WebSocket-Version: 13`, once.
+fn check_version(h: &HeaderMap) -> Result<(), HandshakeError> {
+    let mut versions = h.get_all(header::SEC_WEBSOCKET_VERSION).iter();
+    match (versions.next(), versions.next()) {
+        (Some(v), None) if v.as_bytes().trim_ascii() == b"13" => Ok(()),
+        _ => Err(HandshakeError::UnsupportedVersion),
+    }
+}
+
+/// The subprotocols and extensions a request offers.
+fn offers(h: &HeaderMap) -> Result<(Vec<String>, Vec<Extension>), HandshakeError> {
     let mut protocols: Vec<String> = Vec::new();
     for p in h.get_all(header::SEC_WEBSOCKET_PROTOCOL) {
         let p = p
@@ -183,11 +240,7 @@ pub fn validate_request<B>(req: &Request<B>) -> Result<UpgradeRequest, Handshake
         })
         .collect::<Result<_, _>>()?;
     let extensions = parse_extensions(ext_values)?;
-    Ok(UpgradeRequest {
-        key: key.to_owned(),
-        protocols,
-        extensions,
-    })
+    Ok((protocols, extensions))
 }
 
 /// The `101 Switching Protocols` response for a validated request.
@@ -204,6 +257,20 @@ pub fn accept_response(
     if let Ok(v) = HeaderValue::from_str(&accept_key(key.as_bytes())) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
+    if let Some(v) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
+    }
+    if let Some(v) = extensions.and_then(|e| HeaderValue::from_str(e).ok()) {
+        h.insert(header::SEC_WEBSOCKET_EXTENSIONS, v);
+    }
+    r
+}
+
+/// The `200` an HTTP/2 server answers a validated extended CONNECT with (RFC 8441 §5): the
+/// chosen subprotocol and extensions, no `Sec-WebSocket-Accept`.
+pub fn h2_accept_response(protocol: Option<&str>, extensions: Option<&str>) -> Response<()> {
+    let mut r = Response::new(());
+    let h = r.headers_mut();
     if let Some(v) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
     }
@@ -438,6 +505,69 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "GET /chat?x=1 HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+
+    /// An HTTP/2 extended CONNECT as hyper hands it over.
+    fn h2(method: Method, version: Version, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder()
+            .method(method)
+            .version(version)
+            .uri("https://example.com/chat");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn http2_extended_connect_rfc_8441() {
+        let ok = h2(
+            Method::CONNECT,
+            Version::HTTP_2,
+            &[
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-protocol", "chat, superchat"),
+                ("sec-websocket-extensions", "permessage-deflate"),
+            ],
+        );
+        let up = validate_h2_request(&ok, Some("websocket")).unwrap();
+        assert_eq!(up.protocols, ["chat", "superchat"]);
+        assert_eq!(up.extensions.len(), 1);
+        assert!(up.key.is_empty());
+        // The :protocol is compared as a token, case-insensitively.
+        assert!(validate_h2_request(&ok, Some("WebSocket")).is_ok());
+        assert_eq!(
+            validate_h2_request(&ok, Some("chat")),
+            Err(HandshakeError::UnsupportedProtocol("chat".into()))
+        );
+        assert!(matches!(
+            validate_h2_request(&ok, None),
+            Err(HandshakeError::UnsupportedProtocol(_))
+        ));
+        let v = [("sec-websocket-version", "13")];
+        assert_eq!(
+            validate_h2_request(&h2(Method::GET, Version::HTTP_2, &v), Some("websocket")),
+            Err(HandshakeError::MethodNotAllowed)
+        );
+        assert_eq!(
+            validate_h2_request(
+                &h2(Method::CONNECT, Version::HTTP_11, &v),
+                Some("websocket")
+            ),
+            Err(HandshakeError::BadHttpVersion)
+        );
+        assert_eq!(
+            validate_h2_request(
+                &h2(Method::CONNECT, Version::HTTP_2, &[]),
+                Some("websocket")
+            ),
+            Err(HandshakeError::UnsupportedVersion)
+        );
+        let r = h2_accept_response(Some("chat"), Some("permessage-deflate"));
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::SEC_WEBSOCKET_PROTOCOL], "chat");
+        assert!(!r.headers().contains_key(header::SEC_WEBSOCKET_ACCEPT));
+        assert!(!r.headers().contains_key(header::UPGRADE));
+    }
 
     fn req(s: &str) -> Result<UpgradeRequest, HandshakeError> {
         let (r, _) = parse_request(s.as_bytes(), DEFAULT_MAX_HEADER_BYTES)?.expect("complete");

@@ -60,6 +60,9 @@ pub enum HandshakeError {
     /// Client: the server's permessage-deflate parameters do not fit the offer.
     #[error("invalid permessage-deflate response: {0}")]
     InvalidExtensionResponse(&'static str),
+    /// HTTP/2 (RFC 8441): an extended CONNECT whose `:protocol` is not `websocket`.
+    #[error("unsupported :protocol {0:?} (websocket is)")]
+    UnsupportedProtocol(String),
 }
 
 impl HandshakeError {

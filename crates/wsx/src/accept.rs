@@ -89,6 +89,12 @@ impl From<HandshakeError> for Rejection {
     }
 }
 
+/// The `:protocol` of an HTTP/2 extended CONNECT (RFC 8441), which `http::Request` does not
+/// carry: put in the extensions of the request given to [`Acceptor::negotiate`] (the hyper
+/// upgrade does it from hyper's own extension).
+#[derive(Debug, Clone)]
+pub struct ConnectProtocol(pub Box<str>);
+
 /// What the verify hook sees of an upgrade request (ws's `verifyClient` info; WebSocket-Node's
 /// `request`).
 #[derive(Debug)]
@@ -177,7 +183,7 @@ impl Default for Acceptor {
 /// A handshake that passed every check, ready to answer with `101`.
 #[derive(Debug)]
 pub struct Accepted {
-    /// The `101 Switching Protocols` response.
+    /// The `101 Switching Protocols` response (`200` to an HTTP/2 extended CONNECT).
     pub response: Response<()>,
     pub(crate) deflate: Option<DeflateParams>,
     pub(crate) protocol: Option<String>,
@@ -283,7 +289,14 @@ impl Acceptor {
                 Rejection::new(StatusCode::NOT_FOUND, "Not Found\n"),
             );
         }
-        let up = match handshake::validate_request(req) {
+        let h2 = req.version() == http::Version::HTTP_2 && req.method() == http::Method::CONNECT;
+        let up = if h2 {
+            let protocol = req.extensions().get::<ConnectProtocol>().map(|p| &*p.0);
+            handshake::validate_h2_request(req, protocol)
+        } else {
+            handshake::validate_request(req)
+        };
+        let up = match up {
             Ok(up) => up,
             Err(e) => return refuse(Reject::Handshake, e.into()),
         };
@@ -321,11 +334,11 @@ impl Acceptor {
                 None => (None, None),
             };
         Ok(Accepted {
-            response: handshake::accept_response(
-                &up.key,
-                protocol.as_deref(),
-                extensions.as_deref(),
-            ),
+            response: if h2 {
+                handshake::h2_accept_response(protocol.as_deref(), extensions.as_deref())
+            } else {
+                handshake::accept_response(&up.key, protocol.as_deref(), extensions.as_deref())
+            },
             deflate,
             protocol,
             extensions,

@@ -38,10 +38,23 @@ pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 /// connection.
 pub type UpgradeFut = Pin<Box<dyn Future<Output = Result<WebSocket<Upgraded>>> + Send>>;
 
-/// Whether `req` asks for a WebSocket upgrade.
+/// Whether `req` asks for a WebSocket: an HTTP/1.1 `Upgrade: websocket`, or an HTTP/2
+/// extended CONNECT (RFC 8441) with a `:protocol` (any: [`upgrade`] refuses other protocols
+/// than `websocket` with 400).
 pub fn is_upgrade_request<B>(req: &Request<B>) -> bool {
+    if req.method() == http::Method::CONNECT {
+        return req.extensions().get::<hyper::ext::Protocol>().is_some();
+    }
     wsx_proto::handshake::header_tokens(req.headers(), &http::header::UPGRADE)
         .any(|t| t.eq_ignore_ascii_case("websocket"))
+}
+
+/// Whether `req` is an HTTP/2 extended CONNECT (RFC 8441): a WebSocket on a stream of an
+/// HTTP/2 connection.
+pub fn is_http2_websocket<B>(req: &Request<B>) -> bool {
+    req.version() == http::Version::HTTP_2
+        && req.method() == http::Method::CONNECT
+        && req.extensions().get::<hyper::ext::Protocol>().is_some()
 }
 
 /// Checks an upgrade request with `acceptor` (RFC 6455 rules, path, origin, verify hook,
@@ -56,9 +69,14 @@ pub fn upgrade<B>(
     *head.uri_mut() = req.uri().clone();
     *head.version_mut() = req.version();
     *head.headers_mut() = req.headers().clone();
+    if let Some(p) = req.extensions().get::<hyper::ext::Protocol>() {
+        head.extensions_mut()
+            .insert(crate::accept::ConnectProtocol(p.as_str().into()));
+    }
     let start = std::time::Instant::now();
     let peer = req.extensions().get::<std::net::SocketAddr>().copied();
     let accepted = acceptor.negotiate(&head, peer)?;
+    let http2 = is_http2_websocket(req);
     let on_upgrade = hyper::upgrade::on(req);
     let (parts, ()) = accepted.response.clone().into_parts();
     let response = Response::from_parts(parts, String::new());
@@ -68,6 +86,9 @@ pub fn upgrade<B>(
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         crate::metrics::handshake_took(start.elapsed());
+        if http2 {
+            crate::metrics::http2_accepted();
+        }
         Ok(acceptor.wrap(TokioIo::new(upgraded), accepted, BytesMut::new(), peer))
     });
     Ok((response, fut))

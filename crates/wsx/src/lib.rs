@@ -40,7 +40,7 @@ pub mod axum;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 
-pub use accept::{Accepted, Acceptor, HandshakeRequest, Rejection, accept};
+pub use accept::{Accepted, Acceptor, ConnectProtocol, HandshakeRequest, Rejection, accept};
 pub use budget::{MemoryAccount, MemoryBudget};
 pub use client::{ClientBuilder, client_handshake, connect};
 pub use clients::Clients;

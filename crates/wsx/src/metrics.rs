@@ -7,7 +7,8 @@
 //! | name | kind | labels | |
 //! |---|---|---|---|
 //! | `wsx_connections_open` | gauge | | server connections open now |
-//! | `wsx_connections_accepted_total` | counter | | handshakes answered `101` |
+//! | `wsx_connections_accepted_total` | counter | | handshakes answered `101` (or `200`) |
+//! | `wsx_connections_http2_total` | counter | | of those, WebSockets on an HTTP/2 stream (RFC 8441) |
 //! | `wsx_connections_rejected_total` | counter | `reason` | handshakes refused: `not_found`, `handshake`, `origin`, `verify`, `timeout`, `max_connections`, `tls` |
 //! | `wsx_connections_closed_total` | counter | `code` | connections ended, by the peer's close code, the code we failed it with, or 1006 (no close frame) |
 //! | `wsx_handshake_duration_seconds` | histogram | | from the accepted TCP connection (or the upgrade request) to the `101` written |
@@ -73,6 +74,7 @@ mod on {
     pub(super) struct Handles {
         pub open: Gauge,
         pub accepted: Counter,
+        pub http2: Counter,
         pub rejected: [Counter; Reject::ALL.len()],
         pub handshake: Histogram,
         pub messages_in: Counter,
@@ -91,6 +93,7 @@ mod on {
             Handles {
                 open: metrics::gauge!("wsx_connections_open"),
                 accepted: metrics::counter!("wsx_connections_accepted_total"),
+                http2: metrics::counter!("wsx_connections_http2_total"),
                 rejected: Reject::ALL.map(
                     |r| metrics::counter!("wsx_connections_rejected_total", "reason" => r.label()),
                 ),
@@ -112,6 +115,10 @@ mod on {
         describe_counter!(
             "wsx_connections_accepted_total",
             "WebSocket handshakes accepted."
+        );
+        describe_counter!(
+            "wsx_connections_http2_total",
+            "WebSocket connections accepted on an HTTP/2 stream (RFC 8441 extended CONNECT)."
         );
         describe_counter!(
             "wsx_connections_rejected_total",
@@ -193,6 +200,13 @@ pub(crate) fn ended(backlog: u32) {
     if backlog > 0 {
         h.send_queue.decrement(f64::from(backlog));
     }
+}
+
+/// A WebSocket accepted on an HTTP/2 stream.
+#[inline]
+pub(crate) fn http2_accepted() {
+    #[cfg(feature = "metrics")]
+    on::handles().http2.increment(1);
 }
 
 /// A handshake refused.

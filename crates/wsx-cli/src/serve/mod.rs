@@ -21,11 +21,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{MethodFilter, get, on};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 use wsx::{
@@ -37,8 +37,14 @@ use member::{Outlet, Session};
 use messages::ServerMsg;
 use metrics::{Exporter, Metrics};
 
+/// Streams (requests and WebSockets) open at once on one HTTP/2 connection.
+const MAX_STREAMS: u32 = 256;
+
 /// The subprotocol of the demo chat.
 pub const CHAT_PROTOCOL: &str = "wsx.chat.v1";
+
+/// A WebSocket arrives as a GET (HTTP/1.1 upgrade) or a CONNECT (HTTP/2, RFC 8441).
+const WS_METHODS: MethodFilter = MethodFilter::GET.or(MethodFilter::CONNECT);
 
 /// The whole HTTP side, as hyper calls it for each request.
 type HttpService = tower::util::BoxCloneSyncService<Request<Incoming>, Response<Body>, Infallible>;
@@ -121,9 +127,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> wsx::Result<()> {
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => Some(tokio_rustls::TlsAcceptor::from(
-            wsx::tls::server_config_from_pem_files(c, k)?,
-        )),
+        (Some(c), Some(k)) => {
+            let mut config = (*wsx::tls::server_config_from_pem_files(c, k)?).clone();
+            // HTTP/2 when the client offers it (browsers do), WebSockets included (RFC 8441).
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+        }
         _ => None,
     };
     let listener = wsx::listen(args.listen, 1024)?;
@@ -266,13 +275,19 @@ where
         req.extensions_mut().insert(peer);
         svc.clone().oneshot(req)
     });
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10))
-        .serve_connection(io, svc)
-        .with_upgrades()
-        .await
-    {
+    // HTTP/1.1, or HTTP/2 (ALPN h2 over TLS, or cleartext with prior knowledge) with
+    // WebSockets as extended CONNECT streams (RFC 8441).
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol()
+        .max_concurrent_streams(MAX_STREAMS);
+    if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
         tracing::debug!(%peer, "http connection: {e}");
     }
 }
@@ -301,13 +316,17 @@ fn http_service(app: &Arc<App>) -> HttpService {
         .route("/metrics", get(metrics_page))
         .route(
             "/chat",
-            get(|State(app), req| ws_endpoint(app, req, Endpoint::Chat)),
+            on(WS_METHODS, |State(app), req| {
+                ws_endpoint(app, req, Endpoint::Chat)
+            }),
         )
         .route(
             "/echo",
-            get(|State(app), req| ws_endpoint(app, req, Endpoint::Echo)),
+            on(WS_METHODS, |State(app), req| {
+                ws_endpoint(app, req, Endpoint::Echo)
+            }),
         )
-        .route("/yjs/{*room}", get(yjs_endpoint))
+        .route("/yjs/{*room}", on(WS_METHODS, yjs_endpoint))
         .fallback_service(files)
         .with_state(app.clone());
     let stack = tower::ServiceBuilder::new()
@@ -356,10 +375,25 @@ async fn ws_endpoint(
     mut req: axum::extract::Request,
     ep: Endpoint,
 ) -> Response<Body> {
-    if !wsx::hyper::is_upgrade_request(&req) {
-        return upgrade_required("this is a WebSocket endpoint\n");
+    if let Some(refused) = not_websocket(&req, "this is a WebSocket endpoint\n") {
+        return refused;
     }
     upgrade(app, &mut req, ep)
+}
+
+/// The answer to a request on a WebSocket path that does not ask for a WebSocket: 426 to a
+/// GET, 400 to a CONNECT without `:protocol` (a proxy's tunnel, not RFC 8441).
+fn not_websocket(req: &axum::extract::Request, hint: &'static str) -> Option<Response<Body>> {
+    if wsx::hyper::is_upgrade_request(req) {
+        None
+    } else if req.method() == http::Method::CONNECT {
+        Some(assets::plain(
+            StatusCode::BAD_REQUEST,
+            "CONNECT here needs :protocol websocket (RFC 8441)\n",
+        ))
+    } else {
+        Some(upgrade_required(hint))
+    }
 }
 
 async fn yjs_endpoint(
@@ -367,10 +401,11 @@ async fn yjs_endpoint(
     Path(room): Path<String>,
     mut req: axum::extract::Request,
 ) -> Response<Body> {
-    if !wsx::hyper::is_upgrade_request(&req) {
-        return upgrade_required(
-            "this is a y-websocket endpoint: point a WebsocketProvider at ws://HOST/yjs\n",
-        );
+    if let Some(refused) = not_websocket(
+        &req,
+        "this is a y-websocket endpoint: point a WebsocketProvider at ws://HOST/yjs\n",
+    ) {
+        return refused;
     }
     if app.open.load(Ordering::Acquire) + app.yjs.connections() >= app.args.max_connections {
         too_many();

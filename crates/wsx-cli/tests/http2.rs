@@ -1,0 +1,144 @@
+//! WebSockets over HTTP/2 (RFC 8441) in `wsx serve`, driven by Node's own `http2` client
+//! (`interop/node/h2_ws_client.js`): cleartext with prior knowledge (h2c) and TLS with ALPN
+//! `h2`, several WebSockets as streams of one connection, the negative cases, and the server's
+//! count of them; and by headless Chromium, whose demo page over HTTPS opens its WebSockets
+//! as HTTP/2 streams (`interop/chromium/h2.mjs`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+mod common;
+
+use common::procs::{interop_dir, require};
+use common::{Kill, ServeProc};
+
+/// Runs the Node client against `url`: its JSON report.
+fn node_client(url: &str, path: &str, streams: usize) -> serde_json::Value {
+    let dir = interop_dir();
+    require(&dir.join("node_modules/ws/package.json"));
+    let out = Command::new("node")
+        .arg(dir.join("node/h2_ws_client.js"))
+        .args([url, path, &streams.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// `/metrics` over HTTP/1.1.
+fn metrics(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+fn serve(args: &[&str]) -> (ServeProc, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let mut all: Vec<&OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
+    all.extend(args.iter().map(OsStr::new));
+    (ServeProc::start(0, &all), data)
+}
+
+#[test]
+fn node_http2_client_gets_websockets_as_streams_over_h2c() {
+    let (s, _data) = serve(&[]);
+    let report = node_client(&format!("http://127.0.0.1:{}", s.port), "/echo", 5);
+    assert_eq!(report["alpn"], "h2c", "{report}");
+    assert_eq!(report["streams"], 5, "{report}");
+    // RFC 8441 §4: :protocol other than websocket; RFC 6455 §4.2.1 carried over: no version.
+    assert_eq!(report["unknownProtocol"], 400, "{report}");
+    assert_eq!(report["noVersion"], 426, "{report}");
+    let text = metrics(s.port);
+    assert!(
+        text.contains("wsx_connections_http2_total 5"),
+        "five WebSockets arrived as HTTP/2 streams:\n{text}"
+    );
+    assert!(
+        text.contains("wsx_connections_closed_total{code=\"1000\"} 5"),
+        "{text}"
+    );
+}
+
+/// `wsx serve` with a self-signed certificate for localhost (kept in the returned directory).
+fn serve_tls() -> (ServeProc, tempfile::TempDir, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.key_pair.serialize_pem()).unwrap();
+    let (s, data) = serve(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    (s, data, dir)
+}
+
+#[test]
+fn chromium_opens_the_demo_pages_websockets_as_http2_streams() {
+    let root = interop_dir();
+    assert!(
+        root.join("node_modules/playwright-core").is_dir()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "playwright-core or /usr/bin/chromium is missing: run interop/setup.sh"
+    );
+    let (s, _data, _certs) = serve_tls();
+    let shot = root.parent().unwrap().join("target/e2e/h2.png");
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let mut node = Kill(
+        Command::new("node")
+            .arg(root.join("chromium/h2.mjs"))
+            .arg(format!("https://localhost:{}", s.port))
+            .arg(&shot)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut seen = None;
+    let steps = common::follow_steps(&mut node, |step, line, _| {
+        if step == "metrics" {
+            seen = Some(serde_json::from_str::<serde_json::Value>(line).unwrap());
+        }
+    });
+    common::assert_steps(
+        &steps,
+        &[
+            "both-joined",
+            "message-delivered",
+            "screenshot",
+            "metrics",
+            "done",
+        ],
+    );
+    let m = seen.unwrap();
+    // alice's /chat and bob's Socket.IO WebSocket at least; every one of them came as a stream
+    // of an HTTP/2 connection, none as an HTTP/1.1 upgrade.
+    assert!(m["accepted"].as_u64().unwrap() >= 2, "{m}");
+    assert_eq!(m["http2"], m["accepted"], "{m}");
+}
+
+#[test]
+fn node_http2_client_gets_websockets_over_tls_with_alpn_h2() {
+    let (s, _data, _certs) = serve_tls();
+    let report = node_client(&format!("https://localhost:{}", s.port), "/echo", 3);
+    assert_eq!(report["alpn"], "h2", "{report}");
+    assert_eq!(report["streams"], 3, "{report}");
+    assert_eq!(report["unknownProtocol"], 400, "{report}");
+}
