@@ -6,10 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::OsStr;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
 
 mod common;
 
@@ -34,20 +31,6 @@ fn node_client(url: &str, path: &str, streams: usize) -> serde_json::Value {
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
-/// `/metrics` over HTTP/1.1.
-fn metrics(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
 fn serve(args: &[&str]) -> (ServeProc, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let mut all: Vec<&OsStr> = vec!["--data-dir".as_ref(), data.path().as_os_str()];
@@ -64,7 +47,7 @@ fn node_http2_client_gets_websockets_as_streams_over_h2c() {
     // RFC 8441 §4: :protocol other than websocket; RFC 6455 §4.2.1 carried over: no version.
     assert_eq!(report["unknownProtocol"], 400, "{report}");
     assert_eq!(report["noVersion"], 426, "{report}");
-    let text = metrics(s.port);
+    let text = common::metrics(s.port);
     assert!(
         text.contains("wsx_connections_http2_total 5"),
         "five WebSockets arrived as HTTP/2 streams:\n{text}"

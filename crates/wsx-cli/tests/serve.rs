@@ -38,25 +38,9 @@ fn get(port: u16, path: &str) -> (u16, String, Vec<u8>) {
     request(port, "GET", path, "")
 }
 
-/// An HTTP/1.1 request with `headers` ("Name: value\r\n" each): (status, headers in lower
-/// case, body as sent, chunked or not).
+/// An HTTP/1.1 request with `headers`: (status, headers in lower case, body).
 fn request(port: u16, method: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
-    let status = head[9..12].parse().unwrap();
-    (status, head, buf[split + 4..].to_vec())
+    common::http_request(port, method, path, headers)
 }
 
 fn rt() -> tokio::runtime::Runtime {

@@ -440,3 +440,30 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+/// An HTTP/1.1 request to `127.0.0.1:port` with `headers` ("Name: value\r\n" each), read to
+/// the end: (status, head in lower case, body as sent, chunked or not).
+pub fn http_request(port: u16, method: &str, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    let status = head[9..12].parse().unwrap();
+    (status, head, buf[split + 4..].to_vec())
+}
+
+/// `/metrics` of the `wsx serve` on `port`.
+pub fn metrics(port: u16) -> String {
+    String::from_utf8(http_request(port, "GET", "/metrics", "").2).unwrap()
+}
