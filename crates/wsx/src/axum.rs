@@ -158,8 +158,20 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
         *head.uri_mut() = parts.uri.clone();
         *head.version_mut() = parts.version;
         *head.headers_mut() = parts.headers.clone();
+        // HTTP/2 (RFC 8441): an extended CONNECT, its `:protocol` from hyper's extension.
+        let protocol = parts.extensions.get::<hyper::ext::Protocol>();
+        if let Some(p) = protocol {
+            head.extensions_mut()
+                .insert(crate::accept::ConnectProtocol(p.as_str().into()));
+        }
         // Validate early so non-WebSocket requests get a clear 4xx from the extractor.
-        if let Err(e) = wsx_proto::handshake::validate_request(&head) {
+        let valid =
+            if parts.version == http::Version::HTTP_2 && parts.method == http::Method::CONNECT {
+                wsx_proto::handshake::validate_h2_request(&head, protocol.map(|p| p.as_str()))
+            } else {
+                wsx_proto::handshake::validate_request(&head)
+            };
+        if let Err(e) = valid {
             return Err(UpgradeRejection(e.into()));
         }
         let peer_addr = parts

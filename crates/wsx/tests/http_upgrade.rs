@@ -179,3 +179,116 @@ async fn axum_extractor_gives_the_peer_address_and_reports_failed_upgrades() {
     let err = within(failed_rx.recv()).await.unwrap();
     assert!(!err.is_empty());
 }
+
+/// Runs Node's own `http2` client (`interop/node/h2_ws_client.js`) against `url`: `streams`
+/// WebSockets to `path` as streams of one HTTP/2 connection (RFC 8441). Its JSON report.
+async fn node_h2_client(url: &str, path: &str, streams: usize) -> serde_json::Value {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/node/h2_ws_client.js");
+    let out = within(
+        tokio::process::Command::new("node")
+            .arg(script)
+            .args([url, path, &streams.to_string()])
+            .output(),
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[tokio::test]
+async fn axum_extractor_takes_http2_websockets_rfc_8441() {
+    use axum::routing::any;
+    let app = axum::Router::new().route(
+        "/ws",
+        any(|up: wsx::axum::WebSocketUpgrade| async move {
+            up.on_upgrade(|mut ws| async move {
+                while let Some(Ok(m)) = ws.recv().await {
+                    if m.is_data() && ws.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        }),
+    );
+    // HTTP/1.1 and HTTP/2 (prior knowledge) on one port, extended CONNECT enabled.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let mut b = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                b.http2().enable_connect_protocol();
+                let _ = b
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    let report = node_h2_client(&format!("http://{addr}"), "/ws", 4).await;
+    assert_eq!(report["alpn"], "h2c", "{report}");
+    assert_eq!(report["streams"], 4, "{report}");
+    assert_eq!(report["unknownProtocol"], 400, "{report}");
+    assert_eq!(report["noVersion"], 426, "{report}");
+    // HTTP/1.1 on the same port still upgrades.
+    let (mut ws, _) = within(ClientBuilder::new(url(addr, "/ws")).connect())
+        .await
+        .unwrap();
+    ws.send(Message::text("h1")).await.unwrap();
+    assert_eq!(
+        within(ws.recv()).await.unwrap().unwrap(),
+        Message::text("h1")
+    );
+}
+
+#[tokio::test]
+async fn hyper_upgrade_takes_http2_websockets_rfc_8441() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let svc = service_fn(|mut req: hyper::Request<Incoming>| async move {
+                    assert!(
+                        wsx::hyper::is_http2_websocket(&req)
+                            || !wsx::hyper::is_upgrade_request(&req)
+                    );
+                    let acceptor = Acceptor::new().path("/h2");
+                    Ok::<_, Infallible>(match wsx::hyper::upgrade(&mut req, &acceptor) {
+                        Ok((resp, fut)) => {
+                            tokio::spawn(async move {
+                                let mut ws = fut.await.unwrap();
+                                while let Some(Ok(m)) = ws.recv().await {
+                                    if m.is_data() && ws.send(m).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            });
+                            resp
+                        }
+                        Err(rej) => rej.into_response(),
+                    })
+                });
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .enable_connect_protocol()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+            });
+        }
+    });
+    let report = node_h2_client(&format!("http://{addr}"), "/h2", 3).await;
+    assert_eq!(report["streams"], 3, "{report}");
+    assert_eq!(report["unknownProtocol"], 400, "{report}");
+}
