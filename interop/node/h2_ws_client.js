@@ -22,42 +22,10 @@ function fail(why) {
   process.exit(1);
 }
 
-/** A masked client frame. */
-function frame(opcode, payload) {
-  const key = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
-  const len = payload.length;
-  if (len >= 126) throw new Error('short frames only');
-  const head = Buffer.from([0x80 | opcode, 0x80 | len]);
-  const body = Buffer.from(payload.map((b, i) => b ^ key[i % 4]));
-  return Buffer.concat([head, key, body]);
-}
-
-/** Reads unmasked server frames from `chunks` as they come: calls `onFrame(opcode, payload)`. */
-function frameReader(onFrame) {
-  let buf = Buffer.alloc(0);
-  return (chunk) => {
-    buf = Buffer.concat([buf, chunk]);
-    while (buf.length >= 2) {
-      const opcode = buf[0] & 0x0f;
-      let len = buf[1] & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (buf.length < 4) return;
-        len = buf.readUInt16BE(2);
-        off = 4;
-      }
-      if (buf.length < off + len) return;
-      onFrame(opcode, buf.subarray(off, off + len));
-      buf = buf.subarray(off + len);
-    }
-  };
-}
+const { frame, frameReader, connect } = require('./h2_ws');
 
 function request(session, headers) {
-  return session.request(
-    Object.assign({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': path }, headers),
-    { endStream: false },
-  );
+  return connect(session, path, headers);
 }
 
 /** One WebSocket on the session: resolves with what it saw. */

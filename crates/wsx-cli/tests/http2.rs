@@ -10,13 +10,13 @@ use std::process::Command;
 
 mod common;
 
-use common::procs::{interop_dir, require};
+use common::procs::interop_dir;
 use common::{Kill, ServeProc};
 
 /// Runs the Node client against `url`: its JSON report.
 fn node_client(url: &str, path: &str, streams: usize) -> serde_json::Value {
+    // Node's own http2 module: no npm package needed.
     let dir = interop_dir();
-    require(&dir.join("node_modules/ws/package.json"));
     let out = Command::new("node")
         .arg(dir.join("node/h2_ws_client.js"))
         .args([url, path, &streams.to_string()])
@@ -124,4 +124,89 @@ fn node_http2_client_gets_websockets_over_tls_with_alpn_h2() {
     assert_eq!(report["alpn"], "h2", "{report}");
     assert_eq!(report["streams"], 3, "{report}");
     assert_eq!(report["unknownProtocol"], 400, "{report}");
+}
+
+/// Runs `interop/node/h2_abuse.js URL MODE ARGS`: its JSON report.
+fn node_abuse(url: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("node")
+        .arg(interop_dir().join("node/h2_abuse.js"))
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn rapid_reset_of_websocket_streams_leaves_the_server_serving_within_bounds() {
+    let (s, _data) = serve(&[]);
+    let url = format!("http://127.0.0.1:{}", s.port);
+    // Warm up, so that what the abuse adds is what is measured.
+    node_client(&url, "/echo", 3);
+    let before = rss_kib(s.child.0.id());
+    for _ in 0..3 {
+        let report = node_abuse(&url, &["reset", "5000"]);
+        assert_eq!(report["ok"], true, "{report}");
+    }
+    // Others are served as before, on new connections and old.
+    let report = node_client(&url, "/echo", 5);
+    assert_eq!(report["streams"], 5, "{report}");
+    let grown = rss_kib(s.child.0.id()).saturating_sub(before);
+    assert!(
+        grown < 32 << 10,
+        "15,000 reset streams grew the server by {grown} KiB"
+    );
+    // Some were accepted before their reset arrived: each such connection ends at the reset,
+    // none stays open.
+    let text = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let p = common::Patience::new("no WebSocket left open");
+            loop {
+                let text = common::metrics(s.port);
+                if text.lines().any(|l| l == "wsx_connections_open 0") {
+                    break text;
+                }
+                p.again().await;
+            }
+        });
+    let count = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap()
+    };
+    assert!(count("wsx_connections_http2_total") >= 8, "{text}");
+    assert_eq!(
+        count("wsx_connections_http2_total"),
+        count("wsx_connections_accepted_total"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_stream_that_does_not_read_holds_up_no_other_stream_of_its_connection() {
+    let (s, _data) = serve(&[]);
+    let report = node_abuse(&format!("http://127.0.0.1:{}", s.port), &["stall"]);
+    assert_eq!(report["trips"], 50, "{report}");
+    // The stalled stream's echoes wait in HTTP/2 flow control: most of its 4 MiB is still
+    // unsent on the client's side.
+    assert!(report["a_buffered"].as_u64().unwrap() > 1 << 20, "{report}");
 }
