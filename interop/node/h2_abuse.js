@@ -6,13 +6,13 @@
 //   node h2_abuse.js URL stall     on one connection, stream A sends 4 MiB of 16 KiB messages to
 //                                  /echo and never reads the echoes; meanwhile stream B, on the
 //                                  same connection, does 50 round trips to /echo; prints them
-// Prints one JSON line; exits 1 on a failure or after 20 s.
+// Prints one JSON line; exits 1 on a failure or after 30 s.
 'use strict';
 const http2 = require('http2');
 const { frame, frameReader, connect } = require('./h2_ws');
 
 const [url, mode, nArg] = process.argv.slice(2);
-const timer = setTimeout(() => fail('timed out'), 20000);
+const timer = setTimeout(() => fail('timed out'), 30000);
 function fail(why) {
   console.log(JSON.stringify({ ok: false, error: why }));
   process.exit(1);
@@ -49,6 +49,8 @@ if (mode === 'reset') {
   });
 } else if (mode === 'stall') {
   session.once('remoteSettings', () => {
+    // This client's own connection window is no limit: only the server's handling is tested.
+    session.setLocalWindowSize(64 * 1024 * 1024);
     // A: sends and never reads; its echoes stop at HTTP/2 flow control.
     const a = connect(session, '/echo', { 'sec-websocket-version': '13' });
     a.on('error', () => {});

@@ -13,22 +13,27 @@ mod common;
 use common::procs::interop_dir;
 use common::{Kill, ServeProc};
 
-/// Runs the Node client against `url`: its JSON report.
-fn node_client(url: &str, path: &str, streams: usize) -> serde_json::Value {
-    // Node's own http2 module: no npm package needed.
-    let dir = interop_dir();
+/// Runs `node interop/node/SCRIPT ARGS` (Node's own http2 module: no npm package needed),
+/// which prints one JSON line: that report.
+fn node_json(script: &str, args: &[&str]) -> serde_json::Value {
     let out = Command::new("node")
-        .arg(dir.join("node/h2_ws_client.js"))
-        .args([url, path, &streams.to_string()])
+        .arg(interop_dir().join("node").join(script))
+        .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "node: {stdout}{}",
+        "node {script}: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// `streams` WebSockets to `path` as streams of one HTTP/2 connection to `url`, then the
+/// negative cases (`interop/node/h2_ws_client.js`).
+fn node_client(url: &str, path: &str, streams: usize) -> serde_json::Value {
+    node_json("h2_ws_client.js", &[url, path, &streams.to_string()])
 }
 
 fn serve(args: &[&str]) -> (ServeProc, tempfile::TempDir) {
@@ -126,21 +131,11 @@ fn node_http2_client_gets_websockets_over_tls_with_alpn_h2() {
     assert_eq!(report["unknownProtocol"], 400, "{report}");
 }
 
-/// Runs `interop/node/h2_abuse.js URL MODE ARGS`: its JSON report.
+/// `interop/node/h2_abuse.js URL MODE ARGS`.
 fn node_abuse(url: &str, args: &[&str]) -> serde_json::Value {
-    let out = Command::new("node")
-        .arg(interop_dir().join("node/h2_abuse.js"))
-        .arg(url)
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "node: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    let mut all = vec![url];
+    all.extend_from_slice(args);
+    node_json("h2_abuse.js", &all)
 }
 
 /// The resident memory of process `pid`, in KiB.

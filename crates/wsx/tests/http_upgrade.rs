@@ -12,6 +12,27 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use wsx::{Acceptor, ClientBuilder, Message};
 
+/// Upgrades `req` with `acceptor` and echoes on the connection; the refusal otherwise.
+fn echo_upgrade(
+    req: &mut hyper::Request<Incoming>,
+    acceptor: &Acceptor,
+) -> hyper::Response<String> {
+    match wsx::hyper::upgrade(req, acceptor) {
+        Ok((resp, fut)) => {
+            tokio::spawn(async move {
+                let mut ws = fut.await.unwrap();
+                while let Some(Ok(m)) = ws.recv().await {
+                    if m.is_data() && ws.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            resp
+        }
+        Err(rej) => rej.into_response(),
+    }
+}
+
 async fn hyper_server() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -24,20 +45,7 @@ async fn hyper_server() -> std::net::SocketAddr {
                         return Ok::<_, Infallible>(hyper::Response::new("plain http".to_string()));
                     }
                     let acceptor = Acceptor::new().path("/ws").protocols(["echo"]);
-                    Ok(match wsx::hyper::upgrade(&mut req, &acceptor) {
-                        Ok((resp, fut)) => {
-                            tokio::spawn(async move {
-                                let mut ws = fut.await.unwrap();
-                                while let Some(Ok(m)) = ws.recv().await {
-                                    if m.is_data() && ws.send(m).await.is_err() {
-                                        break;
-                                    }
-                                }
-                            });
-                            resp
-                        }
-                        Err(rej) => rej.into_response(),
-                    })
+                    Ok(echo_upgrade(&mut req, &acceptor))
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)
@@ -265,20 +273,7 @@ async fn hyper_upgrade_takes_http2_websockets_rfc_8441() {
                             || !wsx::hyper::is_upgrade_request(&req)
                     );
                     let acceptor = Acceptor::new().path("/h2");
-                    Ok::<_, Infallible>(match wsx::hyper::upgrade(&mut req, &acceptor) {
-                        Ok((resp, fut)) => {
-                            tokio::spawn(async move {
-                                let mut ws = fut.await.unwrap();
-                                while let Some(Ok(m)) = ws.recv().await {
-                                    if m.is_data() && ws.send(m).await.is_err() {
-                                        break;
-                                    }
-                                }
-                            });
-                            resp
-                        }
-                        Err(rej) => rej.into_response(),
-                    })
+                    Ok::<_, Infallible>(echo_upgrade(&mut req, &acceptor))
                 });
                 let _ =
                     hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())

@@ -40,6 +40,9 @@ use metrics::{Exporter, Metrics};
 /// Streams (requests and WebSockets) open at once on one HTTP/2 connection.
 const MAX_STREAMS: u32 = 256;
 
+/// The HTTP/2 flow-control window of a stream: what a client may send on it unread.
+const STREAM_WINDOW: u32 = 64 * 1024;
+
 /// The subprotocol of the demo chat.
 pub const CHAT_PROTOCOL: &str = "wsx.chat.v1";
 
@@ -286,7 +289,13 @@ where
         .http2()
         .timer(TokioTimer::new())
         .enable_connect_protocol()
-        .max_concurrent_streams(MAX_STREAMS);
+        .max_concurrent_streams(MAX_STREAMS)
+        // A stream whose WebSocket is not read holds at most its own window of the
+        // connection's: the connection's window fits every stream's, so one stalled stream
+        // never stops the others' uploads (hyper's defaults, 1 MiB each, would let it).
+        .adaptive_window(false)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(STREAM_WINDOW * MAX_STREAMS);
     if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
         tracing::debug!(%peer, "http connection: {e}");
     }
