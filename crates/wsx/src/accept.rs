@@ -355,6 +355,38 @@ impl Acceptor {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let (req, leftover) = self.read_request(&mut io).await?;
+        let ws = self.accept_request(io, &req, leftover, peer_addr).await?;
+        Ok((ws, req))
+    }
+
+    /// As [`accept`](Self::accept), but the `101` is queued as the connection's first output
+    /// instead of written: whoever drives the connection writes it, ahead of any message sent
+    /// meanwhile. The event driver registers a connection before its client can see the
+    /// handshake complete, so a broadcast sent after the client's `open` reaches it.
+    pub(crate) async fn accept_queued<S>(
+        &self,
+        mut io: S,
+        peer_addr: Option<SocketAddr>,
+    ) -> Result<(WebSocket<S>, Request<()>)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (req, leftover) = self.read_request(&mut io).await?;
+        let accepted = self.negotiate_or_refuse(&mut io, &req, peer_addr).await?;
+        let mut out = Vec::with_capacity(256);
+        handshake::write_response(&accepted.response, b"", &mut out);
+        let ws = self.wrap(io, accepted, leftover, peer_addr);
+        ws.queue_raw(&out);
+        Ok((ws, req))
+    }
+
+    /// Reads a request head (bounded in bytes and time); a malformed one is answered with its
+    /// error response.
+    async fn read_request<S>(&self, io: &mut S) -> Result<(Request<()>, BytesMut)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let max = self.opts.config.max_header_bytes;
         let read = async {
             let mut buf = BytesMut::with_capacity(1024);
@@ -372,20 +404,44 @@ impl Acceptor {
             metrics::rejected(Reject::Timeout);
             return Err(Error::HandshakeTimeout(self.handshake_timeout));
         };
-        let (req, leftover) = match parsed {
-            Ok(v) => v,
+        match parsed {
+            Ok(v) => Ok(v),
             Err(Error::Handshake(e)) => {
                 metrics::rejected(Reject::Handshake);
                 let mut out = Vec::new();
                 Rejection::from(e.clone()).write_to(&mut out);
                 let _ = io.write_all(&out).await;
                 let _ = io.shutdown().await;
-                return Err(e.into());
+                Err(e.into())
             }
-            Err(e) => return Err(e),
-        };
-        let ws = self.accept_request(io, &req, leftover, peer_addr).await?;
-        Ok((ws, req))
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`negotiate`](Self::negotiate), writing the error response and shutting `io` down when
+    /// the request is refused.
+    async fn negotiate_or_refuse<S>(
+        &self,
+        io: &mut S,
+        req: &Request<()>,
+        peer_addr: Option<SocketAddr>,
+    ) -> Result<Accepted>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        match self.negotiate(req, peer_addr) {
+            Ok(a) => Ok(a),
+            Err(rej) => {
+                let mut out = Vec::new();
+                rej.write_to(&mut out);
+                let _ = io.write_all(&out).await;
+                let _ = io.shutdown().await;
+                Err(Error::Handshake(HandshakeError::UnexpectedStatus {
+                    status: rej.status().as_u16(),
+                    location: None,
+                }))
+            }
+        }
     }
 
     /// Completes the handshake of an upgrade request already read from `io` (by a server that
@@ -402,19 +458,7 @@ impl Acceptor {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let accepted = match self.negotiate(req, peer_addr) {
-            Ok(a) => a,
-            Err(rej) => {
-                let mut out = Vec::new();
-                rej.write_to(&mut out);
-                let _ = io.write_all(&out).await;
-                let _ = io.shutdown().await;
-                return Err(Error::Handshake(HandshakeError::UnexpectedStatus {
-                    status: rej.status().as_u16(),
-                    location: None,
-                }));
-            }
-        };
+        let accepted = self.negotiate_or_refuse(&mut io, req, peer_addr).await?;
         let mut out = Vec::with_capacity(256);
         handshake::write_response(&accepted.response, b"", &mut out);
         io.write_all(&out).await?;

@@ -312,7 +312,7 @@ impl Server {
     {
         let handler = Arc::new(handler);
         let clients = self.clients.clone();
-        self.run(move |ws, request, peer, guard| {
+        self.run(Handshake::Written, move |ws, request, peer, guard| {
             let id = clients.insert(ws.sender());
             let (handler, clients) = (handler.clone(), clients.clone());
             // The handler runs on a task of its own, so that the handshake's task, sized for
@@ -374,13 +374,17 @@ impl Server {
             self.clients.clone(),
             self.active.clone(),
         );
-        self.run(move |ws, request, peer, guard| drivers.adopt(ws, request, peer, guard))
-            .await
+        // The 101 is queued, not written, so a connection is registered (and receives
+        // broadcasts) before its client sees the handshake complete.
+        self.run(Handshake::Queued, move |ws, request, peer, guard| {
+            drivers.adopt(ws, request, peer, guard)
+        })
+        .await
     }
 
     /// The accept loop shared by the serve methods: limits, TLS and the WebSocket handshake on
     /// a task per connection, then `open` with the result; graceful shutdown at the end.
-    async fn run<O>(self, open: O) -> Result<()>
+    async fn run<O>(self, handshake: Handshake, open: O) -> Result<()>
     where
         O: Fn(WebSocket<MaybeTlsStream>, Request<()>, SocketAddr, ActiveGuard)
             + Send
@@ -430,7 +434,11 @@ impl Server {
                     };
                     #[cfg(not(feature = "rustls"))]
                     let io = MaybeTlsStream::Plain(tcp);
-                    match acceptor.accept(io, Some(peer)).await {
+                    let accepted = match handshake {
+                        Handshake::Written => acceptor.accept(io, Some(peer)).await,
+                        Handshake::Queued => acceptor.accept_queued(io, Some(peer)).await,
+                    };
+                    match accepted {
                         Ok((ws, request)) => {
                             metrics::handshake_took(start.elapsed());
                             open(ws, request, peer, guard)
@@ -445,6 +453,14 @@ impl Server {
         self.clients.shutdown(self.shutdown_timeout).await;
         Ok(())
     }
+}
+
+/// Whether the accept loop writes the `101` before handing a connection over, or queues it
+/// for the connection's driver to write.
+#[derive(Clone, Copy)]
+enum Handshake {
+    Written,
+    Queued,
 }
 
 async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {

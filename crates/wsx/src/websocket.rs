@@ -876,6 +876,12 @@ impl<S> WebSocket<S> {
         &self.shared
     }
 
+    /// Queues raw bytes (a handshake response) ahead of any frame, to be written by whoever
+    /// drives the connection next.
+    pub(crate) fn queue_raw(&self, bytes: &[u8]) {
+        lock(&self.shared).conn.output_mut().push_slice(bytes);
+    }
+
     pub(crate) fn into_parts(self) -> (Shared<S>, Arc<Info>) {
         (self.shared, self.info)
     }

@@ -37,6 +37,10 @@ impl Handler for Echo {
     type State = (String, u64);
 
     fn open(&self, conn: &Conn<'_>, request: &http::Request<()>) -> Self::State {
+        if request.uri().path() == "/slow" {
+            // A slow open handler: the client must not see the handshake done before it ends.
+            std::thread::sleep(Duration::from_millis(30));
+        }
         self.log
             .push(format!("open {} {}", conn.id().0, request.uri().path()));
         conn.send(Message::text(format!("hello {}", conn.protocol())));
@@ -193,6 +197,40 @@ async fn broadcast_reaches_every_event_driven_client() {
     }
     drop(socks);
     wait_until(|| clients.is_empty()).await;
+}
+
+/// The connection is registered, and its `open` handler has run, before its `101` goes out:
+/// once a client's handshake is done, the server counts it and a broadcast reaches it, with
+/// nothing to wait for. (Two worker threads, so the client could see a `101` written early
+/// while the slow `open` handler still runs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_is_registered_before_its_handshake_completes() {
+    let (addr, log, _h, server) = start(Server::builder()).await;
+    let clients = server.clients();
+    spawn(server, &log);
+    let mut socks = Vec::new();
+    for n in 1..=10 {
+        let (ws, _) = within(wsx::connect(&url(addr, "/slow"))).await.unwrap();
+        assert_eq!(
+            clients.len(),
+            n,
+            "client {n} not registered at its handshake"
+        );
+        assert_eq!(
+            log.snapshot().len(),
+            n,
+            "open handler {n} not run at its handshake"
+        );
+        let report = clients.broadcast(&text(&format!("b{n}")));
+        assert_eq!(report.queued, n);
+        socks.push(ws);
+    }
+    for (i, ws) in socks.iter_mut().enumerate() {
+        assert_eq!(next_text(ws).await, "hello ");
+        for n in i + 1..=10 {
+            assert_eq!(next_text(ws).await, format!("b{n}"));
+        }
+    }
 }
 
 #[tokio::test]
