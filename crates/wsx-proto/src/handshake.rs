@@ -437,6 +437,97 @@ impl ClientRequest {
             Some(v) if v.as_bytes().trim_ascii() == expected.as_bytes() => {}
             _ => return Err(HandshakeError::InvalidAccept),
         }
+        self.negotiated(h)
+    }
+
+    /// The request as an HTTP/2 extended CONNECT (RFC 8441 §4): `CONNECT` to
+    /// `scheme://authority/path` with the same subprotocols, extensions, origin and headers
+    /// as [`encode`](Self::encode), and no key. The `:protocol` pseudo-header (`websocket`) is
+    /// the HTTP/2 library's to add.
+    ///
+    /// ```
+    /// use wsx_proto::handshake::ClientRequest;
+    /// let mut r = ClientRequest::new("example.com", "/chat?room=1");
+    /// r.protocols = vec!["chat".into()];
+    /// let req = r.h2_request("https").unwrap();
+    /// assert_eq!(req.method(), "CONNECT");
+    /// assert_eq!(req.uri(), "https://example.com/chat?room=1");
+    /// assert_eq!(req.headers()["sec-websocket-version"], "13");
+    /// assert_eq!(req.headers()["sec-websocket-protocol"], "chat");
+    /// assert!(!req.headers().contains_key("sec-websocket-key"));
+    /// ```
+    pub fn h2_request(&self, scheme: &str) -> Result<Request<()>, HandshakeError> {
+        let authority = match self.headers.get(header::HOST) {
+            Some(h) => h
+                .to_str()
+                .map_err(|_| HandshakeError::Malformed("bad Host header".into()))?,
+            None => self.host.as_str(),
+        };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            self.path.as_str()
+        };
+        let uri: http::Uri = format!("{scheme}://{authority}{path}")
+            .parse()
+            .map_err(|_| HandshakeError::Malformed(format!("bad target {authority}{path}")))?;
+        let mut req = Request::new(());
+        *req.method_mut() = Method::CONNECT;
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_2;
+        let h = req.headers_mut();
+        for (name, value) in &self.headers {
+            let own = matches!(
+                name.as_str(),
+                "host" | "upgrade" | "connection" | "sec-websocket-key" | "sec-websocket-version"
+            ) || (name == header::SEC_WEBSOCKET_PROTOCOL && !self.protocols.is_empty())
+                || (name == header::SEC_WEBSOCKET_EXTENSIONS && self.offered_deflate().is_some())
+                || (name == header::ORIGIN && self.origin.is_some());
+            if !own {
+                h.append(name.clone(), value.clone());
+            }
+        }
+        h.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        let value = |s: &str| {
+            HeaderValue::from_str(s)
+                .map_err(|_| HandshakeError::Malformed(format!("bad header {s:?}")))
+        };
+        if !self.protocols.is_empty() {
+            h.insert(
+                header::SEC_WEBSOCKET_PROTOCOL,
+                value(&self.protocols.join(", "))?,
+            );
+        }
+        if let Some(d) = self.offered_deflate() {
+            h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value(&d.offer())?);
+        }
+        if let Some(o) = &self.origin {
+            h.insert(header::ORIGIN, value(o)?);
+        }
+        Ok(req)
+    }
+
+    /// Checks the server's answer to [`h2_request`](Self::h2_request) (RFC 8441 §5): status
+    /// 200, and that the subprotocol and extensions chosen were offered.
+    pub fn verify_h2<B>(&self, resp: &Response<B>) -> Result<Negotiated, HandshakeError> {
+        if resp.status() != StatusCode::OK {
+            return Err(HandshakeError::UnexpectedStatus {
+                status: resp.status().as_u16(),
+                location: resp
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            });
+        }
+        self.negotiated(resp.headers())
+    }
+
+    /// The subprotocol and extensions a response settled, each checked against the offer.
+    fn negotiated(&self, h: &HeaderMap) -> Result<Negotiated, HandshakeError> {
         let mut protocol = None;
         let mut protos = h.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter();
         if let Some(p) = protos.next() {

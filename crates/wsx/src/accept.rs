@@ -349,30 +349,36 @@ impl Acceptor {
     /// answers `101` or an error response, and returns the connection and the request.
     pub async fn accept<S>(
         &self,
-        mut io: S,
+        io: S,
         peer_addr: Option<SocketAddr>,
     ) -> Result<(WebSocket<S>, Request<()>)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let (req, leftover) = self.read_request(&mut io).await?;
-        let ws = self.accept_request(io, &req, leftover, peer_addr).await?;
-        Ok((ws, req))
+        self.accept_from(io, peer_addr, BytesMut::with_capacity(1024), false)
+            .await
     }
 
-    /// As [`accept`](Self::accept), but the `101` is queued as the connection's first output
-    /// instead of written: whoever drives the connection writes it, ahead of any message sent
-    /// meanwhile. The event driver registers a connection before its client can see the
-    /// handshake complete, so a broadcast sent after the client's `open` reaches it.
-    pub(crate) async fn accept_queued<S>(
+    /// As [`accept`](Self::accept), with `read` the bytes already read from `io`. With
+    /// `queue`, the `101` is queued as the connection's first output instead of written:
+    /// whoever drives the connection writes it, ahead of any message sent meanwhile (the
+    /// event driver registers a connection before its client can see the handshake complete,
+    /// so a broadcast sent after the client's `open` reaches it).
+    pub(crate) async fn accept_from<S>(
         &self,
         mut io: S,
         peer_addr: Option<SocketAddr>,
+        read: BytesMut,
+        queue: bool,
     ) -> Result<(WebSocket<S>, Request<()>)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let (req, leftover) = self.read_request(&mut io).await?;
+        let (req, leftover) = self.read_request(&mut io, read).await?;
+        if !queue {
+            let ws = self.accept_request(io, &req, leftover, peer_addr).await?;
+            return Ok((ws, req));
+        }
         let accepted = self.negotiate_or_refuse(&mut io, &req, peer_addr).await?;
         let mut out = Vec::with_capacity(256);
         handshake::write_response(&accepted.response, b"", &mut out);
@@ -383,13 +389,16 @@ impl Acceptor {
 
     /// Reads a request head (bounded in bytes and time); a malformed one is answered with its
     /// error response.
-    async fn read_request<S>(&self, io: &mut S) -> Result<(Request<()>, BytesMut)>
+    async fn read_request<S>(
+        &self,
+        io: &mut S,
+        mut buf: BytesMut,
+    ) -> Result<(Request<()>, BytesMut)>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let max = self.opts.config.max_header_bytes;
         let read = async {
-            let mut buf = BytesMut::with_capacity(1024);
             loop {
                 if let Some((req, n)) = handshake::parse_request(&buf, max)? {
                     let _ = buf.split_to(n);

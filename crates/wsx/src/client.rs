@@ -63,6 +63,30 @@ pub struct ClientBuilder {
     identity: Option<Identity>,
     #[cfg(feature = "rustls")]
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    #[cfg(feature = "http2")]
+    http2: Http2Choice,
+}
+
+/// Whether WebSockets go over HTTP/2.
+#[cfg(feature = "http2")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Http2Choice {
+    /// HTTP/1.1 only.
+    Off,
+    /// `wss://`: offer ALPN `h2` and `http/1.1`, use what the server chose (the default).
+    Offer,
+    /// `ws://` and `wss://`: HTTP/2 only (`h2c` with prior knowledge in cleartext).
+    Only,
+}
+
+/// The ALPN protocols a TLS connection offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Alpn {
+    Http1,
+    #[cfg(feature = "http2")]
+    H2AndHttp1,
+    #[cfg(feature = "http2")]
+    H2Only,
 }
 
 impl ClientBuilder {
@@ -86,6 +110,8 @@ impl ClientBuilder {
             identity: None,
             #[cfg(feature = "rustls")]
             tls_config: None,
+            #[cfg(feature = "http2")]
+            http2: Http2Choice::Offer,
         }
     }
 
@@ -239,6 +265,63 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether `wss://` WebSockets may go over HTTP/2 (on by default with the `http2`
+    /// feature): the TLS handshake offers ALPN `h2` and `http/1.1`; if the server chooses
+    /// `h2` and takes WebSockets over it (RFC 8441), the WebSocket is a stream of one HTTP/2
+    /// connection per origin, shared by every WebSocket this process opens there with the
+    /// same proxy and TLS settings; if not, it is HTTP/1.1 (on a new connection when the
+    /// server speaks HTTP/2 but takes no WebSockets over it, which is then remembered).
+    /// `false`: HTTP/1.1 only.
+    #[cfg(feature = "http2")]
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = if on {
+            Http2Choice::Offer
+        } else {
+            Http2Choice::Off
+        };
+        self
+    }
+
+    /// HTTP/2 only: `ws://` as cleartext `h2c` with prior knowledge, `wss://` with ALPN `h2`
+    /// alone; no fallback to HTTP/1.1. Connections are pooled per origin as with
+    /// [`http2`](Self::http2).
+    #[cfg(feature = "http2")]
+    pub fn http2_only(mut self) -> Self {
+        self.http2 = Http2Choice::Only;
+        self
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    pub(crate) fn opts(&self) -> &Options {
+        &self.opts
+    }
+
+    /// What tells apart connections this builder makes to one origin from another builder's:
+    /// the proxy and the TLS settings.
+    #[cfg(feature = "http2")]
+    pub(crate) fn connection_key(&self) -> String {
+        let mut k = format!("{:?}", self.proxy);
+        #[cfg(feature = "rustls")]
+        {
+            use std::fmt::Write as _;
+            let _ = write!(k, "|{:?}", self.trust);
+            if let Some(id) = &self.identity {
+                let _ = write!(k, "|{:?}", id.certs);
+            }
+            if let Some(c) = &self.tls_config {
+                let _ = write!(k, "|{:p}", std::sync::Arc::as_ptr(c));
+            }
+        }
+        k
+    }
+
     /// Connects, following redirects as configured.
     pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
         if let Some(e) = &self.header_error {
@@ -254,8 +337,7 @@ impl ClientBuilder {
         let mut url = parse_url(&self.url)?;
         let mut redirects = 0;
         loop {
-            let io = self.open(&url).await?;
-            match self.handshake(io, &url).await {
+            match self.connect_once(&url).await {
                 Err(Error::Handshake(HandshakeError::UnexpectedStatus {
                     status: 301 | 302 | 303 | 307 | 308,
                     location: Some(loc),
@@ -285,7 +367,29 @@ impl ClientBuilder {
         }
     }
 
-    async fn open(&self, url: &Url) -> Result<MaybeTlsStream> {
+    /// One WebSocket to `url`, over HTTP/2 or HTTP/1.1 as configured and as the server offers.
+    async fn connect_once(&self, url: &Url) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
+        #[cfg(feature = "http2")]
+        match (self.http2, url.scheme()) {
+            (Http2Choice::Off, _) | (Http2Choice::Offer, "ws") => {}
+            (Http2Choice::Offer, _) => {
+                use crate::http2_client::Route;
+                match crate::http2_client::route(self, url).await? {
+                    Route::Http2(c) => return c.websocket_at(self, url).await,
+                    Route::Http1(io) => return self.handshake(io, url).await,
+                    Route::Http1Fresh => {}
+                }
+            }
+            (Http2Choice::Only, _) => {
+                let c = crate::http2_client::pooled(self, url).await?;
+                return c.websocket_at(self, url).await;
+            }
+        }
+        let io = self.open(url, Alpn::Http1).await?;
+        self.handshake(io, url).await
+    }
+
+    pub(crate) async fn open(&self, url: &Url, alpn: Alpn) -> Result<MaybeTlsStream> {
         let host = url.host_str().ok_or_else(|| Error::url("missing host"))?;
         let port = url.port_or_known_default().unwrap_or(80);
         let proxy = match &self.proxy {
@@ -309,6 +413,18 @@ impl ClientBuilder {
                     (None, None) => self.trust.client_config()?,
                     (None, Some(id)) => self.trust.client_config_with(Some(id))?,
                 };
+                let cfg = match alpn {
+                    Alpn::Http1 => cfg,
+                    #[cfg(feature = "http2")]
+                    Alpn::H2AndHttp1 | Alpn::H2Only => {
+                        let mut c = (*cfg).clone();
+                        c.alpn_protocols = vec![b"h2".to_vec()];
+                        if alpn == Alpn::H2AndHttp1 {
+                            c.alpn_protocols.push(b"http/1.1".to_vec());
+                        }
+                        std::sync::Arc::new(c)
+                    }
+                };
                 let name = crate::tls::server_name(host)?;
                 let tls = tokio_rustls::TlsConnector::from(cfg)
                     .connect(name, tcp)
@@ -319,6 +435,7 @@ impl ClientBuilder {
             #[cfg(not(feature = "rustls"))]
             return Err(Error::url("wss:// needs the `rustls` feature (or `tls`)"));
         }
+        let _ = alpn;
         Ok(MaybeTlsStream::Plain(tcp))
     }
 
@@ -327,6 +444,13 @@ impl ClientBuilder {
         io: S,
         url: &Url,
     ) -> Result<(WebSocket<S>, Response<()>)> {
+        let req = self.client_request(url)?;
+        client_handshake(io, &req, self.opts.clone(), Some(&shown_url(url))).await
+    }
+
+    /// The handshake request for `url`: host, path, subprotocols, permessage-deflate offer,
+    /// origin, headers, and the URL's credentials as Basic auth.
+    pub(crate) fn client_request(&self, url: &Url) -> Result<ClientRequest> {
         let host = self.host.clone().unwrap_or_else(|| host_header(url));
         let mut req = ClientRequest::new(host, path_and_query(url));
         req.protocols = self.protocols.clone();
@@ -347,12 +471,16 @@ impl ClientBuilder {
                 .map_err(|_| Error::url("credentials that do not fit a header"))?;
             req.headers.insert(http::header::AUTHORIZATION, value);
         }
-        // The URL the connection reports, without its credentials.
-        let mut shown = url.clone();
-        let _ = shown.set_username("");
-        let _ = shown.set_password(None);
-        client_handshake(io, &req, self.opts.clone(), Some(shown.as_str())).await
+        Ok(req)
     }
+}
+
+/// The URL a connection reports: without its credentials.
+pub(crate) fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.into()
 }
 
 /// Performs the client handshake with `req` on an already connected stream.
@@ -408,7 +536,7 @@ enum ProxyChoice {
     Direct,
 }
 
-fn parse_url(s: &str) -> Result<Url> {
+pub(crate) fn parse_url(s: &str) -> Result<Url> {
     let mut u = Url::parse(s).map_err(|e| Error::Url {
         message: format!("{s:?} does not parse"),
         source: Some(e),

@@ -67,6 +67,16 @@ pub enum Error {
     /// The proxy could not be used (see [`ProxyError`](crate::ProxyError)).
     #[error("proxy: {0}")]
     Proxy(#[from] crate::proxy::ProxyError),
+    /// HTTP/2 failed: the connection, or a server that takes no WebSockets over it (no
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL`, RFC 8441 §3).
+    #[error("HTTP/2: {message}")]
+    Http2 {
+        /// What went wrong.
+        message: String,
+        /// Why, when another error says it (hyper's).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 }
 
 impl From<wsx_proto::Error> for Error {
@@ -84,6 +94,17 @@ impl Error {
         Self::Url {
             message: message.into(),
             source: None,
+        }
+    }
+
+    #[cfg(feature = "http2")]
+    pub(crate) fn http2(
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self::Http2 {
+            message: message.into(),
+            source,
         }
     }
 

@@ -69,7 +69,7 @@ impl Conn<'_> {
     /// The peer's address (`None` once the socket is gone).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
-            .or_else(|| lock(self.shared).io().tcp().peer_addr().ok())
+            .or_else(|| lock(self.shared).io().tcp()?.peer_addr().ok())
     }
 
     /// The subprotocol the handshake selected (empty string if none).

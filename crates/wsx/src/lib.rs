@@ -22,12 +22,18 @@ mod clients;
 mod error;
 mod events;
 mod fanout;
+#[cfg(feature = "http2")]
+mod http2_client;
+#[cfg(feature = "http2")]
+mod http2_server;
 mod hub;
 mod metrics;
 mod proxy;
 mod queue;
 mod registry;
 mod relay;
+#[cfg(feature = "http2")]
+mod rewind;
 mod server;
 mod stream;
 #[cfg(feature = "rustls")]
@@ -47,6 +53,8 @@ pub use clients::Clients;
 pub use error::{Error, Result, is_refused};
 pub use events::{Conn, Handler};
 pub use fanout::BroadcastReport;
+#[cfg(feature = "http2")]
+pub use http2_client::Http2Connection;
 pub use hub::Hub;
 pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use queue::SendStatus;

@@ -64,6 +64,8 @@ pub struct ServerBuilder {
     shutdown_timeout: Duration,
     #[cfg(feature = "rustls")]
     tls: Option<Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "http2")]
+    http2: bool,
 }
 
 impl Default for ServerBuilder {
@@ -75,6 +77,8 @@ impl Default for ServerBuilder {
             shutdown_timeout: Duration::from_secs(5),
             #[cfg(feature = "rustls")]
             tls: None,
+            #[cfg(feature = "http2")]
+            http2: true,
         }
     }
 }
@@ -163,6 +167,19 @@ impl ServerBuilder {
         self.tls = Some(cfg);
         self
     }
+    /// Whether HTTP/2 connections are taken beside HTTP/1.1 (on by default with the `http2`
+    /// feature): over TLS the server offers ALPN `h2` (added to the configuration given to
+    /// [`tls`](Self::tls) when it lists no `h2`), in cleartext a client that opens with the
+    /// HTTP/2 preface is served `h2c`. Each WebSocket is then one extended CONNECT stream
+    /// (RFC 8441), checked by the same acceptor and handed to the same handler; at most
+    /// 256 run on one connection, and an HTTP/2 connection counts in `max_connections` once
+    /// for itself and once per WebSocket on it.
+    #[cfg(feature = "http2")]
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
+    }
+
     /// Replaces the whole acceptor.
     pub fn acceptor(mut self, a: Acceptor) -> Self {
         self.acceptor = a;
@@ -198,7 +215,13 @@ impl ServerBuilder {
             shutdown_tx: Arc::new(tx),
             shutdown_rx: rx,
             #[cfg(feature = "rustls")]
-            tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
+            tls: self.tls.map(|cfg| {
+                #[cfg(feature = "http2")]
+                let cfg = if self.http2 { offer_h2(cfg) } else { cfg };
+                tokio_rustls::TlsAcceptor::from(cfg)
+            }),
+            #[cfg(feature = "http2")]
+            http2: self.http2,
         }
     }
 }
@@ -254,6 +277,22 @@ pub struct Server {
     shutdown_rx: watch::Receiver<bool>,
     #[cfg(feature = "rustls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
+    #[cfg(feature = "http2")]
+    http2: bool,
+}
+
+/// `cfg` with ALPN `h2` offered first, unless it lists `h2` already.
+#[cfg(all(feature = "http2", feature = "rustls"))]
+fn offer_h2(cfg: Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
+    if cfg.alpn_protocols.iter().any(|p| p == b"h2") {
+        return cfg;
+    }
+    let mut c = (*cfg).clone();
+    if c.alpn_protocols.is_empty() {
+        c.alpn_protocols.push(b"http/1.1".to_vec());
+    }
+    c.alpn_protocols.insert(0, b"h2".to_vec());
+    Arc::new(c)
 }
 
 impl std::fmt::Debug for Server {
@@ -403,55 +442,140 @@ impl Server {
                 tokio::spawn(refuse(tcp));
                 continue;
             }
-            let start = std::time::Instant::now();
             let guard = ActiveGuard::new(&self.active);
-            let acceptor = self.acceptor.clone();
-            let open = open.clone();
-            #[cfg(feature = "rustls")]
-            let tls = self.tls.clone();
+            let conn = Accepting {
+                acceptor: self.acceptor.clone(),
+                open: open.clone(),
+                handshake,
+                #[cfg(feature = "rustls")]
+                tls: self.tls.clone(),
+                #[cfg(feature = "http2")]
+                http2: self.http2,
+                #[cfg(feature = "http2")]
+                active: self.active.clone(),
+                #[cfg(feature = "http2")]
+                max_connections: self.max_connections,
+                #[cfg(feature = "http2")]
+                shutdown: self.shutdown_rx.clone(),
+            };
             let span = tracing::debug_span!("ws_handshake", peer = %peer);
-            tokio::spawn(
-                async move {
-                    #[cfg(feature = "rustls")]
-                    let io = match tls {
-                        Some(t) => {
-                            match tokio::time::timeout(acceptor.handshake_timeout, t.accept(tcp))
-                                .await
-                            {
-                                Ok(Ok(s)) => MaybeTlsStream::ServerTls(Box::new(s)),
-                                Ok(Err(e)) => {
-                                    metrics::rejected(Reject::Tls);
-                                    tracing::debug!(%peer, "TLS handshake failed: {e}");
-                                    return;
-                                }
-                                Err(_) => {
-                                    metrics::rejected(Reject::Timeout);
-                                    return;
-                                }
-                            }
-                        }
-                        None => MaybeTlsStream::Plain(tcp),
-                    };
-                    #[cfg(not(feature = "rustls"))]
-                    let io = MaybeTlsStream::Plain(tcp);
-                    let accepted = match handshake {
-                        Handshake::Written => acceptor.accept(io, Some(peer)).await,
-                        Handshake::Queued => acceptor.accept_queued(io, Some(peer)).await,
-                    };
-                    match accepted {
-                        Ok((ws, request)) => {
-                            metrics::handshake_took(start.elapsed());
-                            open(ws, request, peer, guard)
-                        }
-                        Err(e) => tracing::debug!(%peer, "handshake failed: {e}"),
-                    }
-                }
-                .instrument(span),
-            );
+            tokio::spawn(conn.run(tcp, peer, guard).instrument(span));
         }
         drop(self.listener);
         self.clients.shutdown(self.shutdown_timeout).await;
         Ok(())
+    }
+}
+
+/// One accepted TCP connection on its way to becoming a WebSocket (or, over HTTP/2, several).
+struct Accepting<O> {
+    acceptor: Arc<Acceptor>,
+    open: Arc<O>,
+    handshake: Handshake,
+    #[cfg(feature = "rustls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    #[cfg(feature = "http2")]
+    http2: bool,
+    #[cfg(feature = "http2")]
+    active: Arc<AtomicUsize>,
+    #[cfg(feature = "http2")]
+    max_connections: usize,
+    #[cfg(feature = "http2")]
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<O> Accepting<O>
+where
+    O: Fn(WebSocket<MaybeTlsStream>, Request<()>, SocketAddr, ActiveGuard) + Send + Sync + 'static,
+{
+    /// TLS, then HTTP/2 (ALPN `h2`, or the cleartext preface) or the HTTP/1.1 handshake.
+    async fn run(self, tcp: TcpStream, peer: SocketAddr, guard: ActiveGuard) {
+        let start = std::time::Instant::now();
+        let timeout = self.acceptor.handshake_timeout;
+        #[cfg(feature = "rustls")]
+        let io = match &self.tls {
+            Some(t) => match tokio::time::timeout(timeout, t.accept(tcp)).await {
+                Ok(Ok(s)) => MaybeTlsStream::ServerTls(Box::new(s)),
+                Ok(Err(e)) => {
+                    metrics::rejected(Reject::Tls);
+                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    metrics::rejected(Reject::Timeout);
+                    return;
+                }
+            },
+            None => MaybeTlsStream::Plain(tcp),
+        };
+        #[cfg(not(feature = "rustls"))]
+        let io = MaybeTlsStream::Plain(tcp);
+        #[allow(unused_mut)]
+        let mut io = io;
+        #[allow(unused_mut)]
+        let mut read = bytes::BytesMut::with_capacity(1024);
+        #[cfg(feature = "http2")]
+        if self.http2 {
+            match self.sniff_http2(&mut io, &mut read).await {
+                Ok(true) => {
+                    let io = crate::rewind::Rewind::new(read.freeze(), io);
+                    let cx = crate::http2_server::Context {
+                        acceptor: self.acceptor,
+                        open: self.open,
+                        active: self.active,
+                        max_connections: self.max_connections,
+                        shutdown: self.shutdown,
+                    };
+                    crate::http2_server::serve(io, peer, cx).await;
+                    drop(guard);
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, "handshake failed: {e}");
+                    return;
+                }
+            }
+        }
+        let queue = matches!(self.handshake, Handshake::Queued);
+        match self.acceptor.accept_from(io, Some(peer), read, queue).await {
+            Ok((ws, request)) => {
+                metrics::handshake_took(start.elapsed());
+                (self.open)(ws, request, peer, guard)
+            }
+            Err(e) => tracing::debug!(%peer, "handshake failed: {e}"),
+        }
+    }
+
+    /// Whether the connection speaks HTTP/2: ALPN `h2` under TLS; in cleartext, the first
+    /// bytes are the HTTP/2 preface (read into `read` until they tell).
+    #[cfg(feature = "http2")]
+    async fn sniff_http2(
+        &self,
+        io: &mut MaybeTlsStream,
+        read: &mut bytes::BytesMut,
+    ) -> Result<bool> {
+        use tokio::io::AsyncReadExt;
+        #[cfg(feature = "rustls")]
+        if let MaybeTlsStream::ServerTls(t) = io {
+            return Ok(t.get_ref().1.alpn_protocol() == Some(b"h2"));
+        }
+        let timeout = self.acceptor.handshake_timeout;
+        let sniff = async {
+            while read.len() < 4 && crate::http2_server::PREFACE.starts_with(read) {
+                if io.read_buf(read).await? == 0 {
+                    return Err(crate::Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+            }
+            Ok(read.starts_with(&crate::http2_server::PREFACE[..4]))
+        };
+        match tokio::time::timeout(timeout, sniff).await {
+            Ok(r) => r,
+            Err(_) => {
+                metrics::rejected(Reject::Timeout);
+                Err(crate::Error::HandshakeTimeout(timeout))
+            }
+        }
     }
 }
 
@@ -463,7 +587,7 @@ enum Handshake {
     Queued,
 }
 
-async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
     loop {
         if *rx.borrow_and_update() {
             return;

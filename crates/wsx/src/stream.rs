@@ -1,4 +1,5 @@
-//! `MaybeTlsStream`: a TCP stream, plain or under TLS, for the server and the client.
+//! `MaybeTlsStream`: a TCP stream, plain or under TLS, or a stream of an HTTP/2 connection,
+//! for the server and the client.
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -7,7 +8,8 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A TCP stream, plain (`ws://`) or TLS (`wss://`).
+/// A TCP stream, plain (`ws://`) or TLS (`wss://`), or (feature `http2`) one stream of an
+/// HTTP/2 connection (RFC 8441).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MaybeTlsStream {
@@ -19,18 +21,33 @@ pub enum MaybeTlsStream {
     /// TLS opened by a client.
     #[cfg(feature = "rustls")]
     ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// A stream of an HTTP/2 connection, opened by an extended CONNECT (RFC 8441).
+    #[cfg(feature = "http2")]
+    Http2(Box<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>),
 }
 
 impl MaybeTlsStream {
-    /// The underlying TCP stream.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The underlying TCP stream (`None` for a stream of an HTTP/2 connection, which shares
+    /// its TCP connection with others).
+    pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Self::Plain(s) => s,
+            Self::Plain(s) => Some(s),
             #[cfg(feature = "rustls")]
-            Self::ServerTls(s) => s.get_ref().0,
+            Self::ServerTls(s) => Some(s.get_ref().0),
             #[cfg(feature = "rustls")]
-            Self::ClientTls(s) => s.get_ref().0,
+            Self::ClientTls(s) => Some(s.get_ref().0),
+            #[cfg(feature = "http2")]
+            Self::Http2(_) => None,
         }
+    }
+
+    /// Whether this is a stream of an HTTP/2 connection.
+    pub fn is_http2(&self) -> bool {
+        #[cfg(feature = "http2")]
+        if let Self::Http2(_) = self {
+            return true;
+        }
+        false
     }
 }
 
@@ -42,6 +59,8 @@ macro_rules! each {
             MaybeTlsStream::ServerTls($s) => $e,
             #[cfg(feature = "rustls")]
             MaybeTlsStream::ClientTls($s) => $e,
+            #[cfg(feature = "http2")]
+            MaybeTlsStream::Http2($s) => $e,
         }
     };
 }
@@ -78,6 +97,8 @@ impl AsyncWrite for MaybeTlsStream {
             Self::ServerTls(s) => s.is_write_vectored(),
             #[cfg(feature = "rustls")]
             Self::ClientTls(s) => s.is_write_vectored(),
+            #[cfg(feature = "http2")]
+            Self::Http2(s) => s.is_write_vectored(),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

@@ -304,7 +304,7 @@ fn native_roots() -> Result<rustls::RootCertStore> {
 
 /// A client certificate chain and its key, presented to servers that ask for one (mutual TLS).
 pub struct Identity {
-    certs: Vec<CertificateDer<'static>>,
+    pub(crate) certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 }
 
