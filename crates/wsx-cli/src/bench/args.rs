@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// 127.0.0.2-127.0.0.40 or 127.0.0.2,127.0.0.3: one address has ~28,000 ports.
     #[arg(long, value_name = "ADDRS")]
     pub source: Option<String>,
+    /// WebSockets over HTTP/2 (RFC 8441), N per connection: `ws://` as `h2c` with prior
+    /// knowledge, `wss://` with ALPN `h2` (for comparing with one TCP connection each).
+    #[arg(long, value_name = "N", conflicts_with = "source", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub http2: Option<u32>,
     /// Also report this server process's CPU time per message (Linux, /proc/PID/stat).
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,

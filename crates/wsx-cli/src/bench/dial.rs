@@ -21,6 +21,43 @@ pub enum Dialer {
     Builder(Box<ClientBuilder>),
     /// Plain `ws://` from the given source addresses, round-robin.
     Bound(Arc<Bound>),
+    /// `--http2 N`: WebSockets as streams of HTTP/2 connections, N on each.
+    Http2(Arc<Http2Dial>),
+}
+
+/// `--http2 N`: the HTTP/2 connection being filled, and how many WebSockets it has.
+pub struct Http2Dial {
+    builder: ClientBuilder,
+    per_conn: usize,
+    current: tokio::sync::Mutex<Option<(wsx::Http2Connection, usize)>>,
+}
+
+impl Http2Dial {
+    pub fn new(builder: ClientBuilder, per_conn: usize) -> Self {
+        Self {
+            builder,
+            per_conn,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn connect(&self) -> wsx::Result<WebSocket<MaybeTlsStream>> {
+        let conn = {
+            let mut cur = self.current.lock().await;
+            match &mut *cur {
+                Some((c, n)) if *n < self.per_conn && !c.is_closed() => {
+                    *n += 1;
+                    c.clone()
+                }
+                _ => {
+                    let c = wsx::Http2Connection::connect(&self.builder).await?;
+                    *cur = Some((c.clone(), 1));
+                    c
+                }
+            }
+        };
+        conn.websocket(&self.builder).await.map(|(ws, _)| ws)
+    }
 }
 
 /// `--source`: where to connect, and from where.
@@ -113,6 +150,7 @@ impl Dialer {
             Self::Bound(b) => tokio::time::timeout(HANDSHAKE_TIMEOUT, b.connect())
                 .await
                 .map_err(|_| wsx::Error::HandshakeTimeout(HANDSHAKE_TIMEOUT))?,
+            Self::Http2(h) => h.connect().await,
         }
     }
 }

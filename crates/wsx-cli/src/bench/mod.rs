@@ -288,6 +288,11 @@ fn validate(a: &BenchArgs) -> Result<(), String> {
 /// The builder, or with `--source` connections bound to those addresses.
 async fn dialer(a: &BenchArgs) -> Result<Dialer, String> {
     let builder = client(a)?;
+    if let Some(n) = a.http2 {
+        return Ok(Dialer::Http2(Arc::new(dial::Http2Dial::new(
+            builder, n as usize,
+        ))));
+    }
     let Some(src) = &a.source else {
         return Ok(Dialer::Builder(Box::new(builder)));
     };
