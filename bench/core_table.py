@@ -12,9 +12,9 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["wsx", "wsx-ev", "wsx-mt", "wsx-budget", "wsx-metrics", "wsx-loop", "uws", "fastwebsockets", "tokio-websockets", "tokio-tungstenite",
+ORDER = ["wsx", "wsx-ev", "wsx-mt", "wsx-budget", "wsx-metrics", "wsx-h1", "wsx-h2", "wsx-loop", "uws", "fastwebsockets", "tokio-websockets", "tokio-tungstenite",
          "raw", "node"]
-NAMES = {"wsx": "wsx", "wsx-ev": "wsx (events)", "wsx-mt": "wsx (multi-thread)", "wsx-budget": "wsx (memory budget)", "wsx-metrics": "wsx (metrics, Prometheus recorder)", "wsx-loop": "wsx (loop of sends)", "uws": "µWS", "fastwebsockets":
+NAMES = {"wsx": "wsx", "wsx-ev": "wsx (events)", "wsx-mt": "wsx (multi-thread)", "wsx-budget": "wsx (memory budget)", "wsx-metrics": "wsx (metrics, Prometheus recorder)", "wsx-h1": "wsx (http2 build, HTTP/1.1)", "wsx-h2": "wsx over HTTP/2", "wsx-loop": "wsx (loop of sends)", "uws": "µWS", "fastwebsockets":
          "fastwebsockets", "tokio-websockets": "tokio-websockets", "tokio-tungstenite":
          "tokio-tungstenite", "raw": "raw echo (floor)", "node": "Node ws"}
 # What wsx is compared with: the real peers, not itself and not the floor.

@@ -15,6 +15,13 @@
 #   wsx-metrics        the same as wsx built with wsx's `metrics` feature and a Prometheus
 #                      recorder installed (bench/target/release/wsx-echo-metrics): what the
 #                      server metrics cost
+#   wsx-h2             wsx-echo built with wsx's `http2` feature (wsx-echo-h2), driven over
+#                      HTTP/2: `wsx bench --http2 N`, N WebSockets per HTTP/2 connection
+#                      (H2_STREAMS, default 100; h2c with prior knowledge). Against `wsx`: what
+#                      a WebSocket costs as a stream of a shared connection instead of a TCP
+#                      connection of its own
+#   wsx-h1             the same wsx-echo-h2 binary driven over HTTP/1.1: `wsx` with the HTTP/2
+#                      preface check on each accepted connection
 #   wsx-loop           fanout configs only: the same binary with --fanout-loop, a loop of
 #                      per-client Sender::send (an encode and a write per receiver), the
 #                      baseline a broadcast must beat
@@ -126,7 +133,7 @@ for tool in taskset ss python3 cargo; do
 done
 [[ $(nproc) -ge 2 ]] || { echo "run: needs 2 cores (server on 0, load generator on 1)" >&2; exit 2; }
 
-all_subjects=(wsx wsx-ev wsx-mt wsx-budget wsx-metrics wsx-loop uws fastwebsockets tokio-websockets tokio-tungstenite raw node)
+all_subjects=(wsx wsx-ev wsx-mt wsx-budget wsx-metrics wsx-h2 wsx-h1 wsx-loop uws fastwebsockets tokio-websockets tokio-tungstenite raw node)
 case "$configs" in
   quick) configs="100x20,1000x1k,1000x16k,100x1k+z,idle10k" ;;
   all)
@@ -158,7 +165,7 @@ for s in "${subjects[@]}"; do
       if ! command -v node >/dev/null || [[ ! -d $root/bench/peers/node-ws/node_modules/ws ]]; then
         echo "run: skipping node: run \`npm install\` in bench/peers/node-ws first" >&2; continue
       fi ;;
-    wsx|wsx-ev|wsx-mt|wsx-budget|wsx-metrics|wsx-loop|fastwebsockets|tokio-websockets|tokio-tungstenite|raw) ;;
+    wsx|wsx-ev|wsx-mt|wsx-budget|wsx-metrics|wsx-h2|wsx-h1|wsx-loop|fastwebsockets|tokio-websockets|tokio-tungstenite|raw) ;;
     *) echo "run: unknown subject $s (one of: ${all_subjects[*]})" >&2; exit 2 ;;
   esac
   avail+=("$s")
@@ -171,6 +178,8 @@ if [[ -n $build ]]; then
   # The metrics build first, kept under its own name; then the plain one.
   (cd "$wsx_root/bench" && cargo build --release --quiet -j2 -p wsx-echo --features metrics \
     && cp target/release/wsx-echo target/release/wsx-echo-metrics)
+  (cd "$wsx_root/bench" && cargo build --release --quiet -j2 -p wsx-echo --features http2 \
+    && cp target/release/wsx-echo target/release/wsx-echo-h2)
   (cd "$wsx_root/bench" && cargo build --release --quiet -j2 -p wsx-echo)
   (cd "$root/bench" && cargo build --release --quiet -j2 -p fastwebsockets-echo \
     -p tokio-websockets-echo -p tokio-tungstenite-echo -p raw-tcp-echo)
@@ -234,6 +243,7 @@ start_server() { # subject deflate port log
     wsx-mt) cmd=("$wsx_echo" "$addr" --threads 2) ;;
     wsx-budget) cmd=("$wsx_echo" "$addr" --memory-budget $((1 << 30)) ${z:+--deflate} ${fan:+--fanout}) ;;
     wsx-metrics) cmd=("$wsx_echo-metrics" "$addr" ${z:+--deflate} ${fan:+--fanout}) ;;
+    wsx-h2|wsx-h1) cmd=("$wsx_echo-h2" "$addr" ${z:+--deflate} ${fan:+--fanout}) ;;
     wsx-loop) cmd=("$wsx_echo" "$addr" --fanout-loop) ;;
     uws) cmd=("$UWS_ECHO" "$addr" ${fan:+--fanout}) ;;
     fastwebsockets|tokio-websockets|tokio-tungstenite) cmd=("$bt/$s-echo" "$addr") ;;
@@ -257,6 +267,10 @@ start_server() { # subject deflate port log
 # One run: config, subject, rep. Appends one JSON line to $out.
 run_one() {
   local cfg="$1" s="$2" rep="$3" z="" fan="" conns size port log blog busy_before
+  # How the load generator connects: over HTTP/2 for wsx-h2, else a TCP connection each (from
+  # several source addresses where there are many).
+  local h2=() sources=(--source 127.0.0.2-127.0.0.9)
+  [[ $s == wsx-h2 ]] && h2=(--http2 "${H2_STREAMS:-100}") && sources=("${h2[@]}")
   [[ $cfg == *+z ]] && z=1
   [[ $cfg == fanout* ]] && fan=1
   busy_before=0
@@ -277,7 +291,7 @@ run_one() {
     asked=$n
     ((n > max_idle)) && n=$max_idle
     ( TIMEFORMAT='%U %S'; { time taskset -c 1 timeout 300 "$wsx" bench "$url" -c "$n" --idle 8s \
-      --source 127.0.0.2-127.0.0.9 --json >"$blog.json" 2>"$blog.err"; } 2>"$blog.time" ) &
+      "${sources[@]}" --json >"$blog.json" 2>"$blog.err"; } 2>"$blog.time" ) &
     local bpid=$! held="" rss1=""
     for _ in $(seq 1200); do
       grep -q "connections open" "$blog.err" 2>/dev/null && { held=1; break; }
@@ -301,14 +315,14 @@ print(json.dumps({"idle_asked": int(a), "idle_n": int(n), "idle_open": o, "serve
     n="${n/k/000}"
     TIMEFORMAT='%U %S'
     { time taskset -c 1 timeout 120 "$wsx" bench "$url" -c "$((n + 1))" --fanout --pipeline 32 \
-      -s 20 -d "${dur}s" --warmup "${warm}s" --source 127.0.0.2-127.0.0.9 \
+      -s 20 -d "${dur}s" --warmup "${warm}s" "${sources[@]}" \
       --server-pid "$server_pid" --json >"$blog.json" 2>"$blog.err"; } 2>"$blog.time" || rc=$?
   else
     conns="${cfg%%x*}" size="${cfg#*x}"
     size="${size%+z}"
     TIMEFORMAT='%U %S'
     { time taskset -c 1 timeout 120 "$wsx" bench "$url" -c "$conns" -s "$size" -d "${dur}s" \
-      --warmup "${warm}s" ${z:+--deflate} --server-pid "$server_pid" --json >"$blog.json" \
+      --warmup "${warm}s" ${z:+--deflate} "${h2[@]}" --server-pid "$server_pid" --json >"$blog.json" \
       2>"$blog.err"; } 2>"$blog.time" || rc=$?
   fi
   read -r m1 _ < <(busy_total)

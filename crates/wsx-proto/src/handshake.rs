@@ -416,14 +416,7 @@ impl ClientRequest {
     /// the accept hash, and that the subprotocol and extensions chosen were offered.
     pub fn verify<B>(&self, resp: &Response<B>) -> Result<Negotiated, HandshakeError> {
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(HandshakeError::UnexpectedStatus {
-                status: resp.status().as_u16(),
-                location: resp
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            });
+            return Err(unexpected_status(resp));
         }
         let h = resp.headers();
         if !has_token(h, &header::UPGRADE, "websocket") {
@@ -514,14 +507,7 @@ impl ClientRequest {
     /// 200, and that the subprotocol and extensions chosen were offered.
     pub fn verify_h2<B>(&self, resp: &Response<B>) -> Result<Negotiated, HandshakeError> {
         if resp.status() != StatusCode::OK {
-            return Err(HandshakeError::UnexpectedStatus {
-                status: resp.status().as_u16(),
-                location: resp
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            });
+            return Err(unexpected_status(resp));
         }
         self.negotiated(resp.headers())
     }
@@ -557,6 +543,18 @@ impl ClientRequest {
             }
         }
         Ok(Negotiated { protocol, deflate })
+    }
+}
+
+/// A response that is not the handshake's answer: its status, and where it redirects to.
+fn unexpected_status<B>(resp: &Response<B>) -> HandshakeError {
+    HandshakeError::UnexpectedStatus {
+        status: resp.status().as_u16(),
+        location: resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     }
 }
 

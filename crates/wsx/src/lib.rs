@@ -23,6 +23,8 @@ mod error;
 mod events;
 mod fanout;
 #[cfg(feature = "http2")]
+mod forward_write;
+#[cfg(feature = "http2")]
 mod http2_client;
 #[cfg(feature = "http2")]
 mod http2_server;
