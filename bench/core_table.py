@@ -159,7 +159,9 @@ def render(rows, root):
             L.append(f"| {cfg_name(c)} | " + " | ".join(cells) + " |")
     if idle:
         L.append("")
-        L.append("**Idle connections: server RSS per connection (bytes), connections held**")
+        L.append("**Idle connections: server RSS per connection (bytes), + the kernel memory (slab and TCP "
+                 "buffers) per connection where measured (half of what the machine's kernel gained: both "
+                 "ends are on this machine), connections held**")
         L.append("")
         L.append("| config | " + " | ".join(NAMES[s] for s in es) + " |")
         L.append("|---|" + "---:|" * len(es))
@@ -171,8 +173,10 @@ def render(rows, root):
                     cells.append("")
                     continue
                 b = med([r.get("idle_bytes_per_conn") for r in rs])
+                kern = med([r.get("idle_kernel_bytes_per_conn") for r in rs])
                 n = min(r.get("idle_open", 0) for r in rs)
-                cells.append((f"{b:,.0f} B" if b is not None else "-") + f" ({n:,})")
+                cells.append((f"{b:,.0f} B" if b is not None else "-")
+                             + (f" + {kern:,.0f} B kernel" if kern is not None else "") + f" ({n:,})")
             asked = max(r.get("idle_asked", 0) for s in es for r in g.get((c, s), []))
             held = max(r.get("idle_n", 0) for s in es for r in g.get((c, s), []))
             name = cfg_name(c) + (f" (capped at {held:,} by the fd limit)" if held < asked else "")

@@ -233,6 +233,15 @@ wait_quiet() {
   done
 }
 vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# The kernel memory sockets hold (KiB): the slab (socket, file, inode and TCP structures) and
+# TCP buffer pages. Machine-wide: read on a quiet machine, and halve for one end of a loopback
+# connection.
+kernel_kb() {
+  local slab pages
+  slab=$(awk '$1 == "Slab:" { print $2 }' /proc/meminfo)
+  pages=$(awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat)
+  echo $((slab + ${pages:-0} * 4))
+}
 
 start_server() { # subject deflate port log
   local s="$1" z="$2" addr="127.0.0.1:$3" log="$4"
@@ -292,7 +301,8 @@ run_one() {
     ((n > max_idle)) && n=$max_idle
     ( TIMEFORMAT='%U %S'; { time taskset -c 1 timeout 300 "$wsx" bench "$url" -c "$n" --idle 8s \
       "${sources[@]}" --json >"$blog.json" 2>"$blog.err"; } 2>"$blog.time" ) &
-    local bpid=$! held="" rss1=""
+    local bpid=$! held="" rss1="" k0 k1=""
+    k0=$(kernel_kb)
     for _ in $(seq 1200); do
       grep -q "connections open" "$blog.err" 2>/dev/null && { held=1; break; }
       kill -0 "$bpid" 2>/dev/null || break
@@ -301,15 +311,17 @@ run_one() {
     if [[ -n $held ]]; then
       sleep 2
       rss1=$(vm_kb "$server_pid" VmRSS)
+      k1=$(kernel_kb)
     fi
     wait "$bpid" || rc=$?
     local open
     open=$(grep -o '[0-9]* connections open' "$blog.err" | cut -d' ' -f1 || true)
     extra=$(python3 -c 'import json,sys
-a,n,o,r0,r1=sys.argv[1:6]
+a,n,o,r0,r1,k0,k1=sys.argv[1:8]
 o=int(o or 0)
 print(json.dumps({"idle_asked": int(a), "idle_n": int(n), "idle_open": o, "server_rss_idle_kb": int(r1) if r1 else None,
-  "idle_bytes_per_conn": (int(r1)-int(r0))*1024/o if r1 and o else None}))' "$asked" "$n" "${open:-0}" "$rss0" "$rss1")
+  "idle_bytes_per_conn": (int(r1)-int(r0))*1024/o if r1 and o else None,
+  "idle_kernel_bytes_per_conn": (int(k1)-int(k0))*1024/o/2 if k1 and o else None}))' "$asked" "$n" "${open:-0}" "$rss0" "$rss1" "$k0" "$k1")
   elif [[ -n $fan ]]; then
     local n="${cfg#fanout}"
     n="${n/k/000}"

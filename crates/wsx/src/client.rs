@@ -291,14 +291,17 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "http2")]
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
+    #[cfg(feature = "http2")]
     pub(crate) fn timeout(&self) -> Duration {
         self.handshake_timeout
     }
 
+    #[cfg(feature = "http2")]
     pub(crate) fn opts(&self) -> &Options {
         &self.opts
     }
@@ -307,19 +310,16 @@ impl ClientBuilder {
     /// the proxy and the TLS settings.
     #[cfg(feature = "http2")]
     pub(crate) fn connection_key(&self) -> String {
-        let mut k = format!("{:?}", self.proxy);
         #[cfg(feature = "rustls")]
-        {
-            use std::fmt::Write as _;
-            let _ = write!(k, "|{:?}", self.trust);
-            if let Some(id) = &self.identity {
-                let _ = write!(k, "|{:?}", id.certs);
-            }
-            if let Some(c) = &self.tls_config {
-                let _ = write!(k, "|{:p}", std::sync::Arc::as_ptr(c));
-            }
-        }
-        k
+        let tls = format!(
+            "|{:?}|{:?}|{:?}",
+            self.trust,
+            self.identity.as_ref().map(|id| &id.certs),
+            self.tls_config.as_ref().map(std::sync::Arc::as_ptr)
+        );
+        #[cfg(not(feature = "rustls"))]
+        let tls = "";
+        format!("{:?}{tls}", self.proxy)
     }
 
     /// Connects, following redirects as configured.

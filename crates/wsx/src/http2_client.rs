@@ -1,17 +1,17 @@
 //! WebSockets over HTTP/2 for the client (RFC 8441): an [`Http2Connection`] to an origin opens
 //! each WebSocket as an extended CONNECT stream, and [`ClientBuilder`] keeps one per origin
 //! (as browsers do) for the `wss://` WebSockets it opens when the server offers ALPN `h2`.
-//! hyper's HTTP/2 client does the framing and the flow control.
+//! The h2 crate does the framing and the flow control.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http::Response;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::oneshot;
 use url::Url;
@@ -19,10 +19,9 @@ use wsx_proto::Role;
 
 use crate::client::ClientBuilder;
 use crate::error::{Error, Result};
+use crate::http2_stream::Http2Stream;
 use crate::stream::MaybeTlsStream;
 use crate::websocket::{Info, WebSocket};
-
-type Body = http_body_util::Empty<Bytes>;
 
 /// Each stream's receive window, and the connection's: room for 256 streams' windows, so one
 /// WebSocket that stops reading does not stop the others (as the server does).
@@ -43,8 +42,10 @@ const CONN_WINDOW: u32 = STREAM_WINDOW * 256;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Http2Connection {
-    send: hyper::client::conn::http2::SendRequest<Body>,
+    send: h2::client::SendRequest<Bytes>,
     scheme: &'static str,
+    /// Set when the connection has ended.
+    closed: Arc<AtomicBool>,
 }
 
 impl Http2Connection {
@@ -79,17 +80,20 @@ impl Http2Connection {
             head: Vec::new(),
             tx: Some(tx),
         };
-        let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .initial_stream_window_size(STREAM_WINDOW)
+        let (send, conn) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONN_WINDOW)
-            .adaptive_window(false)
-            .handshake::<_, Body>(TokioIo::new(io))
+            .max_header_list_size(16 * 1024)
+            .handshake::<_, Bytes>(io)
             .await
             .map_err(|e| Error::http2("handshake failed", Some(e.into())))?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let ended = closed.clone();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("HTTP/2 connection ended: {e}");
             }
+            ended.store(true, Ordering::Release);
         });
         match rx.await {
             Ok(true) => Ok(Self {
@@ -99,6 +103,7 @@ impl Http2Connection {
                 } else {
                     "http"
                 },
+                closed,
             }),
             Ok(false) => Err(Error::http2(
                 "the server takes no WebSockets over HTTP/2 (no SETTINGS_ENABLE_CONNECT_PROTOCOL)",
@@ -131,26 +136,25 @@ impl Http2Connection {
         url: &Url,
     ) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
         let request = builder.client_request(url)?;
-        let (head, ()) = request.h2_request(self.scheme)?.into_parts();
-        let mut req = http::Request::from_parts(head, Body::new());
+        let mut req = request.h2_request(self.scheme)?;
         req.extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("websocket"));
-        let mut send = self.send.clone();
-        send.ready()
+            .insert(h2::ext::Protocol::from_static("websocket"));
+        let mut send = self
+            .send
+            .clone()
+            .ready()
             .await
             .map_err(|e| Error::http2("the connection is closed", Some(e.into())))?;
-        let mut resp = send
-            .send_request(req)
+        let (response, stream) = send
+            .send_request(req, false)
+            .map_err(|e| Error::http2("the CONNECT request failed", Some(e.into())))?;
+        let resp = response
             .await
             .map_err(|e| Error::http2("the CONNECT request failed", Some(e.into())))?;
         let negotiated = request.verify_h2(&resp)?;
-        let upgraded = hyper::upgrade::on(&mut resp)
-            .await
-            .map_err(|e| Error::http2("the stream was not handed over", Some(e.into())))?;
-        let mut out = Response::new(());
-        *out.status_mut() = resp.status();
-        *out.version_mut() = resp.version();
-        *out.headers_mut() = std::mem::take(resp.headers_mut());
+        let (mut parts, recv) = resp.into_parts();
+        parts.extensions.clear();
+        let out = Response::from_parts(parts, ());
         let info = Info {
             protocol: negotiated.protocol.map(Into::into),
             extensions: out
@@ -161,7 +165,7 @@ impl Http2Connection {
             url: Some(crate::client::shown_url(url).into()),
             peer_addr: None,
         };
-        let io = MaybeTlsStream::Http2(Box::new(TokioIo::new(upgraded)));
+        let io = MaybeTlsStream::Http2(Box::new(Http2Stream::new(stream, recv)));
         let ws = WebSocket::from_parts(
             io,
             Role::Client,
@@ -175,7 +179,7 @@ impl Http2Connection {
 
     /// Whether the connection has ended (no WebSocket can be opened on it any more).
     pub fn is_closed(&self) -> bool {
-        self.send.is_closed()
+        self.closed.load(Ordering::Acquire)
     }
 }
 

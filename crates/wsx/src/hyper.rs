@@ -64,29 +64,6 @@ pub fn upgrade<B>(
     req: &mut Request<B>,
     acceptor: &Acceptor,
 ) -> std::result::Result<(Response<String>, UpgradeFut), Rejection> {
-    let (response, _head, fut) = upgrade_with(req, acceptor, |io| io)?;
-    Ok((response, fut))
-}
-
-/// [`upgrade`], with the upgraded stream wrapped by `wrap`; also returns the request's head
-/// (method, URI, version, headers).
-#[allow(clippy::type_complexity)]
-pub(crate) fn upgrade_with<B, S, F>(
-    req: &mut Request<B>,
-    acceptor: &Acceptor,
-    wrap: F,
-) -> std::result::Result<
-    (
-        Response<String>,
-        Request<()>,
-        Pin<Box<dyn Future<Output = Result<WebSocket<S>>> + Send>>,
-    ),
-    Rejection,
->
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    F: FnOnce(Upgraded) -> S + Send + 'static,
-{
     let mut head = Request::new(());
     *head.method_mut() = req.method().clone();
     *head.uri_mut() = req.uri().clone();
@@ -112,10 +89,9 @@ where
         if http2 {
             crate::metrics::http2_accepted();
         }
-        let io = wrap(TokioIo::new(upgraded));
-        Ok(acceptor.wrap(io, accepted, BytesMut::new(), peer))
+        Ok(acceptor.wrap(TokioIo::new(upgraded), accepted, BytesMut::new(), peer))
     });
-    Ok((response, head, fut))
+    Ok((response, fut))
 }
 
 impl Rejection {

@@ -28,6 +28,8 @@ mod forward_write;
 mod http2_client;
 #[cfg(feature = "http2")]
 mod http2_server;
+#[cfg(feature = "http2")]
+mod http2_stream;
 mod hub;
 mod metrics;
 mod proxy;
@@ -57,6 +59,8 @@ pub use events::{Conn, Handler};
 pub use fanout::BroadcastReport;
 #[cfg(feature = "http2")]
 pub use http2_client::Http2Connection;
+#[cfg(feature = "http2")]
+pub use http2_stream::Http2Stream;
 pub use hub::Hub;
 pub use proxy::{Proxy, ProxyError, ProxyKind};
 pub use queue::SendStatus;

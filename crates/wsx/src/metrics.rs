@@ -203,6 +203,7 @@ pub(crate) fn ended(backlog: u32) {
 }
 
 /// A WebSocket accepted on an HTTP/2 stream.
+#[cfg(any(feature = "hyper", feature = "http2"))]
 #[inline]
 pub(crate) fn http2_accepted() {
     #[cfg(feature = "metrics")]

@@ -491,21 +491,22 @@ where
     /// TLS, then HTTP/2 (ALPN `h2`, or the cleartext preface) or the HTTP/1.1 handshake.
     async fn run(self, tcp: TcpStream, peer: SocketAddr, guard: ActiveGuard) {
         let start = std::time::Instant::now();
-        let timeout = self.acceptor.handshake_timeout;
         #[cfg(feature = "rustls")]
         let io = match &self.tls {
-            Some(t) => match tokio::time::timeout(timeout, t.accept(tcp)).await {
-                Ok(Ok(s)) => MaybeTlsStream::ServerTls(Box::new(s)),
-                Ok(Err(e)) => {
-                    metrics::rejected(Reject::Tls);
-                    tracing::debug!(%peer, "TLS handshake failed: {e}");
-                    return;
+            Some(t) => {
+                match tokio::time::timeout(self.acceptor.handshake_timeout, t.accept(tcp)).await {
+                    Ok(Ok(s)) => MaybeTlsStream::ServerTls(Box::new(s)),
+                    Ok(Err(e)) => {
+                        metrics::rejected(Reject::Tls);
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        metrics::rejected(Reject::Timeout);
+                        return;
+                    }
                 }
-                Err(_) => {
-                    metrics::rejected(Reject::Timeout);
-                    return;
-                }
-            },
+            }
             None => MaybeTlsStream::Plain(tcp),
         };
         #[cfg(not(feature = "rustls"))]

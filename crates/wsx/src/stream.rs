@@ -23,7 +23,7 @@ pub enum MaybeTlsStream {
     ClientTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// A stream of an HTTP/2 connection, opened by an extended CONNECT (RFC 8441).
     #[cfg(feature = "http2")]
-    Http2(Box<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>),
+    Http2(Box<crate::http2_stream::Http2Stream>),
 }
 
 impl MaybeTlsStream {
