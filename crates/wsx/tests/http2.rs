@@ -418,3 +418,57 @@ async fn wsx_client_against_node_http2_server() {
     .unwrap_err();
     assert!(matches!(err, Error::Http2 { .. }), "{err}");
 }
+
+/// `interop/node/h2_abuse.js URL ARGS…`: its JSON report.
+async fn node_abuse(url: &str, args: &[&str]) -> serde_json::Value {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/node/h2_abuse.js");
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::process::Command::new("node")
+            .arg(script)
+            .arg(url)
+            .args(args)
+            .output(),
+    )
+    .await
+    .expect("h2_abuse.js timed out")
+    .expect("node (run interop/setup.sh)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("node: {stdout}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The rapid-reset pattern (CVE-2023-44487): 10,000 WebSocket streams opened and cancelled at
+/// once by Node's `http2` client. The server ends none of them open, and serves others after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rapid_reset_of_websocket_streams_leaves_the_server_serving() {
+    let (addr, _sh, _task, clients) = echo_server(Server::builder()).await;
+    let url = format!("http://{addr}");
+    for _ in 0..2 {
+        let report = node_abuse(&url, &["reset", "5000"]).await;
+        assert_eq!(report["ok"], true, "{report}");
+    }
+    let (mut ws, _) = within(
+        ClientBuilder::new(format!("ws://{addr}/echo"))
+            .http2_only()
+            .connect(),
+    )
+    .await
+    .unwrap();
+    ws.send(Message::text("after")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("after"));
+    drop(ws);
+    // Streams accepted before their reset arrived end at the reset: none stays open.
+    wait_until(|| clients.is_empty()).await;
+}
+
+/// A WebSocket that stops reading holds up no other WebSocket of its HTTP/2 connection: Node
+/// sends 4 MiB on stream A without reading the echoes while stream B does 50 round trips.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stream_holds_up_no_other_on_its_connection() {
+    let (addr, _sh, _task, _clients) = echo_server(Server::builder()).await;
+    let report = node_abuse(&format!("http://{addr}"), &["stall"]).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["trips"], 50, "{report}");
+}
