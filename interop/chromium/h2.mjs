@@ -1,7 +1,9 @@
 // The demo page in real headless Chromium over HTTPS, where Chromium speaks HTTP/2 (ALPN h2):
 // its WebSockets then go as streams of that HTTP/2 connection (RFC 8441), when the server
-// allows it. Two users, one over a plain WebSocket (/chat), one over Socket.IO, chat; then the
-// server's /metrics tells how many WebSockets came as HTTP/2 streams.
+// allows it. Two users, one over a plain WebSocket (/chat), one over Socket.IO (Engine.IO
+// polling first, then its WebSocket), chat; then two pages edit one collaborative pad (Yjs over
+// /yjs/<room>). Chromium's own network log says which protocol each HTTP response came over,
+// and the server's /metrics how many WebSockets came as HTTP/2 streams.
 //
 // usage: node h2.mjs BASE_URL SCREENSHOT.png  (BASE_URL is https://localhost:PORT, any cert)
 // Prints one JSON line per step; exits 0 after {"step":"done"}, 1 on any failure.
@@ -32,10 +34,24 @@ const browser = await chromium.launch({
 });
 try {
   const pages = [];
+  // What protocol each HTTP response of the pages came over ("h2", "http/1.1"), by path kind.
+  const protocols = {};
+  const watch = async (ctx, page) => {
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send("Network.enable");
+    cdp.on("Network.responseReceived", (e) => {
+      const u = new URL(e.response.url);
+      const kind = u.pathname.startsWith("/socket.io/")
+        ? "engine.io " + (u.searchParams.get("transport") || "?")
+        : u.pathname.startsWith("/pad/") ? "pad page" : u.pathname === "/" ? "demo page" : null;
+      if (kind) (protocols[kind] ||= new Set()).add(e.response.protocol);
+    });
+  };
   for (const [nick, transport] of [["alice", ""], ["bob", "&transport=socket.io"]]) {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 }, ignoreHTTPSErrors: true });
     const page = await ctx.newPage();
     page.on("pageerror", (e) => step("page-error", { nick, message: String(e) }));
+    await watch(ctx, page);
     const resp = await page.goto(`${base}/?room=h2&nick=${nick}${transport}`);
     step("loaded", { nick, status: resp.status() });
     await page.waitForSelector("body[data-connection=open]", { timeout: 15000 });
@@ -52,6 +68,44 @@ try {
   step("message-delivered");
   await bob.screenshot({ path: shot });
   step("screenshot", { path: shot });
+
+  // The official socket.io-client in alice's page, polling first (Engine.IO's long-polling
+  // requests are ordinary HTTP requests of the page's connection), then its upgrade.
+  const bundle = new URL("../node_modules/socket.io-client/dist/socket.io.min.js", import.meta.url);
+  await alice.addScriptTag({ path: bundle.pathname });
+  const transport = await alice.evaluate(() => new Promise((resolve, reject) => {
+    const socket = io({ transports: ["polling", "websocket"] });
+    const timer = setTimeout(() => reject(new Error("no upgrade")), 10000);
+    socket.on("connect_error", (e) => reject(new Error(String(e))));
+    socket.on("connect", () => {
+      const first = socket.io.engine.transport.name;
+      socket.io.engine.once("upgrade", (t) => {
+        clearTimeout(timer);
+        resolve({ first, upgraded: t.name });
+      });
+    });
+  }));
+  step("engine-io", transport);
+
+  // The collaborative pad: two pages, one document, edits seen on the other side.
+  const room = "h2-" + Math.random().toString(36).slice(2, 8);
+  const pads = [];
+  for (const name of ["carol", "dave"]) {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 }, ignoreHTTPSErrors: true });
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => step("page-error", { name, message: String(e) }));
+    await watch(ctx, page);
+    await page.goto(`${base}/pad/${room}?name=${name}`);
+    await page.waitForSelector("body[data-connection=open][data-synced=true]", { timeout: 15000 });
+    await page.waitForSelector("#text:not([disabled])", { timeout: 5000 });
+    pads.push(page);
+  }
+  const [carol, dave] = pads;
+  await carol.focus("#text");
+  await carol.keyboard.type("typed over h2", { delay: 5 });
+  await dave.waitForFunction(() => document.getElementById("text").value === "typed over h2", null, { timeout: 10000 });
+  step("pad-synced", { room });
+  step("protocols", Object.fromEntries(Object.entries(protocols).map(([k, v]) => [k, [...v]])));
   const m = await get(`${base}/metrics`);
   step("metrics", {
     accepted: metric(m, "wsx_connections_accepted_total"),

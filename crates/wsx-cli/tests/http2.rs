@@ -99,10 +99,14 @@ fn chromium_opens_the_demo_pages_websockets_as_http2_streams() {
             .spawn()
             .unwrap(),
     );
-    let mut seen = None;
+    let (mut seen, mut protocols, mut engine) = (None, None, None);
     let steps = common::follow_steps(&mut node, |step, line, _| {
-        if step == "metrics" {
-            seen = Some(serde_json::from_str::<serde_json::Value>(line).unwrap());
+        let v = || serde_json::from_str::<serde_json::Value>(line).unwrap();
+        match step {
+            "metrics" => seen = Some(v()),
+            "protocols" => protocols = Some(v()),
+            "engine-io" => engine = Some(v()),
+            _ => {}
         }
     });
     common::assert_steps(
@@ -111,14 +115,31 @@ fn chromium_opens_the_demo_pages_websockets_as_http2_streams() {
             "both-joined",
             "message-delivered",
             "screenshot",
+            "engine-io",
+            "pad-synced",
+            "protocols",
             "metrics",
             "done",
         ],
     );
+    // socket.io-client connected by long-polling and upgraded to its WebSocket.
+    let e = engine.unwrap();
+    assert_eq!(
+        (e["first"].as_str(), e["upgraded"].as_str()),
+        (Some("polling"), Some("websocket")),
+        "{e}"
+    );
+    // Every HTTP response the pages got came over HTTP/2: the pages, and Socket.IO's Engine.IO
+    // polling before its upgrade.
+    let p = protocols.unwrap();
+    for kind in ["demo page", "pad page", "engine.io polling"] {
+        assert_eq!(p[kind], serde_json::json!(["h2"]), "{kind}: {p}");
+    }
     let m = seen.unwrap();
-    // alice's /chat and bob's Socket.IO WebSocket at least; every one of them came as a stream
-    // of an HTTP/2 connection, none as an HTTP/1.1 upgrade.
-    assert!(m["accepted"].as_u64().unwrap() >= 2, "{m}");
+    // alice's /chat, bob's Socket.IO WebSocket, socket.io-client's upgrade and the two pad
+    // pages' at least; every one of them came as a stream of an HTTP/2 connection, none as an
+    // HTTP/1.1 upgrade.
+    assert!(m["accepted"].as_u64().unwrap() >= 5, "{m}");
     assert_eq!(m["http2"], m["accepted"], "{m}");
 }
 
