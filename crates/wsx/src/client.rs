@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
-use wsx_proto::handshake::{self, ClientRequest, HandshakeError};
+use wsx_proto::handshake::{self, ClientRequest};
 use wsx_proto::{DeflateConfig, Role};
 
 use crate::error::{Error, Result};
@@ -17,12 +17,6 @@ use crate::stream::MaybeTlsStream;
 #[cfg(feature = "rustls")]
 use crate::tls::{Identity, Trust};
 use crate::websocket::{Info, Options, WebSocket};
-
-/// Connects to `url` (`ws://` or `wss://`) with default options: permessage-deflate offered,
-/// 10 s handshake timeout, no redirects followed, the proxy the environment sets (as curl).
-pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
-    ClientBuilder::new(url).connect().await
-}
 
 /// Builds a client connection.
 ///
@@ -46,14 +40,14 @@ pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response<(
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    url: String,
+    pub(crate) url: String,
     protocols: Vec<String>,
     headers: HeaderMap,
-    header_error: Option<String>,
+    pub(crate) header_error: Option<String>,
     origin: Option<String>,
     host: Option<String>,
-    handshake_timeout: Duration,
-    max_redirects: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_redirects: usize,
     deflate: Option<DeflateConfig>,
     opts: Options,
     proxy: ProxyChoice,
@@ -64,13 +58,13 @@ pub struct ClientBuilder {
     #[cfg(feature = "rustls")]
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
     #[cfg(feature = "http2")]
-    http2: Http2Choice,
+    pub(crate) http2: Http2Choice,
 }
 
 /// Whether WebSockets go over HTTP/2.
 #[cfg(feature = "http2")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Http2Choice {
+pub(crate) enum Http2Choice {
     /// HTTP/1.1 only.
     Off,
     /// `wss://`: offer ALPN `h2` and `http/1.1`, use what the server chose (the default).
@@ -322,73 +316,6 @@ impl ClientBuilder {
         format!("{:?}{tls}", self.proxy)
     }
 
-    /// Connects, following redirects as configured.
-    pub async fn connect(self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
-        if let Some(e) = &self.header_error {
-            return Err(Error::url(e.clone()));
-        }
-        let timeout = self.handshake_timeout;
-        tokio::time::timeout(timeout, self.connect_inner())
-            .await
-            .map_err(|_| Error::HandshakeTimeout(timeout))?
-    }
-
-    async fn connect_inner(&self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
-        let mut url = parse_url(&self.url)?;
-        let mut redirects = 0;
-        loop {
-            match self.connect_once(&url).await {
-                Err(Error::Handshake(HandshakeError::UnexpectedStatus {
-                    status: 301 | 302 | 303 | 307 | 308,
-                    location: Some(loc),
-                })) if self.max_redirects > 0 => {
-                    redirects += 1;
-                    if redirects > self.max_redirects {
-                        return Err(Error::redirect(format!(
-                            "more than {} redirects",
-                            self.max_redirects
-                        )));
-                    }
-                    let next = url.join(&loc).map_err(|e| Error::Redirect {
-                        message: format!("bad Location {loc:?}"),
-                        source: Some(e),
-                    })?;
-                    let next = parse_url(next.as_str())?;
-                    if url.scheme() == "wss" && next.scheme() == "ws" {
-                        return Err(Error::redirect(format!(
-                            "refusing to downgrade from wss:// to {next}"
-                        )));
-                    }
-                    tracing::debug!(from = %url, to = %next, "following redirect");
-                    url = next;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// One WebSocket to `url`, over HTTP/2 or HTTP/1.1 as configured and as the server offers.
-    async fn connect_once(&self, url: &Url) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
-        #[cfg(feature = "http2")]
-        match (self.http2, url.scheme()) {
-            (Http2Choice::Off, _) | (Http2Choice::Offer, "ws") => {}
-            (Http2Choice::Offer, _) => {
-                use crate::http2_client::Route;
-                match crate::http2_client::route(self, url).await? {
-                    Route::Http2(c) => return c.websocket_at(self, url).await,
-                    Route::Http1(io) => return self.handshake(io, url).await,
-                    Route::Http1Fresh => {}
-                }
-            }
-            (Http2Choice::Only, _) => {
-                let c = crate::http2_client::pooled(self, url).await?;
-                return c.websocket_at(self, url).await;
-            }
-        }
-        let io = self.open(url, Alpn::Http1).await?;
-        self.handshake(io, url).await
-    }
-
     pub(crate) async fn open(&self, url: &Url, alpn: Alpn) -> Result<MaybeTlsStream> {
         let host = url.host_str().ok_or_else(|| Error::url("missing host"))?;
         let port = url.port_or_known_default().unwrap_or(80);
@@ -439,7 +366,7 @@ impl ClientBuilder {
         Ok(MaybeTlsStream::Plain(tcp))
     }
 
-    async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    pub(crate) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         io: S,
         url: &Url,

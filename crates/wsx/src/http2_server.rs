@@ -77,7 +77,7 @@ where
     loop {
         let next = tokio::select! {
             next = conn.accept() => next,
-            () = crate::server::wait_shutdown(&mut shutdown), if !stopping => {
+            () = crate::shutdown_signal::wait_shutdown(&mut shutdown), if !stopping => {
                 stopping = true;
                 conn.graceful_shutdown();
                 continue;

@@ -18,6 +18,7 @@ mod active;
 mod batch;
 mod budget;
 mod client;
+mod client_connect;
 mod clients;
 mod error;
 mod events;
@@ -39,6 +40,7 @@ mod relay;
 #[cfg(feature = "http2")]
 mod rewind;
 mod server;
+mod shutdown_signal;
 mod stream;
 #[cfg(feature = "rustls")]
 pub mod tls;
@@ -52,7 +54,8 @@ pub mod hyper;
 
 pub use accept::{Accepted, Acceptor, ConnectProtocol, HandshakeRequest, Rejection, accept};
 pub use budget::{MemoryAccount, MemoryBudget};
-pub use client::{ClientBuilder, client_handshake, connect};
+pub use client::{ClientBuilder, client_handshake};
+pub use client_connect::connect;
 pub use clients::Clients;
 pub use error::{Error, Result, is_refused};
 pub use events::{Conn, Handler};

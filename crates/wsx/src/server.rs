@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::hub::Hub;
 use crate::metrics::{self, Reject};
 use crate::registry::ClientId;
+use crate::shutdown_signal::wait_shutdown;
 use crate::stream::MaybeTlsStream;
 use crate::websocket::{Options, WebSocket};
 
@@ -586,18 +587,6 @@ where
 enum Handshake {
     Written,
     Queued,
-}
-
-pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
-    loop {
-        if *rx.borrow_and_update() {
-            return;
-        }
-        if rx.changed().await.is_err() {
-            // Every handle is gone: no shutdown can come any more.
-            std::future::pending::<()>().await;
-        }
-    }
 }
 
 async fn refuse(mut tcp: TcpStream) {
