@@ -75,14 +75,26 @@ try {
   await alice.addScriptTag({ path: bundle.pathname });
   const transport = await alice.evaluate(() => new Promise((resolve, reject) => {
     const socket = io({ transports: ["polling", "websocket"] });
-    const timer = setTimeout(() => reject(new Error("no upgrade")), 10000);
+    const timer = setTimeout(() => reject(new Error("no upgrade")), 15000);
     socket.on("connect_error", (e) => reject(new Error(String(e))));
-    socket.on("connect", () => {
-      const first = socket.io.engine.transport.name;
-      socket.io.engine.once("upgrade", (t) => {
+    // The manager's "open" comes when the Engine.IO session opens, before its upgrade probe
+    // starts; the upgrade may end before or after the Socket.IO connect.
+    let first = null;
+    let connected = false;
+    const check = () => {
+      const name = socket.io.engine && socket.io.engine.transport.name;
+      if (connected && first && name === "websocket") {
         clearTimeout(timer);
-        resolve({ first, upgraded: t.name });
-      });
+        resolve({ first, upgraded: name });
+      }
+    };
+    socket.io.on("open", () => {
+      first = socket.io.engine.transport.name;
+      socket.io.engine.on("upgrade", check);
+    });
+    socket.on("connect", () => {
+      connected = true;
+      check();
     });
   }));
   step("engine-io", transport);
