@@ -337,6 +337,16 @@ impl ClientRequest {
         }
     }
 
+    /// Whether the handshake writes header `name` itself (so a caller's own is left out).
+    fn writes_itself(&self, name: &header::HeaderName) -> bool {
+        matches!(
+            name.as_str(),
+            "host" | "upgrade" | "connection" | "sec-websocket-key" | "sec-websocket-version"
+        ) || (name == header::SEC_WEBSOCKET_PROTOCOL && !self.protocols.is_empty())
+            || (name == header::SEC_WEBSOCKET_EXTENSIONS && self.offered_deflate().is_some())
+            || (name == header::ORIGIN && self.origin.is_some())
+    }
+
     /// A request for `path` on `host`, with a fresh key and nothing else offered.
     pub fn new(host: impl Into<String>, path: impl Into<String>) -> Self {
         Self {
@@ -395,13 +405,7 @@ impl ClientRequest {
         }
         // The handshake's own headers are not duplicated by the caller's.
         for (name, value) in &self.headers {
-            let own = matches!(
-                name.as_str(),
-                "host" | "upgrade" | "connection" | "sec-websocket-key" | "sec-websocket-version"
-            ) || (name == header::SEC_WEBSOCKET_PROTOCOL && !self.protocols.is_empty())
-                || (name == header::SEC_WEBSOCKET_EXTENSIONS && self.offered_deflate().is_some())
-                || (name == header::ORIGIN && self.origin.is_some());
-            if !own {
+            if !self.writes_itself(name) {
                 out.extend_from_slice(name.as_str().as_bytes());
                 out.extend_from_slice(b": ");
                 out.extend_from_slice(value.as_bytes());
@@ -470,13 +474,7 @@ impl ClientRequest {
         *req.version_mut() = Version::HTTP_2;
         let h = req.headers_mut();
         for (name, value) in &self.headers {
-            let own = matches!(
-                name.as_str(),
-                "host" | "upgrade" | "connection" | "sec-websocket-key" | "sec-websocket-version"
-            ) || (name == header::SEC_WEBSOCKET_PROTOCOL && !self.protocols.is_empty())
-                || (name == header::SEC_WEBSOCKET_EXTENSIONS && self.offered_deflate().is_some())
-                || (name == header::ORIGIN && self.origin.is_some());
-            if !own {
+            if !self.writes_itself(name) {
                 h.append(name.clone(), value.clone());
             }
         }
